@@ -1,1 +1,139 @@
-//! TODO
+//! `harness tui`: the live dashboard of whole experiments, over the run store.
+//!
+//! The dashboard only reads the store (plus the stop requests it writes through
+//! [`experiment::Store::request_stop`]), so it attaches to trials run by a `harness
+//! replicate` in another terminal, or on another machine writing to the same store, by
+//! following their files:
+//!
+//! - [`watch::Watcher`] lists the store's folders once a second ([`scan`]) and follows the
+//!   running trials' `events.jsonl` and `train.log` by byte offset ([`tail`]), reading
+//!   only what was appended;
+//! - [`app::App`] holds the state and handles keys; [`App::update`] catches up with the
+//!   store and with the processes the dashboard started ([`launch`]);
+//! - [`ui`] draws `&App` as a ratatui `Widget`; the numbers it shows come from pure,
+//!   tested functions ([`format`], [`eta`], [`progress`], [`curves`], [`statistics`]).
+//!
+//! [`run`] is the event loop on any ratatui backend; [`run_in_terminal`] sets the real
+//! terminal up, and always restores it: on quit, on error and on panic.
+
+pub mod app;
+pub mod curves;
+pub mod eta;
+pub mod fixture;
+pub mod format;
+pub mod launch;
+pub mod live;
+pub mod progress;
+pub mod scan;
+pub mod statistics;
+pub mod tail;
+pub mod ui;
+pub mod watch;
+
+pub use app::{App, Exit, Options};
+pub use launch::{ExeLauncher, Launcher, Task};
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Errors that end the dashboard.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// Standard input or output is not a terminal.
+    #[error("harness tui needs an interactive terminal (stdin and stdout must be a tty)")]
+    NotATerminal,
+    /// No experiment file was given and the config folder has none.
+    #[error("no experiment files: name some (harness tui CONFIG...) or run where configs/*.ron are")]
+    NoExperiments,
+    /// Reading keys or drawing failed.
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// Where the event loop gets terminal events from.
+pub trait Events {
+    /// The next event, waiting at most `timeout`; `None` when none came.
+    fn next(&mut self, timeout: Duration) -> std::io::Result<Option<crossterm::event::Event>>;
+}
+
+/// The terminal's events, through crossterm.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TerminalEvents;
+
+impl Events for TerminalEvents {
+    fn next(&mut self, timeout: Duration) -> std::io::Result<Option<crossterm::event::Event>> {
+        if crossterm::event::poll(timeout)? {
+            crossterm::event::read().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Runs the dashboard on `terminal` until the user quits: it catches up with the store,
+/// draws when something changed, and waits for a key at most [`Options::tick`].
+pub fn run<B: Backend>(terminal: &mut Terminal<B>, options: Options) -> Result<Exit, DashboardError> {
+    let mut app = App::new(options);
+    if app.watcher.entries.is_empty() {
+        return Err(DashboardError::NoExperiments);
+    }
+    run_app(terminal, &mut app, &mut TerminalEvents)
+}
+
+/// The event loop over an existing [`App`] and any event source.
+pub fn run_app<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    events: &mut dyn Events,
+) -> Result<Exit, DashboardError> {
+    let mut dirty = true;
+    loop {
+        dirty |= app.update(Instant::now());
+        if dirty {
+            let start = Instant::now();
+            terminal.draw(|frame| frame.render_widget(&*app, frame.area()))?;
+            app.frames.record(start.elapsed());
+            dirty = false;
+        }
+        if let Some(event) = events.next(app.tick)? {
+            dirty |= app.on_event(&event);
+            // Take whatever else is queued before drawing again.
+            while let Some(event) = events.next(Duration::ZERO)? {
+                dirty |= app.on_event(&event);
+                if app.exit_pending() {
+                    break;
+                }
+            }
+        }
+        if let Some(exit) = app.take_exit() {
+            return Ok(exit);
+        }
+    }
+}
+
+/// Runs the dashboard in the process's terminal (alternate screen, raw mode). The
+/// terminal is restored however it ends: normally, with an error, or by a panic (the
+/// panic hook restores it before the message is printed).
+pub fn run_in_terminal(options: Options) -> Result<Exit, DashboardError> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(DashboardError::NotATerminal);
+    }
+    let mut app = App::new(options);
+    if app.watcher.entries.is_empty() {
+        return Err(DashboardError::NoExperiments);
+    }
+    let mut terminal = ratatui::try_init()?;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
+        hook(info);
+    }));
+    let result = run_app(&mut terminal, &mut app, &mut TerminalEvents);
+    let restored = ratatui::try_restore();
+    let _ = terminal.show_cursor();
+    let exit = result?;
+    restored?;
+    Ok(exit)
+}

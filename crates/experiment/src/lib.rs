@@ -1,1 +1,24 @@
-//! TODO
+//! Experiments: the part of the harness that turns configuration files into planned
+//! trials, runs them into the store, and turns the store back into statistics and reports.
+//!
+//! Data flows one way: [`config`] (RON file + `--set` [`overrides`]) → [`plan`] (variants
+//! × seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
+//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
+
+pub mod config;
+pub mod id;
+pub mod overrides;
+pub mod plan;
+pub mod plot;
+pub mod provenance;
+pub mod record;
+pub mod report;
+pub mod stats;
+pub mod store;
+pub mod trial_run;
+
+pub use config::{ConfigError, Experiment, StudyValues, Variant};
+pub use overrides::Override;
+pub use record::TrialRecord;
+pub use store::{Store, TrialState};
+pub use trial_run::{Outcome, TrialSpec, run_trial};

@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Times our Rust harness against the PyTorch reference (bench/reference/train_reference.py)
+on this machine, alternating the two, and writes reports/performance.md.
+
+Run it through bench/compare.sh (it picks the venv's python), or `make bench`.
+
+Figures, each as min / median / max over the alternating pairs:
+  1. training epoch wall time, ours (`harness bench-epoch --mode full`) vs the reference
+     at its best DataLoader num_workers among --workers (all measured in the same run);
+  2. inference latency, batch 1 and the eval batch (median and p95 of 50 timed passes);
+  3. peak RSS of a whole short trial (ru_maxrss from os.wait4 on each child);
+  4. our full epoch vs our compute-only epoch (batches already on the device): the cost
+     of our data path.
+Ratios are reference / ours: above 1 means we are faster (or smaller).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.join(ROOT, "bench", "reference", "train_reference.py")
+
+# Our variants (names in configs/bench.ron) and the reference flags that build the same
+# trial. Keep the two in step: channels 32, kernel 3, batch norm on, dropout 0.2, and
+# "_aug" = horizontal flip + translation + random erasing.
+VARIANTS = {
+    "conv2": {"arch": "conv2", "augment": "none"},
+    "conv2_aug": {"arch": "conv2", "augment": "all"},
+    "conv4": {"arch": "conv4", "augment": "none"},
+    "conv4_aug": {"arch": "conv4", "augment": "all"},
+}
+REFERENCE_COMMON = ["--channels", "32", "--kernel", "3", "--dropout", "0.2", "--batch-size", "256", "--eval-batch-size", "256"]
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------ children
+
+
+class ChildFailed(RuntimeError):
+    pass
+
+
+def run_child(cmd, label):
+    """Runs cmd to completion; returns (json lines, stderr text, peak RSS in MiB, wall s).
+    The child is reaped with os.wait4 so its ru_maxrss (and that of any descendants it
+    waited for, such as DataLoader workers: the largest one, not the sum) is exact."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise ChildFailed(f"{label} exited with {proc.returncode}: {' '.join(cmd)}\n{tail}")
+    lines = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return lines, stderr, usage.ru_maxrss / 1024.0, wall
+
+
+def timed_epochs(lines, label, expect_images):
+    """Median epoch_time_s of the non-warm-up epoch lines of one run."""
+    epochs = [l for l in lines if l.get("kind") == "epoch" and not l.get("warmup")]
+    if not epochs:
+        raise ChildFailed(f"{label}: no timed epoch lines on stdout")
+    for e in epochs:
+        if e.get("images") != expect_images:
+            log(f"warning: {label} epoch {e.get('epoch')} reports {e.get('images')} images, expected {expect_images}")
+    return statistics.median(float(e["epoch_time_s"]) for e in epochs)
+
+
+def latency_of(lines, label):
+    lat = [l for l in lines if l.get("kind") == "latency"]
+    if not lat:
+        raise ChildFailed(f"{label}: no latency line on stdout")
+    return lat[-1]
+
+
+def ref_params(stderr):
+    m = re.search(r"params=(\d+)", stderr)
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------- plan
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.harness = os.path.join(ROOT, args.harness)
+        self.py = sys.executable
+        self.epoch = {}  # (variant, side) -> [per-pair seconds]; side: ours_full, ours_compute, ref_w{n}
+        self.latency = {}  # (arch, side) -> [latency dicts]; side: ours, ref
+        self.rss = {}  # (arch, side) -> [MiB]
+        self.params = {}  # arch -> reference parameter count
+
+    def add(self, table, key, value):
+        table.setdefault(key, []).append(value)
+
+    # ours
+    def ours_epoch(self, variant, mode):
+        cmd = [self.harness, "bench-epoch", self.a.config, "--variant", variant,
+               "--set", f"data.train_limit={self.a.train_limit}", "--mode", mode,
+               "--repeats", str(self.a.repeats), "--threads", str(self.a.threads)]
+        label = f"ours {variant} {mode}"
+        lines, _, _, _ = run_child(cmd, label)
+        seconds = timed_epochs(lines, label, self.a.train_limit)
+        self.add(self.epoch, (variant, "ours_full" if mode == "full" else "ours_compute"), seconds)
+        return lines, seconds
+
+    def ours_trial(self, variant):
+        out = tempfile.mkdtemp(prefix="bench-trial-")
+        try:
+            cmd = [self.harness, "train", self.a.config, "--variant", variant, "--seed", "0",
+                   "--set", f"epochs={self.a.rss_epochs}", "--set", f"data.train_limit={self.a.rss_train_limit}",
+                   "--set", f"data.test_limit={self.a.rss_test_limit}", "--out", out, "--threads", str(self.a.threads)]
+            _, _, rss, _ = run_child(cmd, f"ours trial {variant}")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return rss
+
+    # reference
+    def ref_cmd(self, variant, extra):
+        v = VARIANTS[variant]
+        cmd = [self.py, REFERENCE, "--arch", v["arch"], "--augment", v["augment"], *REFERENCE_COMMON,
+               "--threads", str(self.a.threads), "--seed", "0"]
+        if self.a.data_dir:
+            cmd += ["--data-dir", self.a.data_dir]
+        return cmd + extra
+
+    def ref_epoch(self, variant, workers):
+        cmd = self.ref_cmd(variant, ["--mode", "epochs", "--epochs", str(self.a.repeats),
+                                     "--train-limit", str(self.a.train_limit), "--test-limit", "0",
+                                     "--num-workers", str(workers)])
+        label = f"reference {variant} workers={workers}"
+        lines, stderr, _, _ = run_child(cmd, label)
+        self.params[VARIANTS[variant]["arch"]] = ref_params(stderr)
+        seconds = timed_epochs(lines, label, self.a.train_limit)
+        self.add(self.epoch, (variant, f"ref_w{workers}"), seconds)
+        return seconds
+
+    def ref_latency(self, variant):
+        lines, _, _, _ = run_child(self.ref_cmd(variant, ["--mode", "latency"]), f"reference latency {variant}")
+        self.add(self.latency, (VARIANTS[variant]["arch"], "ref"), latency_of(lines, f"reference latency {variant}"))
+
+    def ref_trial(self, variant):
+        cmd = self.ref_cmd(variant, ["--mode", "train", "--epochs", str(self.a.rss_epochs),
+                                     "--train-limit", str(self.a.rss_train_limit),
+                                     "--test-limit", str(self.a.rss_test_limit), "--num-workers", "0"])
+        _, _, rss, _ = run_child(cmd, f"reference trial {variant}")
+        return rss
+
+    # one pair
+    def pair(self, p):
+        forward = p % 2 == 0  # even pairs: ours first; odd pairs: reference first
+        ours = not self.a.reference_only
+        latency_variant = {}
+        for v in self.a.variants:
+            latency_variant.setdefault(VARIANTS[v]["arch"], v)
+        for v in self.a.variants:
+            workers = self.a.workers[p % len(self.a.workers):] + self.a.workers[:p % len(self.a.workers)]
+            jobs = []
+            if ours:
+                jobs.append(("ours_full", None))
+            if latency_variant[VARIANTS[v]["arch"]] == v:
+                jobs.append(("ref_latency", None))
+            jobs += [("ref", w) for w in workers]
+            if ours:
+                jobs.append(("ours_compute", None))
+            if not forward:
+                jobs.reverse()
+            parts = []
+            for kind, w in jobs:
+                if kind == "ours_full":
+                    lines, s = self.ours_epoch(v, "full")
+                    parts.append(f"ours {s:.3f}s")
+                    if latency_variant[VARIANTS[v]["arch"]] == v:
+                        self.add(self.latency, (VARIANTS[v]["arch"], "ours"), latency_of(lines, f"ours {v}"))
+                elif kind == "ours_compute":
+                    _, s = self.ours_epoch(v, "compute-only")
+                    parts.append(f"ours compute-only {s:.3f}s")
+                elif kind == "ref_latency":
+                    self.ref_latency(v)
+                else:
+                    s = self.ref_epoch(v, w)
+                    parts.append(f"ref w={w} {s:.3f}s")
+            log(f"pair {p + 1}/{self.a.pairs} {v}: " + ", ".join(parts))
+        for arch, v in latency_variant.items():
+            sides = (["ours"] if ours else []) + ["ref"]
+            if not forward:
+                sides.reverse()
+            got = []
+            for side in sides:
+                rss = self.ours_trial(v) if side == "ours" else self.ref_trial(v)
+                self.add(self.rss, (arch, side), rss)
+                got.append(f"{side} {rss:.0f} MiB")
+            log(f"pair {p + 1}/{self.a.pairs} peak RSS {arch}: " + ", ".join(got))
+
+
+# ------------------------------------------------------------------------- report
+
+
+def mmm(values, fmt="{:.3f}"):
+    if not values:
+        return "—"
+    return " / ".join(fmt.format(x) for x in (min(values), statistics.median(values), max(values)))
+
+
+def ratio_cell(ref, ours, higher_is_worse=True):
+    """Median ratio reference/ours, with the per-pair range."""
+    if not ref or not ours:
+        return "—"
+    n = min(len(ref), len(ours))
+    per_pair = [r / o for r, o in zip(ref[:n], ours[:n]) if o > 0]
+    if not per_pair:
+        return "—"
+    return f"**{statistics.median(per_pair):.2f}×** ({min(per_pair):.2f}–{max(per_pair):.2f})"
+
+
+def machine_info(args):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import torch  # noqa: PLC0415 (only the report needs it, and it is slow to import)
+
+    try:
+        import torchvision  # noqa: PLC0415
+
+        tv = torchvision.__version__
+    except ImportError:
+        tv = "not installed"
+    harness_version = "—"
+    if not args.reference_only:
+        try:
+            harness_version = subprocess.run([os.path.join(ROOT, args.harness), "--version"], capture_output=True,
+                                             text=True, timeout=60).stdout.strip() or "—"
+        except (OSError, subprocess.SubprocessError):
+            harness_version = "unavailable"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "torchvision": tv,
+        "python": platform.python_version(),
+        "harness": harness_version,
+        "kernel": platform.release(),
+    }
+
+
+def best_workers(bench, variant, workers):
+    meds = {w: statistics.median(bench.epoch[(variant, f"ref_w{w}")]) for w in workers if bench.epoch.get((variant, f"ref_w{w}"))}
+    return min(meds, key=meds.get), meds
+
+
+def render(bench, args, info, started, finished, load_before, load_after):
+    a = args
+    ours = not a.reference_only
+    out = []
+    w = out.append
+    w("# Performance: our harness vs the PyTorch reference")
+    w("")
+    w("Generated by `make bench` (`bench/compare.sh`); do not edit by hand. See `bench/README.md` for what is")
+    w("measured and how to read the ratios.")
+    w("")
+    if a.quick:
+        w("> **Quick smoke run** (`--quick`): tiny sizes and few pairs; these numbers show that the")
+        w("> comparison works, not how fast anything is.")
+        w("")
+    if a.reference_only:
+        w("> **Reference only** (`--reference-only`): our harness was not run.")
+        w("")
+    w("## Machine")
+    w("")
+    w(f"- CPU: {info['cpu']} ({info['cores']} logical cores, {info['usable_cores']} usable by this process)")
+    w(f"- threads: {a.threads} (`--threads` for both sides; DataLoader workers are extra processes)")
+    w(f"- PyTorch reference: torch {info['torch']}, torchvision {info['torchvision']}, Python {info['python']}")
+    w(f"- ours: `{info['harness']}`")
+    w(f"- Linux {info['kernel']}; run {started} → {finished} (UTC)")
+    w(f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}"
+      + ("  ⚠ above the core count: other work was running, figures are noisy" if max(load_before, load_after) > info["usable_cores"] else ""))
+    w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
+      f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
+    w("")
+
+    w("## 1. Training epoch wall time")
+    w("")
+    w("Seconds for one pass over the training subset (data loading, augmentation, forward, backward, step),")
+    w("min / median / max over the pairs. The reference is shown at its best `num_workers`; all measured")
+    w("worker counts are listed. Ratio = reference / ours (per-pair range in brackets); above 1 = we are faster.")
+    w("")
+    w("| variant | ours (s) | ours img/s | reference best (s) | best num_workers | ratio | " + " | ".join(f"ref w={x} median (s)" for x in a.workers) + " |")
+    w("|---|---|---|---|---|---|" + "---|" * len(a.workers))
+    for v in a.variants:
+        bw, meds = best_workers(bench, v, a.workers)
+        ref = bench.epoch.get((v, f"ref_w{bw}"), [])
+        mine = bench.epoch.get((v, "ours_full"), [])
+        ips = f"{a.train_limit / statistics.median(mine):,.0f}" if mine else "—"
+        cells = " | ".join(f"{meds[x]:.3f}" if x in meds else "—" for x in a.workers)
+        w(f"| {v} | {mmm(mine)} | {ips} | {mmm(ref)} | {bw} | {ratio_cell(ref, mine)} | {cells} |")
+    w("")
+
+    w("## 2. Inference latency")
+    w("")
+    w("`model.eval()`, no gradients, the first test images normalised; 10 warm-up then 50 timed forward passes")
+    w("per run. Cells: min / median / max over the pairs of each run's median (or p95), in ms.")
+    w("")
+    w("| arch | batch | statistic | ours (ms) | reference (ms) | ratio |")
+    w("|---|---|---|---|---|---|")
+    for arch in dict.fromkeys(VARIANTS[v]["arch"] for v in a.variants):
+        o = bench.latency.get((arch, "ours"), [])
+        r = bench.latency.get((arch, "ref"), [])
+        for key, label in (("batch1", "1"), ("eval", None)):
+            size = label or str((r or o or [{}])[0].get("eval", {}).get("batch", 256))
+            for stat in ("median_ms", "p95_ms"):
+                ov = [x[key][stat] for x in o]
+                rv = [x[key][stat] for x in r]
+                w(f"| {arch} | {size} | {stat.replace('_ms', '')} | {mmm(ov)} | {mmm(rv)} | {ratio_cell(rv, ov)} |")
+    w("")
+
+    w("## 3. Peak memory of a whole short trial")
+    w("")
+    w(f"Peak resident set size (`ru_maxrss` from `os.wait4`) of one process running a whole trial: "
+      f"{a.rss_epochs} epoch(s) on {a.rss_train_limit:,} training images, evaluation on {a.rss_test_limit:,} test images "
+      "(the reference also runs its latency measurement). The reference runs with `num_workers=0`, i.e. one process;")
+    w("with workers, each worker is a further process of similar size. MiB, min / median / max.")
+    w("")
+    w("| arch | ours (MiB) | reference (MiB) | ratio |")
+    w("|---|---|---|---|")
+    for arch in dict.fromkeys(VARIANTS[v]["arch"] for v in a.variants):
+        o = bench.rss.get((arch, "ours"), [])
+        r = bench.rss.get((arch, "ref"), [])
+        w(f"| {arch} | {mmm(o, '{:.0f}')} | {mmm(r, '{:.0f}')} | {ratio_cell(r, o)} |")
+    w("")
+
+    w("## 4. Our data-path overhead")
+    w("")
+    w("Our full epoch against the same batches already materialised on the device (`--mode compute-only`).")
+    w("Overhead = full / compute-only − 1, median over pairs (per-pair range).")
+    w("")
+    w("| variant | full (s) | compute-only (s) | overhead |")
+    w("|---|---|---|---|")
+    for v in a.variants:
+        full = bench.epoch.get((v, "ours_full"), [])
+        comp = bench.epoch.get((v, "ours_compute"), [])
+        n = min(len(full), len(comp))
+        over = [(f / c - 1.0) * 100.0 for f, c in zip(full[:n], comp[:n]) if c > 0]
+        cell = f"{statistics.median(over):+.1f} % ({min(over):+.1f} … {max(over):+.1f})" if over else "—"
+        w(f"| {v} | {mmm(full)} | {mmm(comp)} | {cell} |")
+    w("")
+
+    w("## Reference configuration")
+    w("")
+    w("`bench/reference/train_reference.py`: PIL images through `transforms.Compose`, `DataLoader(shuffle=True,")
+    w("pin_memory=False)`, Adam lr 0.01, CrossEntropyLoss, StepLR(10, 0.1); `_aug` variants use")
+    w("RandomHorizontalFlip(0.5), RandomAffine(translate=(0.1, 0.1)), RandomErasing(0.5, value=0) before Normalize.")
+    w("Parameter counts of the reference models: "
+      + ", ".join(f"{arch} {n:,}" for arch, n in bench.params.items() if n) + ".")
+    w("")
+    return "\n".join(out)
+
+
+def write_atomic(path, text):
+    path = os.path.join(ROOT, path) if not os.path.isabs(path) else path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".performance-", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", type=int, default=None, help="alternating ours/reference pairs (default 5; --quick: 2)")
+    p.add_argument("--train-limit", type=int, default=None, help="training images per epoch (default 10240; --quick: 512)")
+    p.add_argument("--repeats", type=int, default=1, help="timed epochs per run, after 1 warm-up (the run's value is their median)")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="intra-op threads for both sides (default: usable cores)")
+    p.add_argument("--workers", default="0,1,2", help="reference DataLoader num_workers to try (comma list)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma list of " + ", ".join(VARIANTS))
+    p.add_argument("--rss-epochs", type=int, default=None, help="epochs of the peak-RSS trial (default 1)")
+    p.add_argument("--rss-train-limit", type=int, default=None, help="training images of the peak-RSS trial (default 2048; --quick: 512)")
+    p.add_argument("--rss-test-limit", type=int, default=None, help="test images of the peak-RSS trial (default 1024; --quick: 256)")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run: 2 pairs, 512 images")
+    p.add_argument("--reference-only", action="store_true", help="run only the reference half (ours is not needed)")
+    p.add_argument("--harness", default="target/release/harness", help="our binary, relative to the repository root")
+    p.add_argument("--config", default="configs/bench.ron")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder for the reference (default: its own search)")
+    p.add_argument("--out", default=None,
+                   help="report path (default reports/performance.md; reports/performance-quick.md with --quick, "
+                        "reports/performance-reference.md with --reference-only, so smoke runs never replace a real report)")
+    a = p.parse_args(argv)
+    a.pairs = a.pairs if a.pairs is not None else (2 if a.quick else 5)
+    a.train_limit = a.train_limit if a.train_limit is not None else (512 if a.quick else 10240)
+    a.rss_epochs = a.rss_epochs if a.rss_epochs is not None else 1
+    a.rss_train_limit = a.rss_train_limit if a.rss_train_limit is not None else (512 if a.quick else 2048)
+    a.rss_test_limit = a.rss_test_limit if a.rss_test_limit is not None else (256 if a.quick else 1024)
+    if a.out is None:
+        a.out = ("reports/performance-quick.md" if a.quick
+                 else "reports/performance-reference.md" if a.reference_only else "reports/performance.md")
+    try:
+        a.workers = [int(x) for x in a.workers.split(",") if x.strip()]
+    except ValueError:
+        p.error("--workers: comma list of integers")
+    if not a.workers or min(a.workers) < 0:
+        p.error("--workers: at least one count, each >= 0")
+    a.variants = [v.strip() for v in a.variants.split(",") if v.strip()]
+    bad = [v for v in a.variants if v not in VARIANTS]
+    if bad or not a.variants:
+        p.error(f"--variants: unknown {bad}; choose from {', '.join(VARIANTS)}")
+    for name in ("pairs", "train_limit", "repeats", "threads", "rss_epochs", "rss_train_limit"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not 1 <= a.train_limit <= 60000 or not 1 <= a.rss_train_limit <= 60000 or not 0 <= a.rss_test_limit <= 10000:
+        p.error("image limits: train 1..=60000, test 0..=10000")
+    if a.pairs < 5 and not a.quick:
+        log(f"note: {a.pairs} pairs; the report's min/median/max are meant to cover at least 5")
+    return a
+
+
+def check_harness(a):
+    path = os.path.join(ROOT, a.harness)
+    if not os.access(path, os.X_OK):
+        raise SystemExit(f"bench: {a.harness} not found; build it (cargo build --release -p harness) or pass --reference-only")
+    help_text = subprocess.run([path, "--help"], capture_output=True, text=True).stdout
+    if "bench-epoch" not in help_text:
+        raise SystemExit(f"bench: {a.harness} has no `bench-epoch` subcommand yet; pass --reference-only to run the reference half")
+    if not os.path.exists(os.path.join(ROOT, a.config)):
+        raise SystemExit(f"bench: {a.config} does not exist")
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    if not a.reference_only:
+        check_harness(a)
+    if a.quick:
+        log("quick smoke run: tiny sizes, the figures mean nothing")
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    load_before = os.getloadavg()[0]
+    log(f"{a.pairs} pairs × {', '.join(a.variants)}; {a.train_limit} training images; threads {a.threads}; "
+        f"reference workers {a.workers}; load {load_before:.2f}")
+    bench = Bench(a)
+    t0 = time.perf_counter()
+    try:
+        for p in range(a.pairs):
+            bench.pair(p)
+    except ChildFailed as e:
+        log(str(e))
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted; no report written")
+        return 130
+    load_after = os.getloadavg()[0]
+    finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    log(f"measured in {time.perf_counter() - t0:.0f}s")
+    info = machine_info(a)
+    text = render(bench, a, info, started, finished, load_before, load_after)
+    path = write_atomic(a.out, text + "\n")
+    print(text)
+    rel = os.path.relpath(path, ROOT)
+    log(f"wrote {path if rel.startswith('..') else rel}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+//! The state of one experiment in the store, kept up to date by cheap rescans: the grid
+//! of variants × seeds with each trial's state, the counts, the records (each
+//! `summary.json` read once) and the live statistics.
+//!
+//! A rescan lists `runs/<name>/` and `runs/<name>/.work/` and checks the claim of each
+//! trial in the work folder; nothing else is read unless it is new.
+//!
+//! A cell's trial is found by its planned id (the plan's id with the canonical dataset
+//! digest). Trials the plan does not name are placed by what they say about themselves:
+//! a record by its variant, seed and configuration digest, a running trial by the header
+//! of its `config.ron`. So extra seeds (`replicate --seeds N`) show as extra columns.
+
+use crate::statistics::{StatsRow, rows};
+use experiment::store::{SUMMARY, read_record};
+use experiment::{Experiment, Store, TrialRecord, TrialState, id};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// The state of one cell of the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellState {
+    /// Not started (or stopped before it finished).
+    Pending,
+    /// A live process holds its claim.
+    Running,
+    /// Finished: its record exists.
+    Done,
+    /// Recorded as diverged.
+    Diverged,
+    /// Left incomplete in the work folder by a process that failed or was killed; the
+    /// next replicate redoes it.
+    Failed,
+}
+
+/// One trial of the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// Index of the variant.
+    pub variant: usize,
+    /// The seed.
+    pub seed: u64,
+    /// The trial id shown in this cell.
+    pub id: String,
+    /// Its state.
+    pub state: CellState,
+}
+
+/// Trial counts of an experiment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Finished.
+    pub done: usize,
+    /// Running now.
+    pub running: usize,
+    /// Still to run.
+    pub pending: usize,
+    /// Left incomplete by a failed or killed run.
+    pub failed: usize,
+    /// Diverged.
+    pub diverged: usize,
+}
+
+impl Counts {
+    /// Counts of `cells`.
+    pub fn of(cells: &[Cell]) -> Self {
+        let mut c = Counts::default();
+        for cell in cells {
+            match cell.state {
+                CellState::Pending => c.pending += 1,
+                CellState::Running => c.running += 1,
+                CellState::Done => c.done += 1,
+                CellState::Diverged => c.diverged += 1,
+                CellState::Failed => c.failed += 1,
+            }
+        }
+        c
+    }
+
+    /// All trials of the grid.
+    pub fn total(&self) -> usize {
+        self.done + self.running + self.pending + self.failed + self.diverged
+    }
+
+    /// Trials with a result (finished or diverged).
+    pub fn recorded(&self) -> usize {
+        self.done + self.diverged
+    }
+}
+
+/// One experiment as the store shows it.
+#[derive(Debug)]
+pub struct ExperimentState {
+    /// The experiment, as its file resolves.
+    pub experiment: Experiment,
+    /// The seeds shown: the planned ones and any others the store holds.
+    pub seeds: Vec<u64>,
+    /// Row-major `variants × seeds`.
+    pub cells: Vec<Cell>,
+    /// Counts of the cells.
+    pub counts: Counts,
+    /// Every readable record in the experiment's folder, sorted by variant, seed and id.
+    pub records: Vec<TrialRecord>,
+    /// The statistics rows, one per variant.
+    pub stats: Vec<StatsRow>,
+    /// Per variant, the ids of the finished records the statistics pool.
+    pub pooled: Vec<Vec<String>>,
+    dataset_digest: String,
+    by_id: HashMap<String, usize>,
+    planned: HashMap<String, (usize, u64)>,
+    wanted: Vec<String>,
+    headers: HashMap<String, (String, u64)>,
+    work: Vec<(String, TrialState)>,
+}
+
+impl ExperimentState {
+    /// An experiment not scanned yet (every planned trial pending).
+    pub fn new(experiment: Experiment, dataset_digest: &str) -> Self {
+        let wanted = experiment
+            .variants
+            .iter()
+            .map(|v| id::config_digest(v.trial.config()))
+            .collect();
+        let (stats, pooled) = rows(&experiment, &[]);
+        let mut state = ExperimentState {
+            seeds: experiment.seeds.clone(),
+            experiment,
+            cells: Vec::new(),
+            counts: Counts::default(),
+            records: Vec::new(),
+            stats,
+            pooled,
+            dataset_digest: dataset_digest.to_string(),
+            by_id: HashMap::new(),
+            planned: HashMap::new(),
+            wanted,
+            headers: HashMap::new(),
+            work: Vec::new(),
+        };
+        state.rebuild_cells();
+        state
+    }
+
+    /// The record with this id.
+    pub fn record(&self, id: &str) -> Option<&TrialRecord> {
+        self.by_id.get(id).map(|&i| &self.records[i])
+    }
+
+    /// The cell of variant `variant` and the `col`-th seed.
+    pub fn cell(&self, variant: usize, col: usize) -> Option<&Cell> {
+        if col >= self.seeds.len() {
+            return None;
+        }
+        self.cells.get(variant * self.seeds.len() + col)
+    }
+
+    /// The cells that are running.
+    pub fn running(&self) -> impl Iterator<Item = &Cell> {
+        self.cells.iter().filter(|c| c.state == CellState::Running)
+    }
+
+    /// The finished records pooled for variant `variant`.
+    pub fn pooled_records(&self, variant: usize) -> Vec<&TrialRecord> {
+        self.pooled
+            .get(variant)
+            .map(|ids| ids.iter().filter_map(|id| self.record(id)).collect())
+            .unwrap_or_default()
+    }
+
+    fn planned_id(&mut self, variant: usize, seed: u64) -> String {
+        let config = self.experiment.variants[variant].trial.config();
+        let id = id::trial_id(config, seed, &self.dataset_digest);
+        self.planned.insert(id.clone(), (variant, seed));
+        id
+    }
+
+    /// Reads what changed in the store; returns whether anything did.
+    pub fn rescan(&mut self, store: &Store) -> bool {
+        let name = self.experiment.name.clone();
+        let records_changed = self.scan_records(store, &name);
+        let work = scan_work(store, &name, &self.by_id);
+        for (id, _) in &work {
+            if !self.planned.contains_key(id)
+                && !self.headers.contains_key(id)
+                && let Some(found) = read_header(&store.work_dir(&name, id))
+            {
+                self.headers.insert(id.clone(), found);
+            }
+        }
+        let work_changed = work != self.work;
+        self.work = work;
+        if records_changed {
+            let (stats, pooled) = rows(&self.experiment, &self.records);
+            self.stats = stats;
+            self.pooled = pooled;
+        }
+        let before = std::mem::take(&mut self.cells);
+        self.rebuild_cells();
+        records_changed || work_changed || before != self.cells
+    }
+
+    /// Adds new records and forgets deleted ones; returns whether any changed.
+    fn scan_records(&mut self, store: &Store, name: &str) -> bool {
+        let dir = store.experiment_dir(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            let changed = !self.records.is_empty();
+            self.records.clear();
+            self.by_id.clear();
+            return changed;
+        };
+        let mut present = BTreeSet::new();
+        let mut added = Vec::new();
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().to_string();
+            if file_name.starts_with('.') {
+                continue;
+            }
+            if self.by_id.contains_key(&file_name) {
+                present.insert(file_name);
+                continue;
+            }
+            let summary = entry.path().join(SUMMARY);
+            if summary.is_file()
+                && let Ok(record) = read_record(&summary)
+            {
+                present.insert(file_name);
+                added.push(record);
+            }
+        }
+        let removed = self.records.iter().any(|r| !present.contains(&r.id));
+        if added.is_empty() && !removed {
+            return false;
+        }
+        self.records.retain(|r| present.contains(&r.id));
+        self.records.extend(added);
+        self.records.sort_by(|a, b| {
+            (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(b.variant.as_str(), b.seed, b.id.as_str()))
+        });
+        self.by_id = self
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        true
+    }
+
+    /// Where an unplanned record belongs: its variant (by name, with the file's exact
+    /// settings) and seed.
+    fn place_record(&self, r: &TrialRecord) -> Option<(usize, u64)> {
+        let v = self.experiment.variants.iter().position(|v| v.name == r.variant)?;
+        (self.wanted[v] == r.config_digest).then_some((v, r.seed))
+    }
+
+    /// Where an unplanned trial of the work folder belongs, by its `config.ron` header.
+    fn place_work(&self, id: &str) -> Option<(usize, u64)> {
+        let (variant, seed) = self.headers.get(id)?;
+        let v = self.experiment.variants.iter().position(|v| &v.name == variant)?;
+        Some((v, *seed))
+    }
+
+    fn rebuild_cells(&mut self) {
+        // Where each record and each trial of the work folder belongs.
+        let placed_records: Vec<(usize, u64, usize)> = self
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let at = self.planned.get(&r.id).copied().or_else(|| self.place_record(r));
+                at.map(|(v, s)| (v, s, i))
+            })
+            .collect();
+        let placed_work: Vec<(usize, u64, String, TrialState)> = self
+            .work
+            .iter()
+            .filter_map(|(id, st)| {
+                let at = self.planned.get(id).copied().or_else(|| self.place_work(id));
+                at.map(|(v, s)| (v, s, id.clone(), *st))
+            })
+            .collect();
+        // Seeds: the plan's, then any others the store holds for these settings.
+        let mut seeds: BTreeSet<u64> = self.experiment.seeds.iter().copied().collect();
+        seeds.extend(placed_records.iter().map(|&(_, s, _)| s));
+        seeds.extend(placed_work.iter().map(|(_, s, _, _)| *s));
+        let seeds: Vec<u64> = seeds.into_iter().collect();
+
+        let mut cells = Vec::with_capacity(self.experiment.variants.len() * seeds.len());
+        for variant in 0..self.experiment.variants.len() {
+            for &seed in &seeds {
+                let id = self.planned_id(variant, seed);
+                cells.push(Cell {
+                    variant,
+                    seed,
+                    id,
+                    state: CellState::Pending,
+                });
+            }
+        }
+        let n_seeds = seeds.len();
+        let index = |v: usize, s: u64| seeds.iter().position(|&x| x == s).map(|c| v * n_seeds + c);
+        // Trials with the planned id first, then the others into cells that have nothing
+        // better (a record beats a running trial, which beats a left-over).
+        for exact in [true, false] {
+            for &(v, s, i) in &placed_records {
+                let r = &self.records[i];
+                let Some(cell) = index(v, s).map(|at| &mut cells[at]) else {
+                    continue;
+                };
+                let takes = if exact {
+                    cell.id == r.id
+                } else {
+                    cell.id != r.id && matches!(cell.state, CellState::Pending | CellState::Failed)
+                };
+                if takes {
+                    cell.id = r.id.clone();
+                    cell.state = if r.diverged() {
+                        CellState::Diverged
+                    } else {
+                        CellState::Done
+                    };
+                }
+            }
+            for (v, s, id, st) in &placed_work {
+                let Some(cell) = index(*v, *s).map(|at| &mut cells[at]) else {
+                    continue;
+                };
+                let running = *st == TrialState::Running;
+                let takes = if exact {
+                    cell.id == *id && cell.state == CellState::Pending
+                } else {
+                    cell.id != *id
+                        && (cell.state == CellState::Pending
+                            || (running && cell.state == CellState::Failed))
+                };
+                if takes {
+                    cell.id = id.clone();
+                    cell.state = if running {
+                        CellState::Running
+                    } else {
+                        CellState::Failed
+                    };
+                }
+            }
+        }
+        self.seeds = seeds;
+        self.counts = Counts::of(&cells);
+        self.cells = cells;
+    }
+}
+
+fn is_trial_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The trials in the work folder that are not recorded: running (claimed) or left over.
+fn scan_work(
+    store: &Store,
+    name: &str,
+    recorded: &HashMap<String, usize>,
+) -> Vec<(String, TrialState)> {
+    let dir = store.experiment_dir(name).join(".work");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut work: Vec<(String, TrialState)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().to_string();
+            if !is_trial_id(&id) || recorded.contains_key(&id) {
+                return None;
+            }
+            match store.state(name, &id) {
+                TrialState::Done => None,
+                state => Some((id, state)),
+            }
+        })
+        .collect();
+    work.sort_by(|a, b| a.0.cmp(&b.0));
+    work
+}
+
+/// `(variant, seed)` from the header a trial writes at the top of its `config.ron`:
+/// `// experiment: NAME, variant: VARIANT, seed: SEED`.
+pub fn parse_header(text: &str) -> Option<(String, u64)> {
+    let line = text
+        .lines()
+        .take(5)
+        .find(|l| l.starts_with("// experiment: "))?;
+    let rest = &line[line.find(", variant: ")? + ", variant: ".len()..];
+    let at = rest.rfind(", seed: ")?;
+    let seed = rest[at + ", seed: ".len()..].trim().parse().ok()?;
+    Some((rest[..at].to_string(), seed))
+}
+
+fn read_header(work_dir: &Path) -> Option<(String, u64)> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut file = std::fs::File::open(work_dir.join("config.ron")).ok()?;
+    let n = file.read(&mut head).ok()?;
+    parse_header(&String::from_utf8_lossy(&head[..n]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    #[test]
+    fn headers_name_the_variant_and_seed() {
+        let text = "// Resolved configuration of trial abc\n// experiment: e, variant: 0.5, seed: 7\n// dataset: d\n(";
+        assert_eq!(parse_header(text), Some(("0.5".into(), 7)));
+        assert_eq!(parse_header("(epochs: 2)"), None);
+        assert_eq!(parse_header("// experiment: e, variant: v, seed: x\n"), None);
+    }
+
+    #[test]
+    fn the_grid_follows_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, e) = fixture::experiment(dir.path());
+        let store = Store::new(dir.path().join("runs"));
+        let mut state = ExperimentState::new(e.clone(), &data::canonical_digest());
+        assert_eq!(state.counts.pending, 4);
+        assert!(!state.rescan(&store), "an empty store changes nothing");
+
+        fixture::write_record(&store, &fixture::record(&e, "base", 0, &[70.0, 80.0])).unwrap();
+        fixture::write_record(&store, &fixture::diverge(fixture::record(&e, "flip", 1, &[70.0]), 1))
+            .unwrap();
+        let running = fixture::start(&store, &e, "base", 1);
+        let left_over = fixture::start(&store, &e, "flip", 0);
+        drop(left_over); // its process died: the claim is gone, the folder stays
+        assert!(state.rescan(&store));
+        let states: Vec<CellState> = state.cells.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            vec![
+                CellState::Done,
+                CellState::Running,
+                CellState::Failed,
+                CellState::Diverged
+            ]
+        );
+        assert_eq!(
+            state.counts,
+            Counts {
+                done: 1,
+                running: 1,
+                pending: 0,
+                failed: 1,
+                diverged: 1
+            }
+        );
+        assert_eq!(state.cell(0, 1).unwrap().id, running.id);
+        assert_eq!(state.stats[0].n, "1");
+        assert!(!state.rescan(&store), "nothing new");
+
+        // An extra seed, run with `replicate --seeds 3`, shows as a third column.
+        let extra = fixture::start(&store, &e, "flip", 2);
+        assert!(state.rescan(&store));
+        assert_eq!(state.seeds, vec![0, 1, 2]);
+        assert_eq!(state.cell(1, 2).unwrap().state, CellState::Running);
+        assert_eq!(state.cell(1, 2).unwrap().id, extra.id);
+        assert_eq!(state.counts.pending, 1, "base seed 2 is not planned but shown");
+    }
+}

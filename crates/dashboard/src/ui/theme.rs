@@ -1,0 +1,63 @@
+//! The few styles the dashboard uses, in one place. Text keeps the terminal's own
+//! foreground and background; only states get a named colour (chosen to read on light and
+//! dark themes alike), and every state also has a symbol, so nothing depends on colour.
+//! Selection is reversed video.
+
+use crate::scan::CellState;
+use ratatui::style::{Color, Modifier, Style};
+
+/// Panel titles and table headers.
+pub fn title() -> Style {
+    Style::new().add_modifier(Modifier::BOLD)
+}
+
+/// Secondary text (units, zero counts, pending trials).
+pub fn dim() -> Style {
+    Style::new().add_modifier(Modifier::DIM)
+}
+
+/// The selected row or cell in the panel that has the focus.
+pub fn selected() -> Style {
+    Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+}
+
+/// The selected row or cell of a panel without the focus.
+pub fn selected_unfocused() -> Style {
+    Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+}
+
+/// Keys in the help line.
+pub fn key() -> Style {
+    Style::new().add_modifier(Modifier::BOLD)
+}
+
+/// Errors and warnings.
+pub fn error() -> Style {
+    Style::new().fg(Color::Red)
+}
+
+/// The focused trial's curve (the same colour as running trials).
+pub fn trial_curve() -> Style {
+    Style::new().fg(Color::Magenta)
+}
+
+/// A trial state's style.
+pub fn state(state: CellState) -> Style {
+    match state {
+        CellState::Done => Style::new().fg(Color::Green),
+        CellState::Running => Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+        CellState::Diverged | CellState::Failed => Style::new().fg(Color::Red),
+        CellState::Pending => dim(),
+    }
+}
+
+/// A trial state's symbol.
+pub fn symbol(state: CellState) -> &'static str {
+    match state {
+        CellState::Done => "✓",
+        CellState::Running => "▶",
+        CellState::Diverged => "!",
+        CellState::Failed => "✗",
+        CellState::Pending => "·",
+    }
+}

@@ -1,0 +1,346 @@
+//! The [`Watcher`]: follows the run store for a list of experiment files.
+//!
+//! Two speeds. Every [`Watcher::poll`] reads only the bytes appended to the files of the
+//! running trials (`events.jsonl`, `train.log`): one `fstat` each when nothing changed.
+//! Every [`Watcher::rescan_every`] (1 s) it also lists the experiment folders, reloads
+//! experiment files whose modification time changed, picks up new files in the config
+//! folder, and starts or stops following trials as they start and end.
+
+use crate::live::TrialProgress;
+use crate::scan::{CellState, ExperimentState};
+use crate::tail::Tail;
+use experiment::Store;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Lines of a trial's log kept in memory.
+pub const LOG_LINES: usize = 200;
+
+/// A running trial being followed.
+#[derive(Debug)]
+pub struct LiveTrial {
+    events: Tail,
+    log: Tail,
+    /// Its progress, from its events.
+    pub progress: TrialProgress,
+    /// The last [`LOG_LINES`] lines of its `train.log`.
+    pub log_lines: VecDeque<String>,
+}
+
+impl LiveTrial {
+    fn new(dir: &Path) -> Self {
+        LiveTrial {
+            events: Tail::new(dir.join("events.jsonl")),
+            log: Tail::new(dir.join("train.log")),
+            progress: TrialProgress::default(),
+            log_lines: VecDeque::new(),
+        }
+    }
+
+    /// Reads what was appended; returns whether anything was.
+    fn poll(&mut self) -> bool {
+        let mut changed = false;
+        if let Ok(lines) = self.events.poll() {
+            changed |= !lines.is_empty();
+            for line in &lines {
+                self.progress.apply_line(line);
+            }
+        }
+        if let Ok(lines) = self.log.poll() {
+            changed |= !lines.is_empty();
+            push_lines(&mut self.log_lines, lines);
+        }
+        changed
+    }
+
+    /// Starts over when the work folder was wiped and made again.
+    fn check_replaced(&mut self) {
+        if self.events.replaced() || self.log.replaced() {
+            self.events.reopen();
+            self.log.reopen();
+            self.progress = TrialProgress::default();
+            self.log_lines.clear();
+        }
+    }
+
+    /// Bytes of `events.jsonl` read so far.
+    pub fn events_offset(&self) -> u64 {
+        self.events.offset()
+    }
+}
+
+fn push_lines(buffer: &mut VecDeque<String>, lines: Vec<String>) {
+    for line in lines {
+        if buffer.len() == LOG_LINES {
+            buffer.pop_front();
+        }
+        buffer.push_back(line);
+    }
+}
+
+/// The last [`LOG_LINES`] lines of a whole file (for trials that are not running).
+pub fn read_last_lines(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_LINES)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// One experiment file and what it gives.
+#[derive(Debug)]
+pub struct Entry {
+    /// The file.
+    pub path: PathBuf,
+    /// Its modification time when last loaded.
+    modified: Option<SystemTime>,
+    /// Named on the command line (kept even if it leaves the config folder).
+    pinned: bool,
+    /// The experiment, or why the file cannot be used.
+    pub state: Result<Box<ExperimentState>, String>,
+}
+
+impl Entry {
+    fn load(path: PathBuf, pinned: bool, digest: &str) -> Self {
+        let modified = modified(&path);
+        let state = experiment::config::load(&path, &[])
+            .map(|e| Box::new(ExperimentState::new(e, digest)))
+            .map_err(|e| e.to_string());
+        Entry {
+            path,
+            modified,
+            pinned,
+            state,
+        }
+    }
+
+    /// The experiment's name, or the file's stem when it does not load.
+    pub fn name(&self) -> String {
+        match &self.state {
+            Ok(s) => s.experiment.name.clone(),
+            Err(_) => self
+                .path
+                .file_stem()
+                .map_or_else(|| self.path.display().to_string(), |s| s.to_string_lossy().to_string()),
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Follows the store for a set of experiment files.
+#[derive(Debug)]
+pub struct Watcher {
+    store: Store,
+    config_dir: Option<PathBuf>,
+    digest: String,
+    /// The experiments, in display order (command-line files first, then the folder's).
+    pub entries: Vec<Entry>,
+    live: HashMap<String, LiveTrial>,
+    last_rescan: Option<Instant>,
+    /// How often folders are listed again.
+    pub rescan_every: Duration,
+}
+
+impl Watcher {
+    /// Watches `store` for the experiment files `configs` and every `*.ron` in
+    /// `config_dir` (when it exists). Nothing is read until the first [`Watcher::poll`].
+    pub fn new(store: Store, configs: &[PathBuf], config_dir: Option<PathBuf>) -> Self {
+        let digest = data::canonical_digest();
+        let mut watcher = Watcher {
+            store,
+            config_dir,
+            entries: Vec::new(),
+            live: HashMap::new(),
+            last_rescan: None,
+            rescan_every: Duration::from_secs(1),
+            digest,
+        };
+        for path in configs {
+            watcher.add(path.clone(), true);
+        }
+        watcher.list_config_dir();
+        watcher
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn add(&mut self, path: PathBuf, pinned: bool) -> bool {
+        let key = canonical(&path);
+        if self.entries.iter().any(|e| canonical(&e.path) == key) {
+            return false;
+        }
+        self.entries.push(Entry::load(path, pinned, &self.digest));
+        true
+    }
+
+    /// Adds new files of the config folder and drops the ones that went away; returns
+    /// whether the list changed.
+    fn list_config_dir(&mut self) -> bool {
+        let Some(dir) = self.config_dir.clone() else {
+            return false;
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return false;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ron") && p.is_file())
+            .collect();
+        files.sort();
+        let before = self.entries.len();
+        self.entries.retain(|e| e.pinned || e.path.is_file());
+        let mut changed = before != self.entries.len();
+        for file in files {
+            changed |= self.add(file, false);
+        }
+        changed
+    }
+
+    /// The state of experiment `index`, when its file loads.
+    pub fn experiment(&self, index: usize) -> Option<&ExperimentState> {
+        self.entries.get(index)?.state.as_ref().ok().map(|b| &**b)
+    }
+
+    /// The running trial `id`, when it is followed.
+    pub fn live(&self, id: &str) -> Option<&LiveTrial> {
+        self.live.get(id)
+    }
+
+    /// Reads appended bytes of running trials, and rescans when it is time; returns
+    /// whether anything changed.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_rescan
+            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
+        let mut changed = false;
+        if due {
+            self.last_rescan = Some(now);
+            changed |= self.rescan();
+        }
+        for live in self.live.values_mut() {
+            changed |= live.poll();
+        }
+        changed
+    }
+
+    /// Forces a rescan on the next poll.
+    pub fn rescan_soon(&mut self) {
+        self.last_rescan = None;
+    }
+
+    fn rescan(&mut self) -> bool {
+        let mut changed = self.list_config_dir();
+        for entry in &mut self.entries {
+            let now = modified(&entry.path);
+            if now != entry.modified {
+                *entry = Entry::load(entry.path.clone(), entry.pinned, &self.digest);
+                changed = true;
+            }
+            if let Ok(state) = &mut entry.state {
+                changed |= state.rescan(&self.store);
+            }
+        }
+        // Follow exactly the running trials.
+        let mut running: HashMap<String, PathBuf> = HashMap::new();
+        for entry in &self.entries {
+            if let Ok(state) = &entry.state {
+                for cell in state.cells.iter().filter(|c| c.state == CellState::Running) {
+                    running.insert(
+                        cell.id.clone(),
+                        self.store.work_dir(&state.experiment.name, &cell.id),
+                    );
+                }
+            }
+        }
+        let before = self.live.len();
+        self.live.retain(|id, _| running.contains_key(id));
+        changed |= before != self.live.len();
+        for (id, dir) in running {
+            self.live
+                .entry(id)
+                .or_insert_with(|| LiveTrial::new(&dir))
+                .check_replaced();
+        }
+        changed
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use trainer::Event;
+
+    #[test]
+    fn follows_running_trials_by_appended_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, e) = fixture::experiment(dir.path());
+        let store = Store::new(dir.path().join("runs"));
+        let mut watcher = Watcher::new(store.clone(), &[path], Some(dir.path().into()));
+        assert_eq!(watcher.entries.len(), 1, "the file on the command line is not listed twice");
+        let t0 = Instant::now();
+        watcher.poll(t0);
+
+        let trial = fixture::start(&store, &e, "base", 0);
+        trial.events(&[fixture::started(2), Event::EpochStarted { epoch: 1, lr: 0.01 }]);
+        trial.log(&["trial starting"]);
+        assert!(!watcher.poll(t0), "not rescanned yet: the new trial is not seen");
+        assert!(watcher.poll(t0 + Duration::from_secs(1)), "the rescan finds it");
+        let live = watcher.live(&trial.id).unwrap();
+        assert_eq!(live.progress.epoch, 1);
+        assert_eq!(live.log_lines, ["trial starting"]);
+        let offset = live.events_offset();
+
+        trial.events(&[Event::Batch {
+            epoch: 1,
+            batch: 4,
+            batches: 8,
+            loss: 1.5,
+            images_per_s: 50.0,
+        }]);
+        assert!(watcher.poll(t0 + Duration::from_millis(1100)), "appended bytes are read between rescans");
+        let live = watcher.live(&trial.id).unwrap();
+        assert_eq!(live.progress.epoch_fraction(), 0.5);
+        assert!(live.events_offset() > offset);
+        assert!(!watcher.poll(t0 + Duration::from_millis(1200)));
+
+        // Finished: published by rename, no longer followed.
+        let record = fixture::record(&e, "base", 0, &[70.0, 80.0]);
+        drop(trial);
+        std::fs::remove_dir_all(store.work_dir("demo", &record.id)).unwrap();
+        fixture::write_record(&store, &record).unwrap();
+        assert!(watcher.poll(t0 + Duration::from_secs(3)));
+        assert!(watcher.live(&record.id).is_none());
+        assert_eq!(watcher.experiment(0).unwrap().counts.done, 1);
+    }
+
+    #[test]
+    fn experiment_files_are_listed_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = fixture::experiment(dir.path());
+        std::fs::write(dir.path().join("broken.ron"), "Experiment(").unwrap();
+        let mut watcher = Watcher::new(Store::new(dir.path().join("runs")), &[], Some(dir.path().into()));
+        assert_eq!(watcher.entries.len(), 2);
+        assert_eq!(watcher.entries[0].name(), "broken");
+        assert!(watcher.entries[0].state.is_err());
+        assert_eq!(watcher.entries[1].name(), "demo");
+        std::fs::remove_file(&path).unwrap();
+        assert!(watcher.poll(Instant::now()));
+        assert_eq!(watcher.entries.len(), 1);
+    }
+}

@@ -1,0 +1,85 @@
+//! Trial identity: the SHA-256 of the canonical resolved configuration, the seed and the
+//! dataset digest. Canonical means serialised to JSON with object keys sorted, so
+//! reformatting a RON file or reordering its fields never changes an id, and changing any
+//! setting always does.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use trainer::TrialConfig;
+
+/// Bumped if the meaning of a configuration field ever changes, so old ids are not reused.
+const SCHEMA: &str = "fmnist-harness/trial/v1";
+
+/// The canonical JSON text of a configuration (sorted keys, no whitespace).
+pub fn canonical_json(config: &TrialConfig) -> String {
+    let value = serde_json::to_value(config).expect("a trial config always serialises");
+    // serde_json's map is a BTreeMap (no `preserve_order`), so keys come out sorted.
+    debug_assert!(is_sorted(&value));
+    value.to_string()
+}
+
+fn is_sorted(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b) && map.values().all(is_sorted)
+        }
+        Value::Array(items) => items.iter().all(is_sorted),
+        _ => true,
+    }
+}
+
+/// The digest of a configuration alone (no seed): trials with equal config digests may be
+/// pooled.
+pub fn config_digest(config: &TrialConfig) -> String {
+    hex(Sha256::digest(format!("{SCHEMA}\n{}", canonical_json(config))))
+}
+
+/// The trial id: 64 hex digits.
+pub fn trial_id(config: &TrialConfig, seed: u64, dataset_digest: &str) -> String {
+    let identity = json!({
+        "schema": SCHEMA,
+        "config": serde_json::to_value(config).expect("serialises"),
+        "seed": seed,
+        "dataset": dataset_digest,
+    });
+    hex(Sha256::digest(identity.to_string()))
+}
+
+/// The first 12 hex digits, shown everywhere.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn hex(bytes: impl AsRef<[u8]>) -> String {
+    bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_depend_on_every_input() {
+        let base = TrialConfig::default();
+        let id = trial_id(&base, 0, "d");
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, trial_id(&base.clone(), 0, "d"));
+        assert_ne!(id, trial_id(&base, 1, "d"));
+        assert_ne!(id, trial_id(&base, 0, "e"));
+        let mut other = base.clone();
+        other.model.dropout = 0.5;
+        assert_ne!(id, trial_id(&other, 0, "d"));
+        let mut other = base.clone();
+        other.data.train_limit = Some(100);
+        assert_ne!(id, trial_id(&other, 0, "d"));
+        assert_eq!(short(&id).len(), 12);
+    }
+
+    #[test]
+    fn canonical_json_has_sorted_keys() {
+        let text = canonical_json(&TrialConfig::default());
+        let batch = text.find("\"batch_size\"").unwrap();
+        let model = text.find("\"model\"").unwrap();
+        assert!(batch < model, "{text}");
+    }
+}

@@ -1,0 +1,254 @@
+//! Hydra-style overrides: `--set model.dropout=0.5` sets one field of a trial
+//! configuration by its dotted path. The existing value's type decides how the text is
+//! read (number, boolean, name); whole sections that are enums or lists (`schedule`,
+//! `augmentations`) take RON, e.g. `--set 'schedule=Exponential(gamma: 0.95)'`.
+
+use augmentation::Augmentation;
+use serde_json::Value;
+use trainer::{Schedule, TrialConfig};
+
+/// One `path=value` override.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// Dotted path, e.g. `model.dropout`.
+    pub path: String,
+    /// The value as written.
+    pub value: String,
+}
+
+/// An override that cannot be applied, naming its path.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("`{field}`: {message}")]
+pub struct OverrideError {
+    /// The dotted path as given.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Override {
+    /// Parses `path=value`.
+    pub fn parse(text: &str) -> Result<Override, OverrideError> {
+        match text.split_once('=') {
+            Some((path, value)) if !path.trim().is_empty() => Ok(Override {
+                path: path.trim().to_string(),
+                value: value.trim().to_string(),
+            }),
+            _ => Err(OverrideError {
+                field: text.to_string(),
+                message: "expected PATH=VALUE, e.g. model.dropout=0.5".into(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.path, self.value)
+    }
+}
+
+/// Applies `sets` in order to a copy of `base`. Only types are checked here; ranges are
+/// checked by validation afterwards.
+pub fn apply_overrides(
+    base: &TrialConfig,
+    sets: &[Override],
+) -> Result<TrialConfig, OverrideError> {
+    let mut config = base.clone();
+    for set in sets {
+        let error = |message: String| OverrideError {
+            field: set.path.clone(),
+            message,
+        };
+        let mut root = serde_json::to_value(&config).map_err(|e| error(e.to_string()))?;
+        set_path(&mut root, &set.path, &set.value).map_err(error)?;
+        config = serde_json::from_value(root).map_err(|e| error(e.to_string()))?;
+    }
+    Ok(config)
+}
+
+fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
+    match path {
+        "schedule" => {
+            let schedule: Schedule = parse_ron_enum(text)?;
+            root["schedule"] = serde_json::to_value(schedule).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        "augmentations" => {
+            let augs: Vec<Augmentation> = crate::config::ron_options()
+                .from_str(text)
+                .map_err(|e| format!("expected a RON list like [HorizontalFlip(p: 0.5)]: {e}"))?;
+            root["augmentations"] = serde_json::to_value(augs).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut node = root;
+    let mut walked = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        node = unwrap_enum(node, segment);
+        let Value::Object(map) = node else {
+            return Err(format!("`{walked}` has no fields"));
+        };
+        if !map.contains_key(*segment) {
+            let known: Vec<&str> = map.keys().map(String::as_str).collect();
+            let place = if walked.is_empty() { "the trial".to_string() } else { format!("`{walked}`") };
+            return Err(format!(
+                "unknown field `{segment}` in {place} (known: {})",
+                known.join(", ")
+            ));
+        }
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(segment);
+        let child = map.get_mut(*segment).expect("checked above");
+        if i + 1 == segments.len() {
+            *child = leaf_value(child, text, &walked)?;
+            return Ok(());
+        }
+        node = child;
+    }
+    Err("empty path".into())
+}
+
+/// Steps into an externally tagged enum (`{"Step": {...}}`) so that `schedule.gamma`
+/// reaches the active variant's field.
+fn unwrap_enum<'a>(node: &'a mut Value, segment: &str) -> &'a mut Value {
+    let is_tagged = match &*node {
+        Value::Object(map) => {
+            map.len() == 1
+                && !map.contains_key(segment)
+                && map
+                    .keys()
+                    .next()
+                    .is_some_and(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+        }
+        _ => false,
+    };
+    if is_tagged {
+        node.as_object_mut()
+            .and_then(|m| m.values_mut().next())
+            .expect("checked above")
+    } else {
+        node
+    }
+}
+
+fn leaf_value(existing: &Value, text: &str, path: &str) -> Result<Value, String> {
+    let unquoted = text.trim_matches('"');
+    let is_none = matches!(text, "none" | "None" | "null");
+    match existing {
+        Value::Bool(_) => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected true or false, got `{text}`")),
+        },
+        Value::Number(n) => {
+            if n.is_f64() {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("expected a number, got `{text}`"))
+            } else if is_none {
+                Ok(Value::Null)
+            } else {
+                text.parse::<u64>()
+                    .map(|x| Value::Number(x.into()))
+                    .map_err(|_| format!("expected a whole number, got `{text}`"))
+            }
+        }
+        Value::Null => {
+            if is_none {
+                Ok(Value::Null)
+            } else if let Ok(x) = text.parse::<u64>() {
+                Ok(Value::Number(x.into()))
+            } else {
+                Ok(Value::String(unquoted.to_string()))
+            }
+        }
+        Value::String(_) => Ok(Value::String(unquoted.to_string())),
+        Value::Array(_) | Value::Object(_) => Err(format!(
+            "`{path}` is a section, not a value: set one of its fields (e.g. {path}.<field>=...)"
+        )),
+    }
+}
+
+fn parse_ron_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let options = crate::config::ron_options();
+    options
+        .from_str(text)
+        .or_else(|first: ron::error::SpannedError| {
+            options
+                .from_str(&format!("{text}()"))
+                .map_err(|_| first.to_string())
+        })
+        .map_err(|e| format!("expected e.g. Step(every: 10, gamma: 0.1), Exponential(gamma: 0.99) or Constant: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::Architecture;
+
+    fn apply(sets: &[&str]) -> Result<TrialConfig, OverrideError> {
+        let sets: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+        apply_overrides(&TrialConfig::default(), &sets)
+    }
+
+    #[test]
+    fn sets_typed_leaves() {
+        let c = apply(&[
+            "model.dropout=0.5",
+            "epochs=1",
+            "data.train_limit=2000",
+            "data.test_limit=1000",
+            "model.batch_norm=false",
+            "model.architecture=conv2_res",
+            "optimizer.name=sgd",
+            "schedule.gamma=0.5",
+        ])
+        .unwrap();
+        assert_eq!(c.model.dropout, 0.5);
+        assert_eq!(c.epochs, 1);
+        assert_eq!(c.data.train_limit, Some(2000));
+        assert_eq!(c.data.test_limit, Some(1000));
+        assert!(!c.model.batch_norm);
+        assert_eq!(c.model.architecture, Architecture::Conv2Res);
+        assert_eq!(c.optimizer.name, trainer::OptimizerKind::Sgd);
+        assert_eq!(c.schedule, Schedule::Step { every: 10, gamma: 0.5 });
+        let c = apply(&["data.train_limit=2000", "data.train_limit=none"]).unwrap();
+        assert_eq!(c.data.train_limit, None);
+    }
+
+    #[test]
+    fn sets_whole_enum_sections_from_ron() {
+        let c = apply(&["schedule=Exponential(gamma: 0.95)"]).unwrap();
+        assert_eq!(c.schedule, Schedule::Exponential { gamma: 0.95 });
+        let c = apply(&["schedule=Constant"]).unwrap();
+        assert_eq!(c.schedule, Schedule::Constant);
+        let c = apply(&["augmentations=[HorizontalFlip(p: 0.5)]"]).unwrap();
+        assert_eq!(c.augmentations.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let err = apply(&["model.dropuot=0.5"]).unwrap_err();
+        assert_eq!(err.field, "model.dropuot");
+        assert!(err.message.contains("unknown field `dropuot` in `model`"), "{err}");
+        let err = apply(&["epochs=many"]).unwrap_err();
+        assert!(err.message.contains("whole number"), "{err}");
+        let err = apply(&["epochs=1.5"]).unwrap_err();
+        assert_eq!(err.field, "epochs");
+        let err = apply(&["model.dropout=abc"]).unwrap_err();
+        assert!(err.message.contains("expected a number"), "{err}");
+        let err = apply(&["model.architecture=conv9"]).unwrap_err();
+        assert!(err.message.contains("conv9"), "{err}");
+        let err = apply(&["model=1"]).unwrap_err();
+        assert!(err.message.contains("section"), "{err}");
+        assert!(Override::parse("nonsense").is_err());
+    }
+}

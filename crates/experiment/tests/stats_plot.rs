@@ -1,0 +1,425 @@
+//! Tests of `experiment::stats` (against SciPy 1.17 / NumPy reference values)
+//! and `experiment::plot` (PNG files, sizes, atomic writes, errors).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use experiment::plot::{Chart, PlotError, Series, write_png};
+use experiment::stats::{Comparison, Verdict, median, percentile, summarize, verdict_text, welch};
+
+const A: [f64; 5] = [93.1, 92.8, 93.4, 92.9, 93.0];
+const B: [f64; 5] = [93.5, 93.3, 93.6, 93.2, 93.4];
+
+fn close(actual: f64, expected: f64, tol: f64) {
+    assert!(
+        (actual - expected).abs() <= tol,
+        "expected {expected}, got {actual} (tolerance {tol})"
+    );
+}
+
+// ---------------------------------------------------------------- stats
+
+#[test]
+fn summary_matches_scipy() {
+    // numpy: mean, std(ddof=1); scipy.stats.t.ppf(0.975, 4) = 2.7764451051977934.
+    let s = summarize(&A).unwrap();
+    assert_eq!(s.n, 5);
+    close(s.mean, 93.04, 1e-12);
+    close(s.std, 0.230_217_288_664_428_48, 1e-12);
+    close(s.ci95.0, 92.754_147_480_901_28, 1e-9);
+    close(s.ci95.1, 93.325_852_519_098_7, 1e-9);
+    let half = 2.776_445_105_197_793_4 * s.std / 5f64.sqrt();
+    close(s.ci95.1 - s.mean, half, 1e-9);
+    assert_eq!((s.min, s.max), (92.8, 93.4));
+}
+
+#[test]
+fn summary_ci_of_two_values_uses_heavy_tailed_t() {
+    // t(0.975, 1) = 12.706204736174694; std = sqrt(2), so half = t.
+    let s = summarize(&[1.0, 3.0]).unwrap();
+    close(s.std, 2f64.sqrt(), 1e-12);
+    close(s.ci95.0, 2.0 - 12.706_204_736_174_694, 1e-8);
+    close(s.ci95.1, 2.0 + 12.706_204_736_174_694, 1e-8);
+}
+
+#[test]
+fn summary_of_one_value_has_no_spread() {
+    let s = summarize(&[92.5]).unwrap();
+    assert_eq!((s.n, s.mean, s.min, s.max), (1, 92.5, 92.5, 92.5));
+    assert!(s.std.is_nan());
+    assert!(s.ci95.0.is_nan() && s.ci95.1.is_nan());
+}
+
+#[test]
+fn summary_of_constant_sample_is_exact() {
+    let s = summarize(&[0.1, 0.1, 0.1]).unwrap();
+    assert_eq!(s.mean, 0.1);
+    assert_eq!(s.std, 0.0);
+    assert_eq!(s.ci95, (0.1, 0.1));
+}
+
+#[test]
+fn summary_rejects_empty_and_non_finite() {
+    assert!(summarize(&[]).is_none());
+    assert!(summarize(&[1.0, f64::NAN]).is_none());
+    assert!(summarize(&[1.0, f64::INFINITY]).is_none());
+}
+
+#[test]
+fn percentiles_match_numpy_linear() {
+    let xs = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6];
+    // np.percentile(xs, q) with the default method="linear".
+    for (q, expected) in [
+        (0.0, 1.0),
+        (10.0, 1.25),
+        (25.0, 1.775),
+        (33.3, 2.2315),
+        (50.0, 2.8),
+        (75.0, 3.75),
+        (90.0, 6.5),
+        (100.0, 9.0),
+    ] {
+        close(percentile(&xs, q).unwrap(), expected, 1e-12);
+    }
+    assert_eq!(median(&xs), Some(2.8));
+    assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+    assert_eq!(median(&[7.0]), Some(7.0));
+    assert_eq!(percentile(&[7.0], 37.0), Some(7.0));
+}
+
+#[test]
+fn percentile_rejects_bad_input() {
+    assert_eq!(median(&[]), None);
+    assert_eq!(percentile(&[1.0, 2.0], -0.1), None);
+    assert_eq!(percentile(&[1.0, 2.0], 100.1), None);
+    assert_eq!(percentile(&[1.0, 2.0], f64::NAN), None);
+    assert_eq!(percentile(&[1.0, f64::NAN], 50.0), None);
+}
+
+#[test]
+fn welch_matches_scipy() {
+    // scipy.stats.ttest_ind(B, A, equal_var=False)
+    let c = welch(&A, &B).unwrap();
+    close(c.diff, 0.36, 1e-12);
+    close(c.t, 2.882_306_768_491_676_3, 1e-6);
+    close(c.df, 7.086_779_266_161_825, 1e-6);
+    close(c.p_value, 0.023_260_133_016_017_59, 1e-6);
+    assert_eq!(c.verdict, Verdict::Higher);
+    assert_eq!(verdict_text(&c, 5, 5), "higher (p=0.023)");
+
+    let r = welch(&B, &A).unwrap();
+    close(r.t, -2.882_306_768_491_676_3, 1e-6);
+    close(r.p_value, c.p_value, 1e-12);
+    assert_eq!(r.verdict, Verdict::Lower);
+    assert_eq!(verdict_text(&r, 5, 5), "lower (p=0.023)");
+}
+
+#[test]
+fn welch_unequal_sizes_matches_scipy() {
+    let a = [1.0, 2.0, 3.0, 4.0];
+    let b = [2.0, 4.5, 7.0, 3.0, 9.0, 6.5, 8.0];
+    let c = welch(&a, &b).unwrap();
+    close(c.t, 2.725_188_134_193_338, 1e-6);
+    close(c.df, 8.953_907_297_174_934, 1e-6);
+    close(c.p_value, 0.023_514_757_898_515_728, 1e-6);
+    assert_eq!(c.verdict, Verdict::Higher);
+}
+
+#[test]
+fn welch_one_constant_side_matches_scipy() {
+    let a = [5.0, 5.0, 5.0];
+    let b = [5.5, 6.0, 5.0, 6.5];
+    let c = welch(&a, &b).unwrap();
+    close(c.t, 2.323_790_007_724_45, 1e-6);
+    close(c.df, 3.0, 1e-9);
+    close(c.p_value, 0.102_728_078_858_398_99, 1e-6);
+    assert_eq!(c.verdict, Verdict::NoDetectableDifference);
+    assert_eq!(
+        verdict_text(&c, 3, 4),
+        "no detectable difference at n=3 vs 4 (p=0.103)"
+    );
+}
+
+#[test]
+fn welch_equal_constant_samples() {
+    let c = welch(&[93.0; 5], &[93.0; 5]).unwrap();
+    assert_eq!((c.diff, c.t, c.p_value), (0.0, 0.0, 1.0));
+    assert_eq!(c.df, 8.0);
+    assert_eq!(c.verdict, Verdict::NoDetectableDifference);
+    assert_eq!(
+        verdict_text(&c, 5, 5),
+        "no detectable difference at n=5 vs 5 (p=1.000)"
+    );
+}
+
+#[test]
+fn welch_different_constant_samples() {
+    let c = welch(&[93.0; 3], &[92.0; 4]).unwrap();
+    assert_eq!(c.diff, -1.0);
+    assert_eq!(c.t, f64::NEG_INFINITY);
+    assert_eq!(c.p_value, 0.0);
+    assert_eq!(c.verdict, Verdict::Lower);
+    assert_eq!(verdict_text(&c, 3, 4), "lower (p<0.001)");
+}
+
+#[test]
+fn welch_with_one_trial_is_too_few() {
+    let c = welch(&[93.0], &B).unwrap();
+    close(c.diff, 0.4, 1e-12);
+    assert!(c.t.is_nan() && c.df.is_nan() && c.p_value.is_nan());
+    assert_eq!(c.verdict, Verdict::TooFewTrials);
+    assert_eq!(verdict_text(&c, 1, 5), "too few trials (n=1 vs 5)");
+    assert_eq!(welch(&A, &[93.0]).unwrap().verdict, Verdict::TooFewTrials);
+}
+
+#[test]
+fn welch_rejects_empty_and_non_finite() {
+    assert!(welch(&[], &B).is_none());
+    assert!(welch(&A, &[]).is_none());
+    assert!(welch(&A, &[1.0, f64::NAN]).is_none());
+}
+
+#[test]
+fn verdict_words() {
+    assert_eq!(Verdict::Higher.to_string(), "higher");
+    assert_eq!(Verdict::Lower.to_string(), "lower");
+    assert_eq!(
+        Verdict::NoDetectableDifference.to_string(),
+        "no detectable difference"
+    );
+    assert_eq!(Verdict::TooFewTrials.to_string(), "too few trials");
+}
+
+#[test]
+fn p_value_near_alpha_is_not_rounded_up_to_it() {
+    let c = Comparison {
+        diff: 1.0,
+        t: 2.5,
+        df: 8.0,
+        p_value: 0.0496,
+        verdict: Verdict::Higher,
+    };
+    assert_eq!(verdict_text(&c, 5, 5), "higher (p=0.0496)");
+}
+
+// ----------------------------------------------------------------- plot
+
+/// A fresh, empty directory for one test under Cargo's scratch folder.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("stats_plot")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Width and height from the PNG signature and IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = fs::read(path).unwrap();
+    assert!(
+        bytes.len() > 33,
+        "{} is too short for a PNG",
+        path.display()
+    );
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[8..12], &13u32.to_be_bytes(), "IHDR length");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+fn assert_no_temp_files(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().contains(".tmp"),
+            "temporary file {name:?} left in {}",
+            dir.display()
+        );
+    }
+}
+
+/// Two noisy accuracy curves over 20 epochs, each with a band.
+fn two_series() -> Vec<Series> {
+    let curve = |offset: f64, wobble: f64| -> Series {
+        let points: Vec<(f64, f64)> = (1..=20)
+            .map(|e| {
+                let x = f64::from(e);
+                (x, 93.5 + offset - 8.0 / x + wobble * (x * 1.7).sin())
+            })
+            .collect();
+        let band = points
+            .iter()
+            .map(|&(x, y)| (x, y - 0.4 - 1.5 / x, y + 0.4 + 1.5 / x))
+            .collect();
+        Series {
+            label: String::new(),
+            points,
+            band: Some(band),
+        }
+    };
+    vec![
+        Series {
+            label: "baseline (5 seeds)".into(),
+            ..curve(0.0, 0.15)
+        },
+        Series {
+            label: "+ random erasing (5 seeds)".into(),
+            ..curve(0.6, 0.1)
+        },
+    ]
+}
+
+#[test]
+fn writes_sample_chart_with_bands() {
+    let dir = scratch("sample");
+    let path = dir.join("sample.png");
+    let series = two_series();
+    let chart = Chart {
+        title: "Test accuracy",
+        x_label: "epoch",
+        y_label: "accuracy (%)",
+        series: &series,
+    };
+    write_png(&path, &chart, 640, 480).unwrap();
+    assert_eq!(png_size(&path), (640, 480));
+    assert_no_temp_files(&dir);
+
+    // Overwriting an existing chart works and stays atomic. This is the
+    // sample to look at: target/tmp/stats_plot/sample/sample.png.
+    write_png(&path, &chart, 800, 500).unwrap();
+    assert_eq!(png_size(&path), (800, 500));
+    assert_no_temp_files(&dir);
+}
+
+#[test]
+fn single_point_plots() {
+    let dir = scratch("single");
+    let path = dir.join("one.png");
+    let series = [Series {
+        label: "only".into(),
+        points: vec![(1.0, 91.2)],
+        band: None,
+    }];
+    let chart = Chart {
+        title: "One epoch",
+        x_label: "epoch",
+        y_label: "accuracy (%)",
+        series: &series,
+    };
+    write_png(&path, &chart, 400, 300).unwrap();
+    assert_eq!(png_size(&path), (400, 300));
+    assert_no_temp_files(&dir);
+}
+
+#[test]
+fn empty_and_non_finite_charts_say_no_data() {
+    let dir = scratch("empty");
+    let empty = Chart {
+        title: "Nothing yet",
+        x_label: "epoch",
+        y_label: "loss",
+        series: &[],
+    };
+    write_png(&dir.join("empty.png"), &empty, 300, 200).unwrap();
+    assert_eq!(png_size(&dir.join("empty.png")), (300, 200));
+
+    let nan = [Series {
+        label: "diverged".into(),
+        points: vec![(1.0, f64::NAN), (f64::INFINITY, 2.0)],
+        band: Some(vec![(1.0, f64::NAN, 1.0)]),
+    }];
+    let chart = Chart {
+        series: &nan,
+        ..empty
+    };
+    write_png(&dir.join("nan.png"), &chart, 300, 200).unwrap();
+    assert_eq!(png_size(&dir.join("nan.png")), (300, 200));
+    assert_no_temp_files(&dir);
+}
+
+#[test]
+fn gaps_from_non_finite_points_still_plot() {
+    let dir = scratch("gaps");
+    let path = dir.join("gaps.png");
+    let series = [
+        Series {
+            label: "loss".into(),
+            points: vec![(1.0, 2.0), (2.0, f64::NAN), (3.0, 1.0), (4.0, 0.8)],
+            band: Some(vec![
+                (1.0, 1.8, 2.2),
+                (3.0, 0.9, 1.1),
+                (4.0, f64::INFINITY, 0.9),
+            ]),
+        },
+        Series {
+            label: "constant".into(),
+            points: vec![(1.0, 1.5), (4.0, 1.5)],
+            band: None,
+        },
+    ];
+    let chart = Chart {
+        title: "Training loss",
+        x_label: "epoch",
+        y_label: "loss",
+        series: &series,
+    };
+    write_png(&path, &chart, 1, 1).unwrap();
+    assert_eq!(png_size(&path), (1, 1));
+    write_png(&path, &chart, 1024, 768).unwrap();
+    assert_eq!(png_size(&path), (1024, 768));
+    assert_no_temp_files(&dir);
+}
+
+#[test]
+fn unwritable_path_names_the_path() {
+    let dir = scratch("unwritable");
+    // A regular file where a directory should be: fails even for root.
+    let file = dir.join("not-a-dir");
+    fs::write(&file, b"x").unwrap();
+    let path = file.join("chart.png");
+    let chart = Chart {
+        title: "t",
+        x_label: "x",
+        y_label: "y",
+        series: &[],
+    };
+    let err = write_png(&path, &chart, 200, 100).unwrap_err();
+    assert!(matches!(err, PlotError::Io { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "error does not name the path: {err}"
+    );
+
+    let missing = dir.join("missing").join("chart.png");
+    let err = write_png(&missing, &chart, 200, 100).unwrap_err();
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
+    assert_no_temp_files(&dir);
+}
+
+#[test]
+fn zero_size_is_an_error() {
+    let dir = scratch("zero");
+    let path = dir.join("zero.png");
+    let chart = Chart {
+        title: "t",
+        x_label: "x",
+        y_label: "y",
+        series: &[],
+    };
+    let err = write_png(&path, &chart, 0, 100).unwrap_err();
+    assert!(matches!(
+        err,
+        PlotError::InvalidSize {
+            width: 0,
+            height: 100,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains(&path.display().to_string()));
+    assert!(!path.exists());
+}

@@ -1,0 +1,263 @@
+//! The command line: subcommands and their options.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Reproducible Fashion-MNIST experiments: train, repeat with seeds, prove where every
+/// number came from, test what is significant, and write the tables.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check and describe the Fashion-MNIST files (location, digests, class counts).
+    Data {
+        /// Which data command.
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Run ONE trial (one variant, one seed) and write its complete trial folder:
+    /// checkpoints, loss/accuracy plots, resolved config, log, per-epoch metrics, summary.
+    Train(TrainArgs),
+    /// Run every variant of an experiment with N seeds into the run store, skipping trials
+    /// already done (safe to interrupt and rerun), then write its report.
+    Replicate(ReplicateArgs),
+    /// Regenerate reports/<experiment>.md, its plot and the README tables from the store.
+    Report(ReportArgs),
+    /// Print each architecture's layers and parameter count beside the study's.
+    Models(ModelsArgs),
+    /// Live dashboard of experiments in the store: grid of variants x seeds, curves,
+    /// statistics, progress; start or stop a replicate from it.
+    Tui(TuiArgs),
+    /// Time training epochs (full data path or compute only) and latency; JSON lines out.
+    /// Used by `make bench`.
+    BenchEpoch(BenchArgs),
+    /// Internal: run one trial of a replicate and stream its events (JSON lines).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// `harness data ...`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// For each of the four files: path, count, shape, SHA-256 and whether it matches the
+    /// known digest. Exits non-zero unless all four match.
+    Verify {
+        /// Folder with the four files (raw or .gz); default: FASHION_MNIST_DIR, the user
+        /// cache, /usr/share/datasets/fashion-mnist, else download.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Per-class counts and the training set's pixel mean and standard deviation.
+    Info {
+        /// Folder with the four files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Where trials run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// CUDA if available, else CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA device N.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(DeviceArg::Auto),
+            "cpu" => Ok(DeviceArg::Cpu),
+            "cuda" => Ok(DeviceArg::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceArg::Cuda)
+                .ok_or_else(|| format!("`{s}`: expected auto, cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceArg::Auto => write!(f, "auto"),
+            DeviceArg::Cpu => write!(f, "cpu"),
+            DeviceArg::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// Options shared by every command that trains.
+#[derive(Debug, Args, Clone)]
+pub struct RunOpts {
+    /// Override a field of the base trial by dotted path, e.g. --set model.dropout=0.5
+    /// --set epochs=1 --set data.train_limit=2000 (repeatable; applied before the
+    /// variants' own overrides).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// auto | cpu | cuda | cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceArg,
+    /// libtorch threads per trial (default: all cores divided by the number of jobs).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Folder with the Fashion-MNIST files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Skip the SHA-256 check of the data (structure checks still run). Loud on purpose.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// `harness train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Experiment file (configs/*.ron).
+    pub config: PathBuf,
+    /// Variant to run (default: the experiment's baseline).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the trial folder here instead of the run store (must not exist).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Shared run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `harness replicate`.
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    /// Experiment file (configs/*.ron).
+    pub config: PathBuf,
+    /// Seeds per variant (default: the file's `seeds`); raising it later runs only the new
+    /// seeds.
+    #[arg(long)]
+    pub seeds: Option<u32>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Trials at once, each in its own process (default 1; worth more on a GPU).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// README whose `<!-- report:NAME -->` section to update (if it has the markers).
+    #[arg(long, default_value = "README.md")]
+    pub readme: PathBuf,
+    /// Shared run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `harness worker` (internal).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Experiment file.
+    pub config: PathBuf,
+    /// Variant.
+    #[arg(long)]
+    pub variant: String,
+    /// Seed.
+    #[arg(long)]
+    pub seed: u64,
+    /// The id the parent computed (checked).
+    #[arg(long)]
+    pub expect_id: String,
+    /// The run store.
+    #[arg(long)]
+    pub runs: PathBuf,
+    /// Shared run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `harness report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Experiment files (default: every configs/*.ron with trials in the store).
+    pub configs: Vec<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// README whose `<!-- report:NAME -->` sections to update.
+    #[arg(long, default_value = "README.md")]
+    pub readme: PathBuf,
+    /// The same overrides the replicate ran with, to select those trials.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Seeds per variant, as given to replicate.
+    #[arg(long)]
+    pub seeds: Option<u32>,
+}
+
+/// `harness models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Print markdown layer tables too.
+    #[arg(long)]
+    pub layers: bool,
+}
+
+/// `harness tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Experiment files to show (default: every configs/*.ron).
+    pub configs: Vec<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+}
+
+/// What `bench-epoch` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchMode {
+    /// The real data path: uint8 dataset, shuffle, batch assembly, augmentation, normalise.
+    Full,
+    /// The same batches already materialised on the device.
+    ComputeOnly,
+}
+
+/// `harness bench-epoch`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Experiment file.
+    pub config: PathBuf,
+    /// Variant (default: baseline).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Full or compute-only.
+    #[arg(long, value_enum, default_value = "full")]
+    pub mode: BenchMode,
+    /// Timed epochs after one warm-up epoch.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Shared run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+}

@@ -1,0 +1,72 @@
+//! Set-up shared by the commands: device, threads, experiment and dataset.
+
+use crate::cli::{DeviceArg, RunOpts};
+use anyhow::{Context, bail};
+use data::FashionMnist;
+use experiment::{Experiment, Override};
+use std::path::Path;
+use tch::Device;
+
+/// The device to train on; `cuda` when CUDA is missing is an error, not a silent CPU run.
+pub fn device(arg: &DeviceArg) -> anyhow::Result<Device> {
+    match arg {
+        DeviceArg::Auto => Ok(Device::cuda_if_available()),
+        DeviceArg::Cpu => Ok(Device::Cpu),
+        DeviceArg::Cuda(n) => {
+            if !tch::Cuda::is_available() {
+                bail!("--device {arg}: libtorch sees no CUDA device on this machine (use --device cpu or auto)");
+            }
+            let count = tch::Cuda::device_count() as usize;
+            if *n >= count {
+                bail!("--device {arg}: only {count} CUDA device(s) here");
+            }
+            Ok(Device::Cuda(*n))
+        }
+    }
+}
+
+/// Sets libtorch's intra-op threads (default: all cores / `jobs`).
+pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match threads {
+        Some(t) if t >= 1 => t,
+        Some(t) => bail!("--threads {t}: must be at least 1"),
+        None => (cores / jobs.max(1)).max(1) as i32,
+    };
+    tch::set_num_threads(threads);
+    Ok(threads)
+}
+
+/// Parses `--set` arguments.
+pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<Override>> {
+    sets.iter()
+        .map(|s| Override::parse(s).map_err(|e| anyhow::anyhow!("--set {e}")))
+        .collect()
+}
+
+/// Loads an experiment with overrides and an optional seed count.
+pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::Result<Experiment> {
+    let overrides = overrides(sets)?;
+    let mut experiment = experiment::config::load(path, &overrides)?;
+    if let Some(n) = seeds {
+        if n == 0 || n > 1000 {
+            bail!("--seeds {n}: must be in 1..=1000");
+        }
+        let first = experiment.seeds.first().copied().unwrap_or(0);
+        experiment.seeds = (first..first + u64::from(n)).collect();
+    }
+    Ok(experiment)
+}
+
+/// Finds and loads the dataset (verified unless `--no-verify`).
+pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
+    let source = data::locate(opts.data_dir.as_deref(), None)
+        .context("cannot find the Fashion-MNIST files")?;
+    if opts.no_verify {
+        eprintln!(
+            "WARNING: --no-verify: the SHA-256 of the data files is NOT checked; results may come from altered data"
+        );
+    }
+    FashionMnist::load(&source.dir, !opts.no_verify)
+        .with_context(|| format!("loading Fashion-MNIST from {}", source.dir.display()))
+}

@@ -1,0 +1,134 @@
+//! `harness train`: one trial, in this process, with a progress bar.
+
+use crate::cli::TrainArgs;
+use crate::common;
+use crate::progress::Printer;
+use anyhow::{Context, bail};
+use experiment::trial_run::{Outcome, TrialSpec, run_trial};
+use experiment::{Store, TrialRecord};
+use std::path::Path;
+use std::process::ExitCode;
+use trainer::Status;
+
+/// Exit code of a trial that diverged (its folder is still complete and recorded).
+pub const EXIT_DIVERGED: u8 = 3;
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let experiment = common::experiment(&args.config, &args.run.sets, None)?;
+    let variant = match &args.variant {
+        Some(name) => experiment.variant(name).with_context(|| {
+            format!(
+                "{}: no variant `{name}` (variants: {})",
+                args.config.display(),
+                experiment
+                    .variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+        None => experiment.baseline_variant(),
+    };
+    let device = common::device(&args.run.device)?;
+    let threads = common::set_threads(args.run.threads, 1)?;
+    let dataset = common::dataset(&args.run)?;
+    let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
+    let mut printer = Printer::new();
+    printer.line(&format!(
+        "trial {}: {} / variant {} / seed {} on {} ({threads} threads)",
+        spec.short_id(),
+        experiment.name,
+        variant.name,
+        spec.seed,
+        experiment::provenance::device_label(device)
+    ));
+    let stop = trainer::Stop::new();
+    let mut show = |event: &trainer::Event| printer.event("", event, "");
+
+    let (outcome, folder) = match &args.out {
+        Some(out) => {
+            if out.exists() {
+                bail!("--out {}: already exists; choose a new folder", out.display());
+            }
+            let work = out.with_file_name(format!(
+                ".{}.partial",
+                out.file_name().map_or("trial".into(), |n| n.to_string_lossy())
+            ));
+            if work.exists() {
+                std::fs::remove_dir_all(&work)
+                    .with_context(|| format!("removing stale {}", work.display()))?;
+            }
+            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show)?;
+            if matches!(outcome, Outcome::Recorded(_)) {
+                std::fs::rename(&work, out)
+                    .with_context(|| format!("publishing {} as {}", work.display(), out.display()))?;
+            }
+            (outcome, out.clone())
+        }
+        None => {
+            let store = Store::new(&args.runs);
+            let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
+                let dir = store.trial_dir(&experiment.name, &spec.id);
+                if store.is_done(&experiment.name, &spec.id) {
+                    printer.line(&format!("already done: {} (delete it to run again)", dir.display()));
+                    let record = experiment::store::read_record(&dir.join(experiment::store::SUMMARY))?;
+                    print_summary(&mut printer, &record, &dir);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                bail!("trial {} is being run by another process right now", spec.short_id());
+            };
+            let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
+            let folder = match outcome {
+                Outcome::Recorded(_) => claim.publish()?,
+                Outcome::Stopped => {
+                    claim.abandon();
+                    store.trial_dir(&experiment.name, &spec.id)
+                }
+            };
+            (outcome, folder)
+        }
+    };
+    match outcome {
+        Outcome::Recorded(record) => {
+            print_summary(&mut printer, &record, &folder);
+            if matches!(record.status, Status::Diverged { .. }) {
+                return Ok(ExitCode::from(EXIT_DIVERGED));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Stopped => {
+            printer.line("stopped before the end: nothing recorded");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_summary(printer: &mut Printer, record: &TrialRecord, folder: &Path) {
+    let pct = |x: Option<f64>| x.map_or("—".into(), |x| format!("{x:.2}%"));
+    printer.line(&format!(
+        "result: {}  final test accuracy {}  best {} (epoch {})  training loss (sum) {}",
+        match &record.status {
+            Status::Finished => "finished".to_string(),
+            Status::Diverged { epoch, batch } => format!("DIVERGED at epoch {epoch}, batch {batch}"),
+            Status::Stopped => "stopped".to_string(),
+        },
+        pct(record.final_accuracy),
+        pct(record.best_accuracy),
+        record.best_epoch.map_or("—".into(), |e| e.to_string()),
+        record.train_loss_sum.map_or("—".into(), |x| format!("{x:.3}")),
+    ));
+    printer.line(&format!(
+        "parameters: {} (study: {})",
+        experiment::report::format_count(record.parameters),
+        record.study_parameters.as_deref().unwrap_or("not published")
+    ));
+    if let Some(l) = &record.latency {
+        printer.line(&format!(
+            "latency: batch 1 {:.3} ms (p95 {:.3}), batch {} {:.3} ms (p95 {:.3})",
+            l.batch1.median_ms, l.batch1.p95_ms, l.eval.batch, l.eval.median_ms, l.eval.p95_ms
+        ));
+    }
+    printer.line(&format!("trial folder: {}", folder.display()));
+}

@@ -1,0 +1,197 @@
+//! End-to-end tests of `harness replicate` and `harness report` on the real dataset with
+//! the tiny `configs/smoke.ron` experiment.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+use util::{Workspace, summary};
+
+const SMOKE: &str = "configs/smoke.ron";
+
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+#[test]
+fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
+    let ws = Workspace::new();
+    let out = ws.ok(&["replicate", SMOKE, "--jobs", "2"]);
+    assert!(out.contains("4 trials: 0 done, 0 running elsewhere, 4 to run"), "{out}");
+    let trials = ws.finished_trials("smoke");
+    assert_eq!(trials.len(), 4);
+
+    // The report's numbers match a hand computation from the records.
+    let mut by_variant: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for t in &trials {
+        let s = summary(t);
+        assert_eq!(s["status"], "finished");
+        by_variant
+            .entry(s["variant"].as_str().unwrap().to_string())
+            .or_default()
+            .push(s["final_accuracy"].as_f64().unwrap());
+        for file in ["config.ron", "train.log", "events.jsonl", "metrics.jsonl", "losses.png", "accuracies.png", "ckpt/last.model.ot", "ckpt/best.optim.ot"] {
+            assert!(t.join(file).is_file(), "{} lacks {file}", t.display());
+        }
+    }
+    let report = std::fs::read_to_string(ws.join("reports/smoke.md")).unwrap();
+    for (variant, accs) in &by_variant {
+        assert_eq!(accs.len(), 2, "{variant}");
+        let (mean, sd) = mean_sd(accs);
+        let cell = format!("{mean:.2} ± {sd:.2}");
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")))
+            .unwrap_or_else(|| panic!("no row for {variant}:\n{report}"));
+        assert!(row.contains(&cell), "{row} should contain {cell}");
+        assert!(row.contains("| 2 |"), "n=2: {row}");
+    }
+    let readme = std::fs::read_to_string(ws.join("README.md")).unwrap();
+    assert!(readme.contains("| base |"), "README table spliced:\n{readme}");
+
+    // Rerun: nothing to train, byte-identical report.
+    let md_before = std::fs::read(ws.join("reports/smoke.md")).unwrap();
+    let png_before = std::fs::read(ws.join("reports/smoke.png")).unwrap();
+    let out = ws.ok(&["replicate", SMOKE]);
+    assert!(out.contains("4 done, 0 running elsewhere, 0 to run"), "{out}");
+    assert!(!out.contains("starting"), "no trial starts: {out}");
+    assert_eq!(std::fs::read(ws.join("reports/smoke.md")).unwrap(), md_before);
+    assert_eq!(std::fs::read(ws.join("reports/smoke.png")).unwrap(), png_before);
+    ws.ok(&["report", SMOKE]);
+    assert_eq!(std::fs::read(ws.join("reports/smoke.md")).unwrap(), md_before);
+
+    // More seeds later: only the new ones run.
+    let out = ws.ok(&["replicate", SMOKE, "--seeds", "3"]);
+    assert!(out.contains("6 trials: 4 done, 0 running elsewhere, 2 to run"), "{out}");
+    assert_eq!(ws.finished_trials("smoke").len(), 6);
+}
+
+#[test]
+fn a_replicate_killed_mid_trial_completes_every_trial_exactly_once_on_rerun() {
+    let ws = Workspace::new();
+    let mut child = ws
+        .harness()
+        .args(["replicate", SMOKE])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until a trial is mid-way: its work folder has logged an epoch... or at least
+    // started training.
+    let work = ws.join("runs/smoke/.work");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mid_trial = std::fs::read_dir(&work).ok().into_iter().flatten().any(|e| {
+            let events = e.unwrap().path().join("events.jsonl");
+            std::fs::read_to_string(events).is_ok_and(|s| s.contains("\"batch\""))
+        });
+        if mid_trial {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no trial started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL the whole process group: the replicate and its worker.
+    let pgid = child.id() as i32;
+    let status = std::process::Command::new("kill")
+        .args(["-9", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+    let before = ws.finished_trials("smoke").len();
+    assert!(before < 4, "killed before the end");
+
+    let out = ws.ok(&["replicate", SMOKE]);
+    assert!(out.contains(&format!("{before} done")), "{out}");
+    let trials = ws.finished_trials("smoke");
+    assert_eq!(trials.len(), 4, "every trial exactly once");
+    let ids: std::collections::BTreeSet<String> =
+        trials.iter().map(|t| summary(t)["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 4);
+    let leftovers: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "no stale work folders: {leftovers:?}");
+}
+
+fn planned_ids(ws: &Workspace, config: &str, extra: &[&str]) -> BTreeMap<String, String> {
+    let mut args = vec!["replicate", config, "--dry-run"];
+    args.extend_from_slice(extra);
+    let out = ws.ok(&args);
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let id = words.next()?;
+            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            let rest: Vec<&str> = words.collect();
+            let seed_at = rest.iter().position(|w| *w == "seed")?;
+            Some((format!("{} {}", rest[..seed_at].join(" "), rest[seed_at + 1]), id.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn changing_one_setting_changes_only_the_affected_ids() {
+    let ws = Workspace::new();
+    let before = planned_ids(&ws, SMOKE, &[]);
+    assert_eq!(before.len(), 4, "{before:?}");
+    // Reformatting and reordering the file changes nothing.
+    let text = std::fs::read_to_string(ws.join(SMOKE)).unwrap();
+    let reformatted = text
+        .replace("dropout: 0.2)", "dropout: 0.2,\n    )")
+        .replace(
+            "epochs: 2,\n        batch_size: 64,",
+            "batch_size: 64,\n        epochs:    2,",
+        );
+    assert_ne!(reformatted, text);
+    std::fs::write(ws.join("configs/smoke2.ron"), &reformatted).unwrap();
+    assert_eq!(planned_ids(&ws, "configs/smoke2.ron", &[]), before);
+    // One variant's setting: only that variant's ids change.
+    let edited = text.replace("HorizontalFlip(p: 0.5)", "HorizontalFlip(p: 0.6)");
+    std::fs::write(ws.join("configs/smoke3.ron"), edited).unwrap();
+    let after = planned_ids(&ws, "configs/smoke3.ron", &[]);
+    for (key, id) in &before {
+        if key.starts_with("flip") {
+            assert_ne!(after[key], *id, "{key}");
+        } else {
+            assert_eq!(after[key], *id, "{key}");
+        }
+    }
+    // A base setting changes every id.
+    let after = planned_ids(&ws, SMOKE, &["--set", "epochs=3"]);
+    assert!(before.iter().all(|(k, id)| after[k] != *id));
+}
+
+#[test]
+fn a_malformed_config_fails_before_any_training() {
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(ws.join(SMOKE)).unwrap();
+    let cases = [
+        (text.replace("dropout: 0.2", "dropout: 1.2"), "smoke.ron:10: field `model.dropout`"),
+        (text.replace("kernel_size: 3", "kernel_sise: 3"), "kernel_sise"),
+        (text.replace("epochs: 2,", "epochs: 2,,"), "smoke.ron:15:"),
+    ];
+    for (bad, expected) in cases {
+        std::fs::write(ws.join("configs/smoke.ron"), bad).unwrap();
+        let out = ws.run(&["replicate", SMOKE]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "expected {expected:?} in: {err}");
+        assert!(!ws.join("runs").exists(), "nothing trained");
+    }
+    let out = ws.run(&["replicate", "configs/quickstart.ron", "--set", "model.dropuot=0.1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.dropuot"));
+    let out = ws.run(&["replicate", "configs/quickstart.ron", "--set", "optimizer.lr=-1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("optimizer.lr"));
+}

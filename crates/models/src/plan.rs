@@ -1,0 +1,265 @@
+//! The layer plan of each architecture, computed without building tensors:
+//! parameter counts, the markdown layer table and the study's published counts.
+//!
+//! [`crate::Net::new`] builds its layers from the same plan, so the analytic
+//! counts here and the variables in a `VarStore` cannot drift apart (a test
+//! checks that they agree).
+
+use crate::config::{Architecture, ModelConfig};
+
+/// Input image side (Fashion-MNIST is 1 x 28 x 28).
+pub const IMAGE_SIDE: i64 = 28;
+/// Number of input channels.
+pub const IN_CHANNELS: i64 = 1;
+/// Number of classes (the classifier's output width).
+pub const NUM_CLASSES: i64 = 10;
+
+/// One stage of the feature extractor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Convolution `cin -> cout` (k x k, "same" padding, bias), optional BN, ReLU.
+    Conv {
+        name: &'static str,
+        cin: i64,
+        cout: i64,
+    },
+    /// Residual block on `c` channels: conv-[BN]-ReLU-conv-[BN], add identity, ReLU.
+    Res { c: i64 },
+    /// 2x2 max pool, stride 2.
+    Pool { name: &'static str },
+}
+
+/// The feature-extractor stages of `cfg`'s architecture, in order.
+pub(crate) fn stages(cfg: &ModelConfig) -> Vec<Stage> {
+    let w = cfg.channels;
+    let conv = |name, cin, cout| Stage::Conv { name, cin, cout };
+    match cfg.architecture {
+        Architecture::Conv2 => vec![
+            conv("conv1", IN_CHANNELS, w),
+            Stage::Pool { name: "pool1" },
+            conv("conv2", w, 2 * w),
+            Stage::Pool { name: "pool2" },
+        ],
+        Architecture::Conv2Res => vec![
+            conv("conv1", IN_CHANNELS, w),
+            Stage::Res { c: w },
+            Stage::Pool { name: "pool1" },
+            conv("conv2", w, 2 * w),
+            Stage::Pool { name: "pool2" },
+        ],
+        Architecture::Conv4 => vec![
+            conv("conv1", IN_CHANNELS, w),
+            conv("conv2", w, 2 * w),
+            Stage::Pool { name: "pool1" },
+            conv("conv3", 2 * w, 4 * w),
+            conv("conv4", 4 * w, 4 * w),
+            Stage::Pool { name: "pool2" },
+        ],
+        Architecture::Conv4Res => vec![
+            conv("conv1", IN_CHANNELS, w),
+            conv("conv2", w, 2 * w),
+            Stage::Res { c: 2 * w },
+            Stage::Pool { name: "pool1" },
+            conv("conv3", 2 * w, 4 * w),
+            conv("conv4", 4 * w, 4 * w),
+            Stage::Pool { name: "pool2" },
+        ],
+    }
+}
+
+/// Channels of the last feature map (the one that is flattened).
+pub(crate) fn final_channels(cfg: &ModelConfig) -> i64 {
+    match cfg.architecture {
+        Architecture::Conv2 | Architecture::Conv2Res => 2 * cfg.channels,
+        Architecture::Conv4 | Architecture::Conv4Res => 4 * cfg.channels,
+    }
+}
+
+/// Length of the flattened feature vector fed to the classifier (`c * 7 * 7`).
+pub fn feature_len(cfg: &ModelConfig) -> i64 {
+    let side = IMAGE_SIDE / 4;
+    final_channels(cfg) * side * side
+}
+
+fn conv_params(cin: i64, cout: i64, k: i64) -> i64 {
+    cin * cout * k * k + cout
+}
+
+fn bn_params(c: i64, batch_norm: bool) -> i64 {
+    if batch_norm { 2 * c } else { 0 }
+}
+
+/// The number of trainable parameters a [`crate::Net`] built from `cfg` has,
+/// computed analytically (no tensors are allocated, so this is cheap even for
+/// the 87M-parameter model). Equals [`crate::parameter_count`] of a fresh
+/// `VarStore` holding only that net. BN running statistics are not counted.
+pub fn expected_parameter_count(cfg: &ModelConfig) -> i64 {
+    table_rows(cfg).iter().map(|r| r.params).sum()
+}
+
+/// The study's published parameter count for the configurations it published,
+/// as printed there (e.g. `"247K"`, `"1.48M"`); `None` for any other config.
+///
+/// Matches on architecture, channels and kernel size with batch norm on
+/// (dropout is irrelevant). The study's batch-norm ablation also printed
+/// `"247K"` for `conv4` without batch norm, so that config is included too.
+pub fn study_parameter_count(cfg: &ModelConfig) -> Option<&'static str> {
+    use Architecture::*;
+    let key = (
+        cfg.architecture,
+        cfg.channels,
+        cfg.kernel_size,
+        cfg.batch_norm,
+    );
+    Some(match key {
+        (Conv2, 32, 3, true) => "50K",
+        (Conv2Res, 32, 3, true) => "76K",
+        (Conv4, 32, 1, true) => "83K",
+        (Conv4, 32, 3, _) => "247K",
+        (Conv4, 32, 5, true) => "576K",
+        (Conv4Res, 32, 3, true) => "402K",
+        (Conv4Res, 64, 3, true) => "1.48M",
+        (Conv4Res, 128, 3, true) => "5.67M",
+        (Conv4Res, 512, 3, true) => "87.54M",
+        _ => return None,
+    })
+}
+
+/// One row of the layer table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Row {
+    layer: String,
+    shape: Vec<i64>,
+    params: i64,
+}
+
+/// Accumulates table rows; knows the kernel size and whether BN is on.
+struct RowBuilder {
+    rows: Vec<Row>,
+    kernel: i64,
+    batch_norm: bool,
+}
+
+impl RowBuilder {
+    fn push(&mut self, layer: String, shape: Vec<i64>, params: i64) {
+        self.rows.push(Row {
+            layer,
+            shape,
+            params,
+        });
+    }
+
+    /// Rows of one convolution unit: conv, [BN], and ReLU when `relu`.
+    fn conv(&mut self, name: &str, cin: i64, cout: i64, side: i64, relu: bool) {
+        let k = self.kernel;
+        let shape = vec![cout, side, side];
+        self.push(
+            format!("{name}: conv {k}x{k}, {cin}→{cout}, pad {}", k / 2),
+            shape.clone(),
+            conv_params(cin, cout, k),
+        );
+        if self.batch_norm {
+            let bn_name = name.replacen("conv", "bn", 1);
+            self.push(
+                format!("{bn_name}: batch norm"),
+                shape.clone(),
+                bn_params(cout, true),
+            );
+        }
+        if relu {
+            self.push("ReLU".into(), shape, 0);
+        }
+    }
+}
+
+fn table_rows(cfg: &ModelConfig) -> Vec<Row> {
+    let mut b = RowBuilder {
+        rows: Vec::new(),
+        kernel: cfg.kernel_size,
+        batch_norm: cfg.batch_norm,
+    };
+    let (mut c, mut side) = (IN_CHANNELS, IMAGE_SIDE);
+    b.push("input".into(), vec![c, side, side], 0);
+    for stage in stages(cfg) {
+        match stage {
+            Stage::Conv { name, cin, cout } => {
+                b.conv(name, cin, cout, side, true);
+                c = cout;
+            }
+            Stage::Res { c: rc } => {
+                b.conv("res.conv1", rc, rc, side, true);
+                b.conv("res.conv2", rc, rc, side, false);
+                b.push("res: + identity, ReLU".into(), vec![rc, side, side], 0);
+            }
+            Stage::Pool { name } => {
+                side /= 2;
+                b.push(format!("{name}: max pool 2x2"), vec![c, side, side], 0);
+            }
+        }
+    }
+    let features = feature_len(cfg);
+    b.push("flatten".into(), vec![features], 0);
+    b.push(format!("dropout (p = {})", cfg.dropout), vec![features], 0);
+    b.push(
+        format!("classifier: linear {features}→{NUM_CLASSES}"),
+        vec![NUM_CLASSES],
+        features * NUM_CLASSES + NUM_CLASSES,
+    );
+    b.rows
+}
+
+/// Formats `n` with `,` thousands separators (`303690` → `"303,690"`).
+pub fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A markdown table of `cfg`'s layers: layer, output shape (per sample, without
+/// the batch dimension) and trainable parameters, ending with a total row.
+///
+/// BN running statistics are not parameters and are not counted. The names
+/// before the `:` are the `VarStore` paths of the layer's variables.
+pub fn layer_table(cfg: &ModelConfig) -> String {
+    let rows = table_rows(cfg);
+    let total: i64 = rows.iter().map(|r| r.params).sum();
+    let mut out = String::from("| layer | output shape | parameters |\n|---|---|---:|\n");
+    for r in &rows {
+        let shape: Vec<String> = r.shape.iter().map(i64::to_string).collect();
+        out.push_str(&format!(
+            "| {} | [{}] | {} |\n",
+            r.layer,
+            shape.join(", "),
+            group_thousands(r.params)
+        ));
+    }
+    out.push_str(&format!(
+        "| **total** | | **{}** |\n",
+        group_thousands(total)
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1000), "1,000");
+        assert_eq!(group_thousands(303_690), "303,690");
+        assert_eq!(group_thousands(87_540_000), "87,540,000");
+        assert_eq!(group_thousands(-1234), "-1,234");
+    }
+}
