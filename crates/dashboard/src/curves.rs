@@ -155,7 +155,8 @@ pub fn curve_data(
             [(end - f64::from(RECENT_EPOCHS - 1)).max(1.0), end]
         }
     };
-    let inside = |points: &mut Vec<(f64, f64)>| points.retain(|p| p.0 >= x[0] - 1e-9 && p.0 <= x[1] + 1e-9);
+    let inside =
+        |points: &mut Vec<(f64, f64)>| points.retain(|p| p.0 >= x[0] - 1e-9 && p.0 <= x[1] + 1e-9);
     for points in [&mut trial, &mut mean, &mut low, &mut high] {
         inside(points);
     }
@@ -165,11 +166,17 @@ pub fn curve_data(
         .chain(&high)
         .map(|p| p.1)
         .filter(|y| y.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
     let y = if lo > hi {
         [0.0, 1.0]
     } else {
-        let pad = ((hi - lo) * 0.05).max(if metric == Metric::TestAccuracy { 0.5 } else { 0.01 });
+        let pad = ((hi - lo) * 0.05).max(if metric == Metric::TestAccuracy {
+            0.5
+        } else {
+            0.01
+        });
         [lo - pad, hi + pad]
     };
     CurveData {
@@ -195,7 +202,14 @@ mod tests {
         let a = fixture::record_with("e", "v", &c, 0, &[70.0, 80.0]);
         let b = fixture::record_with("e", "v", &c, 1, &[72.0, 82.0]);
         let own = [fixture::epoch(1, 71.0)];
-        let d = curve_data(Metric::TestAccuracy, Window::Full, &own, None, Some(2), &[&a, &b]);
+        let d = curve_data(
+            Metric::TestAccuracy,
+            Window::Full,
+            &own,
+            None,
+            Some(2),
+            &[&a, &b],
+        );
         assert_eq!(d.trial, vec![(1.0, 71.0)]);
         assert_eq!(d.mean, vec![(1.0, 71.0), (2.0, 81.0)]);
         let sd = 2f64.sqrt();
@@ -209,22 +223,54 @@ mod tests {
     #[test]
     fn the_train_loss_includes_the_running_epoch() {
         let own = [fixture::epoch(1, 70.0)];
-        let d = curve_data(Metric::TrainLoss, Window::Full, &own, Some((2, 0.5, 0.75)), Some(3), &[]);
+        let d = curve_data(
+            Metric::TrainLoss,
+            Window::Full,
+            &own,
+            Some((2, 0.5, 0.75)),
+            Some(3),
+            &[],
+        );
         assert_eq!(d.trial, vec![(1.0, 1.0), (1.5, 0.75)]);
         assert_eq!(d.x, [1.0, 3.0]);
         assert!(d.mean.is_empty());
-        let d = curve_data(Metric::TestLoss, Window::Full, &own, Some((2, 0.5, 0.75)), None, &[]);
-        assert_eq!(d.trial, vec![(1.0, 1.2)], "only the train loss has a live point");
+        let d = curve_data(
+            Metric::TestLoss,
+            Window::Full,
+            &own,
+            Some((2, 0.5, 0.75)),
+            None,
+            &[],
+        );
+        assert_eq!(
+            d.trial,
+            vec![(1.0, 1.2)],
+            "only the train loss has a live point"
+        );
     }
 
     #[test]
     fn the_recent_window_keeps_the_last_epochs() {
         let own: Vec<_> = (1..=25).map(|e| fixture::epoch(e, f64::from(e))).collect();
-        let d = curve_data(Metric::TestAccuracy, Window::Recent, &own, None, Some(30), &[]);
+        let d = curve_data(
+            Metric::TestAccuracy,
+            Window::Recent,
+            &own,
+            None,
+            Some(30),
+            &[],
+        );
         assert_eq!(d.x, [16.0, 25.0]);
         assert_eq!(d.trial.len(), 10);
         assert_eq!(d.trial[0], (16.0, 16.0));
-        let d = curve_data(Metric::TestAccuracy, Window::Full, &own, None, Some(30), &[]);
+        let d = curve_data(
+            Metric::TestAccuracy,
+            Window::Full,
+            &own,
+            None,
+            Some(30),
+            &[],
+        );
         assert_eq!(d.x, [1.0, 30.0]);
         assert_eq!(d.trial.len(), 25);
     }

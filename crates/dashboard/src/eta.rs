@@ -53,7 +53,11 @@ pub fn pace_of(records: &[&TrialRecord]) -> Option<Pace> {
             .iter()
             .filter(|r| r.status == Status::Finished)
             .map(|r| {
-                let epochs: f64 = r.epochs.iter().map(|e| e.train_time_s + e.eval_time_s).sum();
+                let epochs: f64 = r
+                    .epochs
+                    .iter()
+                    .map(|e| e.train_time_s + e.eval_time_s)
+                    .sum();
                 (r.wall_time_s - epochs).max(0.0)
             }),
     )
@@ -167,9 +171,21 @@ mod tests {
 
     #[test]
     fn the_pace_of_finished_trials_is_their_mean() {
-        let mut a = crate::fixture::record_with("e", "v", &trainer::TrialConfig::default(), 0, &[70.0, 80.0]);
+        let mut a = crate::fixture::record_with(
+            "e",
+            "v",
+            &trainer::TrialConfig::default(),
+            0,
+            &[70.0, 80.0],
+        );
         a.wall_time_s = 30.0; // 2 epochs of 12 s + 6 s overhead
-        let mut b = crate::fixture::record_with("e", "v", &trainer::TrialConfig::default(), 1, &[71.0, 81.0]);
+        let mut b = crate::fixture::record_with(
+            "e",
+            "v",
+            &trainer::TrialConfig::default(),
+            1,
+            &[71.0, 81.0],
+        );
         b.epochs[0].train_time_s = 20.0;
         b.epochs[1].train_time_s = 20.0;
         b.wall_time_s = 46.0; // 2 epochs of 22 s + 2 s overhead

@@ -102,10 +102,7 @@ pub fn record_with(
         parameters: 1234,
         study_parameters: None,
         final_accuracy: last.map(|m| m.test_accuracy),
-        best_accuracy: epochs
-            .iter()
-            .map(|m| m.test_accuracy)
-            .reduce(f64::max),
+        best_accuracy: epochs.iter().map(|m| m.test_accuracy).reduce(f64::max),
         best_epoch: None,
         train_loss_sum: last.map(|m| m.train_loss_sum),
         latency: Some(Latency {
@@ -122,14 +119,23 @@ pub fn record_with(
                 p95_ms: 6.0,
             },
         }),
-        wall_time_s: epochs.iter().map(|m| m.train_time_s + m.eval_time_s).sum::<f64>() + 6.0,
+        wall_time_s: epochs
+            .iter()
+            .map(|m| m.train_time_s + m.eval_time_s)
+            .sum::<f64>()
+            + 6.0,
         epochs,
         provenance: provenance(),
     }
 }
 
 /// A finished record of `variant` of `experiment` at `seed` (its real trial id).
-pub fn record(experiment: &Experiment, variant: &str, seed: u64, accuracies: &[f64]) -> TrialRecord {
+pub fn record(
+    experiment: &Experiment,
+    variant: &str,
+    seed: u64,
+    accuracies: &[f64],
+) -> TrialRecord {
     let config = experiment
         .variant(variant)
         .expect("the fixture names a variant")
@@ -153,9 +159,17 @@ pub fn write_record(store: &Store, record: &TrialRecord) -> Result<PathBuf, Stor
     let dir = store.trial_dir(&record.experiment, &record.id);
     let json = serde_json::to_string_pretty(record).expect("records serialise");
     write_atomic(&dir.join(SUMMARY), json.as_bytes())?;
-    let mut log = format!("trial {} ({} / seed {})\n", id::short(&record.id), record.variant, record.seed);
+    let mut log = format!(
+        "trial {} ({} / seed {})\n",
+        id::short(&record.id),
+        record.variant,
+        record.seed
+    );
     for m in &record.epochs {
-        log.push_str(&format!("epoch {:>3}: test acc {:.2}%\n", m.epoch, m.test_accuracy));
+        log.push_str(&format!(
+            "epoch {:>3}: test acc {:.2}%\n",
+            m.epoch, m.test_accuracy
+        ));
     }
     write_atomic(&dir.join("train.log"), log.as_bytes())?;
     Ok(dir)

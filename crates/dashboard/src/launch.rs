@@ -108,10 +108,20 @@ mod tests {
         };
         let cmd = launcher.command(&Task::Replicate, &args);
         assert_eq!(cmd.get_program(), "/bin/harness");
-        let argv: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().to_string()).collect();
+        let argv: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .collect();
         assert_eq!(
             argv,
-            ["replicate", "configs/smoke.ron", "--runs", "/tmp/runs", "--reports", "reports"]
+            [
+                "replicate",
+                "configs/smoke.ron",
+                "--runs",
+                "/tmp/runs",
+                "--reports",
+                "reports"
+            ]
         );
         assert_eq!(
             log_path(Path::new("runs"), "smoke", &Task::Report),

@@ -11,7 +11,7 @@
 //! - [`app::App`] holds the state and handles keys; [`App::update`] catches up with the
 //!   store and with the processes the dashboard started ([`launch`]);
 //! - [`ui`] draws `&App` as a ratatui `Widget`; the numbers it shows come from pure,
-//!   tested functions ([`format`], [`eta`], [`progress`], [`curves`], [`statistics`]).
+//!   tested functions ([`format`](mod@format), [`eta`], [`progress`], [`curves`], [`statistics`]).
 //!
 //! [`run`] is the event loop on any ratatui backend; [`run_in_terminal`] sets the real
 //! terminal up, and always restores it: on quit, on error and on panic.
@@ -45,7 +45,9 @@ pub enum DashboardError {
     #[error("harness tui needs an interactive terminal (stdin and stdout must be a tty)")]
     NotATerminal,
     /// No experiment file was given and the config folder has none.
-    #[error("no experiment files: name some (harness tui CONFIG...) or run where configs/*.ron are")]
+    #[error(
+        "no experiment files: name some (harness tui CONFIG...) or run where configs/*.ron are"
+    )]
     NoExperiments,
     /// Reading keys or drawing failed.
     #[error("terminal: {0}")]
@@ -74,7 +76,10 @@ impl Events for TerminalEvents {
 
 /// Runs the dashboard on `terminal` until the user quits: it catches up with the store,
 /// draws when something changed, and waits for a key at most [`Options::tick`].
-pub fn run<B: Backend>(terminal: &mut Terminal<B>, options: Options) -> Result<Exit, DashboardError> {
+pub fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    options: Options,
+) -> Result<Exit, DashboardError> {
     let mut app = App::new(options);
     if app.watcher.entries.is_empty() {
         return Err(DashboardError::NoExperiments);

@@ -287,7 +287,11 @@ pub(crate) mod tests {
         assert_eq!(p.elapsed_s(), 12.0);
         p.apply(&Event::EpochStarted { epoch: 2, lr: 0.01 });
         p.apply(&Event::Epoch(metrics(2, 80.0)));
-        assert_eq!(p.phase, Phase::Latency, "after the last epoch comes latency");
+        assert_eq!(
+            p.phase,
+            Phase::Latency,
+            "after the last epoch comes latency"
+        );
         p.apply(&Event::Finished {
             status: Status::Finished,
             wall_time_s: 30.0,

@@ -36,7 +36,11 @@ pub fn variant_pace(e: &ExperimentState, variant: usize) -> Option<Pace> {
 }
 
 /// Seconds left of the running trial of `variant` with `progress`.
-pub fn running_left_s(e: &ExperimentState, variant: usize, progress: &TrialProgress) -> Option<f64> {
+pub fn running_left_s(
+    e: &ExperimentState,
+    variant: usize,
+    progress: &TrialProgress,
+) -> Option<f64> {
     let pace = pace_of_running(progress, variant_pace(e, variant))?;
     match trial_left_s(progress, &pace) {
         Some(left) => Some(left),
@@ -80,7 +84,9 @@ pub fn plan_progress<'p>(
                     same.or(running_paces.first()).map(|(_, p)| *p)
                 });
                 match pace {
-                    Some(p) => pending.push(p.trial_s(e.experiment.variants[cell.variant].trial.epochs)),
+                    Some(p) => {
+                        pending.push(p.trial_s(e.experiment.variants[cell.variant].trial.epochs))
+                    }
                     None => unknown = true,
                 }
             }
@@ -123,7 +129,11 @@ mod tests {
         let p = plan_progress(&state, &none);
         assert_eq!(p.recorded, 1);
         assert_eq!(p.spent_s, 30.0);
-        assert_eq!(p.left_s, Some(90.0), "three more trials of 30 s, one at a time");
+        assert_eq!(
+            p.left_s,
+            Some(90.0),
+            "three more trials of 30 s, one at a time"
+        );
 
         // A running trial halfway through its first epoch's training.
         let running = fixture::start(&store, &e, "flip", 0);

@@ -233,7 +233,11 @@ impl ExperimentState {
         self.records.retain(|r| present.contains(&r.id));
         self.records.extend(added);
         self.records.sort_by(|a, b| {
-            (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(b.variant.as_str(), b.seed, b.id.as_str()))
+            (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(
+                b.variant.as_str(),
+                b.seed,
+                b.id.as_str(),
+            ))
         });
         self.by_id = self
             .records
@@ -247,14 +251,22 @@ impl ExperimentState {
     /// Where an unplanned record belongs: its variant (by name, with the file's exact
     /// settings) and seed.
     fn place_record(&self, r: &TrialRecord) -> Option<(usize, u64)> {
-        let v = self.experiment.variants.iter().position(|v| v.name == r.variant)?;
+        let v = self
+            .experiment
+            .variants
+            .iter()
+            .position(|v| v.name == r.variant)?;
         (self.wanted[v] == r.config_digest).then_some((v, r.seed))
     }
 
     /// Where an unplanned trial of the work folder belongs, by its `config.ron` header.
     fn place_work(&self, id: &str) -> Option<(usize, u64)> {
         let (variant, seed) = self.headers.get(id)?;
-        let v = self.experiment.variants.iter().position(|v| &v.name == variant)?;
+        let v = self
+            .experiment
+            .variants
+            .iter()
+            .position(|v| &v.name == variant)?;
         Some((v, *seed))
     }
 
@@ -265,7 +277,11 @@ impl ExperimentState {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let at = self.planned.get(&r.id).copied().or_else(|| self.place_record(r));
+                let at = self
+                    .planned
+                    .get(&r.id)
+                    .copied()
+                    .or_else(|| self.place_record(r));
                 at.map(|(v, s)| (v, s, i))
             })
             .collect();
@@ -273,7 +289,11 @@ impl ExperimentState {
             .work
             .iter()
             .filter_map(|(id, st)| {
-                let at = self.planned.get(id).copied().or_else(|| self.place_work(id));
+                let at = self
+                    .planned
+                    .get(id)
+                    .copied()
+                    .or_else(|| self.place_work(id));
                 at.map(|(v, s)| (v, s, id.clone(), *st))
             })
             .collect();
@@ -410,7 +430,10 @@ mod tests {
         let text = "// Resolved configuration of trial abc\n// experiment: e, variant: 0.5, seed: 7\n// dataset: d\n(";
         assert_eq!(parse_header(text), Some(("0.5".into(), 7)));
         assert_eq!(parse_header("(epochs: 2)"), None);
-        assert_eq!(parse_header("// experiment: e, variant: v, seed: x\n"), None);
+        assert_eq!(
+            parse_header("// experiment: e, variant: v, seed: x\n"),
+            None
+        );
     }
 
     #[test]
@@ -423,8 +446,11 @@ mod tests {
         assert!(!state.rescan(&store), "an empty store changes nothing");
 
         fixture::write_record(&store, &fixture::record(&e, "base", 0, &[70.0, 80.0])).unwrap();
-        fixture::write_record(&store, &fixture::diverge(fixture::record(&e, "flip", 1, &[70.0]), 1))
-            .unwrap();
+        fixture::write_record(
+            &store,
+            &fixture::diverge(fixture::record(&e, "flip", 1, &[70.0]), 1),
+        )
+        .unwrap();
         let running = fixture::start(&store, &e, "base", 1);
         let left_over = fixture::start(&store, &e, "flip", 0);
         drop(left_over); // its process died: the claim is gone, the folder stays
@@ -459,6 +485,9 @@ mod tests {
         assert_eq!(state.seeds, vec![0, 1, 2]);
         assert_eq!(state.cell(1, 2).unwrap().state, CellState::Running);
         assert_eq!(state.cell(1, 2).unwrap().id, extra.id);
-        assert_eq!(state.counts.pending, 1, "base seed 2 is not planned but shown");
+        assert_eq!(
+            state.counts.pending, 1,
+            "base seed 2 is not planned but shown"
+        );
     }
 }

@@ -96,6 +96,8 @@ pub fn read_last_lines(path: &Path) -> Vec<String> {
 pub struct Entry {
     /// The file.
     pub path: PathBuf,
+    /// Its canonical path (to list a file named twice once).
+    key: PathBuf,
     /// Its modification time when last loaded.
     modified: Option<SystemTime>,
     /// Named on the command line (kept even if it leaves the config folder).
@@ -111,6 +113,7 @@ impl Entry {
             .map(|e| Box::new(ExperimentState::new(e, digest)))
             .map_err(|e| e.to_string());
         Entry {
+            key: canonical(&path),
             path,
             modified,
             pinned,
@@ -122,10 +125,10 @@ impl Entry {
     pub fn name(&self) -> String {
         match &self.state {
             Ok(s) => s.experiment.name.clone(),
-            Err(_) => self
-                .path
-                .file_stem()
-                .map_or_else(|| self.path.display().to_string(), |s| s.to_string_lossy().to_string()),
+            Err(_) => self.path.file_stem().map_or_else(
+                || self.path.display().to_string(),
+                |s| s.to_string_lossy().to_string(),
+            ),
         }
     }
 }
@@ -176,7 +179,7 @@ impl Watcher {
 
     fn add(&mut self, path: PathBuf, pinned: bool) -> bool {
         let key = canonical(&path);
-        if self.entries.iter().any(|e| canonical(&e.path) == key) {
+        if self.entries.iter().any(|e| e.key == key) {
             return false;
         }
         self.entries.push(Entry::load(path, pinned, &self.digest));
@@ -292,15 +295,28 @@ mod tests {
         let (path, e) = fixture::experiment(dir.path());
         let store = Store::new(dir.path().join("runs"));
         let mut watcher = Watcher::new(store.clone(), &[path], Some(dir.path().into()));
-        assert_eq!(watcher.entries.len(), 1, "the file on the command line is not listed twice");
+        assert_eq!(
+            watcher.entries.len(),
+            1,
+            "the file on the command line is not listed twice"
+        );
         let t0 = Instant::now();
         watcher.poll(t0);
 
         let trial = fixture::start(&store, &e, "base", 0);
-        trial.events(&[fixture::started(2), Event::EpochStarted { epoch: 1, lr: 0.01 }]);
+        trial.events(&[
+            fixture::started(2),
+            Event::EpochStarted { epoch: 1, lr: 0.01 },
+        ]);
         trial.log(&["trial starting"]);
-        assert!(!watcher.poll(t0), "not rescanned yet: the new trial is not seen");
-        assert!(watcher.poll(t0 + Duration::from_secs(1)), "the rescan finds it");
+        assert!(
+            !watcher.poll(t0),
+            "not rescanned yet: the new trial is not seen"
+        );
+        assert!(
+            watcher.poll(t0 + Duration::from_secs(1)),
+            "the rescan finds it"
+        );
         let live = watcher.live(&trial.id).unwrap();
         assert_eq!(live.progress.epoch, 1);
         assert_eq!(live.log_lines, ["trial starting"]);
@@ -313,7 +329,10 @@ mod tests {
             loss: 1.5,
             images_per_s: 50.0,
         }]);
-        assert!(watcher.poll(t0 + Duration::from_millis(1100)), "appended bytes are read between rescans");
+        assert!(
+            watcher.poll(t0 + Duration::from_millis(1100)),
+            "appended bytes are read between rescans"
+        );
         let live = watcher.live(&trial.id).unwrap();
         assert_eq!(live.progress.epoch_fraction(), 0.5);
         assert!(live.events_offset() > offset);
@@ -334,7 +353,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = fixture::experiment(dir.path());
         std::fs::write(dir.path().join("broken.ron"), "Experiment(").unwrap();
-        let mut watcher = Watcher::new(Store::new(dir.path().join("runs")), &[], Some(dir.path().into()));
+        let mut watcher = Watcher::new(
+            Store::new(dir.path().join("runs")),
+            &[],
+            Some(dir.path().into()),
+        );
         assert_eq!(watcher.entries.len(), 2);
         assert_eq!(watcher.entries[0].name(), "broken");
         assert!(watcher.entries[0].state.is_err());

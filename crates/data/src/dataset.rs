@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Kind, Tensor};
 
-use crate::digest::{dataset_digest, sha256_hex};
+use crate::digest::dataset_digest;
 use crate::error::DataError;
 use crate::idx::{self, IdxFile};
 use crate::kind::{FileKind, IMAGE_SIDE};
@@ -46,7 +46,7 @@ impl FashionMnist {
                 }
             }
         }
-        let digest = dataset_digest(&files.map(|f| f.sha256.as_str()));
+        let digest = dataset_digest(&files.map(|f| f.file.sha256.as_str()));
         Ok(FashionMnist {
             train: split(&train_images.file, &train_labels.file)?,
             test: split(&test_images.file, &test_labels.file)?,
@@ -57,19 +57,17 @@ impl FashionMnist {
     }
 }
 
-/// One file read, checked and hashed.
+/// One file read, checked and hashed, and where it was found.
 #[derive(Debug)]
 pub(crate) struct CheckedFile {
     pub(crate) path: PathBuf,
     pub(crate) file: IdxFile,
-    /// Hex SHA-256 of the decompressed bytes.
-    pub(crate) sha256: String,
 }
 
 impl CheckedFile {
     /// Whether the digest is the published one.
     pub(crate) fn matched(&self) -> bool {
-        self.sha256 == self.file.header.kind.expected_sha256()
+        self.file.sha256 == self.file.header.kind.expected_sha256()
     }
 
     /// The error for a digest that did not match.
@@ -77,7 +75,7 @@ impl CheckedFile {
         DataError::Digest {
             path: self.path.clone(),
             expected: self.file.header.kind.expected_sha256().to_owned(),
-            found: self.sha256.clone(),
+            found: self.file.sha256.clone(),
         }
     }
 }
@@ -90,8 +88,7 @@ pub(crate) fn read_checked(dir: &Path, kind: FileKind) -> Result<CheckedFile, Da
         missing: vec![kind.file_name().to_owned()],
     })?;
     let file = idx::read_file(&path, kind)?;
-    let sha256 = sha256_hex(&file.bytes);
-    Ok(CheckedFile { path, file, sha256 })
+    Ok(CheckedFile { path, file })
 }
 
 /// [`read_checked`] on the four files in parallel, results in `ALL` order.

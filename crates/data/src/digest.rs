@@ -27,7 +27,8 @@ pub fn canonical_digest() -> String {
     dataset_digest(&FileKind::ALL.map(FileKind::expected_sha256))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -16,7 +16,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::digest::sha256_hex;
 use crate::error::DataError;
 use crate::idx;
 use crate::kind::FileKind;
@@ -87,12 +86,11 @@ fn is_present_and_valid(dest: &Path, kind: FileKind) -> bool {
 /// Strict read and digest check of a file of `kind`.
 fn validate(path: &Path, kind: FileKind) -> Result<(), DataError> {
     let file = idx::read_file(path, kind)?;
-    let found = sha256_hex(&file.bytes);
-    if found != kind.expected_sha256() {
+    if file.sha256 != kind.expected_sha256() {
         return Err(DataError::Digest {
             path: path.to_owned(),
             expected: kind.expected_sha256().to_owned(),
-            found,
+            found: file.sha256,
         });
     }
     Ok(())

@@ -5,14 +5,16 @@
 //! labels), image dimensions 28x28, the item count of its [`FileKind`],
 //! labels in `0..=9`, and an exact length: no missing and no extra bytes.
 //! Decompression never holds more than the expected length in memory; bytes
-//! past it are only counted.
+//! past it are only counted. The SHA-256 is computed while decompressing.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::error::DataError;
 use crate::kind::{FileKind, IMAGE_SIDE};
 
@@ -30,13 +32,15 @@ pub struct Header {
     pub shape: Vec<usize>,
 }
 
-/// A whole file, decompressed and checked.
+/// A whole file, decompressed, checked and hashed.
 #[derive(Debug, Clone)]
 pub struct IdxFile {
     /// The decompressed bytes, header included (what the SHA-256 covers).
     pub bytes: Vec<u8>,
     /// The parsed header.
     pub header: Header,
+    /// Lowercase hex SHA-256 of `bytes`.
+    pub sha256: String,
 }
 
 impl IdxFile {
@@ -58,9 +62,17 @@ pub(crate) fn read_file_with_count(
     expected_count: usize,
 ) -> Result<IdxFile, DataError> {
     let limit = kind.len_for_count(expected_count);
-    let (bytes, total_len) = read_decompressed(path, limit)?;
+    let Decompressed {
+        bytes,
+        sha256,
+        total_len,
+    } = read_decompressed(path, limit)?;
     let header = check(path, &bytes, total_len, kind, expected_count)?;
-    Ok(IdxFile { bytes, header })
+    Ok(IdxFile {
+        bytes,
+        header,
+        sha256,
+    })
 }
 
 /// Strictly checks in-memory decompressed `bytes` as a file of `kind`.
@@ -84,9 +96,16 @@ pub fn decode(path: &Path, data: &[u8], size_hint: usize) -> Result<Vec<u8>, Dat
     Ok(out)
 }
 
+/// What [`read_decompressed`] got: at most `limit` bytes, their SHA-256,
+/// and the full decompressed length.
+struct Decompressed {
+    bytes: Vec<u8>,
+    sha256: String,
+    total_len: usize,
+}
+
 /// Reads the file, decompressing gzip, keeping at most `limit` bytes.
-/// Returns those bytes and the full decompressed length.
-fn read_decompressed(path: &Path, limit: usize) -> Result<(Vec<u8>, usize), DataError> {
+fn read_decompressed(path: &Path, limit: usize) -> Result<Decompressed, DataError> {
     let mut file = File::open(path).map_err(|e| DataError::io("open", path, e))?;
     let mut magic = [0u8; 2];
     let peeked = read_up_to(&mut file, &mut magic).map_err(|e| DataError::io("read", path, e))?;
@@ -122,14 +141,36 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Bytes read (and hashed) at a time.
+const HASH_CHUNK: usize = 1 << 20;
+
 /// Reads at most `limit` bytes into a vector allocated once, then counts
 /// (and drops) whatever follows.
-fn read_limited(mut reader: impl Read, limit: usize) -> io::Result<(Vec<u8>, usize)> {
-    let mut bytes = Vec::with_capacity(limit);
-    (&mut reader).take(limit as u64).read_to_end(&mut bytes)?;
+///
+/// Reads go straight into the vector in large chunks, and each chunk is hashed
+/// while it is still in cache, so every byte is hashed once, in one pass.
+fn read_limited(mut reader: impl Read, limit: usize) -> io::Result<Decompressed> {
+    let mut bytes = vec![0u8; limit];
+    let mut hasher = Sha256::new();
+    let mut filled = 0;
+    while filled < limit {
+        let end = (filled + HASH_CHUNK).min(limit);
+        let n = read_up_to(&mut reader, &mut bytes[filled..end])?;
+        hasher.update(&bytes[filled..filled + n]);
+        filled += n;
+        if filled < end {
+            break;
+        }
+    }
+    let digest = hasher.finalize();
+    bytes.truncate(filled);
     let extra = io::copy(&mut reader, &mut io::sink())?;
-    let total = bytes.len() + usize::try_from(extra).unwrap_or(usize::MAX - bytes.len());
-    Ok((bytes, total))
+    let total_len = filled + usize::try_from(extra).unwrap_or(usize::MAX - filled);
+    Ok(Decompressed {
+        bytes,
+        sha256: hex(&digest),
+        total_len,
+    })
 }
 
 /// The checks. `bytes` may be a prefix of the file when `total_len` is larger.

@@ -35,7 +35,7 @@ pub fn verify_dir(dir: &Path) -> Vec<Result<FileReport, DataError>> {
                 matched: c.matched(),
                 count: c.file.header.count,
                 shape: c.file.header.shape,
-                sha256: c.sha256,
+                sha256: c.file.sha256,
                 path: c.path,
             })
         })

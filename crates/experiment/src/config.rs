@@ -381,7 +381,10 @@ Experiment(
         assert_eq!(e.variants[0].study.parameters.as_deref(), Some("247K"));
         assert_eq!(e.baseline_variant().name, "0.2");
         assert_eq!(e.variants[1].trial.data.train_limit, Some(512));
-        assert_eq!(e.variants[1].trial.batch_size, 256, "defaults fill the rest");
+        assert_eq!(
+            e.variants[1].trial.batch_size, 256,
+            "defaults fill the rest"
+        );
     }
 
     #[test]
@@ -415,7 +418,10 @@ Experiment(
             }
             other => panic!("{other}"),
         }
-        assert!(err.to_string().starts_with("test.ron:8: field `model.dropout`"));
+        assert!(
+            err.to_string()
+                .starts_with("test.ron:8: field `model.dropout`")
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ fn is_sorted(value: &Value) -> bool {
 /// The digest of a configuration alone (no seed): trials with equal config digests may be
 /// pooled.
 pub fn config_digest(config: &TrialConfig) -> String {
-    hex(Sha256::digest(format!("{SCHEMA}\n{}", canonical_json(config))))
+    hex(Sha256::digest(format!(
+        "{SCHEMA}\n{}",
+        canonical_json(config)
+    )))
 }
 
 /// The trial id: 64 hex digits.

@@ -93,7 +93,11 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
         };
         if !map.contains_key(*segment) {
             let known: Vec<&str> = map.keys().map(String::as_str).collect();
-            let place = if walked.is_empty() { "the trial".to_string() } else { format!("`{walked}`") };
+            let place = if walked.is_empty() {
+                "the trial".to_string()
+            } else {
+                format!("`{walked}`")
+            };
             return Err(format!(
                 "unknown field `{segment}` in {place} (known: {})",
                 known.join(", ")
@@ -219,7 +223,13 @@ mod tests {
         assert!(!c.model.batch_norm);
         assert_eq!(c.model.architecture, Architecture::Conv2Res);
         assert_eq!(c.optimizer.name, trainer::OptimizerKind::Sgd);
-        assert_eq!(c.schedule, Schedule::Step { every: 10, gamma: 0.5 });
+        assert_eq!(
+            c.schedule,
+            Schedule::Step {
+                every: 10,
+                gamma: 0.5
+            }
+        );
         let c = apply(&["data.train_limit=2000", "data.train_limit=none"]).unwrap();
         assert_eq!(c.data.train_limit, None);
     }
@@ -238,7 +248,10 @@ mod tests {
     fn errors_name_the_path() {
         let err = apply(&["model.dropuot=0.5"]).unwrap_err();
         assert_eq!(err.field, "model.dropuot");
-        assert!(err.message.contains("unknown field `dropuot` in `model`"), "{err}");
+        assert!(
+            err.message.contains("unknown field `dropuot` in `model`"),
+            "{err}"
+        );
         let err = apply(&["epochs=many"]).unwrap_err();
         assert!(err.message.contains("whole number"), "{err}");
         let err = apply(&["epochs=1.5"]).unwrap_err();

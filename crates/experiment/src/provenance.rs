@@ -89,7 +89,11 @@ pub fn cuda_description() -> String {
         format!(
             "{} device(s), cuDNN {}",
             tch::Cuda::device_count(),
-            if tch::Cuda::cudnn_is_available() { "yes" } else { "no" }
+            if tch::Cuda::cudnn_is_available() {
+                "yes"
+            } else {
+                "no"
+            }
         )
     } else {
         "none".into()
@@ -100,7 +104,11 @@ pub fn cuda_description() -> String {
 pub fn device_name(device: Device) -> String {
     match device {
         Device::Cuda(i) => Command::new("nvidia-smi")
-            .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={i}")])
+            .args([
+                "--query-gpu=name",
+                "--format=csv,noheader",
+                &format!("--id={i}"),
+            ])
             .output()
             .ok()
             .filter(|o| o.status.success())

@@ -49,7 +49,10 @@ pub struct VariantStats {
 }
 
 /// Picks, per variant, the pooled group of records.
-pub fn select<'a>(experiment: &'a Experiment, records: &'a [TrialRecord]) -> Vec<VariantTrials<'a>> {
+pub fn select<'a>(
+    experiment: &'a Experiment,
+    records: &'a [TrialRecord],
+) -> Vec<VariantTrials<'a>> {
     experiment
         .variants
         .iter()
@@ -74,7 +77,9 @@ pub fn select<'a>(experiment: &'a Experiment, records: &'a [TrialRecord]) -> Vec
                     .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
                     .map(|(k, _)| k.clone())
             });
-            let chosen = key.and_then(|k| groups.get(&k).cloned()).unwrap_or_default();
+            let chosen = key
+                .and_then(|k| groups.get(&k).cloned())
+                .unwrap_or_default();
             let (diverged, finished): (Vec<_>, Vec<_>) =
                 chosen.into_iter().partition(|r| r.diverged());
             VariantTrials {
@@ -109,7 +114,11 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
             let acc = accuracies(t);
             let losses: Vec<f64> = t.finished.iter().filter_map(|r| r.train_loss_sum).collect();
             let lat = |f: fn(&trainer::Latency) -> f64| {
-                let xs: Vec<f64> = t.finished.iter().filter_map(|r| r.latency.as_ref().map(f)).collect();
+                let xs: Vec<f64> = t
+                    .finished
+                    .iter()
+                    .filter_map(|r| r.latency.as_ref().map(f))
+                    .collect();
                 stats::median(&xs)
             };
             VariantStats {
@@ -152,7 +161,11 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 }
 
 /// The results table (markdown), as it appears in the report and the README.
-pub fn table(experiment: &Experiment, selected: &[VariantTrials], stats: &[VariantStats]) -> String {
+pub fn table(
+    experiment: &Experiment,
+    selected: &[VariantTrials],
+    stats: &[VariantStats],
+) -> String {
     let eval_batch = selected
         .iter()
         .flat_map(|t| t.finished.iter())
@@ -166,13 +179,16 @@ pub fn table(experiment: &Experiment, selected: &[VariantTrials], stats: &[Varia
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (t, s) in selected.iter().zip(stats) {
-        let params_ours = t.finished.iter().chain(&t.diverged).next().map(|r| r.parameters);
-        let params_study = t
-            .variant
-            .study
-            .parameters
-            .clone()
-            .or_else(|| models::study_parameter_count(&t.variant.trial.model).map(str::to_string));
+        let params_ours = t
+            .finished
+            .iter()
+            .chain(&t.diverged)
+            .next()
+            .map(|r| r.parameters);
+        let params_study =
+            t.variant.study.parameters.clone().or_else(|| {
+                models::study_parameter_count(&t.variant.trial.model).map(str::to_string)
+            });
         let n = if t.diverged.is_empty() {
             t.finished.len().to_string()
         } else {
@@ -182,7 +198,11 @@ pub fn table(experiment: &Experiment, selected: &[VariantTrials], stats: &[Varia
             _ if t.variant.name == experiment.baseline => ("baseline".into(), "".into(), "".into()),
             Some(c) => (
                 format!("{:+.2}", c.diff),
-                if c.p_value.is_nan() { "—".into() } else { format!("{:.3}", c.p_value) },
+                if c.p_value.is_nan() {
+                    "—".into()
+                } else {
+                    format!("{:.3}", c.p_value)
+                },
                 stats::verdict_text(c, stats_n(selected, &experiment.baseline), t.finished.len()),
             ),
             None => ("—".into(), "—".into(), "no trials".into()),
@@ -237,8 +257,18 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         .collect();
     let limit = |n: Option<usize>, full: usize| n.map_or(format!("all {full}"), |n| n.to_string());
     let mut out = String::new();
-    let _ = writeln!(out, "- Trials: {} ({} seeds planned per variant: {})", all.len(), experiment.seeds.len(), join_set(experiment.seeds.iter()));
-    let _ = writeln!(out, "- Epochs: {}", join_set(all.iter().map(|r| r.config.epochs)));
+    let _ = writeln!(
+        out,
+        "- Trials: {} ({} seeds planned per variant: {})",
+        all.len(),
+        experiment.seeds.len(),
+        join_set(experiment.seeds.iter())
+    );
+    let _ = writeln!(
+        out,
+        "- Epochs: {}",
+        join_set(all.iter().map(|r| r.config.epochs))
+    );
     let _ = writeln!(
         out,
         "- Data: train {}, test {}",
@@ -259,14 +289,34 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         join_set(all.iter().map(|r| format!(
             "{}{}",
             id::short(&r.provenance.git_commit),
-            if r.provenance.git_dirty { " (dirty)" } else { "" }
+            if r.provenance.git_dirty {
+                " (dirty)"
+            } else {
+                ""
+            }
         )))
     );
-    let _ = writeln!(out, "- libtorch: {}", join_set(all.iter().map(|r| r.provenance.libtorch_version.clone())));
-    let _ = writeln!(out, "- Dataset digest: {}", join_set(all.iter().map(|r| id::short(&r.dataset_digest).to_string())));
+    let _ = writeln!(
+        out,
+        "- libtorch: {}",
+        join_set(all.iter().map(|r| r.provenance.libtorch_version.clone()))
+    );
+    let _ = writeln!(
+        out,
+        "- Dataset digest: {}",
+        join_set(all.iter().map(|r| id::short(&r.dataset_digest).to_string()))
+    );
     for t in selected {
-        let devices: BTreeSet<&str> = t.finished.iter().map(|r| r.provenance.device.as_str()).collect();
-        let commits: BTreeSet<&str> = t.finished.iter().map(|r| r.provenance.git_commit.as_str()).collect();
+        let devices: BTreeSet<&str> = t
+            .finished
+            .iter()
+            .map(|r| r.provenance.device.as_str())
+            .collect();
+        let commits: BTreeSet<&str> = t
+            .finished
+            .iter()
+            .map(|r| r.provenance.git_commit.as_str())
+            .collect();
         if devices.len() > 1 || commits.len() > 1 {
             let _ = writeln!(
                 out,
@@ -308,8 +358,16 @@ pub fn render(experiment: &Experiment, records: &[TrialRecord]) -> String {
         "Generated by `harness report {}` from the run store; do not edit.\n",
         experiment.path.display()
     );
-    let _ = writeln!(out, "## Conditions\n\n{}", conditions(experiment, &selected));
-    let _ = writeln!(out, "## Results\n\n{}", table(experiment, &selected, &stats));
+    let _ = writeln!(
+        out,
+        "## Conditions\n\n{}",
+        conditions(experiment, &selected)
+    );
+    let _ = writeln!(
+        out,
+        "## Results\n\n{}",
+        table(experiment, &selected, &stats)
+    );
     let _ = writeln!(
         out,
         "Accuracy is the final-epoch test accuracy; n counts finished trials; diverged trials are counted, never averaged. \
@@ -332,7 +390,11 @@ pub fn accuracy_series(selected: &[VariantTrials]) -> Vec<Series> {
             let mut points = Vec::new();
             let mut band = Vec::new();
             for e in 0..epochs {
-                let xs: Vec<f64> = t.finished.iter().map(|r| r.epochs[e].test_accuracy).collect();
+                let xs: Vec<f64> = t
+                    .finished
+                    .iter()
+                    .map(|r| r.epochs[e].test_accuracy)
+                    .collect();
                 if let Some(s) = stats::summarize(&xs) {
                     let x = (e + 1) as f64;
                     points.push((x, s.mean));
@@ -415,7 +477,10 @@ pub fn readme_section(experiment: &Experiment, records: &[TrialRecord]) -> Strin
         .collect();
     let epochs = join_set(all.iter().map(|r| r.config.epochs));
     let train = join_set(all.iter().map(|r| {
-        r.config.data.train_limit.map_or("60000".to_string(), |n| n.to_string())
+        r.config
+            .data
+            .train_limit
+            .map_or("60000".to_string(), |n| n.to_string())
     }));
     let devices = join_set(all.iter().map(|r| r.provenance.device.clone()));
     format!(
@@ -447,7 +512,11 @@ mod tests {
         let readme = "a\n<!-- report:x -->\nold\n<!-- /report:x -->\nb\n";
         let out = splice_readme(readme, "x", "new\n").unwrap();
         assert_eq!(out, "a\n<!-- report:x -->\nnew\n<!-- /report:x -->\nb\n");
-        assert_eq!(splice_readme(&out, "x", "new\n").unwrap(), out, "idempotent");
+        assert_eq!(
+            splice_readme(&out, "x", "new\n").unwrap(),
+            out,
+            "idempotent"
+        );
         assert!(splice_readme(readme, "y", "z").is_none());
     }
 }

@@ -130,7 +130,13 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        match lock.try_lock() {
+        // A watcher (the dashboard) may be probing this lock for a moment: retry once.
+        let mut attempt = lock.try_lock();
+        if matches!(attempt, Err(TryLockError::WouldBlock)) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            attempt = lock.try_lock();
+        }
+        match attempt {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(source)) => {
@@ -175,7 +181,11 @@ impl Store {
             records.push(read_record(&summary)?);
         }
         records.sort_by(|a, b| {
-            (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(b.variant.as_str(), b.seed, b.id.as_str()))
+            (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(
+                b.variant.as_str(),
+                b.seed,
+                b.id.as_str(),
+            ))
         });
         Ok(records)
     }
@@ -271,16 +281,16 @@ impl Claim {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
@@ -309,14 +319,20 @@ mod tests {
         assert_eq!(store.state("e", "abc"), TrialState::Pending);
         let claim = store.claim("e", "abc").unwrap().unwrap();
         assert_eq!(store.state("e", "abc"), TrialState::Running);
-        assert!(store.claim("e", "abc").unwrap().is_none(), "second claim refused");
+        assert!(
+            store.claim("e", "abc").unwrap().is_none(),
+            "second claim refused"
+        );
         std::fs::write(claim.work_dir().join("partial"), b"x").unwrap();
         assert!(!store.is_done("e", "abc"));
         write_atomic(&claim.work_dir().join(SUMMARY), b"{}").unwrap();
         let published = claim.publish().unwrap();
         assert!(published.join("partial").is_file());
         assert_eq!(store.state("e", "abc"), TrialState::Done);
-        assert!(store.claim("e", "abc").unwrap().is_none(), "done trials are not claimed");
+        assert!(
+            store.claim("e", "abc").unwrap().is_none(),
+            "done trials are not claimed"
+        );
     }
 
     #[test]

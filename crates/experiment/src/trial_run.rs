@@ -38,7 +38,12 @@ pub struct TrialSpec {
 
 impl TrialSpec {
     /// The spec of `variant` at `seed` on the dataset with `dataset_digest`.
-    pub fn new(experiment: &Experiment, variant: &Variant, seed: u64, dataset_digest: &str) -> Self {
+    pub fn new(
+        experiment: &Experiment,
+        variant: &Variant,
+        seed: u64,
+        dataset_digest: &str,
+    ) -> Self {
         TrialSpec {
             experiment: experiment.name.clone(),
             id: id::trial_id(variant.trial.config(), seed, dataset_digest),
@@ -179,7 +184,12 @@ pub fn describe(event: &Event) -> Option<String> {
         ),
         Event::Latency(l) => format!(
             "latency: batch 1 median {:.3} ms (p95 {:.3}), batch {} median {:.3} ms (p95 {:.3}), {} runs each",
-            l.batch1.median_ms, l.batch1.p95_ms, l.eval.batch, l.eval.median_ms, l.eval.p95_ms, l.eval.runs
+            l.batch1.median_ms,
+            l.batch1.p95_ms,
+            l.eval.batch,
+            l.eval.median_ms,
+            l.eval.p95_ms,
+            l.eval.runs
         ),
         Event::Finished {
             status,
@@ -224,8 +234,11 @@ pub fn run_trial(
     );
     let ron = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())
         .expect("a trial config serialises to RON");
-    write_atomic(&dir.join("config.ron"), format!("{header}{ron}\n").as_bytes())
-        .map_err(store_err)?;
+    write_atomic(
+        &dir.join("config.ron"),
+        format!("{header}{ron}\n").as_bytes(),
+    )
+    .map_err(store_err)?;
 
     let mut writer = FolderWriter::create(dir).map_err(|e| io_err(dir, e))?;
     writer.log_line(&format!(

@@ -21,7 +21,10 @@ fn all_configs() -> Vec<PathBuf> {
 #[test]
 fn every_shipped_config_parses_and_validates() {
     let files = all_configs();
-    assert!(files.len() >= 13, "expected the nine study files and more: {files:?}");
+    assert!(
+        files.len() >= 13,
+        "expected the nine study files and more: {files:?}"
+    );
     for file in files {
         let experiment = load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
         let stem = file.file_stem().unwrap().to_string_lossy().to_string();
@@ -33,13 +36,32 @@ fn every_shipped_config_parses_and_validates() {
 #[test]
 fn the_study_tables_carry_their_published_values() {
     let expect: &[(&str, &[(&str, f64)])] = &[
-        ("architectures", &[("2 conv", 92.84), ("2 conv + residual", 93.11), ("4 conv", 93.14), ("4 conv + residual", 92.98)]),
-        ("channels", &[("32", 92.98), ("64", 92.48), ("128", 92.70), ("512", 91.46)]),
+        (
+            "architectures",
+            &[
+                ("2 conv", 92.84),
+                ("2 conv + residual", 93.11),
+                ("4 conv", 93.14),
+                ("4 conv + residual", 92.98),
+            ],
+        ),
+        (
+            "channels",
+            &[("32", 92.98), ("64", 92.48), ("128", 92.70), ("512", 91.46)],
+        ),
         ("kernel", &[("1", 89.09), ("3", 93.14), ("5", 92.92)]),
         ("batchnorm", &[("no", 92.62), ("yes", 93.14)]),
         ("dropout", &[("0", 93.01), ("0.2", 93.14), ("0.5", 93.25)]),
         ("optimizer", &[("Adam", 93.14), ("SGD", 92.65)]),
-        ("lr", &[("0.1", 91.83), ("0.05", 92.34), ("0.01", 93.14), ("0.005", 93.18)]),
+        (
+            "lr",
+            &[
+                ("0.1", 91.83),
+                ("0.05", 92.34),
+                ("0.01", 93.14),
+                ("0.005", 93.18),
+            ],
+        ),
         ("scheduler", &[("step", 93.14), ("exponential", 92.86)]),
         (
             "augmentation",

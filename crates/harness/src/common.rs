@@ -14,7 +14,9 @@ pub fn device(arg: &DeviceArg) -> anyhow::Result<Device> {
         DeviceArg::Cpu => Ok(Device::Cpu),
         DeviceArg::Cuda(n) => {
             if !tch::Cuda::is_available() {
-                bail!("--device {arg}: libtorch sees no CUDA device on this machine (use --device cpu or auto)");
+                bail!(
+                    "--device {arg}: libtorch sees no CUDA device on this machine (use --device cpu or auto)"
+                );
             }
             let count = tch::Cuda::device_count() as usize;
             if *n >= count {

@@ -41,7 +41,10 @@ pub fn verify(data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 
     match failures.as_slice() {
         [] => {
-            println!("all {} files match the published SHA-256", FileKind::ALL.len());
+            println!(
+                "all {} files match the published SHA-256",
+                FileKind::ALL.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         [only] => {
@@ -63,17 +66,30 @@ pub fn verify(data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// set's pixel statistics.
 pub fn info(data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let source = locate(data_dir)?;
-    let data = FashionMnist::load(&source.dir, true).with_context(|| format!("cannot load Fashion-MNIST from {}", source.dir.display()))?;
+    let data = FashionMnist::load(&source.dir, true)
+        .with_context(|| format!("cannot load Fashion-MNIST from {}", source.dir.display()))?;
     println!("data folder: {} ({})", source.dir.display(), source.origin);
     println!("dataset digest: {}", data.digest);
     println!();
 
     let (train, test) = (data.train.class_counts(), data.test.class_counts());
-    println!("{:>5}  {:<12} {:>7} {:>7}", "label", "class", "train", "test");
+    println!(
+        "{:>5}  {:<12} {:>7} {:>7}",
+        "label", "class", "train", "test"
+    );
     for (label, name) in CLASS_NAMES.iter().enumerate() {
-        println!("{label:>5}  {name:<12} {:>7} {:>7}", train[label], test[label]);
+        println!(
+            "{label:>5}  {name:<12} {:>7} {:>7}",
+            train[label], test[label]
+        );
     }
-    println!("{:>5}  {:<12} {:>7} {:>7}", "", "total", data.train.len(), data.test.len());
+    println!(
+        "{:>5}  {:<12} {:>7} {:>7}",
+        "",
+        "total",
+        data.train.len(),
+        data.test.len()
+    );
     println!();
 
     let (mean, std) = data.train.pixel_mean_std();

@@ -11,6 +11,7 @@ mod progress;
 mod replicate_cmd;
 mod report_cmd;
 mod train_cmd;
+mod tui_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -38,11 +39,6 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Models(args) => report_cmd::models(args),
         cli::Command::BenchEpoch(args) => bench_cmd::run(args),
-        cli::Command::Tui(args) => dashboard_cmd(args),
+        cli::Command::Tui(args) => tui_cmd::run(args),
     }
-}
-
-fn dashboard_cmd(args: cli::TuiArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("the dashboard is not built yet")
 }

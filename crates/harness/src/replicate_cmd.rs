@@ -12,13 +12,13 @@ use crate::progress::{Printer, format_duration};
 use crate::report_cmd;
 use anyhow::{Context, bail};
 use experiment::plan::{PlannedTrial, counts, plan};
-use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::store::StopRequest;
+use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::{Store, TrialState};
-use std::sync::atomic::Ordering;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use trainer::{Event, Status};
@@ -119,7 +119,10 @@ impl Eta {
         }
         let mean = self.epoch_seconds.iter().sum::<f64>() / self.epoch_seconds.len() as f64;
         let secs = mean * self.epochs_left as f64 / self.jobs as f64;
-        format!(" | plan ETA {}", format_duration(Duration::from_secs_f64(secs)))
+        format!(
+            " | plan ETA {}",
+            format_duration(Duration::from_secs_f64(secs))
+        )
     }
 }
 
@@ -170,7 +173,10 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     let mut eta = Eta {
-        epochs_left: queue.iter().map(|t| u64::from(t.spec.variant.trial.epochs)).sum(),
+        epochs_left: queue
+            .iter()
+            .map(|t| u64::from(t.spec.variant.trial.epochs))
+            .sum(),
         epoch_seconds: Vec::new(),
         jobs: args.jobs,
     };
@@ -213,7 +219,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         };
         match message {
             Message::Event(slot, event) => {
-                let Some(run) = slots[slot].as_ref() else { continue };
+                let Some(run) = slots[slot].as_ref() else {
+                    continue;
+                };
                 let prefix = format!(
                     "{} {} s{}: ",
                     run.trial.spec.short_id(),
@@ -240,7 +248,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Message::Closed(slot) => {
-                let Some(run) = slots[slot].as_mut() else { continue };
+                let Some(run) = slots[slot].as_mut() else {
+                    continue;
+                };
                 run.open_streams -= 1;
                 if run.open_streams > 0 {
                     continue;
@@ -263,11 +273,17 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                     }
                     Some(EXIT_STOPPED) => {
                         stopped += 1;
-                        printer.line(&format!("{}: stopped on request (incomplete; reruns later)", spec.short_id()));
+                        printer.line(&format!(
+                            "{}: stopped on request (incomplete; reruns later)",
+                            spec.short_id()
+                        ));
                     }
                     Some(EXIT_SKIPPED) => {
                         skipped += 1;
-                        printer.line(&format!("{}: done or claimed by another process meanwhile; skipped", spec.short_id()));
+                        printer.line(&format!(
+                            "{}: done or claimed by another process meanwhile; skipped",
+                            spec.short_id()
+                        ));
                     }
                     _ => {
                         failed += 1;
@@ -298,7 +314,11 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     for file in report_cmd::write_all(&experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The child side: runs one trial and prints its events as JSON lines.
@@ -311,7 +331,12 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         runs,
         run,
     } = args;
-    let RunOpts { sets, device, threads, .. } = &run;
+    let RunOpts {
+        sets,
+        device,
+        threads,
+        ..
+    } = &run;
     let experiment = common::experiment(&config, sets, None)?;
     let variant = experiment
         .variant(&variant)
@@ -335,11 +360,18 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let stop = std::sync::Arc::new(trainer::Stop::new());
     watch_stop_requests(store.clone(), experiment.name.clone(), stop.clone());
     let mut stdout = std::io::stdout().lock();
-    let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut |event| {
-        let line = serde_json::to_string(event).expect("events serialise");
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
-    })?;
+    let outcome = run_trial(
+        &spec,
+        &dataset,
+        device,
+        claim.work_dir(),
+        &stop,
+        &mut |event| {
+            let line = serde_json::to_string(event).expect("events serialise");
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        },
+    )?;
     match outcome {
         Outcome::Recorded(_) => {
             claim.publish()?;

@@ -20,8 +20,11 @@ pub fn write_all(
     let records = store.records(&experiment.name)?;
     let mut written = vec![write_report(experiment, &records, reports)?];
     if let Ok(text) = std::fs::read_to_string(readme)
-        && let Some(updated) =
-            splice_readme(&text, &experiment.name, &readme_section(experiment, &records))
+        && let Some(updated) = splice_readme(
+            &text,
+            &experiment.name,
+            &readme_section(experiment, &records),
+        )
     {
         if updated != text {
             experiment::store::write_atomic(readme, updated.as_bytes())?;

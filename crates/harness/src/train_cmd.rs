@@ -49,21 +49,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (outcome, folder) = match &args.out {
         Some(out) => {
             if out.exists() {
-                bail!("--out {}: already exists; choose a new folder", out.display());
+                bail!(
+                    "--out {}: already exists; choose a new folder",
+                    out.display()
+                );
             }
             let work = out.with_file_name(format!(
                 ".{}.partial",
-                out.file_name().map_or("trial".into(), |n| n.to_string_lossy())
+                out.file_name()
+                    .map_or("trial".into(), |n| n.to_string_lossy())
             ));
             if work.exists() {
                 std::fs::remove_dir_all(&work)
                     .with_context(|| format!("removing stale {}", work.display()))?;
             }
-            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            std::fs::create_dir_all(&work)
+                .with_context(|| format!("creating {}", work.display()))?;
             let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show)?;
             if matches!(outcome, Outcome::Recorded(_)) {
-                std::fs::rename(&work, out)
-                    .with_context(|| format!("publishing {} as {}", work.display(), out.display()))?;
+                std::fs::rename(&work, out).with_context(|| {
+                    format!("publishing {} as {}", work.display(), out.display())
+                })?;
             }
             (outcome, out.clone())
         }
@@ -72,12 +78,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
                 let dir = store.trial_dir(&experiment.name, &spec.id);
                 if store.is_done(&experiment.name, &spec.id) {
-                    printer.line(&format!("already done: {} (delete it to run again)", dir.display()));
-                    let record = experiment::store::read_record(&dir.join(experiment::store::SUMMARY))?;
+                    printer.line(&format!(
+                        "already done: {} (delete it to run again)",
+                        dir.display()
+                    ));
+                    let record =
+                        experiment::store::read_record(&dir.join(experiment::store::SUMMARY))?;
                     print_summary(&mut printer, &record, &dir);
                     return Ok(ExitCode::SUCCESS);
                 }
-                bail!("trial {} is being run by another process right now", spec.short_id());
+                bail!(
+                    "trial {} is being run by another process right now",
+                    spec.short_id()
+                );
             };
             let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
             let folder = match outcome {
@@ -111,18 +124,24 @@ fn print_summary(printer: &mut Printer, record: &TrialRecord, folder: &Path) {
         "result: {}  final test accuracy {}  best {} (epoch {})  training loss (sum) {}",
         match &record.status {
             Status::Finished => "finished".to_string(),
-            Status::Diverged { epoch, batch } => format!("DIVERGED at epoch {epoch}, batch {batch}"),
+            Status::Diverged { epoch, batch } =>
+                format!("DIVERGED at epoch {epoch}, batch {batch}"),
             Status::Stopped => "stopped".to_string(),
         },
         pct(record.final_accuracy),
         pct(record.best_accuracy),
         record.best_epoch.map_or("—".into(), |e| e.to_string()),
-        record.train_loss_sum.map_or("—".into(), |x| format!("{x:.3}")),
+        record
+            .train_loss_sum
+            .map_or("—".into(), |x| format!("{x:.3}")),
     ));
     printer.line(&format!(
         "parameters: {} (study: {})",
         experiment::report::format_count(record.parameters),
-        record.study_parameters.as_deref().unwrap_or("not published")
+        record
+            .study_parameters
+            .as_deref()
+            .unwrap_or("not published")
     ));
     if let Some(l) = &record.latency {
         printer.line(&format!(

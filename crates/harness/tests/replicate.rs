@@ -4,7 +4,6 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 use util::{Workspace, summary};
 
@@ -21,7 +20,10 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
     let ws = Workspace::new();
     let out = ws.ok(&["replicate", SMOKE, "--jobs", "2"]);
-    assert!(out.contains("4 trials: 0 done, 0 running elsewhere, 4 to run"), "{out}");
+    assert!(
+        out.contains("4 trials: 0 done, 0 running elsewhere, 4 to run"),
+        "{out}"
+    );
     let trials = ws.finished_trials("smoke");
     assert_eq!(trials.len(), 4);
 
@@ -34,7 +36,16 @@ fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
             .entry(s["variant"].as_str().unwrap().to_string())
             .or_default()
             .push(s["final_accuracy"].as_f64().unwrap());
-        for file in ["config.ron", "train.log", "events.jsonl", "metrics.jsonl", "losses.png", "accuracies.png", "ckpt/last.model.ot", "ckpt/best.optim.ot"] {
+        for file in [
+            "config.ron",
+            "train.log",
+            "events.jsonl",
+            "metrics.jsonl",
+            "losses.png",
+            "accuracies.png",
+            "ckpt/last.model.ot",
+            "ckpt/best.optim.ot",
+        ] {
             assert!(t.join(file).is_file(), "{} lacks {file}", t.display());
         }
     }
@@ -51,22 +62,40 @@ fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
         assert!(row.contains("| 2 |"), "n=2: {row}");
     }
     let readme = std::fs::read_to_string(ws.join("README.md")).unwrap();
-    assert!(readme.contains("| base |"), "README table spliced:\n{readme}");
+    assert!(
+        readme.contains("| base |"),
+        "README table spliced:\n{readme}"
+    );
 
     // Rerun: nothing to train, byte-identical report.
     let md_before = std::fs::read(ws.join("reports/smoke.md")).unwrap();
     let png_before = std::fs::read(ws.join("reports/smoke.png")).unwrap();
     let out = ws.ok(&["replicate", SMOKE]);
-    assert!(out.contains("4 done, 0 running elsewhere, 0 to run"), "{out}");
+    assert!(
+        out.contains("4 done, 0 running elsewhere, 0 to run"),
+        "{out}"
+    );
     assert!(!out.contains("starting"), "no trial starts: {out}");
-    assert_eq!(std::fs::read(ws.join("reports/smoke.md")).unwrap(), md_before);
-    assert_eq!(std::fs::read(ws.join("reports/smoke.png")).unwrap(), png_before);
+    assert_eq!(
+        std::fs::read(ws.join("reports/smoke.md")).unwrap(),
+        md_before
+    );
+    assert_eq!(
+        std::fs::read(ws.join("reports/smoke.png")).unwrap(),
+        png_before
+    );
     ws.ok(&["report", SMOKE]);
-    assert_eq!(std::fs::read(ws.join("reports/smoke.md")).unwrap(), md_before);
+    assert_eq!(
+        std::fs::read(ws.join("reports/smoke.md")).unwrap(),
+        md_before
+    );
 
     // More seeds later: only the new ones run.
     let out = ws.ok(&["replicate", SMOKE, "--seeds", "3"]);
-    assert!(out.contains("6 trials: 4 done, 0 running elsewhere, 2 to run"), "{out}");
+    assert!(
+        out.contains("6 trials: 4 done, 0 running elsewhere, 2 to run"),
+        "{out}"
+    );
     assert_eq!(ws.finished_trials("smoke").len(), 6);
 }
 
@@ -75,44 +104,52 @@ fn a_replicate_killed_mid_trial_completes_every_trial_exactly_once_on_rerun() {
     let ws = Workspace::new();
     let mut child = ws
         .harness()
-        .args(["replicate", SMOKE])
+        .args(["replicate", SMOKE, "--set", "epochs=20"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .process_group(0)
         .spawn()
         .unwrap();
-    // Wait until a trial is mid-way: its work folder has logged an epoch... or at least
-    // started training.
+    // Wait until one trial is finished and the next is mid-way (its work folder has
+    // logged an epoch).
     let work = ws.join("runs/smoke/.work");
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let mid_trial = std::fs::read_dir(&work).ok().into_iter().flatten().any(|e| {
-            let events = e.unwrap().path().join("events.jsonl");
-            std::fs::read_to_string(events).is_ok_and(|s| s.contains("\"batch\""))
-        });
-        if mid_trial {
+        let mid_trial = std::fs::read_dir(&work)
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|e| {
+                let events = e.unwrap().path().join("events.jsonl");
+                std::fs::read_to_string(events).is_ok_and(|s| s.contains("\"event\":\"epoch\""))
+            });
+        if mid_trial && !ws.finished_trials("smoke").is_empty() {
             break;
         }
         assert!(Instant::now() < deadline, "no trial started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SIGKILL the whole process group: the replicate and its worker.
-    let pgid = child.id() as i32;
+    // SIGKILL the replicate and its worker, by pid (never a process group: the test
+    // runner's own group must survive).
+    let mut pids = vec![child.id()];
+    pids.extend(children_of(child.id()));
     let status = std::process::Command::new("kill")
-        .args(["-9", &format!("-{pgid}")])
+        .arg("-9")
+        .args(pids.iter().map(u32::to_string))
         .status()
         .unwrap();
     assert!(status.success());
     let _ = child.wait();
     let before = ws.finished_trials("smoke").len();
-    assert!(before < 4, "killed before the end");
+    assert!((1..4).contains(&before), "killed mid-way: {before} done");
 
-    let out = ws.ok(&["replicate", SMOKE]);
+    let out = ws.ok(&["replicate", SMOKE, "--set", "epochs=20"]);
     assert!(out.contains(&format!("{before} done")), "{out}");
     let trials = ws.finished_trials("smoke");
     assert_eq!(trials.len(), 4, "every trial exactly once");
-    let ids: std::collections::BTreeSet<String> =
-        trials.iter().map(|t| summary(t)["id"].as_str().unwrap().to_string()).collect();
+    let ids: std::collections::BTreeSet<String> = trials
+        .iter()
+        .map(|t| summary(t)["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 4);
     let leftovers: Vec<_> = std::fs::read_dir(&work)
         .unwrap()
@@ -120,6 +157,22 @@ fn a_replicate_killed_mid_trial_completes_every_trial_exactly_once_on_rerun() {
         .filter(|n| !n.to_string_lossy().ends_with(".lock"))
         .collect();
     assert!(leftovers.is_empty(), "no stale work folders: {leftovers:?}");
+}
+
+/// The pids whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().to_string();
+            let child: u32 = name.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // Fields after the command name (which is in parentheses): state, ppid, ...
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 fn planned_ids(ws: &Workspace, config: &str, extra: &[&str]) -> BTreeMap<String, String> {
@@ -135,7 +188,10 @@ fn planned_ids(ws: &Workspace, config: &str, extra: &[&str]) -> BTreeMap<String,
             }
             let rest: Vec<&str> = words.collect();
             let seed_at = rest.iter().position(|w| *w == "seed")?;
-            Some((format!("{} {}", rest[..seed_at].join(" "), rest[seed_at + 1]), id.to_string()))
+            Some((
+                format!("{} {}", rest[..seed_at].join(" "), rest[seed_at + 1]),
+                id.to_string(),
+            ))
         })
         .collect()
 }
@@ -177,9 +233,15 @@ fn a_malformed_config_fails_before_any_training() {
     let ws = Workspace::new();
     let text = std::fs::read_to_string(ws.join(SMOKE)).unwrap();
     let cases = [
-        (text.replace("dropout: 0.2", "dropout: 1.2"), "smoke.ron:10: field `model.dropout`"),
-        (text.replace("kernel_size: 3", "kernel_sise: 3"), "kernel_sise"),
-        (text.replace("epochs: 2,", "epochs: 2,,"), "smoke.ron:15:"),
+        (
+            text.replace("dropout: 0.2", "dropout: 1.2"),
+            "smoke.ron:9: field `model.dropout`",
+        ),
+        (
+            text.replace("kernel_size: 3", "kernel_sise: 3"),
+            "kernel_sise",
+        ),
+        (text.replace("epochs: 2,", "epochs: 2,,"), "smoke.ron:13:"),
     ];
     for (bad, expected) in cases {
         std::fs::write(ws.join("configs/smoke.ron"), bad).unwrap();
@@ -189,9 +251,19 @@ fn a_malformed_config_fails_before_any_training() {
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
         assert!(!ws.join("runs").exists(), "nothing trained");
     }
-    let out = ws.run(&["replicate", "configs/quickstart.ron", "--set", "model.dropuot=0.1"]);
+    let out = ws.run(&[
+        "replicate",
+        "configs/quickstart.ron",
+        "--set",
+        "model.dropuot=0.1",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("model.dropuot"));
-    let out = ws.run(&["replicate", "configs/quickstart.ron", "--set", "optimizer.lr=-1"]);
+    let out = ws.run(&[
+        "replicate",
+        "configs/quickstart.ron",
+        "--set",
+        "optimizer.lr=-1",
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("optimizer.lr"));
 }

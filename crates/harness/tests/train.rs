@@ -9,7 +9,12 @@ const SMOKE: &str = "configs/smoke.ron";
 
 fn png_size(path: &std::path::Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", path.display());
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is a PNG",
+        path.display()
+    );
     assert_eq!(&bytes[12..16], b"IHDR");
     let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (be(16), be(20))
@@ -26,11 +31,43 @@ fn metrics(trial: &std::path::Path) -> Vec<serde_json::Value> {
 #[test]
 fn a_trial_leaves_a_complete_folder_and_is_deterministic() {
     let ws = Workspace::new();
-    let out = ws.ok(&["train", SMOKE, "--variant", "flip", "--seed", "7", "--out", "a", "--device", "cpu"]);
+    let out = ws.ok(&[
+        "train",
+        SMOKE,
+        "--variant",
+        "flip",
+        "--seed",
+        "7",
+        "--out",
+        "a",
+        "--device",
+        "cpu",
+    ]);
     assert!(out.contains("final test accuracy"), "{out}");
-    ws.ok(&["train", SMOKE, "--variant", "flip", "--seed", "7", "--out", "b", "--device", "cpu"]);
+    ws.ok(&[
+        "train",
+        SMOKE,
+        "--variant",
+        "flip",
+        "--seed",
+        "7",
+        "--out",
+        "b",
+        "--device",
+        "cpu",
+    ]);
     let (a, b) = (ws.join("a"), ws.join("b"));
-    for file in ["config.ron", "train.log", "events.jsonl", "metrics.jsonl", "summary.json", "ckpt/last.model.ot", "ckpt/last.optim.ot", "ckpt/best.model.ot", "ckpt/best.optim.ot"] {
+    for file in [
+        "config.ron",
+        "train.log",
+        "events.jsonl",
+        "metrics.jsonl",
+        "summary.json",
+        "ckpt/last.model.ot",
+        "ckpt/last.optim.ot",
+        "ckpt/best.model.ot",
+        "ckpt/best.optim.ot",
+    ] {
         assert!(a.join(file).is_file(), "missing {file}");
     }
     assert_eq!(png_size(&a.join("losses.png")), (800, 500));
@@ -40,7 +77,16 @@ fn a_trial_leaves_a_complete_folder_and_is_deterministic() {
     assert_eq!(s["variant"], "flip");
     assert_eq!(s["status"], "finished");
     assert_eq!(s["epochs"].as_array().unwrap().len(), 2);
-    for key in ["git_commit", "libtorch_version", "device", "device_name", "threads", "host", "started_at", "finished_at"] {
+    for key in [
+        "git_commit",
+        "libtorch_version",
+        "device",
+        "device_name",
+        "threads",
+        "host",
+        "started_at",
+        "finished_at",
+    ] {
         assert!(!s["provenance"][key].is_null(), "provenance.{key}");
     }
     assert!(s["latency"]["batch1"]["runs"].as_u64().unwrap() >= 50);
@@ -52,13 +98,33 @@ fn a_trial_leaves_a_complete_folder_and_is_deterministic() {
     let (ma, mb) = (metrics(&a), metrics(&b));
     assert_eq!(ma.len(), 2);
     for (x, y) in ma.iter().zip(&mb) {
-        for key in ["train_loss_sum", "train_loss_mean", "test_loss", "test_accuracy", "lr"] {
+        for key in [
+            "train_loss_sum",
+            "train_loss_mean",
+            "test_loss",
+            "test_accuracy",
+            "lr",
+        ] {
             assert_eq!(x[key], y[key], "{key} differs between identical runs");
         }
     }
     // A different seed gives different numbers.
-    ws.ok(&["train", SMOKE, "--variant", "flip", "--seed", "8", "--out", "c", "--device", "cpu"]);
-    assert_ne!(metrics(&ws.join("c"))[0]["train_loss_sum"], ma[0]["train_loss_sum"]);
+    ws.ok(&[
+        "train",
+        SMOKE,
+        "--variant",
+        "flip",
+        "--seed",
+        "8",
+        "--out",
+        "c",
+        "--device",
+        "cpu",
+    ]);
+    assert_ne!(
+        metrics(&ws.join("c"))[0]["train_loss_sum"],
+        ma[0]["train_loss_sum"]
+    );
 }
 
 #[test]
@@ -74,11 +140,25 @@ fn train_into_the_store_is_skipped_when_done() {
 fn a_diverging_trial_is_recorded_as_diverged() {
     let ws = Workspace::new();
     let out = ws.run(&[
-        "train", SMOKE, "--out", "d",
-        "--set", "optimizer.name=sgd", "--set", "optimizer.lr=10",
-        "--set", "model.batch_norm=false", "--set", "epochs=3",
+        "train",
+        SMOKE,
+        "--out",
+        "d",
+        "--set",
+        "optimizer.name=sgd",
+        "--set",
+        "optimizer.lr=10",
+        "--set",
+        "model.batch_norm=false",
+        "--set",
+        "epochs=3",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let s = summary(&ws.join("d"));
     assert!(s["status"]["diverged"].is_object(), "{s}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("DIVERGED"));
@@ -96,7 +176,9 @@ fn bad_arguments_are_clear_errors() {
     assert!(err(&["train", SMOKE, "--set", "epochs=0"]).contains("epochs"));
     assert!(err(&["train", SMOKE, "--set", "model.kernel_size=4"]).contains("kernel_size"));
     assert!(err(&["train", SMOKE, "--device", "cuda:7"]).contains("cuda"));
-    assert!(err(&["train", SMOKE, "--device", "tpu"]).contains("expected auto, cpu, cuda or cuda:N"));
+    assert!(
+        err(&["train", SMOKE, "--device", "tpu"]).contains("expected auto, cpu, cuda or cuda:N")
+    );
     assert!(err(&["train", "configs/missing.ron"]).contains("missing.ron"));
     std::fs::create_dir(ws.join("exists")).unwrap();
     assert!(err(&["train", SMOKE, "--out", "exists"]).contains("already exists"));

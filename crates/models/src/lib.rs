@@ -11,9 +11,9 @@
 //! # The architectures
 //!
 //! The study does not publish its layers; this design is the closest we found
-//! to its description ("the output channel dimension of the first convolution
-//! ... is doubled at each step", dropout "applied to the final feature vector
-//! before a fully connected layer"). In every architecture:
+//! to its description (the base width is the output channels of the first
+//! convolution and grows with depth; dropout is applied to the final feature
+//! vector, which one fully connected layer classifies). In every architecture:
 //!
 //! * each convolution is `k x k` with "same" padding `k / 2` and keeps its bias
 //!   (so that 2 conv without batch norm is exactly 50,186 parameters, the
@@ -22,8 +22,8 @@
 //! * pools are 2x2 max pools with stride 2 (28 → 14 → 7);
 //! * the last feature map is flattened, dropout is applied to it, and one
 //!   linear layer maps it to the 10 classes;
-//! * a residual block `ResBlock(c)` is conv(c→c) [BN] ReLU conv(c→c) [BN],
-//!   plus the block's input, then ReLU.
+//! * a residual block `ResBlock(c)` is conv(c→c), BN, ReLU, conv(c→c), BN
+//!   (the BNs only with `batch_norm`), plus the block's input, then ReLU.
 //!
 //! | architecture | feature extractor |
 //! |---|---|
@@ -44,96 +44,96 @@
 //!
 //! | layer | output shape | parameters |
 //! |---|---|---:|
-//! | input | [1, 28, 28] | 0 |
-//! | conv1: conv 3x3, 1→32, pad 1 | [32, 28, 28] | 320 |
-//! | bn1: batch norm | [32, 28, 28] | 64 |
-//! | ReLU | [32, 28, 28] | 0 |
-//! | pool1: max pool 2x2 | [32, 14, 14] | 0 |
-//! | conv2: conv 3x3, 32→64, pad 1 | [64, 14, 14] | 18,496 |
-//! | bn2: batch norm | [64, 14, 14] | 128 |
-//! | ReLU | [64, 14, 14] | 0 |
-//! | pool2: max pool 2x2 | [64, 7, 7] | 0 |
-//! | flatten | [3136] | 0 |
-//! | dropout (p = 0.2) | [3136] | 0 |
-//! | classifier: linear 3136→10 | [10] | 31,370 |
+//! | input | `[1, 28, 28]` | 0 |
+//! | conv1: conv 3x3, 1→32, pad 1 | `[32, 28, 28]` | 320 |
+//! | bn1: batch norm | `[32, 28, 28]` | 64 |
+//! | ReLU | `[32, 28, 28]` | 0 |
+//! | pool1: max pool 2x2 | `[32, 14, 14]` | 0 |
+//! | conv2: conv 3x3, 32→64, pad 1 | `[64, 14, 14]` | 18,496 |
+//! | bn2: batch norm | `[64, 14, 14]` | 128 |
+//! | ReLU | `[64, 14, 14]` | 0 |
+//! | pool2: max pool 2x2 | `[64, 7, 7]` | 0 |
+//! | flatten | `[3136]` | 0 |
+//! | dropout (p = 0.2) | `[3136]` | 0 |
+//! | classifier: linear 3136→10 | `[10]` | 31,370 |
 //! | **total** | | **50,378** |
 //!
 //! ## `conv2_res` (2 conv + residual block)
 //!
 //! | layer | output shape | parameters |
 //! |---|---|---:|
-//! | input | [1, 28, 28] | 0 |
-//! | conv1: conv 3x3, 1→32, pad 1 | [32, 28, 28] | 320 |
-//! | bn1: batch norm | [32, 28, 28] | 64 |
-//! | ReLU | [32, 28, 28] | 0 |
-//! | res.conv1: conv 3x3, 32→32, pad 1 | [32, 28, 28] | 9,248 |
-//! | res.bn1: batch norm | [32, 28, 28] | 64 |
-//! | ReLU | [32, 28, 28] | 0 |
-//! | res.conv2: conv 3x3, 32→32, pad 1 | [32, 28, 28] | 9,248 |
-//! | res.bn2: batch norm | [32, 28, 28] | 64 |
-//! | res: + identity, ReLU | [32, 28, 28] | 0 |
-//! | pool1: max pool 2x2 | [32, 14, 14] | 0 |
-//! | conv2: conv 3x3, 32→64, pad 1 | [64, 14, 14] | 18,496 |
-//! | bn2: batch norm | [64, 14, 14] | 128 |
-//! | ReLU | [64, 14, 14] | 0 |
-//! | pool2: max pool 2x2 | [64, 7, 7] | 0 |
-//! | flatten | [3136] | 0 |
-//! | dropout (p = 0.2) | [3136] | 0 |
-//! | classifier: linear 3136→10 | [10] | 31,370 |
+//! | input | `[1, 28, 28]` | 0 |
+//! | conv1: conv 3x3, 1→32, pad 1 | `[32, 28, 28]` | 320 |
+//! | bn1: batch norm | `[32, 28, 28]` | 64 |
+//! | ReLU | `[32, 28, 28]` | 0 |
+//! | res.conv1: conv 3x3, 32→32, pad 1 | `[32, 28, 28]` | 9,248 |
+//! | res.bn1: batch norm | `[32, 28, 28]` | 64 |
+//! | ReLU | `[32, 28, 28]` | 0 |
+//! | res.conv2: conv 3x3, 32→32, pad 1 | `[32, 28, 28]` | 9,248 |
+//! | res.bn2: batch norm | `[32, 28, 28]` | 64 |
+//! | res: + identity, ReLU | `[32, 28, 28]` | 0 |
+//! | pool1: max pool 2x2 | `[32, 14, 14]` | 0 |
+//! | conv2: conv 3x3, 32→64, pad 1 | `[64, 14, 14]` | 18,496 |
+//! | bn2: batch norm | `[64, 14, 14]` | 128 |
+//! | ReLU | `[64, 14, 14]` | 0 |
+//! | pool2: max pool 2x2 | `[64, 7, 7]` | 0 |
+//! | flatten | `[3136]` | 0 |
+//! | dropout (p = 0.2) | `[3136]` | 0 |
+//! | classifier: linear 3136→10 | `[10]` | 31,370 |
 //! | **total** | | **69,002** |
 //!
 //! ## `conv4` (4 conv)
 //!
 //! | layer | output shape | parameters |
 //! |---|---|---:|
-//! | input | [1, 28, 28] | 0 |
-//! | conv1: conv 3x3, 1→32, pad 1 | [32, 28, 28] | 320 |
-//! | bn1: batch norm | [32, 28, 28] | 64 |
-//! | ReLU | [32, 28, 28] | 0 |
-//! | conv2: conv 3x3, 32→64, pad 1 | [64, 28, 28] | 18,496 |
-//! | bn2: batch norm | [64, 28, 28] | 128 |
-//! | ReLU | [64, 28, 28] | 0 |
-//! | pool1: max pool 2x2 | [64, 14, 14] | 0 |
-//! | conv3: conv 3x3, 64→128, pad 1 | [128, 14, 14] | 73,856 |
-//! | bn3: batch norm | [128, 14, 14] | 256 |
-//! | ReLU | [128, 14, 14] | 0 |
-//! | conv4: conv 3x3, 128→128, pad 1 | [128, 14, 14] | 147,584 |
-//! | bn4: batch norm | [128, 14, 14] | 256 |
-//! | ReLU | [128, 14, 14] | 0 |
-//! | pool2: max pool 2x2 | [128, 7, 7] | 0 |
-//! | flatten | [6272] | 0 |
-//! | dropout (p = 0.2) | [6272] | 0 |
-//! | classifier: linear 6272→10 | [10] | 62,730 |
+//! | input | `[1, 28, 28]` | 0 |
+//! | conv1: conv 3x3, 1→32, pad 1 | `[32, 28, 28]` | 320 |
+//! | bn1: batch norm | `[32, 28, 28]` | 64 |
+//! | ReLU | `[32, 28, 28]` | 0 |
+//! | conv2: conv 3x3, 32→64, pad 1 | `[64, 28, 28]` | 18,496 |
+//! | bn2: batch norm | `[64, 28, 28]` | 128 |
+//! | ReLU | `[64, 28, 28]` | 0 |
+//! | pool1: max pool 2x2 | `[64, 14, 14]` | 0 |
+//! | conv3: conv 3x3, 64→128, pad 1 | `[128, 14, 14]` | 73,856 |
+//! | bn3: batch norm | `[128, 14, 14]` | 256 |
+//! | ReLU | `[128, 14, 14]` | 0 |
+//! | conv4: conv 3x3, 128→128, pad 1 | `[128, 14, 14]` | 147,584 |
+//! | bn4: batch norm | `[128, 14, 14]` | 256 |
+//! | ReLU | `[128, 14, 14]` | 0 |
+//! | pool2: max pool 2x2 | `[128, 7, 7]` | 0 |
+//! | flatten | `[6272]` | 0 |
+//! | dropout (p = 0.2) | `[6272]` | 0 |
+//! | classifier: linear 6272→10 | `[10]` | 62,730 |
 //! | **total** | | **303,690** |
 //!
 //! ## `conv4_res` (4 conv + residual block)
 //!
 //! | layer | output shape | parameters |
 //! |---|---|---:|
-//! | input | [1, 28, 28] | 0 |
-//! | conv1: conv 3x3, 1→32, pad 1 | [32, 28, 28] | 320 |
-//! | bn1: batch norm | [32, 28, 28] | 64 |
-//! | ReLU | [32, 28, 28] | 0 |
-//! | conv2: conv 3x3, 32→64, pad 1 | [64, 28, 28] | 18,496 |
-//! | bn2: batch norm | [64, 28, 28] | 128 |
-//! | ReLU | [64, 28, 28] | 0 |
-//! | res.conv1: conv 3x3, 64→64, pad 1 | [64, 28, 28] | 36,928 |
-//! | res.bn1: batch norm | [64, 28, 28] | 128 |
-//! | ReLU | [64, 28, 28] | 0 |
-//! | res.conv2: conv 3x3, 64→64, pad 1 | [64, 28, 28] | 36,928 |
-//! | res.bn2: batch norm | [64, 28, 28] | 128 |
-//! | res: + identity, ReLU | [64, 28, 28] | 0 |
-//! | pool1: max pool 2x2 | [64, 14, 14] | 0 |
-//! | conv3: conv 3x3, 64→128, pad 1 | [128, 14, 14] | 73,856 |
-//! | bn3: batch norm | [128, 14, 14] | 256 |
-//! | ReLU | [128, 14, 14] | 0 |
-//! | conv4: conv 3x3, 128→128, pad 1 | [128, 14, 14] | 147,584 |
-//! | bn4: batch norm | [128, 14, 14] | 256 |
-//! | ReLU | [128, 14, 14] | 0 |
-//! | pool2: max pool 2x2 | [128, 7, 7] | 0 |
-//! | flatten | [6272] | 0 |
-//! | dropout (p = 0.2) | [6272] | 0 |
-//! | classifier: linear 6272→10 | [10] | 62,730 |
+//! | input | `[1, 28, 28]` | 0 |
+//! | conv1: conv 3x3, 1→32, pad 1 | `[32, 28, 28]` | 320 |
+//! | bn1: batch norm | `[32, 28, 28]` | 64 |
+//! | ReLU | `[32, 28, 28]` | 0 |
+//! | conv2: conv 3x3, 32→64, pad 1 | `[64, 28, 28]` | 18,496 |
+//! | bn2: batch norm | `[64, 28, 28]` | 128 |
+//! | ReLU | `[64, 28, 28]` | 0 |
+//! | res.conv1: conv 3x3, 64→64, pad 1 | `[64, 28, 28]` | 36,928 |
+//! | res.bn1: batch norm | `[64, 28, 28]` | 128 |
+//! | ReLU | `[64, 28, 28]` | 0 |
+//! | res.conv2: conv 3x3, 64→64, pad 1 | `[64, 28, 28]` | 36,928 |
+//! | res.bn2: batch norm | `[64, 28, 28]` | 128 |
+//! | res: + identity, ReLU | `[64, 28, 28]` | 0 |
+//! | pool1: max pool 2x2 | `[64, 14, 14]` | 0 |
+//! | conv3: conv 3x3, 64→128, pad 1 | `[128, 14, 14]` | 73,856 |
+//! | bn3: batch norm | `[128, 14, 14]` | 256 |
+//! | ReLU | `[128, 14, 14]` | 0 |
+//! | conv4: conv 3x3, 128→128, pad 1 | `[128, 14, 14]` | 147,584 |
+//! | bn4: batch norm | `[128, 14, 14]` | 256 |
+//! | ReLU | `[128, 14, 14]` | 0 |
+//! | pool2: max pool 2x2 | `[128, 7, 7]` | 0 |
+//! | flatten | `[6272]` | 0 |
+//! | dropout (p = 0.2) | `[6272]` | 0 |
+//! | classifier: linear 6272→10 | `[10]` | 62,730 |
 //! | **total** | | **377,802** |
 //!
 //! ## Parameter counts beside the study's

@@ -46,7 +46,7 @@ impl ConvUnit {
     }
 }
 
-/// conv-[BN]-ReLU-conv-[BN], plus the identity input, then ReLU.
+/// conv, BN, ReLU, conv, BN (BNs only with batch norm), plus the identity input, then ReLU.
 #[derive(Debug)]
 struct ResBlock {
     first: ConvUnit,

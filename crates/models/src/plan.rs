@@ -23,7 +23,8 @@ pub(crate) enum Stage {
         cin: i64,
         cout: i64,
     },
-    /// Residual block on `c` channels: conv-[BN]-ReLU-conv-[BN], add identity, ReLU.
+    /// Residual block on `c` channels: conv, BN, ReLU, conv, BN (BNs only with batch
+    /// norm), add the identity, ReLU.
     Res { c: i64 },
     /// 2x2 max pool, stride 2.
     Pool { name: &'static str },
@@ -149,7 +150,7 @@ impl RowBuilder {
         });
     }
 
-    /// Rows of one convolution unit: conv, [BN], and ReLU when `relu`.
+    /// Rows of one convolution unit: conv, BN when on, and ReLU when `relu`.
     fn conv(&mut self, name: &str, cin: i64, cout: i64, side: i64, relu: bool) {
         let k = self.kernel;
         let shape = vec![cout, side, side];
@@ -236,7 +237,7 @@ pub fn layer_table(cfg: &ModelConfig) -> String {
     for r in &rows {
         let shape: Vec<String> = r.shape.iter().map(i64::to_string).collect();
         out.push_str(&format!(
-            "| {} | [{}] | {} |\n",
+            "| {} | `[{}]` | {} |\n",
             r.layer,
             shape.join(", "),
             group_thousands(r.params)

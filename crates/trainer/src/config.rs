@@ -325,9 +325,23 @@ mod tests {
             (|c| c.optimizer.lr = 0.0, "optimizer.lr"),
             (|c| c.optimizer.lr = f64::NAN, "optimizer.lr"),
             (|c| c.optimizer.momentum = 1.0, "optimizer.momentum"),
-            (|c| c.optimizer.weight_decay = -1.0, "optimizer.weight_decay"),
-            (|c| c.schedule = Schedule::Step { every: 0, gamma: 0.1 }, "schedule.every"),
-            (|c| c.schedule = Schedule::Exponential { gamma: 1.5 }, "schedule.gamma"),
+            (
+                |c| c.optimizer.weight_decay = -1.0,
+                "optimizer.weight_decay",
+            ),
+            (
+                |c| {
+                    c.schedule = Schedule::Step {
+                        every: 0,
+                        gamma: 0.1,
+                    }
+                },
+                "schedule.every",
+            ),
+            (
+                |c| c.schedule = Schedule::Exponential { gamma: 1.5 },
+                "schedule.gamma",
+            ),
             (|c| c.epochs = 0, "epochs"),
             (|c| c.batch_size = 0, "batch_size"),
             (|c| c.eval_batch_size = 0, "eval_batch_size"),

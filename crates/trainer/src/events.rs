@@ -88,10 +88,12 @@ impl TrialResult {
 
     /// The epoch with the highest test accuracy (the first one on ties).
     pub fn best(&self) -> Option<&EpochMetrics> {
-        self.epochs.iter().fold(None, |best: Option<&EpochMetrics>, e| match best {
-            Some(b) if b.test_accuracy >= e.test_accuracy => Some(b),
-            _ => Some(e),
-        })
+        self.epochs
+            .iter()
+            .fold(None, |best: Option<&EpochMetrics>, e| match best {
+                Some(b) if b.test_accuracy >= e.test_accuracy => Some(b),
+                _ => Some(e),
+            })
     }
 }
 

@@ -149,7 +149,8 @@ pub fn train(
             loss_sum += loss.detach().to_kind(Kind::Double);
             batches_done += 1;
             images_done += batch.labels.size()[0] as usize;
-            if batches_done % options.progress_every.max(1) == 0 || batches_done == batches_per_epoch
+            if batches_done.is_multiple_of(options.progress_every.max(1))
+                || batches_done == batches_per_epoch
             {
                 let sum = loss_sum.double_value(&[]);
                 if !sum.is_finite() {

@@ -10,9 +10,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{
-    Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget,
-};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
 
 /// The chart's data for the focused trial, and the trial's label.
 pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {
@@ -46,9 +44,14 @@ pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {
             Some(variant.trial.epochs),
             &pooled,
         ),
-        CellState::Pending | CellState::Failed => {
-            curve_data(app.metric, app.window, &[], None, Some(variant.trial.epochs), &pooled)
-        }
+        CellState::Pending | CellState::Failed => curve_data(
+            app.metric,
+            app.window,
+            &[],
+            None,
+            Some(variant.trial.epochs),
+            &pooled,
+        ),
     };
     Some((label, data))
 }
@@ -63,12 +66,10 @@ fn axis_number(metric: Metric, y: f64) -> String {
 /// Draws the chart, or says there is nothing to draw yet.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let focused = focused_curves(app);
-    let label = focused.as_ref().map_or(String::new(), |(l, _)| format!(" · {l}"));
-    let title = format!(
-        " {}{label} · {} ",
-        app.metric.title(),
-        app.window.title()
-    );
+    let label = focused
+        .as_ref()
+        .map_or(String::new(), |(l, _)| format!(" · {l}"));
+    let title = format!(" {}{label} · {} ", app.metric.title(), app.window.title());
     let block = Block::bordered().title(Line::styled(title, theme::title()));
     let Some((_, data)) = focused.filter(|(_, d)| !d.is_empty()) else {
         Paragraph::new("no epochs yet")
@@ -78,13 +79,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     };
-    let band_name = format!(
-        "mean ±1 sd ({} seed{})",
-        data.seeds,
-        if data.seeds == 1 { "" } else { "s" }
-    );
+    let band_name = format!("mean ±1 sd, n={}", data.seeds);
     let mut datasets = Vec::new();
-    for (points, name) in [(&data.low, None), (&data.high, None), (&data.mean, Some(band_name))] {
+    for (points, name) in [
+        (&data.low, None),
+        (&data.high, None),
+        (&data.mean, Some(band_name)),
+    ] {
         if points.is_empty() {
             continue;
         }
@@ -123,7 +124,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let [x0, x1] = data.x;
     let x_labels = if x1 - x0 >= 2.0 {
-        vec![format!("{x0:.0}"), format!("{:.0}", (x0 + x1) / 2.0), format!("{x1:.0}")]
+        vec![
+            format!("{x0:.0}"),
+            format!("{:.0}", (x0 + x1) / 2.0),
+            format!("{x1:.0}"),
+        ]
     } else {
         vec![format!("{x0:.0}"), format!("{x1:.0}")]
     };
@@ -146,6 +151,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .labels([axis_number(app.metric, y0), axis_number(app.metric, y1)]),
         )
         .legend_position(Some(legend))
-        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(1, 2)))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
         .render(area, buf);
 }

@@ -11,7 +11,11 @@ const HEADER: [&str; 5] = ["done", "run", "pend", "fail", "div"];
 
 fn count(n: usize) -> Cell<'static> {
     let line = Line::from(n.to_string()).alignment(Alignment::Right);
-    Cell::from(if n == 0 { line.style(theme::dim()) } else { line })
+    Cell::from(if n == 0 {
+        line.style(theme::dim())
+    } else {
+        line
+    })
 }
 
 /// Draws the list; it scrolls to keep the selected experiment visible.
@@ -45,7 +49,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         });
     let header = Row::new(
-        std::iter::once(Cell::from("experiment")).chain(
+        std::iter::once(Cell::from("name")).chain(
             HEADER
                 .iter()
                 .map(|h| Cell::from(Line::from(*h).alignment(Alignment::Right))),

@@ -17,7 +17,11 @@ use trainer::Status;
 const COLUMN: u16 = 10;
 
 /// The text of one cell: symbol and final accuracy, epoch, or state.
-pub fn cell_text(cell: &GridCell, record: Option<&TrialRecord>, live: Option<&LiveTrial>) -> String {
+pub fn cell_text(
+    cell: &GridCell,
+    record: Option<&TrialRecord>,
+    live: Option<&LiveTrial>,
+) -> String {
     let symbol = theme::symbol(cell.state);
     match cell.state {
         CellState::Done => match record.and_then(|r| r.final_accuracy) {
@@ -30,8 +34,14 @@ pub fn cell_text(cell: &GridCell, record: Option<&TrialRecord>, live: Option<&Li
         },
         CellState::Running => match live.map(|l| &l.progress) {
             Some(p) if p.epoch > 0 => {
-                let of = p.planned_epochs().map_or(String::new(), |n| format!("/{n}"));
-                let eval = if p.phase == Phase::Evaluating { " ev" } else { "" };
+                let of = p
+                    .planned_epochs()
+                    .map_or(String::new(), |n| format!("/{n}"));
+                let eval = if p.phase == Phase::Evaluating {
+                    " ev"
+                } else {
+                    ""
+                };
                 format!("{symbol} e{}{of}{eval}", p.epoch)
             }
             _ => format!("{symbol} start"),
@@ -64,7 +74,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             return;
         }
     };
-    let title = format!(" {} · {}: variants × seeds ", e.experiment.name, e.experiment.title);
+    let title = format!(
+        " {} · {}: variants × seeds ",
+        e.experiment.name, e.experiment.title
+    );
     let block = Block::bordered().title(Line::styled(title, theme::title()));
     let inner = block.inner(area);
     let name_w = e
@@ -74,40 +87,56 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .map(|v| v.name.chars().count() + 2)
         .max()
         .unwrap_or(8)
-        .clamp(8, 20) as u16;
+        .clamp(10, 20) as u16;
     let fit = (inner.width.saturating_sub(name_w + 1) / (COLUMN + 1)).max(1) as usize;
     let first = app.cursor.1.saturating_sub(fit - 1);
     let cols: Vec<usize> = (first..e.seeds.len()).take(fit).collect();
     let more_left = first > 0;
     let more_right = cols.last().is_some_and(|&c| c + 1 < e.seeds.len());
 
-    let mut header = vec![Cell::from(if more_left { "variant ‹" } else { "variant" })];
+    let mut header = vec![Cell::from(if more_left {
+        "variant ‹"
+    } else {
+        "variant"
+    })];
     header.extend(cols.iter().map(|&c| {
         let last = Some(&c) == cols.last() && more_right;
-        Cell::from(format!("seed {}{}", e.seeds[c], if last { " ›" } else { "" }))
+        Cell::from(format!(
+            "seed {}{}",
+            e.seeds[c],
+            if last { " ›" } else { "" }
+        ))
     }));
-    let rows = e.experiment.variants.iter().enumerate().map(|(v, variant)| {
-        let name = if variant.name == e.experiment.baseline {
-            Line::from(vec![Span::raw(variant.name.clone()), Span::styled(" *", theme::dim())])
-        } else {
-            Line::from(variant.name.clone())
-        };
-        let mut cells = vec![Cell::from(name)];
-        for &c in &cols {
-            let Some(cell) = e.cell(v, c) else { continue };
-            let text = cell_text(cell, e.record(&cell.id), app.watcher.live(&cell.id));
-            let mut style = theme::state(cell.state);
-            if (v, c) == app.cursor {
-                style = style.patch(if app.focus == Focus::Grid {
-                    theme::selected()
-                } else {
-                    theme::selected_unfocused()
-                });
+    let rows = e
+        .experiment
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(v, variant)| {
+            let name = if variant.name == e.experiment.baseline {
+                Line::from(vec![
+                    Span::raw(variant.name.clone()),
+                    Span::styled(" *", theme::dim()),
+                ])
+            } else {
+                Line::from(variant.name.clone())
+            };
+            let mut cells = vec![Cell::from(name)];
+            for &c in &cols {
+                let Some(cell) = e.cell(v, c) else { continue };
+                let text = cell_text(cell, e.record(&cell.id), app.watcher.live(&cell.id));
+                let mut style = theme::state(cell.state);
+                if (v, c) == app.cursor {
+                    style = style.patch(if app.focus == Focus::Grid {
+                        theme::selected()
+                    } else {
+                        theme::selected_unfocused()
+                    });
+                }
+                cells.push(Cell::from(Line::styled(text, style)));
             }
-            cells.push(Cell::from(Line::styled(text, style)));
-        }
-        Row::new(cells)
-    });
+            Row::new(cells)
+        });
     let mut widths = vec![Constraint::Length(name_w)];
     widths.extend(cols.iter().map(|_| Constraint::Length(COLUMN)));
     Table::new(rows, widths)

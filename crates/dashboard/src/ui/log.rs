@@ -15,9 +15,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .experiment()
         .zip(app.focused())
         .map_or(String::new(), |(e, c)| {
-            format!(" · {} seed {}", e.experiment.variants[c.variant].name, c.seed)
+            format!(
+                " · {} seed {}",
+                e.experiment.variants[c.variant].name, c.seed
+            )
         });
-    let block = Block::bordered().title(Line::styled(format!(" Log{label} · {title} "), theme::title()));
+    let block = Block::bordered().title(Line::styled(
+        format!(" Log{label} · {title} "),
+        theme::title(),
+    ));
     let inner = block.inner(area);
     let shown: Vec<Line> = lines[lines.len().saturating_sub(usize::from(inner.height))..]
         .iter()

@@ -43,9 +43,12 @@ impl Widget for &App {
             too_small(area, buf);
             return;
         }
-        let [header, body, footer] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)])
-                .areas(area);
+        let [header, body, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         render_header(self, header, buf);
         match &self.mode {
             Mode::Report(view) => report::render(view, body, buf),
@@ -62,7 +65,10 @@ impl Widget for &App {
 fn too_small(area: Rect, buf: &mut Buffer) {
     let lines = vec![
         Line::styled("Terminal too small", theme::title()),
-        Line::from(format!("{}×{}: needs at least {MIN_WIDTH}×{MIN_HEIGHT}", area.width, area.height)),
+        Line::from(format!(
+            "{}×{}: needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
         Line::from("(q quits)"),
     ];
     let top = area.height.saturating_sub(lines.len() as u16) / 2;
@@ -165,8 +171,12 @@ fn render_dashboard(app: &App, body: Rect, buf: &mut Buffer) {
     let left_w = (body.width * 2 / 5).clamp(36, 46);
     let [list, grid_area] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(top);
-    let [curves_area, right] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
+    let curves_share = if body.width >= 100 { 55 } else { 50 };
+    let [curves_area, right] = Layout::horizontal([
+        Constraint::Percentage(curves_share),
+        Constraint::Percentage(100 - curves_share),
+    ])
+    .areas(bottom);
     let [progress_area, log_area] =
         Layout::vertical([Constraint::Length(7), Constraint::Min(0)]).areas(right);
     experiments::render(app, list, buf);

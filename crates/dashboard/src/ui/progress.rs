@@ -27,7 +27,12 @@ fn bar_line(label: &str, fraction: f64, suffix: String, width: u16) -> Line<'sta
 }
 
 /// The lines about the focused running trial.
-fn running_lines(e: &ExperimentState, cell: &Cell, p: &TrialProgress, width: u16) -> Vec<Line<'static>> {
+fn running_lines(
+    e: &ExperimentState,
+    cell: &Cell,
+    p: &TrialProgress,
+    width: u16,
+) -> Vec<Line<'static>> {
     let planned = p
         .planned_epochs()
         .unwrap_or(e.experiment.variants[cell.variant].trial.epochs);
@@ -44,7 +49,11 @@ fn running_lines(e: &ExperimentState, cell: &Cell, p: &TrialProgress, width: u16
             loss,
             images_per_s,
         } => {
-            let loss = if loss.is_finite() { format!(" · loss {loss:.4}") } else { String::new() };
+            let loss = if loss.is_finite() {
+                format!(" · loss {loss:.4}")
+            } else {
+                String::new()
+            };
             lines.push(bar_line(
                 &format!("epoch {}/{planned}", p.epoch),
                 p.epoch_fraction(),
@@ -56,12 +65,15 @@ fn running_lines(e: &ExperimentState, cell: &Cell, p: &TrialProgress, width: u16
                 .and_then(|pace| epoch_left_s(p, pace))
                 .map_or(MISSING.to_string(), duration);
             lines.push(Line::from(format!(
-                "{} · epoch ETA {epoch_eta} (with eval)",
+                "{} · epoch ETA {epoch_eta} incl. eval",
                 rate(*images_per_s)
             )));
         }
         Phase::Evaluating => {
-            lines.push(Line::from(format!("epoch {}/{planned} evaluating…", p.epoch)));
+            lines.push(Line::from(format!(
+                "epoch {}/{planned} evaluating…",
+                p.epoch
+            )));
             lines.push(last_epoch_line(p));
         }
         Phase::EpochDone => {
@@ -81,7 +93,11 @@ fn running_lines(e: &ExperimentState, cell: &Cell, p: &TrialProgress, width: u16
     lines.push(bar_line(
         "trial",
         p.trial_fraction(),
-        format!("{} · elapsed {} · ETA {left}", percent(p.trial_fraction()), duration(p.elapsed_s())),
+        format!(
+            "{} · elapsed {} · ETA {left}",
+            percent(p.trial_fraction()),
+            duration(p.elapsed_s())
+        ),
         width,
     ));
     lines
@@ -115,10 +131,20 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
     let device = live
         .and_then(|p| p.start.as_ref())
         .map(|s| format!(" · {}, {} threads", s.device, s.threads))
-        .or_else(|| record.map(|r| format!(" · {}, {} threads", r.provenance.device, r.provenance.threads)))
+        .or_else(|| {
+            record.map(|r| {
+                format!(
+                    " · {}, {} threads",
+                    r.provenance.device, r.provenance.threads
+                )
+            })
+        })
         .unwrap_or_default();
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{} seed {}", variant.name, cell.seed), theme::title()),
+        Span::styled(
+            format!("{} seed {}", variant.name, cell.seed),
+            theme::title(),
+        ),
         Span::styled(format!(" · {}", short_id(&cell.id)), theme::dim()),
         Span::raw(device),
     ])];
@@ -134,7 +160,10 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
                 (status, _) => status_text(status),
             };
             lines.push(Line::styled(result, theme::state(cell.state)));
-            let speed = r.epochs.last().map_or(String::new(), |m| format!(" · {}", rate(m.images_per_s)));
+            let speed = r
+                .epochs
+                .last()
+                .map_or(String::new(), |m| format!(" · {}", rate(m.images_per_s)));
             lines.push(Line::from(format!(
                 "{} epochs in {}{speed}",
                 r.epochs.len(),
@@ -142,7 +171,10 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
             )));
         }
         (CellState::Failed, _, _) => {
-            lines.push(Line::styled("left incomplete by a failed or killed run", theme::error()));
+            lines.push(Line::styled(
+                "left incomplete by a failed or killed run",
+                theme::error(),
+            ));
             lines.push(Line::from("the next replicate redoes it (r)"));
         }
         _ => {

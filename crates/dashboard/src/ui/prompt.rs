@@ -19,19 +19,33 @@ pub fn lines(app: &App, prompt: &Prompt) -> Vec<Line<'static>> {
     match prompt {
         Prompt::Quit => {
             let mut lines = vec![Line::from("A replicate started here is still running:")];
-            for job in app.jobs.iter().filter(|j| j.task == crate::launch::Task::Replicate) {
-                lines.push(Line::from(format!("  {} (pid {})", job.experiment, job.child.id())));
+            for job in app
+                .jobs
+                .iter()
+                .filter(|j| j.task == crate::launch::Task::Replicate)
+            {
+                lines.push(Line::from(format!(
+                    "  {} (pid {})",
+                    job.experiment,
+                    job.child.id()
+                )));
             }
             lines.push(Line::from(""));
             lines.push(Line::from(choice("l", "leave it running and quit")));
             lines.push(Line::from(
-                [choice("e", "stop after this epoch, quit"), choice("x", "stop now, quit")].concat(),
+                [
+                    choice("e", "stop after this epoch, quit"),
+                    choice("x", "stop now, quit"),
+                ]
+                .concat(),
             ));
             lines.push(Line::from(choice("Esc", "stay")));
             lines
         }
         Prompt::Stop { experiment } => vec![
-            Line::from(format!("Stop the run of {experiment}? (also reaches replicates started elsewhere)")),
+            Line::from(format!(
+                "Stop the run of {experiment}? (also reaches replicates started elsewhere)"
+            )),
             Line::from(""),
             Line::from(
                 [
@@ -46,7 +60,9 @@ pub fn lines(app: &App, prompt: &Prompt) -> Vec<Line<'static>> {
             let (name, running) = app
                 .watcher
                 .experiment(*entry)
-                .map_or((String::new(), 0), |e| (e.experiment.name.clone(), e.counts.running));
+                .map_or((String::new(), 0), |e| {
+                    (e.experiment.name.clone(), e.counts.running)
+                });
             vec![
                 Line::from(format!(
                     "{running} trial(s) of {name} are running already, started by another process."

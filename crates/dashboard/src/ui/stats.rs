@@ -25,44 +25,56 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(7)
         .clamp(7, 20) as u16;
-    let header = Row::new([
-        "variant".to_string(),
-        "n".to_string(),
-        "mean ± sd".to_string(),
-        "95% CI".to_string(),
-        "study".to_string(),
-        format!("Δ vs {}", e.experiment.baseline),
-        "p".to_string(),
-        "verdict".to_string(),
-    ])
-    .style(theme::title());
+    // Narrow terminals drop the confidence interval (mean, sd and n give it) so the
+    // verdict keeps its words.
+    let with_ci = block.inner(area).width >= 90;
+    let diff_title = format!("Δ vs {}", e.experiment.baseline);
+    let mut titles = vec![
+        "variant",
+        "n",
+        "mean ± sd",
+        "95% CI",
+        "study",
+        diff_title.as_str(),
+        "p",
+        "verdict",
+    ];
+    let mut widths = vec![
+        Constraint::Length(name_w),
+        Constraint::Length(8),
+        Constraint::Length(13),
+        Constraint::Length(14),
+        Constraint::Length(5),
+        Constraint::Length(diff_title.chars().count().max(6) as u16),
+        Constraint::Length(5),
+        Constraint::Fill(1),
+    ];
+    if !with_ci {
+        titles.remove(3);
+        widths.remove(3);
+    }
+    let header = Row::new(titles.into_iter().map(Cell::from)).style(theme::title());
     let rows = e.stats.iter().map(|r| {
         let name = if r.settings_differ {
             format!("{} ⚠", r.variant)
         } else {
             r.variant.clone()
         };
-        Row::new([
-            Cell::from(name),
-            Cell::from(r.n.clone()),
-            Cell::from(r.accuracy.clone()),
-            Cell::from(r.ci.clone()),
-            Cell::from(r.study.clone()),
-            Cell::from(r.diff.clone()),
-            Cell::from(r.p.clone()),
-            Cell::from(r.verdict.clone()),
-        ])
+        let mut cells = vec![
+            name,
+            r.n.clone(),
+            r.accuracy.clone(),
+            r.ci.clone(),
+            r.study.clone(),
+            r.diff.clone(),
+            r.p.clone(),
+            r.verdict.clone(),
+        ];
+        if !with_ci {
+            cells.remove(3);
+        }
+        Row::new(cells.into_iter().map(Cell::from))
     });
-    let widths = [
-        Constraint::Length(name_w),
-        Constraint::Length(9),
-        Constraint::Length(14),
-        Constraint::Length(16),
-        Constraint::Length(6),
-        Constraint::Length(12),
-        Constraint::Length(6),
-        Constraint::Fill(1),
-    ];
     Table::new(rows, widths)
         .header(header)
         .block(block)

@@ -29,6 +29,20 @@ fn assert_message(err: &DataError, path: &Path, parts: &[&str]) {
 }
 
 #[test]
+fn large_files_are_hashed_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1500 images: about 1.1 MiB, more than one hashing chunk.
+    let raw = valid_images(1500);
+    assert!(raw.len() > super::HASH_CHUNK);
+    for (name, bytes) in [("img", raw.clone()), ("img.gz", gzip(&raw))] {
+        let path = write(dir.path(), name, &bytes);
+        let file = read_file_with_count(&path, IMAGES, 1500).unwrap();
+        assert_eq!(file.bytes, raw);
+        assert_eq!(file.sha256, crate::sha256_hex(&raw));
+    }
+}
+
+#[test]
 fn valid_files_parse_raw_and_gzipped() {
     let dir = tempfile::tempdir().unwrap();
     let raw = valid_images(3);
@@ -39,6 +53,7 @@ fn valid_files_parse_raw_and_gzipped() {
         assert_eq!(file.header.count, 3);
         assert_eq!(file.header.shape, vec![3, 28, 28]);
         assert_eq!(file.payload(), &raw[16..]);
+        assert_eq!(file.sha256, crate::sha256_hex(&raw));
     }
 
     let raw = valid_labels(5);

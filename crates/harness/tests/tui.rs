@@ -1,0 +1,307 @@
+//! End-to-end test of `harness tui`: the real binary in tmux, attached to a `harness
+//! replicate` of `configs/smoke.ron` running in another tmux window on the same store. It
+//! must follow the run (progress advancing, statistics appearing), quit on `q`, and leave
+//! the terminal as it found it (main screen, cooked mode, cursor shown, a working prompt).
+//!
+//! Skipped (with a message) where tmux is not installed. Run with `--nocapture` to see the
+//! captured screens and the dashboard's CPU use.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use util::Workspace;
+
+/// How long any one thing may take to appear.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A tmux server of our own (its own socket), killed when dropped, even on failure.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            return None;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let tmux = Tmux {
+            socket: format!("harness-tui-test-{}-{nanos}", std::process::id()),
+        };
+        let dir = dir.to_str().unwrap();
+        let shell = "env PS1='$ ' bash --norc --noprofile";
+        tmux.ok(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-n",
+            "rep",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            dir,
+            shell,
+        ]);
+        tmux.ok(&["new-window", "-d", "-t", "t", "-n", "tui", "-c", dir, shell]);
+        Some(tmux)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Types `text` then Enter.
+    fn type_line(&self, window: &str, text: &str) {
+        self.ok(&["send-keys", "-t", &format!("t:{window}"), "-l", text]);
+        self.ok(&["send-keys", "-t", &format!("t:{window}"), "Enter"]);
+    }
+
+    fn keys(&self, window: &str, keys: &str) {
+        self.ok(&["send-keys", "-t", &format!("t:{window}"), keys]);
+    }
+
+    fn capture(&self, window: &str) -> String {
+        self.ok(&["capture-pane", "-p", "-t", &format!("t:{window}")])
+    }
+
+    fn format(&self, window: &str, format: &str) -> String {
+        self.ok(&[
+            "display-message",
+            "-p",
+            "-t",
+            &format!("t:{window}"),
+            format,
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// Polls the window until `done` holds for its text; panics with the last screen after
+    /// [`WAIT`].
+    fn wait_for(&self, window: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture(window);
+            if done(&screen) {
+                return screen;
+            }
+            if start.elapsed() > WAIT {
+                panic!(
+                    "waited {WAIT:?} for {what}; window {window} shows:\n{screen}\nreplicate window:\n{}",
+                    self.capture("rep")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The number of trials the plan line says are recorded: `plan ███░ 3/4 · …`.
+fn plan_done(screen: &str) -> Option<(u32, u32)> {
+    let line = screen.lines().find(|l| l.contains("│plan "))?;
+    let after = line.split("│plan ").nth(1)?;
+    let fraction = after.split_whitespace().nth(1)?;
+    let (done, total) = fraction.split_once('/')?;
+    Some((done.parse().ok()?, total.parse().ok()?))
+}
+
+/// Whether the statistics row of `variant` shows a mean accuracy.
+fn has_statistics(screen: &str, variant: &str) -> bool {
+    screen.lines().any(|l| {
+        let mut words = l.trim_start_matches('│').split_whitespace();
+        words.next() == Some(variant)
+            && words
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 1)
+            && words
+                .next()
+                .is_some_and(|m| m.contains('.') && m.parse::<f64>().is_ok())
+    })
+}
+
+/// CPU seconds (user + system) used so far by process `pid`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The child of the shell in `window` (the dashboard).
+fn child_of(pid: &str) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
+    let ws = Workspace::new();
+    let Some(tmux) = Tmux::start(ws.path()) else {
+        eprintln!("tmux is not installed: skipping the terminal test");
+        return;
+    };
+    let harness = env!("CARGO_BIN_EXE_harness");
+    tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line("tui", "stty -g > stty-before.txt");
+    tmux.type_line(
+        "tui",
+        &format!("{harness} tui --runs runs configs/smoke.ron"),
+    );
+    let first = tmux.wait_for("tui", "the dashboard", |s| {
+        s.contains("Experiments") && s.contains("smoke · Smoke test") && plan_done(s).is_some()
+    });
+    assert_eq!(plan_done(&first), Some((0, 4)), "{first}");
+    assert_eq!(tmux.format("tui", "#{alternate_on}"), "1");
+
+    // The replicate in the other window; the dashboard attaches to its trials.
+    tmux.type_line(
+        "rep",
+        &format!("{harness} replicate configs/smoke.ron --runs runs"),
+    );
+    let running = tmux.wait_for("tui", "a running trial", |s| s.contains("▶ e"));
+    eprintln!("--- the dashboard while a trial runs:\n{running}");
+    let pid = child_of(&tmux.format("tui", "#{pane_pid}")).expect("the dashboard's pid");
+    let (cpu0, t0) = (cpu_seconds(pid).unwrap(), Instant::now());
+
+    let one = tmux.wait_for("tui", "a finished trial", |s| {
+        plan_done(s).is_some_and(|(d, _)| d >= 1)
+    });
+    assert!(
+        plan_done(&one).unwrap().0 < 4,
+        "progress is seen while it advances:\n{one}"
+    );
+    let done = tmux.wait_for("tui", "every trial and its statistics", |s| {
+        plan_done(s) == Some((4, 4)) && has_statistics(s, "base") && has_statistics(s, "flip")
+    });
+    let (cpu1, t1) = (cpu_seconds(pid).unwrap(), Instant::now());
+    let share = (cpu1 - cpu0) / (t1 - t0).as_secs_f64();
+    eprintln!(
+        "--- the dashboard at the end ({:.2} CPU s over {:.1} s = {:.1}% of a core):\n{done}",
+        cpu1 - cpu0,
+        (t1 - t0).as_secs_f64(),
+        share * 100.0
+    );
+    assert!(
+        share < 0.25,
+        "the dashboard should be light: {:.1}% of a core",
+        share * 100.0
+    );
+    assert!(done.contains("smoke"), "{done}");
+
+    // The report the replicate wrote, in the report panel; then written again from here.
+    tmux.keys("tui", "o");
+    let report = tmux.wait_for("tui", "the report panel", |s| {
+        s.contains("Report reports/smoke.md")
+    });
+    assert!(report.contains("# Smoke test (`smoke`)"), "{report}");
+    tmux.keys("tui", "Escape");
+    tmux.keys("tui", "g");
+    tmux.wait_for("tui", "the report to be written again", |s| {
+        s.contains("report of smoke written")
+    });
+
+    // Quit (answering the question if there is one) and find the shell as it was.
+    tmux.keys("tui", "q");
+    let after_q = tmux.wait_for("tui", "the dashboard to end", |s| {
+        s.contains("Confirm") || !s.contains("Experiments")
+    });
+    if after_q.contains("Confirm") {
+        tmux.keys("tui", "l");
+    }
+    tmux.wait_for("tui", "the main screen", |_| {
+        tmux.format("tui", "#{alternate_on}") == "0"
+    });
+    tmux.type_line("tui", "stty -g > stty-after.txt; echo READY-$((1+1))");
+    let shell = tmux.wait_for("tui", "the prompt", |s| {
+        s.lines().any(|l| l.trim() == "READY-2")
+    });
+    eprintln!("--- the shell after quitting:\n{shell}");
+    assert_eq!(
+        tmux.format("tui", "#{cursor_flag}"),
+        "1",
+        "the cursor is shown"
+    );
+    let before = std::fs::read_to_string(ws.join("stty-before.txt")).unwrap();
+    let after = std::fs::read_to_string(ws.join("stty-after.txt")).unwrap();
+    assert_eq!(before, after, "the terminal modes are restored");
+    assert_eq!(ws.finished_trials("smoke").len(), 4);
+}
+
+#[test]
+fn a_replicate_started_from_the_dashboard_can_be_left_running() {
+    let ws = Workspace::new();
+    let Some(tmux) = Tmux::start(ws.path()) else {
+        eprintln!("tmux is not installed: skipping the terminal test");
+        return;
+    };
+    let harness = env!("CARGO_BIN_EXE_harness");
+    tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line(
+        "tui",
+        &format!("{harness} tui --runs runs configs/smoke.ron"),
+    );
+    tmux.wait_for("tui", "the dashboard", |s| plan_done(s) == Some((0, 4)));
+    // `r` starts the replicate; quitting at once (it needs seconds to load the data)
+    // asks what to do with it.
+    tmux.keys("tui", "r");
+    tmux.wait_for("tui", "the replicate to start", |s| {
+        s.contains("started replicate of smoke")
+    });
+    tmux.keys("tui", "q");
+    let question = tmux.wait_for("tui", "the question", |s| s.contains("Confirm"));
+    eprintln!("--- quitting while the replicate runs:\n{question}");
+    assert!(
+        question.contains("[l] leave it running and quit"),
+        "{question}"
+    );
+    tmux.keys("tui", "l");
+    let shell = tmux.wait_for("tui", "the note about the replicate", |s| {
+        s.contains("replicate of smoke (pid") && s.contains("is still running")
+    });
+    eprintln!("--- the shell after quitting:\n{shell}");
+    assert_eq!(tmux.format("tui", "#{alternate_on}"), "0");
+    // It outlives the dashboard and finishes the plan.
+    let log_path = ws.join("runs/smoke/.work/replicate.log");
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("4 finished") {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the replicate did not finish; its log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(ws.finished_trials("smoke").len(), 4);
+}
