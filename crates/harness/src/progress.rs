@@ -18,11 +18,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// A text bar of `width` cells, `done` of `total` filled.
 pub fn bar(done: usize, total: usize, width: usize) -> String {
-    let filled = if total == 0 {
-        0
-    } else {
-        (done * width / total).min(width)
-    };
+    let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
     format!("{}{}", "#".repeat(filled), ".".repeat(width - filled))
 }
 

@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let cases: Vec<(fn(&mut TrialConfig), &str)> = vec![
+        type Mutation = fn(&mut TrialConfig);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|c| c.optimizer.lr = 0.0, "optimizer.lr"),
             (|c| c.optimizer.lr = f64::NAN, "optimizer.lr"),
             (|c| c.optimizer.momentum = 1.0, "optimizer.momentum"),

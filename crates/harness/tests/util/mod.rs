@@ -8,10 +8,18 @@ use std::process::{Command, Output};
 
 /// A temporary folder with `configs/` copied in, used as the working directory.
 pub struct Workspace {
+    /// The temporary folder (removed on drop).
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Workspace {
+    /// A fresh workspace with the shipped configs and a README with report markers.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let configs = dir.path().join("configs");
@@ -29,10 +37,12 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// The workspace folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
+    /// A path inside the workspace.
     pub fn join(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
