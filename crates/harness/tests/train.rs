@@ -148,10 +148,16 @@ fn a_diverging_trial_is_recorded_as_diverged() {
         "optimizer.name=sgd",
         "--set",
         "optimizer.lr=10",
+        // With lr * weight_decay = 10, every step multiplies each weight by -9: the
+        // weights overflow to infinity within a few epochs, on any machine.
+        "--set",
+        "optimizer.momentum=0",
+        "--set",
+        "optimizer.weight_decay=1",
         "--set",
         "model.batch_norm=false",
         "--set",
-        "epochs=3",
+        "epochs=6",
     ]);
     assert_eq!(
         out.status.code(),
