@@ -141,7 +141,9 @@ class Bench:
         try:
             cmd = [self.harness, "train", self.a.config, "--variant", variant, "--seed", "0",
                    "--set", f"epochs={self.a.rss_epochs}", "--set", f"data.train_limit={self.a.rss_train_limit}",
-                   "--set", f"data.test_limit={self.a.rss_test_limit}", "--out", out, "--threads", str(self.a.threads)]
+                   "--set", f"data.test_limit={self.a.rss_test_limit}",
+                   "--out", os.path.join(out, "trial"),  # `train --out` wants a new folder
+                   "--threads", str(self.a.threads)]
             _, _, rss, _ = run_child(cmd, f"ours trial {variant}")
         finally:
             shutil.rmtree(out, ignore_errors=True)
