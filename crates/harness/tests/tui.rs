@@ -288,7 +288,20 @@ fn a_replicate_started_from_the_dashboard_can_be_left_running() {
         s.contains("replicate of smoke (pid") && s.contains("is still running")
     });
     eprintln!("--- the shell after quitting:\n{shell}");
-    assert_eq!(tmux.format("tui", "#{alternate_on}"), "0");
+    // The quit prompt names the replicate too: under load the text above may still be the
+    // prompt's, so wait (bounded) for the dashboard to leave the alternate screen.
+    let left_at = Instant::now();
+    while tmux.format("tui", "#{alternate_on}") != "0" {
+        assert!(
+            left_at.elapsed() < Duration::from_secs(30),
+            "the dashboard did not leave the alternate screen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shell = tmux.wait_for("tui", "the note in the shell", |s| {
+        s.contains("is still running") && !s.contains("Confirm")
+    });
+    assert!(shell.contains("replicate of smoke (pid"), "{shell}");
     // It outlives the dashboard and finishes the plan.
     let log_path = ws.join("runs/smoke/.work/replicate.log");
     let start = Instant::now();
