@@ -419,7 +419,7 @@ def write_atomic(path, text):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=None, help="alternating ours/reference pairs (default 5; --quick: 2)")
-    p.add_argument("--train-limit", type=int, default=None, help="training images per epoch (default 10240; --quick: 512)")
+    p.add_argument("--train-limit", type=int, default=None, help="training images per epoch (default 4096; --quick: 512)")
     p.add_argument("--repeats", type=int, default=1, help="timed epochs per run, after 1 warm-up (the run's value is their median)")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="intra-op threads for both sides (default: usable cores)")
     p.add_argument("--workers", default="0,1,2", help="reference DataLoader num_workers to try (comma list)")
@@ -437,7 +437,7 @@ def parse_args(argv):
                         "reports/performance-reference.md with --reference-only, so smoke runs never replace a real report)")
     a = p.parse_args(argv)
     a.pairs = a.pairs if a.pairs is not None else (2 if a.quick else 5)
-    a.train_limit = a.train_limit if a.train_limit is not None else (512 if a.quick else 10240)
+    a.train_limit = a.train_limit if a.train_limit is not None else (512 if a.quick else 4096)
     a.rss_epochs = a.rss_epochs if a.rss_epochs is not None else 1
     a.rss_train_limit = a.rss_train_limit if a.rss_train_limit is not None else (512 if a.quick else 2048)
     a.rss_test_limit = a.rss_test_limit if a.rss_test_limit is not None else (256 if a.quick else 1024)

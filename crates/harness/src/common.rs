@@ -8,11 +8,19 @@ use std::path::Path;
 use tch::Device;
 
 /// The device to train on; `cuda` when CUDA is missing is an error, not a silent CPU run.
+///
+/// `main` opens libtorch's CUDA backend where an NVIDIA driver is present (see the
+/// `cuda_loader` crate); `cuda` also tries where none is, to say exactly what is missing.
 pub fn device(arg: &DeviceArg) -> anyhow::Result<Device> {
     match arg {
-        DeviceArg::Auto => Ok(Device::cuda_if_available()),
+        DeviceArg::Auto => {
+            // `main` opened the CUDA backend already where a driver is present.
+            Ok(Device::cuda_if_available())
+        }
         DeviceArg::Cpu => Ok(Device::Cpu),
         DeviceArg::Cuda(n) => {
+            cuda_loader::load()
+                .with_context(|| format!("--device {arg}: loading libtorch's CUDA backend"))?;
             if !tch::Cuda::is_available() {
                 bail!(
                     "--device {arg}: libtorch sees no CUDA device on this machine (use --device cpu or auto)"
