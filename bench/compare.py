@@ -311,7 +311,9 @@ def render(bench, args, info, started, finished, load_before, load_after):
     w(f"- CPU: {info['cpu']} ({info['cores']} logical cores, {info['usable_cores']} usable by this process)")
     w(f"- threads: {a.threads} (`--threads` for both sides; DataLoader workers are extra processes)")
     w(f"- PyTorch reference: torch {info['torch']}, torchvision {info['torchvision']}, Python {info['python']}")
-    w(f"- ours: `{info['harness']}`")
+    w(f"- ours: `{info['harness']}`, the same libtorch; jemalloc as the process allocator with freed pages kept "
+      "(the reference runs on glibc malloc, as `python` does unless the user preloads another allocator); "
+      "libtorch's CUDA half is opened only where an NVIDIA driver is present")
     w(f"- Linux {info['kernel']}; run {started} → {finished} (UTC)")
     w(f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}"
       + ("  ⚠ above the core count: other work was running, figures are noisy" if max(load_before, load_after) > info["usable_cores"] else ""))
