@@ -289,6 +289,74 @@ def best_workers(bench, variant, workers):
     return min(meds, key=meds.get), meds
 
 
+# The targets of the performance issue, on 2-core CPUs: (what, variant or arch, kind, threshold).
+# kind "speed": median per-pair ratio reference/ours >= threshold; "overhead": median
+# full/compute-only - 1 <= threshold (percent).
+TARGETS = [
+    ("epoch, no augmentation", "conv2", "epoch", 1.1),
+    ("epoch, flip + translation + erasing", "conv2_aug", "epoch", 1.5),
+    ("epoch, no augmentation", "conv4", "epoch", 1.1),
+    ("epoch, flip + translation + erasing", "conv4_aug", "epoch", 1.2),
+    ("latency batch 1 (median)", "conv2", "latency1", 1.0),
+    ("latency eval batch (median)", "conv2", "latency_eval", 1.0),
+    ("latency batch 1 (median)", "conv4", "latency1", 1.0),
+    ("latency eval batch (median)", "conv4", "latency_eval", 1.0),
+    ("peak RSS of a short trial", "conv2", "rss", 2.0),
+    ("peak RSS of a short trial", "conv4", "rss", 2.0),
+    ("data-path overhead", "conv2", "overhead", 3.0),
+    ("data-path overhead", "conv2_aug", "overhead", 3.0),
+    ("data-path overhead", "conv4", "overhead", 3.0),
+    ("data-path overhead", "conv4_aug", "overhead", 3.0),
+]
+
+
+def per_pair(ref, ours):
+    n = min(len(ref), len(ours))
+    return [r / o for r, o in zip(ref[:n], ours[:n]) if o > 0]
+
+
+def target_rows(bench, a):
+    """(what, variant, target text, measured text, met) for each target the run measured."""
+    rows = []
+    for what, name, kind, threshold in TARGETS:
+        if kind == "overhead":
+            full = bench.epoch.get((name, "ours_full"), [])
+            comp = bench.epoch.get((name, "ours_compute"), [])
+            over = [(f / c - 1.0) * 100.0 for f, c in zip(full, comp) if c > 0]
+            if not over:
+                continue
+            med = statistics.median(over)
+            rows.append((what, name, f"≤ {threshold:.0f} %", f"{med:+.1f} % ({min(over):+.1f} … {max(over):+.1f})",
+                         med <= threshold))
+            continue
+        if kind == "epoch":
+            if name not in a.variants:
+                continue
+            bw, _ = best_workers(bench, name, a.workers)
+            ratios = per_pair(bench.epoch.get((name, f"ref_w{bw}"), []), bench.epoch.get((name, "ours_full"), []))
+        elif kind == "rss":
+            ratios = per_pair(bench.rss.get((name, "ref"), []), bench.rss.get((name, "ours"), []))
+        else:
+            key = "batch1" if kind == "latency1" else "eval"
+            ratios = per_pair([x[key]["median_ms"] for x in bench.latency.get((name, "ref"), [])],
+                              [x[key]["median_ms"] for x in bench.latency.get((name, "ours"), [])])
+        if not ratios:
+            continue
+        med = statistics.median(ratios)
+        better = "smaller" if kind == "rss" else "faster"
+        rows.append((what, name, f"≥ {threshold:.1f}× {better}", f"{med:.2f}× ({min(ratios):.2f}–{max(ratios):.2f})",
+                     med >= threshold))
+    return rows
+
+
+def render_targets(bench, a):
+    rows = target_rows(bench, a)
+    out = ["| what | variant | target | measured: median (per-pair range) | met |", "|---|---|---|---|---|"]
+    out += [f"| {what} | {name} | {target} | {measured} | {'yes' if met else '**no**'} |"
+            for what, name, target, measured, met in rows]
+    return out
+
+
 def render(bench, args, info, started, finished, load_before, load_after):
     a = args
     ours = not a.reference_only
@@ -319,6 +387,14 @@ def render(bench, args, info, started, finished, load_before, load_after):
       + ("  ⚠ above the core count: other work was running, figures are noisy" if max(load_before, load_after) > info["usable_cores"] else ""))
     w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
       f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
+    w("")
+
+    w("## Targets")
+    w("")
+    w("Ratios are reference / ours (above 1: we are faster or smaller), each the median of the per-pair ratios.")
+    w("")
+    for line in render_targets(bench, a):
+        w(line)
     w("")
 
     w("## 1. Training epoch wall time")
@@ -415,6 +491,55 @@ def write_atomic(path, text):
     return path
 
 
+def raw_results(bench, a, info, started, finished, load_before, load_after):
+    """Everything render() needs, as JSON: `--render-from` rebuilds the report from it."""
+    table = lambda t: [[*k, v] for k, v in t.items()]  # noqa: E731
+    args = {k: v for k, v in vars(a).items() if isinstance(v, (int, float, str, bool, list, type(None)))}
+    return {"args": args, "info": info, "started": started, "finished": finished,
+            "load_before": load_before, "load_after": load_after, "epoch": table(bench.epoch),
+            "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params}
+
+
+def from_raw(raw):
+    a = argparse.Namespace(**raw["args"])
+    bench = Bench.__new__(Bench)
+    bench.a = a
+    bench.epoch = {(k0, k1): v for k0, k1, v in raw["epoch"]}
+    bench.latency = {(k0, k1): v for k0, k1, v in raw["latency"]}
+    bench.rss = {(k0, k1): v for k0, k1, v in raw["rss"]}
+    bench.params = raw["params"]
+    return bench, a
+
+
+README_BEGIN, README_END = "<!-- performance:begin -->", "<!-- performance:end -->"
+
+
+def readme_block(bench, a, info, started):
+    lines = [README_BEGIN,
+             f"Measured {started} (UTC) on {info['cpu']}, {a.threads} threads, {a.pairs} alternating pairs, "
+             f"{a.train_limit:,}-image epochs, reference at its best `num_workers` of {a.workers} "
+             f"(full tables: [{a.out}]({a.out})):",
+             ""]
+    lines += render_targets(bench, a)
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def splice_readme(path, block):
+    """Replaces the text between the performance markers of the README, if it has them."""
+    full = os.path.join(ROOT, path)
+    try:
+        with open(full) as f:
+            text = f.read()
+    except OSError:
+        return False
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        return False
+    write_atomic(full, text[:begin] + block + text[end + len(README_END):])
+    return True
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -437,6 +562,11 @@ def parse_args(argv):
     p.add_argument("--out", default=None,
                    help="report path (default reports/performance.md; reports/performance-quick.md with --quick, "
                         "reports/performance-reference.md with --reference-only, so smoke runs never replace a real report)")
+    p.add_argument("--readme", default="README.md",
+                   help="README whose performance markers get the targets table (full runs only; '' for none)")
+    p.add_argument("--render-from", default=None, metavar="JSON",
+                   help="measure nothing: rebuild the report and README summary from the JSON a full run saved "
+                        "beside its report (reports/performance.json)")
     a = p.parse_args(argv)
     a.pairs = a.pairs if a.pairs is not None else (2 if a.quick else 5)
     a.train_limit = a.train_limit if a.train_limit is not None else (512 if a.quick else 4096)
@@ -479,6 +609,8 @@ def check_harness(a):
 
 def main(argv=None):
     a = parse_args(argv)
+    if a.render_from:
+        return render_from(a.render_from, a.readme)
     if not a.reference_only:
         check_harness(a)
     if a.quick:
@@ -502,12 +634,33 @@ def main(argv=None):
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     log(f"measured in {time.perf_counter() - t0:.0f}s")
     info = machine_info(a)
+    raw = raw_results(bench, a, info, started, finished, load_before, load_after)
+    write_atomic(os.path.splitext(a.out)[0] + ".json", json.dumps(raw, indent=1) + "\n")
+    return publish(bench, a, info, started, finished, load_before, load_after)
+
+
+def publish(bench, a, info, started, finished, load_before, load_after):
+    """Writes the report (and the README summary for a full run) and prints the report."""
     text = render(bench, a, info, started, finished, load_before, load_after)
     path = write_atomic(a.out, text + "\n")
     print(text)
     rel = os.path.relpath(path, ROOT)
     log(f"wrote {path if rel.startswith('..') else rel}")
+    if a.readme and not a.quick and not a.reference_only:
+        if splice_readme(a.readme, readme_block(bench, a, info, started)):
+            log(f"updated the performance summary in {a.readme}")
+        else:
+            log(f"{a.readme} has no {README_BEGIN} ... {README_END} markers; summary not written")
     return 0
+
+
+def render_from(path, readme):
+    """Rebuilds the report (and README summary) from a saved performance JSON."""
+    with open(path) as f:
+        raw = json.load(f)
+    bench, a = from_raw(raw)
+    a.readme = readme
+    return publish(bench, a, raw["info"], raw["started"], raw["finished"], raw["load_before"], raw["load_after"])
 
 
 if __name__ == "__main__":
