@@ -28,6 +28,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This folder is sys.path[0]; none of its files may share a standard-library module's name
+# (a bench/profile.py once broke `import torchvision` -> cProfile -> profile).
 REFERENCE = os.path.join(ROOT, "bench", "reference", "train_reference.py")
 
 # Our variants (names in configs/bench.ron) and the reference flags that build the same
@@ -619,6 +621,7 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     log(f"{a.pairs} pairs × {', '.join(a.variants)}; {a.train_limit} training images; threads {a.threads}; "
         f"reference workers {a.workers}; load {load_before:.2f}")
+    info = machine_info(a)  # before measuring: a broken environment fails now, not after 40 minutes
     bench = Bench(a)
     t0 = time.perf_counter()
     try:
@@ -633,7 +636,7 @@ def main(argv=None):
     load_after = os.getloadavg()[0]
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     log(f"measured in {time.perf_counter() - t0:.0f}s")
-    info = machine_info(a)
+    # The measurements first, so that nothing after this point can lose them.
     raw = raw_results(bench, a, info, started, finished, load_before, load_after)
     write_atomic(os.path.splitext(a.out)[0] + ".json", json.dumps(raw, indent=1) + "\n")
     return publish(bench, a, info, started, finished, load_before, load_after)

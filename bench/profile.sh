@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs bench/profile.py (perf profiles of ours and the PyTorch reference on one trial) with
+# Runs bench/perf_profile.py (perf profiles of ours and the PyTorch reference on one trial) with
 # the Python of the cached torch venv. Needs perf: `apt-get install linux-perf` on Debian.
 #   bench/profile.sh                      # conv4, 2,048 images -> reports/profile.md
 #   bench/profile.sh --variant conv2_aug --out reports/profile-conv2_aug.md
@@ -17,4 +17,4 @@ if ! command -v perf >/dev/null 2>&1; then
   exit 1
 fi
 cd "$ROOT"
-exec "$PY" bench/profile.py "$@"
+exec "$PY" bench/perf_profile.py "$@"
