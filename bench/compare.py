@@ -189,7 +189,7 @@ class Bench:
         latency_variant = {}
         for v in self.a.variants:
             latency_variant.setdefault(VARIANTS[v]["arch"], v)
-        for v in self.a.variants:
+        for v in ([] if self.a.rss_only else self.a.variants):
             workers = self.a.workers[p % len(self.a.workers):] + self.a.workers[:p % len(self.a.workers)]
             jobs = []
             if ours:
@@ -259,14 +259,14 @@ def machine_info(args):
                     break
     except OSError:
         pass
-    import torch  # noqa: PLC0415 (only the report needs it, and it is slow to import)
-
-    try:
-        import torchvision  # noqa: PLC0415
-
-        tv = torchvision.__version__
-    except ImportError:
-        tv = "not installed"
+    # Asked of a child, never imported here: a child's ru_maxrss includes the peak of the
+    # memory it was forked from (the kernel records the old mm's high-water mark at exec),
+    # so a parent holding torch would put a ~600 MiB floor under every peak-RSS figure.
+    probe = subprocess.run([sys.executable, "-c", "import torch, torchvision; print(torch.__version__); "
+                            "print(torchvision.__version__)"], capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        raise SystemExit(f"bench: cannot import torch and torchvision with {sys.executable}:\n{probe.stderr[-2000:]}")
+    torch_version, tv = probe.stdout.split()[:2]
     harness_version = "—"
     if not args.reference_only:
         try:
@@ -278,7 +278,7 @@ def machine_info(args):
         "cpu": cpu,
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
-        "torch": torch.__version__,
+        "torch": torch_version,
         "torchvision": tv,
         "python": platform.python_version(),
         "harness": harness_version,
@@ -389,6 +389,8 @@ def render(bench, args, info, started, finished, load_before, load_after):
       + ("  ⚠ above the core count: other work was running, figures are noisy" if max(load_before, load_after) > info["usable_cores"] else ""))
     w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
       f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
+    for note in getattr(a, "notes", []):
+        w(f"- note: {note}")
     w("")
 
     w("## Targets")
@@ -499,7 +501,7 @@ def raw_results(bench, a, info, started, finished, load_before, load_after):
     args = {k: v for k, v in vars(a).items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     return {"args": args, "info": info, "started": started, "finished": finished,
             "load_before": load_before, "load_after": load_after, "epoch": table(bench.epoch),
-            "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params}
+            "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params, "notes": []}
 
 
 def from_raw(raw):
@@ -510,6 +512,7 @@ def from_raw(raw):
     bench.latency = {(k0, k1): v for k0, k1, v in raw["latency"]}
     bench.rss = {(k0, k1): v for k0, k1, v in raw["rss"]}
     bench.params = raw["params"]
+    a.notes = raw.get("notes", [])
     return bench, a
 
 
@@ -558,6 +561,8 @@ def parse_args(argv):
     p.add_argument("--rss-test-limit", type=int, default=None, help="test images of the peak-RSS trial (default 1024; --quick: 256)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 2 pairs, 512 images")
     p.add_argument("--reference-only", action="store_true", help="run only the reference half (ours is not needed)")
+    p.add_argument("--rss-only", action="store_true",
+                   help="measure only the peak RSS of the short trials (section 3); writes reports/performance-rss.md")
     p.add_argument("--harness", default="target/release/harness", help="our binary, relative to the repository root")
     p.add_argument("--config", default="configs/bench.ron")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder for the reference (default: its own search)")
@@ -577,7 +582,8 @@ def parse_args(argv):
     a.rss_test_limit = a.rss_test_limit if a.rss_test_limit is not None else (256 if a.quick else 1024)
     if a.out is None:
         a.out = ("reports/performance-quick.md" if a.quick
-                 else "reports/performance-reference.md" if a.reference_only else "reports/performance.md")
+                 else "reports/performance-reference.md" if a.reference_only
+                 else "reports/performance-rss.md" if a.rss_only else "reports/performance.md")
     try:
         a.workers = [int(x) for x in a.workers.split(",") if x.strip()]
     except ValueError:
@@ -649,7 +655,7 @@ def publish(bench, a, info, started, finished, load_before, load_after):
     print(text)
     rel = os.path.relpath(path, ROOT)
     log(f"wrote {path if rel.startswith('..') else rel}")
-    if a.readme and not a.quick and not a.reference_only:
+    if a.readme and not a.quick and not a.reference_only and not getattr(a, "rss_only", False):
         if splice_readme(a.readme, readme_block(bench, a, info, started)):
             log(f"updated the performance summary in {a.readme}")
         else:
