@@ -288,7 +288,7 @@ def machine_info(args):
 
 def best_workers(bench, variant, workers):
     meds = {w: statistics.median(bench.epoch[(variant, f"ref_w{w}")]) for w in workers if bench.epoch.get((variant, f"ref_w{w}"))}
-    return min(meds, key=meds.get), meds
+    return (min(meds, key=meds.get) if meds else None), meds
 
 
 # The targets of the performance issue, on 2-core CPUs: (what, variant or arch, kind, threshold).
@@ -335,6 +335,8 @@ def target_rows(bench, a):
             if name not in a.variants:
                 continue
             bw, _ = best_workers(bench, name, a.workers)
+            if bw is None:
+                continue
             ratios = per_pair(bench.epoch.get((name, f"ref_w{bw}"), []), bench.epoch.get((name, "ours_full"), []))
         elif kind == "rss":
             ratios = per_pair(bench.rss.get((name, "ref"), []), bench.rss.get((name, "ours"), []))
@@ -411,8 +413,9 @@ def render(bench, args, info, started, finished, load_before, load_after):
     w("|---|---|---|---|---|---|" + "---|" * len(a.workers))
     for v in a.variants:
         bw, meds = best_workers(bench, v, a.workers)
-        ref = bench.epoch.get((v, f"ref_w{bw}"), [])
+        ref = bench.epoch.get((v, f"ref_w{bw}"), []) if bw is not None else []
         mine = bench.epoch.get((v, "ours_full"), [])
+        bw = "—" if bw is None else bw
         ips = f"{a.train_limit / statistics.median(mine):,.0f}" if mine else "—"
         cells = " | ".join(f"{meds[x]:.3f}" if x in meds else "—" for x in a.workers)
         w(f"| {v} | {mmm(mine)} | {ips} | {mmm(ref)} | {bw} | {ratio_cell(ref, mine)} | {cells} |")
@@ -483,6 +486,7 @@ def write_atomic(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".performance-", suffix=".tmp", dir=os.path.dirname(path))
     try:
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
