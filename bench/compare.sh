@@ -5,13 +5,6 @@
 #   bench/compare.sh --quick         # a smoke run          -> reports/performance-quick.md
 #   bench/compare.sh --help
 set -euo pipefail
-TORCH_VERSION=2.11.0
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness/torch-$TORCH_VERSION"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="$VENV/bin/python"
-if [ ! -x "$PY" ] || ! "$PY" -c 'import torchvision, PIL' 2>/dev/null; then
-  echo "bench: no torch venv with torchvision at $VENV; run scripts/setup.sh --bench (or make bench)" >&2
-  exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 cd "$ROOT"
 exec "$PY" bench/compare.py "$@"

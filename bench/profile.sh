@@ -4,14 +4,7 @@
 #   bench/profile.sh                      # conv4, 2,048 images -> reports/profile.md
 #   bench/profile.sh --variant conv2_aug --out reports/profile-conv2_aug.md
 set -euo pipefail
-TORCH_VERSION=2.11.0
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness/torch-$TORCH_VERSION"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="$VENV/bin/python"
-if [ ! -x "$PY" ] || ! "$PY" -c 'import torchvision, PIL' 2>/dev/null; then
-  echo "profile: no torch venv with torchvision at $VENV; run scripts/setup.sh --bench (or make bench)" >&2
-  exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 if ! command -v perf >/dev/null 2>&1; then
   echo "profile: perf is not installed (Debian: apt-get install linux-perf)" >&2
   exit 1
