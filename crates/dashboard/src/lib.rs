@@ -96,6 +96,9 @@ pub fn run_app<B: Backend>(
     let mut dirty = true;
     loop {
         dirty |= app.update(Instant::now());
+        if let Some(exit) = app.take_exit() {
+            return Ok(exit);
+        }
         if dirty {
             let start = Instant::now();
             terminal.draw(|frame| frame.render_widget(&*app, frame.area()))?;

@@ -186,6 +186,10 @@ pub struct WorkerArgs {
     /// The id the parent computed (checked).
     #[arg(long)]
     pub expect_id: String,
+    /// The experiment name the parent planned (checked: a renamed experiment would
+    /// publish elsewhere).
+    #[arg(long)]
+    pub expect_experiment: String,
     /// The run store.
     #[arg(long)]
     pub runs: PathBuf,

@@ -63,7 +63,10 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
             bail!("--seeds {n}: must be in 1..=1000");
         }
         let first = experiment.seeds.first().copied().unwrap_or(0);
-        experiment.seeds = (first..first + u64::from(n)).collect();
+        let end = first.checked_add(u64::from(n)).with_context(|| {
+            format!("--seeds {n}: first seed {first} + {n} seeds overflows a 64-bit seed")
+        })?;
+        experiment.seeds = (first..end).collect();
     }
     Ok(experiment)
 }
@@ -79,4 +82,18 @@ pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
     }
     FashionMnist::load(&source.dir, !opts.no_verify)
         .with_context(|| format!("loading Fashion-MNIST from {}", source.dir.display()))
+}
+
+/// Checks that `dir` (created if missing) accepts new files, before any data is loaded:
+/// a probe file is created exclusively and removed.
+pub fn ensure_writable_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let probe = dir.join(format!(".harness-write-probe.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("{}: not writable", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod data_cmd;
 mod progress;
 mod replicate_cmd;
 mod report_cmd;
+mod signals;
 mod train_cmd;
 mod tui_cmd;
 

@@ -5,12 +5,20 @@
 //! Each trial runs in a child process so that trials in parallel never share libtorch's
 //! global random generator (dropout), a crash takes down one trial only, and killing
 //! anything at any moment leaves the store consistent (see `experiment::store`).
+//!
+//! Trials that another process holds (a second `replicate` on the same store, or a worker
+//! whose parent died and which is about to stop) are waited for, and taken over if they are
+//! released unfinished: `replicate` exits 0 only when every planned trial is recorded.
+//! Signals are handled as [`crate::signals`] describes.
 
 use crate::cli::{ReplicateArgs, RunOpts, WorkerArgs};
 use crate::common;
 use crate::progress::{Printer, format_duration};
 use crate::report_cmd;
+use crate::signals::{self, exit};
 use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use experiment::plan::{PlannedTrial, counts, plan};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
@@ -23,15 +31,22 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use trainer::{Event, Status};
 
-/// Worker exit code: the trial was done or claimed by someone else; nothing ran.
-const EXIT_SKIPPED: i32 = 3;
-/// Worker exit code: stopped on request; nothing recorded.
-const EXIT_STOPPED: i32 = 4;
-
 enum Message {
     Event(usize, Event),
     Stderr(usize, String),
     Closed(usize),
+    Signal(i32),
+}
+
+/// How far a stop request has gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stopping {
+    /// Running normally.
+    No,
+    /// No new trials; running ones end after their current epoch.
+    AfterEpoch,
+    /// Running ones end after their current batch.
+    Now,
 }
 
 struct Running {
@@ -39,6 +54,8 @@ struct Running {
     child: Child,
     stderr: Vec<String>,
     open_streams: usize,
+    /// When it was told to stop now (it is killed if it has not ended a minute later).
+    signalled_at: Option<Instant>,
 }
 
 /// Arguments for the worker that runs `spec`.
@@ -50,6 +67,7 @@ fn worker_command(args: &ReplicateArgs, spec: &TrialSpec, threads: i32) -> anyho
         .args(["--variant", &spec.variant.name])
         .args(["--seed", &spec.seed.to_string()])
         .args(["--expect-id", &spec.id])
+        .args(["--expect-experiment", &spec.experiment])
         .arg("--runs")
         .arg(&args.runs)
         .args(["--device", &args.run.device.to_string()])
@@ -102,6 +120,7 @@ fn spawn(
         child,
         stderr: Vec::new(),
         open_streams: 2,
+        signalled_at: None,
     })
 }
 
@@ -172,6 +191,12 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         .filter(|t| t.state == TrialState::Pending)
         .cloned()
         .collect();
+    // Held by another process when planned: waited for, taken over if released unfinished.
+    let mut elsewhere: Vec<PlannedTrial> = planned
+        .iter()
+        .filter(|t| t.state == TrialState::Running)
+        .cloned()
+        .collect();
     let mut eta = Eta {
         epochs_left: queue
             .iter()
@@ -182,42 +207,108 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     };
     let total = queue.len();
     store.clear_stop(&experiment.name);
-    let mut stopping = false;
     let (tx, rx) = mpsc::channel();
+    let mut signals = signals::listen(&[SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
+    let handle = signals.handle();
+    let signal_tx = tx.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal_tx.send(Message::Signal(signal)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stopping = Stopping::No;
+    let mut signalled: Option<i32> = None;
     let mut slots: Vec<Option<Running>> = (0..args.jobs).map(|_| None).collect();
-    let (mut finished, mut diverged, mut failed, mut skipped, mut stopped) = (0, 0, 0, 0, 0);
+    let (mut finished, mut diverged, mut failed, mut stopped) = (0, 0, 0, 0);
+    let mut started_count = 0usize;
+    let mut last_poll = Instant::now();
     let started = Instant::now();
     loop {
-        if !stopping && store.stop_request(&experiment.name).is_some() {
-            stopping = true;
+        if stopping == Stopping::No && store.stop_request(&experiment.name).is_some() {
+            stopping = Stopping::AfterEpoch;
             printer.line(&format!(
                 "stop requested: no new trials; {} not started",
                 queue.len()
             ));
             queue.clear();
         }
-        for (slot, place) in slots.iter_mut().enumerate() {
-            if place.is_none()
-                && let Some(trial) = queue.pop_front()
-            {
-                printer.line(&format!(
-                    "[{}/{}] {} {} seed {}: starting",
-                    total - queue.len(),
-                    total,
-                    trial.spec.short_id(),
-                    trial.spec.variant.name,
-                    trial.spec.seed
-                ));
-                *place = Some(spawn(&args, trial, slot, threads, &tx)?);
+        if stopping == Stopping::No && last_poll.elapsed() >= Duration::from_millis(500) {
+            last_poll = Instant::now();
+            elsewhere.retain(|t| match store.state(&experiment.name, &t.spec.id) {
+                TrialState::Done => false,
+                TrialState::Running => true,
+                TrialState::Pending => {
+                    printer.line(&format!(
+                        "{} {} seed {}: released unfinished by another process; taking it over",
+                        t.spec.short_id(),
+                        t.spec.variant.name,
+                        t.spec.seed
+                    ));
+                    queue.push_back(t.clone());
+                    false
+                }
+            });
+        }
+        if stopping == Stopping::No {
+            for (slot, place) in slots.iter_mut().enumerate() {
+                if place.is_none()
+                    && let Some(trial) = queue.pop_front()
+                {
+                    started_count += 1;
+                    printer.line(&format!(
+                        "[{started_count}/{total}] {} {} seed {}: starting",
+                        trial.spec.short_id(),
+                        trial.spec.variant.name,
+                        trial.spec.seed
+                    ));
+                    *place = Some(spawn(&args, trial, slot, threads, &tx)?);
+                }
             }
         }
-        if slots.iter().all(Option::is_none) {
+        for run in slots.iter_mut().flatten() {
+            if run
+                .signalled_at
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
+            {
+                let _ = run.child.kill();
+            }
+        }
+        let idle = slots.iter().all(Option::is_none);
+        if idle && (stopping != Stopping::No || (queue.is_empty() && elsewhere.is_empty())) {
             break;
         }
         let Ok(message) = rx.recv_timeout(Duration::from_millis(500)) else {
             continue;
         };
         match message {
+            Message::Signal(signal) => {
+                let now = signal != SIGINT || stopping != Stopping::No;
+                signalled = Some(signal);
+                let running = slots.iter().flatten().count();
+                queue.clear();
+                elsewhere.clear();
+                if now {
+                    stopping = Stopping::Now;
+                    printer.line(&format!(
+                        "{}: stopping {running} running trial(s) after their current batch; each resumes from its last finished epoch on the next run",
+                        signals::name(signal)
+                    ));
+                    for run in slots.iter_mut().flatten() {
+                        signals::send(run.child.id(), Signal::SIGTERM);
+                        run.signalled_at.get_or_insert_with(Instant::now);
+                    }
+                } else {
+                    stopping = Stopping::AfterEpoch;
+                    printer.line(&format!(
+                        "interrupted: no new trials; {running} running trial(s) stop after their current epoch (Ctrl-C again to stop now)"
+                    ));
+                    for run in slots.iter().flatten() {
+                        signals::send(run.child.id(), Signal::SIGUSR2);
+                    }
+                }
+            }
             Message::Event(slot, event) => {
                 let Some(run) = slots[slot].as_ref() else {
                     continue;
@@ -258,8 +349,8 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 let mut run = slots[slot].take().expect("present");
                 let status = run.child.wait().context("waiting for a worker")?;
                 let spec = &run.trial.spec;
-                match status.code() {
-                    Some(0) => {
+                match status.code().and_then(|c| u8::try_from(c).ok()) {
+                    Some(exit::SUCCESS) => {
                         let record = experiment::store::read_record(
                             &store
                                 .trial_dir(&experiment.name, &spec.id)
@@ -271,17 +362,24 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                             finished += 1;
                         }
                     }
-                    Some(EXIT_STOPPED) => {
+                    Some(exit::STOPPED) => {
                         stopped += 1;
                         printer.line(&format!(
-                            "{}: stopped on request (incomplete; reruns later)",
+                            "{}: stopped on request (incomplete; resumes on the next run)",
                             spec.short_id()
                         ));
                     }
-                    Some(EXIT_SKIPPED) => {
-                        skipped += 1;
+                    Some(exit::SKIPPED) => {
                         printer.line(&format!(
-                            "{}: done or claimed by another process meanwhile; skipped",
+                            "{}: done or claimed by another process meanwhile; waiting for it",
+                            spec.short_id()
+                        ));
+                        elsewhere.push(run.trial.clone());
+                    }
+                    _ if run.signalled_at.is_some() => {
+                        stopped += 1;
+                        printer.line(&format!(
+                            "{}: ended by {status} after a stop request (resumes on the next run)",
                             spec.short_id()
                         ));
                     }
@@ -305,17 +403,36 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    handle.close();
     store.clear_stop(&experiment.name);
+    // What the store holds now decides the exit code, not what this process saw.
+    let missing = plan(&experiment, &digest, &store)
+        .iter()
+        .filter(|t| t.state != TrialState::Done)
+        .count();
     printer.line(&format!(
-        "{}: ran {total} trial(s) in {}: {finished} finished, {diverged} diverged, {failed} failed, {skipped} skipped, {stopped} stopped",
+        "{}: started {started_count} of {total} trial(s) in {}: {finished} finished, {diverged} diverged, {failed} failed, {stopped} stopped; {} of {} planned trials recorded",
         experiment.name,
-        format_duration(started.elapsed())
+        format_duration(started.elapsed()),
+        planned.len() - missing,
+        planned.len()
     ));
     for file in report_cmd::write_all(&experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
+    if let Some(signal) = signalled {
+        printer.line(&format!(
+            "stopped by {}: {missing} trial(s) not recorded; run the same command again to resume",
+            signals::name(signal)
+        ));
+        return Ok(ExitCode::from(exit::STOPPED));
+    }
+    Ok(if failed > 0 || missing > 0 {
+        if stopping != Stopping::No {
+            ExitCode::from(exit::STOPPED)
+        } else {
+            ExitCode::FAILURE
+        }
     } else {
         ExitCode::SUCCESS
     })
@@ -328,6 +445,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         variant,
         seed,
         expect_id,
+        expect_experiment,
         runs,
         run,
     } = args;
@@ -337,27 +455,39 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         threads,
         ..
     } = &run;
+    let stop = std::sync::Arc::new(trainer::Stop::new());
+    signals::watch_worker(stop.clone()).context("installing signal handlers")?;
     let experiment = common::experiment(&config, sets, None)?;
-    let variant = experiment
-        .variant(&variant)
-        .with_context(|| format!("no variant `{variant}`"))?;
+    if experiment.name != expect_experiment {
+        bail!(
+            "{}: the experiment is now named `{}`, not `{expect_experiment}` as when the plan was made; refusing to run (rerun replicate)",
+            config.display(),
+            experiment.name
+        );
+    }
+    let variant = experiment.variant(&variant).with_context(|| {
+        format!(
+            "{}: no variant `{variant}` any more; refusing to run (rerun replicate)",
+            config.display()
+        )
+    })?;
     let device = common::device(device)?;
     common::set_threads(*threads, 1)?;
+    let store = Store::new(&runs);
+    store.ensure_writable(&experiment.name)?;
     let dataset = common::dataset(&run)?;
     let spec = TrialSpec::new(&experiment, variant, seed, &dataset.digest);
     if spec.id != expect_id {
         bail!(
-            "{}: the configuration changed since the plan was made (id {} != {})",
+            "{}: the configuration changed since the plan was made (id {} != {}); refusing to run (rerun replicate)",
             config.display(),
             spec.short_id(),
             experiment::id::short(&expect_id)
         );
     }
-    let store = Store::new(&runs);
     let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
-        return Ok(ExitCode::from(EXIT_SKIPPED as u8));
+        return Ok(ExitCode::from(exit::SKIPPED));
     };
-    let stop = std::sync::Arc::new(trainer::Stop::new());
     watch_stop_requests(store.clone(), experiment.name.clone(), stop.clone());
     let mut stdout = std::io::stdout().lock();
     let outcome = run_trial(
@@ -378,8 +508,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Stopped => {
-            claim.abandon();
-            Ok(ExitCode::from(EXIT_STOPPED as u8))
+            claim.release();
+            Ok(ExitCode::from(exit::STOPPED))
         }
     }
 }

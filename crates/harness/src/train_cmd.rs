@@ -3,6 +3,7 @@
 use crate::cli::TrainArgs;
 use crate::common;
 use crate::progress::Printer;
+use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::{Store, TrialRecord};
@@ -10,8 +11,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use trainer::Status;
 
-/// Exit code of a trial that diverged (its folder is still complete and recorded).
-pub const EXIT_DIVERGED: u8 = 3;
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, None)?;
@@ -32,6 +31,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, 1)?;
+    let stop = std::sync::Arc::new(trainer::Stop::new());
+    signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
+    match &args.out {
+        Some(out) => common::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?,
+        None => Store::new(&args.runs).ensure_writable(&experiment.name)?,
+    }
     let dataset = common::dataset(&args.run)?;
     let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
     let mut printer = Printer::new();
@@ -43,7 +48,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         spec.seed,
         experiment::provenance::device_label(device)
     ));
-    let stop = trainer::Stop::new();
     let mut show = |event: &trainer::Event| printer.event("", event, "");
 
     let (outcome, folder) = match &args.out {
@@ -59,10 +63,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 out.file_name()
                     .map_or("trial".into(), |n| n.to_string_lossy())
             ));
-            if work.exists() {
-                std::fs::remove_dir_all(&work)
-                    .with_context(|| format!("removing stale {}", work.display()))?;
-            }
+            // A previous attempt's folder is kept: run_trial resumes it from its last
+            // good checkpoint, or clears it and says why.
             std::fs::create_dir_all(&work)
                 .with_context(|| format!("creating {}", work.display()))?;
             let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show)?;
@@ -96,7 +98,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             let folder = match outcome {
                 Outcome::Recorded(_) => claim.publish()?,
                 Outcome::Stopped => {
-                    claim.abandon();
+                    claim.release();
                     store.trial_dir(&experiment.name, &spec.id)
                 }
             };
@@ -107,13 +109,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Outcome::Recorded(record) => {
             print_summary(&mut printer, &record, &folder);
             if matches!(record.status, Status::Diverged { .. }) {
-                return Ok(ExitCode::from(EXIT_DIVERGED));
+                return Ok(ExitCode::from(exit::DIVERGED));
             }
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Stopped => {
-            printer.line("stopped before the end: nothing recorded");
-            Ok(ExitCode::FAILURE)
+            printer.line(
+                "stopped before the end: nothing recorded; the same command resumes from the last finished epoch",
+            );
+            Ok(ExitCode::from(exit::STOPPED))
         }
     }
 }

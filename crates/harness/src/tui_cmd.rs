@@ -15,6 +15,12 @@ pub fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         args.runs,
         Box::new(dashboard::ExeLauncher { exe }),
     );
+    // SIGTERM and SIGHUP (the terminal closed) end the dashboard like `q` `l`: the
+    // terminal is restored, and replicates started from it keep running.
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, options.shutdown.clone())
+            .context("installing signal handlers")?;
+    }
     let exit = dashboard::run_in_terminal(options)?;
     for line in exit.summary() {
         println!("{line}");

@@ -5,7 +5,7 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use util::{Workspace, summary};
+use util::{Workspace, children_of, summary};
 
 const SMOKE: &str = "configs/smoke.ron";
 
@@ -157,22 +157,6 @@ fn a_replicate_killed_mid_trial_completes_every_trial_exactly_once_on_rerun() {
         .filter(|n| !n.to_string_lossy().ends_with(".lock"))
         .collect();
     assert!(leftovers.is_empty(), "no stale work folders: {leftovers:?}");
-}
-
-/// The pids whose parent is `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().to_string_lossy().to_string();
-            let child: u32 = name.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-            // Fields after the command name (which is in parentheses): state, ppid, ...
-            let after = &stat[stat.rfind(')')? + 2..];
-            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
-            (ppid == pid).then_some(child)
-        })
-        .collect()
 }
 
 fn planned_ids(ws: &Workspace, config: &str, extra: &[&str]) -> BTreeMap<String, String> {

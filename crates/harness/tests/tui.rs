@@ -318,3 +318,44 @@ fn a_replicate_started_from_the_dashboard_can_be_left_running() {
     }
     assert_eq!(ws.finished_trials("smoke").len(), 4);
 }
+
+#[test]
+fn sigterm_and_sighup_end_the_dashboard_and_restore_the_terminal() {
+    for signal in ["TERM", "HUP"] {
+        let ws = Workspace::new();
+        let Some(tmux) = Tmux::start(ws.path()) else {
+            eprintln!("tmux is not installed: skipping the terminal test");
+            return;
+        };
+        let harness = env!("CARGO_BIN_EXE_harness");
+        tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+        tmux.type_line("tui", "stty -g > stty-before.txt");
+        tmux.type_line(
+            "tui",
+            &format!("{harness} tui --runs runs configs/smoke.ron"),
+        );
+        tmux.wait_for("tui", "the dashboard", |s| plan_done(s) == Some((0, 4)));
+        assert_eq!(tmux.format("tui", "#{alternate_on}"), "1");
+        let pid = child_of(&tmux.format("tui", "#{pane_pid}")).expect("the dashboard's pid");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tmux.wait_for("tui", &format!("the main screen after SIG{signal}"), |_| {
+            tmux.format("tui", "#{alternate_on}") == "0"
+        });
+        tmux.type_line("tui", "stty -g > stty-after.txt; echo READY-$((1+1))");
+        tmux.wait_for("tui", "the prompt", |s| {
+            s.lines().any(|l| l.trim() == "READY-2")
+        });
+        assert_eq!(
+            tmux.format("tui", "#{cursor_flag}"),
+            "1",
+            "SIG{signal}: the cursor is shown"
+        );
+        let before = std::fs::read_to_string(ws.join("stty-before.txt")).unwrap();
+        let after = std::fs::read_to_string(ws.join("stty-after.txt")).unwrap();
+        assert_eq!(before, after, "SIG{signal}: the terminal modes are restored");
+    }
+}

@@ -128,21 +128,7 @@ impl App {
                     'x' => Some(StopRequest::Now),
                     _ => None,
                 };
-                let mut left = Vec::new();
-                for job in self.jobs.iter().filter(|j| j.task == Task::Replicate) {
-                    if let Some(request) = stop {
-                        let _ = self.watcher.store().request_stop(&job.experiment, request);
-                    }
-                    left.push(JobInfo {
-                        experiment: job.experiment.clone(),
-                        pid: job.child.id(),
-                        log: job.log.clone(),
-                    });
-                }
-                self.exit = Some(Exit {
-                    left_running: left,
-                    stop,
-                });
+                self.quit_leaving(stop);
             }
             _ => {}
         }

@@ -20,6 +20,8 @@ use experiment::store::StopRequest;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How the dashboard is set up.
@@ -36,6 +38,9 @@ pub struct Options {
     pub launcher: Box<dyn Launcher>,
     /// The longest wait for a key before looking at the store again.
     pub tick: Duration,
+    /// Raised (e.g. by a SIGTERM or SIGHUP handler) to end the dashboard as `q` then `l`
+    /// would: the terminal is restored, replicates it started are left running.
+    pub shutdown: Arc<AtomicBool>,
 }
 
 impl Options {
@@ -48,6 +53,7 @@ impl Options {
             reports: PathBuf::from("reports"),
             launcher,
             tick: Duration::from_millis(150),
+            shutdown: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -231,6 +237,8 @@ pub struct App {
     pub frames: FrameStats,
     /// The longest wait for a key.
     pub tick: Duration,
+    /// See [`Options::shutdown`].
+    pub shutdown: Arc<AtomicBool>,
     runs: PathBuf,
     reports: PathBuf,
     launcher: Box<dyn Launcher>,
@@ -260,6 +268,7 @@ impl App {
             debug: false,
             frames: FrameStats::default(),
             tick: options.tick,
+            shutdown: options.shutdown,
             runs: options.runs,
             reports: options.reports,
             launcher: options.launcher,
@@ -325,8 +334,32 @@ impl App {
         self.exit.take()
     }
 
+    /// Ends the dashboard, asking `stop` of the replicates it started (if any), which are
+    /// otherwise left running.
+    pub fn quit_leaving(&mut self, stop: Option<StopRequest>) {
+        let mut left = Vec::new();
+        for job in self.jobs.iter().filter(|j| j.task == Task::Replicate) {
+            if let Some(request) = stop {
+                let _ = self.watcher.store().request_stop(&job.experiment, request);
+            }
+            left.push(JobInfo {
+                experiment: job.experiment.clone(),
+                pid: job.child.id(),
+                log: job.log.clone(),
+            });
+        }
+        self.exit = Some(Exit {
+            left_running: left,
+            stop,
+        });
+    }
+
     /// Catches up with the store and the children; returns whether the screen changed.
+    /// A raised [`App::shutdown`] ends the dashboard here.
     pub fn update(&mut self, now: Instant) -> bool {
+        if self.exit.is_none() && self.shutdown.load(Ordering::Relaxed) {
+            self.quit_leaving(None);
+        }
         let mut changed = self.watcher.poll(now);
         changed |= self.reap_jobs();
         self.clamp_selection();

@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A temporary folder with `configs/` copied in, used as the working directory.
 pub struct Workspace {
@@ -90,4 +93,116 @@ impl Workspace {
 /// Reads a trial's summary as JSON.
 pub fn summary(trial: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(trial.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The pids whose parent is `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().to_string();
+            let child: u32 = name.parse().ok()?;
+            let (_, ppid) = state_and_parent(child)?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    state_and_parent(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+/// The state letter and parent pid of `pid`, from `/proc/<pid>/stat`.
+fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses): state, ppid, ...
+    let mut after = stat[stat.rfind(')')? + 2..].split_whitespace();
+    let state = after.next()?.chars().next()?;
+    let ppid = after.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Waits until `pid` is gone (or a zombie); false after `timeout`.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A `harness` process whose standard output is collected line by line as it runs.
+pub struct Spawned {
+    /// The process (in a process group of its own).
+    pub child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Spawned {
+    /// Starts `harness args...` in `ws`, in a new process group, output collected.
+    pub fn start(ws: &Workspace, args: &[&str]) -> Spawned {
+        use std::os::unix::process::CommandExt;
+        let mut child = ws
+            .harness()
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Spawned { child, lines }
+    }
+
+    /// Everything printed so far.
+    pub fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a printed line satisfies `pred` (panics after `timeout`).
+    pub fn wait_for_line(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !self.lines.lock().unwrap().iter().any(|l| pred(l)) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the exit (panics after `timeout`), returning the exit code.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the exit; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

@@ -1,0 +1,108 @@
+//! Signals: how `replicate`, its workers and `train` stop when asked to, and the exit
+//! codes that say how a command ended.
+//!
+//! | who | signal | what happens |
+//! |---|---|---|
+//! | `replicate` | first SIGINT (Ctrl-C) | no new trials; running ones stop after their current epoch (SIGUSR2 to each worker) |
+//! | `replicate` | second SIGINT, SIGTERM, SIGHUP | running trials stop now (SIGTERM to each worker), after their current batch |
+//! | worker | SIGTERM, SIGHUP, SIGUSR1 | stop after the current batch; the claim is released and the work folder kept, so the trial resumes from its last checkpoint |
+//! | worker | SIGUSR2 | stop after the current epoch |
+//! | worker | SIGINT | ignored: a Ctrl-C reaches the whole foreground process group, and the parent decides |
+//! | worker | its parent dies | stop after the current batch (the kernel's parent-death signal, and a poll of the parent pid) |
+//! | `train` | SIGINT, SIGTERM, SIGHUP | stop after the current batch; the next `train` of the same trial resumes |
+//!
+//! A stopped or interrupted trial is never recorded as a result.
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use trainer::Stop;
+
+/// Exit codes of the `harness` commands (documented in the README).
+pub mod exit {
+    /// Everything asked for was done.
+    pub const SUCCESS: u8 = 0;
+    /// An error (its message is printed), or trials failed.
+    pub const FAILURE: u8 = 1;
+    /// The command line was malformed (clap's code).
+    pub const USAGE: u8 = 2;
+    /// `train`: the trial diverged (non-finite loss); its folder is complete and recorded.
+    pub const DIVERGED: u8 = 3;
+    /// Stopped on request (a signal, the dashboard's stop key) before everything was done;
+    /// what finished is kept and a rerun continues.
+    pub const STOPPED: u8 = 4;
+    /// Worker only: the trial was already done, or another process holds it.
+    pub const SKIPPED: u8 = 5;
+}
+
+/// The signals a command wants delivered to its own thread instead of their default action.
+pub fn listen(signals: &[i32]) -> std::io::Result<Signals> {
+    Signals::new(signals)
+}
+
+/// Makes the worker stop when it is told to, or when its parent dies: SIGTERM, SIGHUP and
+/// SIGUSR1 stop it now, SIGUSR2 after the current epoch, SIGINT is ignored.
+pub fn watch_worker(stop: Arc<Stop>) -> std::io::Result<()> {
+    // The kernel sends SIGTERM when the parent dies; checked again below for the race where
+    // the parent died before this call.
+    let parent = std::os::unix::process::parent_id();
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+    let mut signals = listen(&[SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
+    let on_signal = stop.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            match signal {
+                SIGUSR2 => on_signal.after_epoch.store(true, Ordering::Relaxed),
+                SIGINT => {}
+                _ => on_signal.now.store(true, Ordering::Relaxed),
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        loop {
+            if std::os::unix::process::parent_id() != parent {
+                stop.now.store(true, Ordering::Relaxed);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    Ok(())
+}
+
+/// Makes an in-process trial (`harness train`) stop after its current batch on SIGINT,
+/// SIGTERM or SIGHUP; a second SIGINT ends the process at once.
+pub fn watch_foreground(stop: Arc<Stop>) -> std::io::Result<()> {
+    let mut signals = listen(&[SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if stop.now.swap(true, Ordering::Relaxed) {
+                std::process::exit(i32::from(exit::STOPPED));
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Sends `signal` to the process `pid` (errors, e.g. an exited child, are ignored).
+pub fn send(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// A signal's conventional name.
+pub fn name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        SIGUSR1 => "SIGUSR1",
+        SIGUSR2 => "SIGUSR2",
+        _ => "a signal",
+    }
+}
