@@ -133,8 +133,11 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, args.seeds)?;
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, args.jobs)?;
-    let digest = common::dataset(&args.run)?.digest;
     let store = Store::new(&args.runs);
+    if !args.dry_run {
+        store.ensure_writable(&experiment.name)?;
+    }
+    let digest = common::dataset(&args.run)?.digest;
     let planned = plan(&experiment, &digest, &store);
     let (done, running, pending) = counts(&planned);
     let mut printer = Printer::new();
@@ -243,6 +246,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 printer.event(&prefix, &event, &eta.text());
             }
             Message::Stderr(slot, line) => {
+                if line.starts_with("warning: ") {
+                    printer.line(&line);
+                }
                 if let Some(run) = slots[slot].as_mut() {
                     run.stderr.push(line);
                 }
@@ -259,18 +265,18 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 let status = run.child.wait().context("waiting for a worker")?;
                 let spec = &run.trial.spec;
                 match status.code() {
-                    Some(0) => {
-                        let record = experiment::store::read_record(
-                            &store
-                                .trial_dir(&experiment.name, &spec.id)
-                                .join(experiment::store::SUMMARY),
-                        )?;
-                        if record.diverged() {
-                            diverged += 1;
-                        } else {
-                            finished += 1;
+                    Some(0) => match experiment::store::read_record(
+                        &store
+                            .trial_dir(&experiment.name, &spec.id)
+                            .join(experiment::store::SUMMARY),
+                    ) {
+                        Ok(record) if record.diverged() => diverged += 1,
+                        Ok(_) => finished += 1,
+                        Err(e) => {
+                            failed += 1;
+                            printer.line(&format!("{}: FAILED: {e}", spec.short_id()));
                         }
-                    }
+                    },
                     Some(EXIT_STOPPED) => {
                         stopped += 1;
                         printer.line(&format!(
@@ -357,6 +363,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
         return Ok(ExitCode::from(EXIT_SKIPPED as u8));
     };
+    for warning in claim.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let stop = std::sync::Arc::new(trainer::Stop::new());
     watch_stop_requests(store.clone(), experiment.name.clone(), stop.clone());
     let mut stdout = std::io::stdout().lock();
@@ -378,7 +387,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Stopped => {
-            claim.abandon();
+            claim.release();
             Ok(ExitCode::from(EXIT_STOPPED as u8))
         }
     }

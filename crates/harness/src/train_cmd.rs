@@ -32,6 +32,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, 1)?;
+    if args.out.is_none() {
+        Store::new(&args.runs).ensure_writable(&experiment.name)?;
+    }
     let dataset = common::dataset(&args.run)?;
     let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
     let mut printer = Printer::new();
@@ -92,11 +95,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                     spec.short_id()
                 );
             };
+            for warning in claim.warnings() {
+                printer.line(&format!("warning: {warning}"));
+            }
             let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
             let folder = match outcome {
                 Outcome::Recorded(_) => claim.publish()?,
                 Outcome::Stopped => {
-                    claim.abandon();
+                    claim.release();
                     store.trial_dir(&experiment.name, &spec.id)
                 }
             };
