@@ -113,22 +113,19 @@ impl TrialRecord {
         if self.id != folder {
             return Err(InvalidRecord::new(
                 "id",
-                format!(
-                    "`{}` does not match the folder name `{folder}`",
-                    self.id
-                ),
+                format!("`{}` does not match the folder name `{folder}`", self.id),
             ));
         }
         if let Err(e) = self.config.clone().validate() {
-            return Err(InvalidRecord::new(
-                format!("config.{}", e.field),
-                e.message,
-            ));
+            return Err(InvalidRecord::new(format!("config.{}", e.field), e.message));
         }
         if !(self.wall_time_s.is_finite() && self.wall_time_s >= 0.0) {
             return Err(InvalidRecord::new(
                 "wall_time_s",
-                format!("must be a finite number of seconds >= 0, got {}", self.wall_time_s),
+                format!(
+                    "must be a finite number of seconds >= 0, got {}",
+                    self.wall_time_s
+                ),
             ));
         }
         match self.status {

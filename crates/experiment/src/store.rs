@@ -283,7 +283,11 @@ impl Store {
 
     /// Takes the lock of trial (or folder) `name` if nobody holds it (steps 1-2 of the
     /// protocol in the module docs).
-    fn try_lock_trial(&self, experiment: &str, name: &str) -> Result<Option<TrialLock>, StoreError> {
+    fn try_lock_trial(
+        &self,
+        experiment: &str,
+        name: &str,
+    ) -> Result<Option<TrialLock>, StoreError> {
         let work_root = self.experiment_dir(experiment).join(WORK);
         std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
         let path = self.lock_path(experiment, name);
@@ -375,7 +379,12 @@ impl Store {
     /// Moves `path` (a trial folder of `experiment`, or whatever stands in its place) to
     /// `.quarantine/<name>.<unix-seconds>[.<n>]` with a note saying why. The caller holds
     /// the trial's lock.
-    fn quarantine(&self, experiment: &str, path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
+    fn quarantine(
+        &self,
+        experiment: &str,
+        path: &Path,
+        reason: &str,
+    ) -> Result<PathBuf, StoreError> {
         let qdir = self.quarantine_dir(experiment);
         std::fs::create_dir_all(&qdir).map_err(io(&qdir))?;
         let name = path
@@ -470,7 +479,11 @@ impl Store {
         };
         let lock = match self.try_lock_trial(experiment, name) {
             Ok(Some(lock)) => lock,
-            Ok(None) => return skipped(format!("{reason} (its trial is claimed by a running process)")),
+            Ok(None) => {
+                return skipped(format!(
+                    "{reason} (its trial is claimed by a running process)"
+                ));
+            }
             Err(e) => return skipped(format!("{reason} (cannot lock it to move it: {e})")),
         };
         let outcome = match inspect(path) {

