@@ -153,10 +153,11 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     assert_eq!(store.state("faults", &good.id), TrialState::Done);
 
     let full = json(&record(1, 81.0));
-    let mut cases: Vec<(String, String, &str)> = Vec::new();
-    // Truncated mid-file (a torn copy, a full disk under another tool).
-    cases.push((trial_id(1), full[..full.len() / 2].to_string(), "EOF"));
-    cases.push((trial_id(2), "\u{0}\u{7f}garbage".into(), "expected value"));
+    let mut cases: Vec<(String, String, &str)> = vec![
+        // Truncated mid-file (a torn copy, a full disk under another tool).
+        (trial_id(1), full[..full.len() / 2].to_string(), "EOF"),
+        (trial_id(2), "\u{0}\u{7f}garbage".into(), "expected value"),
+    ];
     // What serde_json used to write for a NaN wall time.
     let mut v = serde_json::to_value(record(3, 82.0)).unwrap();
     v["wall_time_s"] = serde_json::Value::Null;
