@@ -1,5 +1,9 @@
-//! The record of a finished (or diverged) trial: `summary.json` in its folder. Its
-//! presence is what marks a trial as done.
+//! The record of a finished (or diverged) trial: `summary.json` in its folder. A trial is
+//! done when that file parses and [`TrialRecord::validate`] accepts it for its folder;
+//! anything else is moved aside by the store (see [`crate::store`]).
+//!
+//! Every `f64` is written with [`trainer::finite`], so NaN and infinities (a diverged
+//! trial's losses) read back instead of turning into an unreadable `null`.
 
 use crate::provenance::Provenance;
 use serde::{Deserialize, Serialize};
@@ -34,26 +38,123 @@ pub struct TrialRecord {
     /// The study's published parameter count for this model, when there is one.
     pub study_parameters: Option<String>,
     /// Test accuracy after the last epoch, percent.
+    #[serde(with = "trainer::finite::option")]
     pub final_accuracy: Option<f64>,
     /// Best test accuracy over epochs, percent.
+    #[serde(with = "trainer::finite::option")]
     pub best_accuracy: Option<f64>,
     /// Epoch of the best accuracy.
     pub best_epoch: Option<u32>,
     /// The last epoch's training loss, summed over batches (the study's column).
+    #[serde(with = "trainer::finite::option")]
     pub train_loss_sum: Option<f64>,
     /// Latency after training.
     pub latency: Option<Latency>,
     /// Per-epoch metrics (also in `metrics.jsonl`).
     pub epochs: Vec<EpochMetrics>,
     /// Wall time of the trial, seconds.
+    #[serde(with = "trainer::finite")]
     pub wall_time_s: f64,
     /// Versions, device, host and times.
     pub provenance: Provenance,
+}
+
+/// Why a record that parsed is still not a valid record of its folder.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct InvalidRecord {
+    /// The offending field, e.g. `id` or `config.optimizer.lr`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl InvalidRecord {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidRecord {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `id` looks like a trial id: 64 lowercase hex digits.
+pub fn is_trial_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl TrialRecord {
     /// Whether the trial diverged.
     pub fn diverged(&self) -> bool {
         matches!(self.status, Status::Diverged { .. })
+    }
+
+    /// Checks that this is a usable record of the trial folder named `folder`: the format
+    /// version is [`RECORD_FORMAT`], `id` is 64 lowercase hex digits and equals the folder
+    /// name, the configuration validates, the status is `finished` or `diverged`, a
+    /// finished trial has epochs and a finite final accuracy in \[0, 100\], and the wall
+    /// time is finite and not negative.
+    pub fn validate(&self, folder: &str) -> Result<(), InvalidRecord> {
+        if self.format != RECORD_FORMAT {
+            return Err(InvalidRecord::new(
+                "format",
+                format!(
+                    "record format {} is not the supported format {RECORD_FORMAT}",
+                    self.format
+                ),
+            ));
+        }
+        if !is_trial_id(&self.id) {
+            return Err(InvalidRecord::new(
+                "id",
+                format!("`{}` is not a trial id (64 lowercase hex digits)", self.id),
+            ));
+        }
+        if self.id != folder {
+            return Err(InvalidRecord::new(
+                "id",
+                format!("`{}` does not match the folder name `{folder}`", self.id),
+            ));
+        }
+        if let Err(e) = self.config.clone().validate() {
+            return Err(InvalidRecord::new(format!("config.{}", e.field), e.message));
+        }
+        if !(self.wall_time_s.is_finite() && self.wall_time_s >= 0.0) {
+            return Err(InvalidRecord::new(
+                "wall_time_s",
+                format!(
+                    "must be a finite number of seconds >= 0, got {}",
+                    self.wall_time_s
+                ),
+            ));
+        }
+        match self.status {
+            Status::Diverged { .. } => Ok(()),
+            Status::Stopped => Err(InvalidRecord::new(
+                "status",
+                "a stopped trial is not a result and has no record",
+            )),
+            Status::Finished => {
+                if self.epochs.is_empty() {
+                    return Err(InvalidRecord::new(
+                        "epochs",
+                        "a finished trial has at least one epoch",
+                    ));
+                }
+                match self.final_accuracy {
+                    None => Err(InvalidRecord::new(
+                        "final_accuracy",
+                        "a finished trial has a final accuracy",
+                    )),
+                    Some(a) if !(a.is_finite() && (0.0..=100.0).contains(&a)) => {
+                        Err(InvalidRecord::new(
+                            "final_accuracy",
+                            format!("must be a percentage in [0, 100], got {a}"),
+                        ))
+                    }
+                    Some(_) => Ok(()),
+                }
+            }
+        }
     }
 }

@@ -1,22 +1,81 @@
-//! The run store: `runs/<experiment>/<trial-id>/` holds finished trials, and
-//! `runs/<experiment>/.work/<trial-id>/` the ones being run.
+//! The run store: `runs/<experiment>/<trial-id>/` holds finished trials,
+//! `runs/<experiment>/.work/<trial-id>/` the ones being run, and
+//! `runs/<experiment>/.quarantine/` whatever was found broken.
 //!
-//! A trial is done exactly when `<trial-id>/summary.json` exists. A run works in
-//! `.work/<id>/` while holding an exclusive lock on `.work/<id>.lock` (an OS file lock,
-//! released by the kernel even on `kill -9` or power loss), and publishes the folder with
-//! one atomic rename when the trial has finished or diverged. Anything left in `.work/` by
-//! a dead run is incomplete: the next run to claim that trial wipes and redoes it. Two
-//! `replicate` processes on one store therefore never run the same trial twice at once
-//! and never see a half-written trial as done (per-trial claims, not a store-wide lock).
+//! # Done
+//!
+//! A trial is done exactly when `<trial-id>/summary.json` parses as a [`TrialRecord`] and
+//! [`TrialRecord::validate`] accepts it for that folder (format version, id = folder name,
+//! a configuration that validates, a final accuracy for a finished trial, ...).
+//! [`Store::is_done`] and [`Store::state`] check exactly that and change nothing, so a
+//! truncated, corrupt or hand-edited record makes its trial pending again: the next
+//! `replicate` runs it.
+//!
+//! # Claims
+//!
+//! A run works in `.work/<id>/` while holding an exclusive OS file lock (`flock`, per open
+//! file description, released by the kernel even on `kill -9` or power loss) on
+//! `.work/<id>.lock`. The protocol:
+//!
+//! 1. Open (or create) `.work/<id>.lock` without following symlinks, and try to lock it
+//!    without waiting. Held by someone else: the trial is not ours.
+//! 2. With the lock held, check that the path still names the locked file (same device
+//!    and inode by `fstat` of the descriptor and `lstat` of the path). If not, a holder
+//!    deleted the file between our open and our lock: drop it and start again.
+//! 3. Only a holder deletes a lock file, and only while holding its lock (on publish,
+//!    release and discard). Step 2 makes that safe: whoever locked the deleted file finds
+//!    it gone and retries on the new one, so two processes never both believe they hold
+//!    the same trial.
+//! 4. Under the lock, the trial folder is checked again: a valid record means someone
+//!    finished it meanwhile (not ours). A trial folder without a valid record (a user
+//!    deleted `summary.json` to force a rerun, a corrupt record) is moved to quarantine
+//!    before any training, and the claim says so ([`Claim::warnings`]), so the final
+//!    rename can never fail on a folder in the way.
+//! 5. The work folder is **not** wiped: a dead run's leftovers are handed over as they
+//!    are ([`Claim::has_leftovers`]); the trial runner decides to resume from them or to
+//!    clear them.
+//! 6. The claim ends in one of three ways: [`Claim::publish`] renames the work folder to
+//!    the trial folder in one step and fsyncs both parents (a trial appears complete or
+//!    not at all); [`Claim::release`] keeps the work folder for a later resume (a stopped
+//!    trial); [`Claim::discard`] removes it. A claim that is merely dropped (a crash)
+//!    leaves the work folder and an unlocked lock file: the next claim takes both over.
+//!
+//! Two `replicate` processes on one store therefore never run the same trial at once and
+//! never see a half-written trial as done (per-trial claims, not a store-wide lock).
+//!
+//! # Quarantine
+//!
+//! Nothing is ever deleted because it looked wrong. A broken trial folder is renamed to
+//! `.quarantine/<name>.<unix-seconds>[.<n>]/` (with a `QUARANTINE.txt` saying why), only
+//! while holding that trial's lock, so it can never race with a run publishing a fresh
+//! folder under the same name. [`Store::records`] quarantines the records it cannot use
+//! and returns them as warnings beside the good records: a report never fails because of
+//! one bad record. The library prints nothing; callers show the warnings.
+//!
+//! # Files
+//!
+//! Temporary files are created exclusively (`O_CREAT|O_EXCL`, which never follows a
+//! symlink) under an unpredictable name (process id, a counter and 64 random bits), then
+//! fsynced and renamed into place, and the folder is fsynced ([`write_atomic`]).
+//! [`Store::ensure_writable`] proves that an experiment's folder accepts writes before any
+//! data is loaded or any trial starts.
 
-use crate::record::TrialRecord;
+use crate::record::{InvalidRecord, TrialRecord};
+use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The file that marks a trial folder as complete.
 pub const SUMMARY: &str = "summary.json";
+/// The file written into a quarantined folder to say why it was moved there.
+pub const QUARANTINE_NOTE: &str = "QUARANTINE.txt";
 const WORK: &str = ".work";
+const QUARANTINE: &str = ".quarantine";
+/// How often claiming retries when the lock file is replaced under it before giving up.
+const LOCK_ATTEMPTS: usize = 100;
 
 /// Errors of the run store.
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +88,29 @@ pub enum StoreError {
         /// The cause (a full disk shows here).
         source: std::io::Error,
     },
-    /// A record cannot be parsed.
-    #[error("{path}: unreadable trial record: {message}")]
+    /// A record cannot be parsed or is not a valid record of its folder.
+    #[error("{path}: unusable trial record: {message}")]
     BadRecord {
         /// The file.
         path: PathBuf,
-        /// The parser's message.
+        /// The parser's or the validator's message.
         message: String,
+    },
+    /// The store does not accept writes (read-only filesystem, permissions, full disk).
+    #[error("the run store is not writable: cannot write {path}: {source}")]
+    Unwritable {
+        /// The folder or file that could not be written.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The lock file kept being replaced while claiming (or is not a regular file).
+    #[error("{path}: the lock file changed under every one of {attempts} attempts to lock it")]
+    LockUnstable {
+        /// The lock file.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: usize,
     },
 }
 
@@ -44,6 +119,37 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Something in the store that was found unusable and set aside (or could not be yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Where it was: a trial folder (or whatever stood in its place).
+    pub path: PathBuf,
+    /// What is wrong with it, naming the file.
+    pub reason: String,
+    /// Where it is now, under `.quarantine/`; `None` when it could not be moved (another
+    /// process holds its trial, or the move failed): it is left in place and skipped.
+    pub moved_to: Option<PathBuf>,
+}
+
+impl fmt::Display for Quarantined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; ", self.path.display(), self.reason)?;
+        match &self.moved_to {
+            Some(to) => write!(f, "moved to {}", to.display()),
+            None => write!(f, "left in place and skipped"),
+        }
+    }
+}
+
+/// What [`Store::records`] found: the usable records and the warnings about the rest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Records {
+    /// Every valid record, sorted by variant, seed and id.
+    pub records: Vec<TrialRecord>,
+    /// Records that were unusable, each moved to quarantine (or skipped).
+    pub quarantined: Vec<Quarantined>,
 }
 
 /// A run store rooted at a folder (by default `runs/`).
@@ -55,12 +161,44 @@ pub struct Store {
 /// The state of one trial in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrialState {
-    /// `summary.json` exists.
+    /// `summary.json` exists and is a valid record of the trial.
     Done,
     /// Some process holds the claim right now.
     Running,
-    /// Neither: not started, or left incomplete by a dead run.
+    /// Neither: not started, left incomplete by a dead run, or its record is unusable.
     Pending,
+}
+
+/// What a trial folder holds.
+enum Found {
+    /// Nothing at that path.
+    Absent,
+    /// A valid record.
+    Valid(Box<TrialRecord>),
+    /// Something that is not a valid trial folder, and why.
+    Invalid(String),
+}
+
+fn inspect(dir: &Path) -> Found {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Absent,
+        Err(e) => return Found::Invalid(format!("cannot be read: {e}")),
+        Ok(meta) if !meta.is_dir() => {
+            return Found::Invalid("is not a folder (a file or a symlink stands there)".into());
+        }
+        Ok(_) => {}
+    }
+    let summary = dir.join(SUMMARY);
+    if !summary.exists() {
+        return Found::Invalid(format!("{} is missing", summary.display()));
+    }
+    match read_record(&summary) {
+        Ok(record) => Found::Valid(Box::new(record)),
+        Err(StoreError::BadRecord { message, .. }) => {
+            Found::Invalid(format!("{}: {message}", summary.display()))
+        }
+        Err(e) => Found::Invalid(e.to_string()),
+    }
 }
 
 impl Store {
@@ -89,18 +227,46 @@ impl Store {
         self.experiment_dir(experiment).join(WORK).join(id)
     }
 
+    /// Where unusable trial folders of `experiment` are moved.
+    pub fn quarantine_dir(&self, experiment: &str) -> PathBuf {
+        self.experiment_dir(experiment).join(QUARANTINE)
+    }
+
     fn lock_path(&self, experiment: &str, id: &str) -> PathBuf {
         self.experiment_dir(experiment)
             .join(WORK)
             .join(format!("{id}.lock"))
     }
 
-    /// Whether the trial is done.
-    pub fn is_done(&self, experiment: &str, id: &str) -> bool {
-        self.trial_dir(experiment, id).join(SUMMARY).is_file()
+    /// Checks that `experiment`'s folder in the store accepts writes: creates its work
+    /// folder and creates (exclusively), writes, fsyncs and removes a probe file there.
+    /// Run it before loading data or starting trials; the error names the path.
+    pub fn ensure_writable(&self, experiment: &str) -> Result<(), StoreError> {
+        let dir = self.experiment_dir(experiment).join(WORK);
+        let unwritable = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Unwritable { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(unwritable(&dir))?;
+        let probe = dir.join(format!(".probe.{}", unique_suffix()));
+        let written = create_exclusive(&probe).and_then(|mut file| {
+            file.write_all(b"probe\n")?;
+            file.sync_all()
+        });
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&probe);
+            return Err(unwritable(&probe)(source));
+        }
+        std::fs::remove_file(&probe).map_err(unwritable(&probe))
     }
 
-    /// Done, running (claimed by a live process) or pending.
+    /// Whether the trial is done: its `summary.json` is a valid record of it. Changes
+    /// nothing.
+    pub fn is_done(&self, experiment: &str, id: &str) -> bool {
+        read_record(&self.trial_dir(experiment, id).join(SUMMARY)).is_ok()
+    }
+
+    /// Done, running (claimed by a live process) or pending. Changes nothing.
     pub fn state(&self, experiment: &str, id: &str) -> TrialState {
         if self.is_done(experiment, id) {
             return TrialState::Done;
@@ -115,79 +281,225 @@ impl Store {
         }
     }
 
+    /// Takes the lock of trial (or folder) `name` if nobody holds it (steps 1-2 of the
+    /// protocol in the module docs).
+    fn try_lock_trial(
+        &self,
+        experiment: &str,
+        name: &str,
+    ) -> Result<Option<TrialLock>, StoreError> {
+        let work_root = self.experiment_dir(experiment).join(WORK);
+        std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
+        let path = self.lock_path(experiment, name);
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+                .map_err(io(&path))?;
+            // A watcher (the dashboard) may be probing this lock for a moment: retry once.
+            let mut attempt = file.try_lock();
+            if matches!(attempt, Err(TryLockError::WouldBlock)) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                attempt = file.try_lock();
+            }
+            match attempt {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(source)) => return Err(StoreError::Io { path, source }),
+            }
+            let held = file.metadata().map_err(io(&path))?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(Some(TrialLock { file, path }));
+                }
+                // Deleted (and perhaps recreated) by its holder between our open and our
+                // lock: what we hold is no longer the trial's lock.
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Err(StoreError::LockUnstable {
+            path,
+            attempts: LOCK_ATTEMPTS,
+        })
+    }
+
     /// Claims a trial for this process: `Ok(None)` if it is done or another process holds
-    /// it. The claim's work folder starts empty (leftovers of a dead run are removed).
+    /// it. A trial folder in the way without a valid record is moved to quarantine first
+    /// (see [`Claim::warnings`]); the work folder is handed over as a dead run left it
+    /// (see [`Claim::has_leftovers`]), never wiped.
     pub fn claim(&self, experiment: &str, id: &str) -> Result<Option<Claim>, StoreError> {
         if self.is_done(experiment, id) {
             return Ok(None);
         }
-        let work_root = self.experiment_dir(experiment).join(WORK);
-        std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
-        let lock_path = self.lock_path(experiment, id);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        // A watcher (the dashboard) may be probing this lock for a moment: retry once.
-        let mut attempt = lock.try_lock();
-        if matches!(attempt, Err(TryLockError::WouldBlock)) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            attempt = lock.try_lock();
-        }
-        match attempt {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(source)) => {
-                return Err(StoreError::Io {
-                    path: lock_path,
-                    source,
+        let Some(lock) = self.try_lock_trial(experiment, id)? else {
+            return Ok(None);
+        };
+        let target = self.trial_dir(experiment, id);
+        let mut warnings = Vec::new();
+        // Re-check under the lock: another process may have finished it meanwhile.
+        match inspect(&target) {
+            Found::Absent => {}
+            Found::Valid(_) => {
+                lock.release();
+                return Ok(None);
+            }
+            Found::Invalid(reason) => {
+                let moved = self.quarantine(experiment, &target, &reason)?;
+                warnings.push(Quarantined {
+                    path: target.clone(),
+                    reason,
+                    moved_to: Some(moved),
                 });
             }
         }
-        // Re-check under the lock: another process may have finished it meanwhile.
-        if self.is_done(experiment, id) {
-            return Ok(None);
-        }
         let work = self.work_dir(experiment, id);
-        if work.exists() {
-            std::fs::remove_dir_all(&work).map_err(io(&work))?;
-        }
+        let leftovers = match std::fs::read_dir(&work) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io(&work)(e)),
+        };
         std::fs::create_dir_all(&work).map_err(io(&work))?;
         Ok(Some(Claim {
+            store: self.clone(),
+            experiment: experiment.to_string(),
             lock,
-            lock_path,
             work,
-            target: self.trial_dir(experiment, id),
+            target,
+            warnings,
+            leftovers,
         }))
     }
 
-    /// Every complete record of an experiment, sorted by variant, seed and id.
-    pub fn records(&self, experiment: &str) -> Result<Vec<TrialRecord>, StoreError> {
+    /// Moves `path` (a trial folder of `experiment`, or whatever stands in its place) to
+    /// `.quarantine/<name>.<unix-seconds>[.<n>]` with a note saying why. The caller holds
+    /// the trial's lock.
+    fn quarantine(
+        &self,
+        experiment: &str,
+        path: &Path,
+        reason: &str,
+    ) -> Result<PathBuf, StoreError> {
+        let qdir = self.quarantine_dir(experiment);
+        std::fs::create_dir_all(&qdir).map_err(io(&qdir))?;
+        let name = path
+            .file_name()
+            .map_or_else(|| "trial".into(), |n| n.to_string_lossy().into_owned());
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut dest = qdir.join(format!("{name}.{secs}"));
+        let mut n = 1;
+        while std::fs::symlink_metadata(&dest).is_ok() {
+            dest = qdir.join(format!("{name}.{secs}.{n}"));
+            n += 1;
+        }
+        std::fs::rename(path, &dest).map_err(io(path))?;
+        sync_dir(&self.experiment_dir(experiment))?;
+        sync_dir(&qdir)?;
+        if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+            let note = format!(
+                "moved here from {} at {}: {reason}\n",
+                path.display(),
+                crate::provenance::rfc3339(secs)
+            );
+            write_atomic(&dest.join(QUARANTINE_NOTE), note.as_bytes())?;
+        }
+        Ok(dest)
+    }
+
+    /// Every usable record of an experiment, sorted by variant, seed and id, and a warning
+    /// for each unusable one: a `summary.json` that does not parse or validate is moved to
+    /// quarantine (under its trial's lock; if a running process holds it, it is skipped and
+    /// left in place), so its trial runs again. Fails only when the experiment's folder
+    /// cannot be listed.
+    pub fn records(&self, experiment: &str) -> Result<Records, StoreError> {
         let dir = self.experiment_dir(experiment);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
             Err(e) => return Err(io(&dir)(e)),
         };
-        let mut records = Vec::new();
+        let mut found = Records::default();
         for entry in entries {
             let entry = entry.map_err(io(&dir))?;
-            let summary = entry.path().join(SUMMARY);
-            if entry.file_name().to_string_lossy().starts_with('.') || !summary.is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            records.push(read_record(&summary)?);
+            if !path.join(SUMMARY).exists() {
+                // Not a record (yet): a folder without one is set aside when its trial is
+                // next claimed.
+                continue;
+            }
+            match inspect(&path) {
+                Found::Absent => {}
+                Found::Valid(record) => found.records.push(*record),
+                Found::Invalid(reason) => {
+                    if let Some(outcome) = self.set_aside(experiment, &name, &path, reason) {
+                        match outcome {
+                            Ok(record) => found.records.push(record),
+                            Err(q) => found.quarantined.push(q),
+                        }
+                    }
+                }
+            }
         }
-        records.sort_by(|a, b| {
+        found.records.sort_by(|a, b| {
             (a.variant.as_str(), a.seed, a.id.as_str()).cmp(&(
                 b.variant.as_str(),
                 b.seed,
                 b.id.as_str(),
             ))
         });
-        Ok(records)
+        Ok(found)
+    }
+
+    /// Quarantines the folder `name` found invalid, under its lock after looking again.
+    /// `None` when it is gone; `Some(Ok)` when it turned out valid after all.
+    fn set_aside(
+        &self,
+        experiment: &str,
+        name: &str,
+        path: &Path,
+        reason: String,
+    ) -> Option<Result<TrialRecord, Quarantined>> {
+        let skipped = |reason: String| {
+            Some(Err(Quarantined {
+                path: path.to_path_buf(),
+                reason,
+                moved_to: None,
+            }))
+        };
+        let lock = match self.try_lock_trial(experiment, name) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return skipped(format!(
+                    "{reason} (its trial is claimed by a running process)"
+                ));
+            }
+            Err(e) => return skipped(format!("{reason} (cannot lock it to move it: {e})")),
+        };
+        let outcome = match inspect(path) {
+            Found::Absent => None,
+            Found::Valid(record) => Some(Ok(*record)),
+            Found::Invalid(reason) => match self.quarantine(experiment, path, &reason) {
+                Ok(moved) => Some(Err(Quarantined {
+                    path: path.to_path_buf(),
+                    reason,
+                    moved_to: Some(moved),
+                })),
+                Err(e) => skipped(format!("{reason} (moving it to quarantine failed: {e})")),
+            },
+        };
+        lock.release();
+        outcome
     }
 }
 
@@ -231,22 +543,52 @@ impl Store {
     }
 }
 
-/// Reads one `summary.json`.
+/// Reads one `summary.json` and checks it is a valid record of the folder it is in
+/// ([`TrialRecord::validate`] with that folder's name).
 pub fn read_record(path: &Path) -> Result<TrialRecord, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    serde_json::from_str(&text).map_err(|e| StoreError::BadRecord {
+    let bad = |message: String| StoreError::BadRecord {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let record: TrialRecord = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let folder = path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    record
+        .validate(&folder)
+        .map_err(|e: InvalidRecord| bad(e.to_string()))?;
+    Ok(record)
+}
+
+/// An exclusive lock on a trial's lock file, verified to be the file at its path.
+#[derive(Debug)]
+struct TrialLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl TrialLock {
+    /// Deletes the lock file while still holding its lock (step 3 of the protocol), then
+    /// unlocks.
+    fn release(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
 }
 
 /// This process's exclusive right to run one trial.
 #[derive(Debug)]
 pub struct Claim {
-    lock: File,
-    lock_path: PathBuf,
+    store: Store,
+    experiment: String,
+    lock: TrialLock,
     work: PathBuf,
     target: PathBuf,
+    warnings: Vec<Quarantined>,
+    leftovers: bool,
 }
 
 impl Claim {
@@ -260,23 +602,54 @@ impl Claim {
         &self.target
     }
 
-    /// Publishes the work folder (which must hold `summary.json`) with one rename, then
-    /// releases the claim.
+    /// What claiming set aside: a trial folder that stood in the way without a valid
+    /// record, moved to quarantine. For the caller to show.
+    pub fn warnings(&self) -> &[Quarantined] {
+        &self.warnings
+    }
+
+    /// Whether the work folder already held files (an earlier run's leftovers, handed
+    /// over as they are: resume from them or clear them).
+    pub fn has_leftovers(&self) -> bool {
+        self.leftovers
+    }
+
+    /// Publishes the work folder (which must hold `summary.json`) with one rename, fsyncs
+    /// both parent folders, then releases the claim. Whatever appeared at the target
+    /// while the trial ran is moved to quarantine first (it cannot be a valid record: no
+    /// one publishes without the claim).
     pub fn publish(self) -> Result<PathBuf, StoreError> {
         sync_dir(&self.work)?;
-        std::fs::rename(&self.work, &self.target).map_err(io(&self.target))?;
-        if let Some(parent) = self.target.parent() {
-            sync_dir(parent)?;
+        if std::fs::symlink_metadata(&self.target).is_ok() {
+            self.store.quarantine(
+                &self.experiment,
+                &self.target,
+                "appeared while the trial was being run (no claim held)",
+            )?;
         }
-        let _ = std::fs::remove_file(&self.lock_path);
-        drop(self.lock);
+        std::fs::rename(&self.work, &self.target).map_err(io(&self.target))?;
+        sync_dir(&self.store.experiment_dir(&self.experiment))?;
+        if let Some(work_root) = self.work.parent() {
+            sync_dir(work_root)?;
+        }
+        self.lock.release();
         Ok(self.target)
     }
 
-    /// Gives the trial up (stopped or failed): removes the work folder and the claim.
-    pub fn abandon(self) {
-        let _ = std::fs::remove_dir_all(&self.work);
-        let _ = std::fs::remove_file(&self.lock_path);
+    /// Ends the claim and keeps the work folder as it is, for a later run to resume
+    /// (a stopped trial).
+    pub fn release(self) {
+        self.lock.release();
+    }
+
+    /// Ends the claim and removes the work folder (a trial given up for good).
+    pub fn discard(self) -> Result<(), StoreError> {
+        let removed = match std::fs::remove_dir_all(&self.work) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&self.work)(e)),
+            _ => Ok(()),
+        };
+        self.lock.release();
+        removed
     }
 }
 
@@ -284,18 +657,51 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+/// `<pid>.<counter>.<64 random bits in hex>`: unique in this process, unpredictable to
+/// others.
+fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // RandomState's keys come from the OS's random source.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(count);
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{}.{count}.{:016x}", std::process::id(), hasher.finish())
+}
+
+/// Creates `path` for writing, failing if anything (a symlink included) is there.
+pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Writes `bytes` to `path` atomically: an exclusively created temporary file with an
+/// unpredictable name in the same folder, fsync, rename, fsync of the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut attempts = 0;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{name}.{}.tmp", unique_suffix()));
+        match create_exclusive(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
+                attempts += 1;
+            }
+            Err(source) => return Err(StoreError::Io { path: tmp, source }),
+        }
+    };
     let result = (|| {
-        let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        drop(file);
         std::fs::rename(&tmp, path)
     })();
     if let Err(source) = result {
@@ -305,35 +711,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             source,
         });
     }
-    Ok(())
+    sync_dir(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claims_are_exclusive_and_publish_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        assert_eq!(store.state("e", "abc"), TrialState::Pending);
-        let claim = store.claim("e", "abc").unwrap().unwrap();
-        assert_eq!(store.state("e", "abc"), TrialState::Running);
-        assert!(
-            store.claim("e", "abc").unwrap().is_none(),
-            "second claim refused"
-        );
-        std::fs::write(claim.work_dir().join("partial"), b"x").unwrap();
-        assert!(!store.is_done("e", "abc"));
-        write_atomic(&claim.work_dir().join(SUMMARY), b"{}").unwrap();
-        let published = claim.publish().unwrap();
-        assert!(published.join("partial").is_file());
-        assert_eq!(store.state("e", "abc"), TrialState::Done);
-        assert!(
-            store.claim("e", "abc").unwrap().is_none(),
-            "done trials are not claimed"
-        );
-    }
 
     #[test]
     fn stop_requests_round_trip() {
@@ -349,15 +732,12 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_runs_leftovers_are_wiped_on_the_next_claim() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let claim = store.claim("e", "t").unwrap().unwrap();
-        std::fs::write(claim.work_dir().join("stale"), b"x").unwrap();
-        // A dead process: its lock is released, its folder stays.
-        drop(claim);
-        assert_eq!(store.state("e", "t"), TrialState::Pending);
-        let again = store.claim("e", "t").unwrap().unwrap();
-        assert!(!again.work_dir().join("stale").exists());
+    fn temporary_names_differ_every_time() {
+        let a = unique_suffix();
+        let b = unique_suffix();
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("{}.", std::process::id())), "{a}");
+        // The random part differs too, not only the counter.
+        assert_ne!(a.rsplit('.').next(), b.rsplit('.').next());
     }
 }

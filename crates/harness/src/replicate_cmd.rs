@@ -152,8 +152,11 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, args.seeds)?;
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, args.jobs)?;
-    let digest = common::dataset(&args.run)?.digest;
     let store = Store::new(&args.runs);
+    if !args.dry_run {
+        store.ensure_writable(&experiment.name)?;
+    }
+    let digest = common::dataset(&args.run)?.digest;
     let planned = plan(&experiment, &digest, &store);
     let (done, running, pending) = counts(&planned);
     let mut printer = Printer::new();
@@ -334,6 +337,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 printer.event(&prefix, &event, &eta.text());
             }
             Message::Stderr(slot, line) => {
+                if line.starts_with("warning: ") {
+                    printer.line(&line);
+                }
                 if let Some(run) = slots[slot].as_mut() {
                     run.stderr.push(line);
                 }
@@ -350,18 +356,18 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 let status = run.child.wait().context("waiting for a worker")?;
                 let spec = &run.trial.spec;
                 match status.code().and_then(|c| u8::try_from(c).ok()) {
-                    Some(exit::SUCCESS) => {
-                        let record = experiment::store::read_record(
-                            &store
-                                .trial_dir(&experiment.name, &spec.id)
-                                .join(experiment::store::SUMMARY),
-                        )?;
-                        if record.diverged() {
-                            diverged += 1;
-                        } else {
-                            finished += 1;
+                    Some(exit::SUCCESS) => match experiment::store::read_record(
+                        &store
+                            .trial_dir(&experiment.name, &spec.id)
+                            .join(experiment::store::SUMMARY),
+                    ) {
+                        Ok(record) if record.diverged() => diverged += 1,
+                        Ok(_) => finished += 1,
+                        Err(e) => {
+                            failed += 1;
+                            printer.line(&format!("{}: FAILED: {e}", spec.short_id()));
                         }
-                    }
+                    },
                     Some(exit::STOPPED) => {
                         stopped += 1;
                         printer.line(&format!(
@@ -488,6 +494,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
         return Ok(ExitCode::from(exit::SKIPPED));
     };
+    for warning in claim.warnings() {
+        eprintln!("warning: {warning}");
+    }
     watch_stop_requests(store.clone(), experiment.name.clone(), stop.clone());
     let mut stdout = std::io::stdout().lock();
     let outcome = run_trial(

@@ -4,10 +4,20 @@ use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
 use anyhow::Context;
 use experiment::report::{format_count, readme_section, splice_readme, write_report};
-use experiment::{Experiment, Store};
+use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The usable records of `experiment`; each unusable one (moved to quarantine by the
+/// store) is named in a warning on stderr.
+fn records(store: &Store, experiment: &str) -> anyhow::Result<Vec<TrialRecord>> {
+    let found = store.records(experiment)?;
+    for q in &found.quarantined {
+        eprintln!("warning: {q}");
+    }
+    Ok(found.records)
+}
 
 /// Writes the report of `experiment` and updates its README section (if the README has
 /// the markers). Returns what was written.
@@ -17,7 +27,7 @@ pub fn write_all(
     reports: &Path,
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let records = store.records(&experiment.name)?;
+    let records = records(store, &experiment.name)?;
     let mut written = vec![write_report(experiment, &records, reports)?];
     if let Ok(text) = std::fs::read_to_string(readme)
         && let Some(updated) = splice_readme(
@@ -52,7 +62,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let mut wrote_any = false;
     for path in &configs {
         let experiment = common::experiment(path, &args.sets, args.seeds)?;
-        if args.configs.is_empty() && store.records(&experiment.name)?.is_empty() {
+        if args.configs.is_empty() && records(&store, &experiment.name)?.is_empty() {
             continue;
         }
         for file in write_all(&experiment, &store, &args.reports, &args.readme)? {

@@ -94,6 +94,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                     spec.short_id()
                 );
             };
+            for warning in claim.warnings() {
+                printer.line(&format!("warning: {warning}"));
+            }
             let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
             let folder = match outcome {
                 Outcome::Recorded(_) => claim.publish()?,

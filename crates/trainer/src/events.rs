@@ -8,20 +8,28 @@ pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: u32,
     /// Learning rate used during the epoch.
+    #[serde(with = "crate::finite")]
     pub lr: f64,
     /// Mean over batches of the mean batch loss.
+    #[serde(with = "crate::finite")]
     pub train_loss_mean: f64,
     /// Sum over batches of the mean batch loss: the study's "training loss" column.
+    #[serde(with = "crate::finite")]
     pub train_loss_sum: f64,
     /// Mean cross-entropy on the test set.
+    #[serde(with = "crate::finite")]
     pub test_loss: f64,
     /// Test accuracy in percent.
+    #[serde(with = "crate::finite")]
     pub test_accuracy: f64,
     /// Wall time of the training pass (data, augmentation, forward, backward, step).
+    #[serde(with = "crate::finite")]
     pub train_time_s: f64,
     /// Wall time of the evaluation pass.
+    #[serde(with = "crate::finite")]
     pub eval_time_s: f64,
     /// Training images per second.
+    #[serde(with = "crate::finite")]
     pub images_per_s: f64,
 }
 
@@ -33,8 +41,10 @@ pub struct Timing {
     /// Number of timed passes.
     pub runs: usize,
     /// Median, milliseconds.
+    #[serde(with = "crate::finite")]
     pub median_ms: f64,
     /// 95th percentile, milliseconds.
+    #[serde(with = "crate::finite")]
     pub p95_ms: f64,
 }
 
@@ -77,6 +87,7 @@ pub struct TrialResult {
     /// Test-time latency (absent when the trial did not finish).
     pub latency: Option<Latency>,
     /// Wall time of the whole trial, seconds.
+    #[serde(with = "crate::finite")]
     pub wall_time_s: f64,
 }
 
@@ -124,6 +135,7 @@ pub enum Event {
         /// 1-based epoch.
         epoch: u32,
         /// Learning rate for this epoch.
+        #[serde(with = "crate::finite")]
         lr: f64,
     },
     /// Progress within the training pass (sent every few batches).
@@ -135,8 +147,10 @@ pub enum Event {
         /// Batches in this epoch.
         batches: usize,
         /// Mean loss of the batches done so far in this epoch.
+        #[serde(with = "crate::finite")]
         loss: f64,
         /// Training images per second so far in this epoch.
+        #[serde(with = "crate::finite")]
         images_per_s: f64,
     },
     /// The evaluation pass begins.
@@ -153,6 +167,7 @@ pub enum Event {
         /// How it ended.
         status: Status,
         /// Wall time, seconds.
+        #[serde(with = "crate::finite")]
         wall_time_s: f64,
     },
 }

@@ -13,6 +13,7 @@
 mod config;
 mod error;
 mod events;
+pub mod finite;
 mod latency;
 mod loop_;
 mod optim;

@@ -1,0 +1,728 @@
+//! The run store under faults, on real filesystems with real processes: bad records are
+//! quarantined (and their trials run again) while reports carry on; a trial folder without
+//! a summary is set aside at claim time; claims stay exclusive under many concurrent
+//! threads and processes and never lose a work folder; a read-only store is refused with
+//! its path; temporary files never follow a planted symlink.
+//!
+//! Two `#[test]`s (`child_*`) are entry points for child processes: they do nothing
+//! unless the parent test sets their environment variable.
+
+use experiment::record::{RECORD_FORMAT, TrialRecord};
+use experiment::store::{
+    QUARANTINE_NOTE, Quarantined, SUMMARY, Store, StoreError, TrialState, create_exclusive,
+    write_atomic,
+};
+use experiment::{Experiment, id};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use trainer::{EpochMetrics, Status};
+
+const DIGEST: &str = "test-dataset-digest";
+
+const EXPERIMENT_RON: &str = r#"
+Experiment(
+    name: "faults",
+    title: "Store faults",
+    seeds: 2,
+    baseline: "base",
+    base: (
+        model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
+        optimizer: (name: adam, lr: 0.01),
+        epochs: 2,
+        batch_size: 64,
+        eval_batch_size: 128,
+        data: (train_limit: 512, test_limit: 256),
+    ),
+    variants: [(name: "base", study: (accuracy: 84.5))],
+)
+"#;
+
+fn load_experiment(dir: &Path) -> Experiment {
+    let path = dir.join("faults.ron");
+    std::fs::write(&path, EXPERIMENT_RON).unwrap();
+    experiment::config::load(&path, &[]).unwrap()
+}
+
+/// The `base` variant's configuration (loaded once).
+fn config() -> trainer::TrialConfig {
+    static CONFIG: std::sync::OnceLock<trainer::TrialConfig> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            load_experiment(dir.path()).variants[0]
+                .trial
+                .config()
+                .clone()
+        })
+        .clone()
+}
+
+fn trial_id(seed: u64) -> String {
+    id::trial_id(&config(), seed, DIGEST)
+}
+
+/// A valid finished record of the `base` variant at `seed`.
+fn record(seed: u64, accuracy: f64) -> TrialRecord {
+    let config = config();
+    let epochs = vec![EpochMetrics {
+        epoch: 1,
+        lr: 0.01,
+        train_loss_mean: 0.5,
+        train_loss_sum: 4.0,
+        test_loss: 0.6,
+        test_accuracy: accuracy,
+        train_time_s: 1.0,
+        eval_time_s: 0.5,
+        images_per_s: 500.0,
+    }];
+    TrialRecord {
+        format: RECORD_FORMAT,
+        id: id::trial_id(&config, seed, DIGEST),
+        config_digest: id::config_digest(&config),
+        experiment: "faults".into(),
+        variant: "base".into(),
+        seed,
+        dataset_digest: DIGEST.into(),
+        config,
+        status: Status::Finished,
+        parameters: 1234,
+        study_parameters: None,
+        final_accuracy: Some(accuracy),
+        best_accuracy: Some(accuracy),
+        best_epoch: Some(1),
+        train_loss_sum: Some(4.0),
+        latency: None,
+        epochs,
+        wall_time_s: 2.0,
+        provenance: experiment::provenance::Provenance {
+            harness_version: "0.1.0".into(),
+            git_commit: "unknown".into(),
+            git_dirty: false,
+            tch_version: "0.24.0".into(),
+            libtorch_version: "2.11.0".into(),
+            cuda: "none".into(),
+            device: "cpu".into(),
+            device_name: "test".into(),
+            threads: 1,
+            host: "test".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:02Z".into(),
+        },
+    }
+}
+
+fn json(record: &TrialRecord) -> String {
+    serde_json::to_string_pretty(record).unwrap()
+}
+
+/// Claims, writes the record into the work folder and publishes it, as a worker does.
+fn publish(store: &Store, record: &TrialRecord) -> PathBuf {
+    let claim = store.claim("faults", &record.id).unwrap().expect("free");
+    write_atomic(&claim.work_dir().join(SUMMARY), json(record).as_bytes()).unwrap();
+    claim.publish().unwrap()
+}
+
+/// Plants a trial folder `name` holding `summary` (and a user file) by hand.
+fn plant(store: &Store, name: &str, summary: &str) -> PathBuf {
+    let dir = store.trial_dir("faults", name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(SUMMARY), summary).unwrap();
+    std::fs::write(dir.join("train.log"), format!("log of {name}\n")).unwrap();
+    dir
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let good = record(0, 80.0);
+    publish(&store, &good);
+    assert_eq!(store.state("faults", &good.id), TrialState::Done);
+
+    let full = json(&record(1, 81.0));
+    let mut cases: Vec<(String, String, &str)> = vec![
+        // Truncated mid-file (a torn copy, a full disk under another tool).
+        (trial_id(1), full[..full.len() / 2].to_string(), "EOF"),
+        (trial_id(2), "\u{0}\u{7f}garbage".into(), "expected value"),
+    ];
+    // What serde_json used to write for a NaN wall time.
+    let mut v = serde_json::to_value(record(3, 82.0)).unwrap();
+    v["wall_time_s"] = serde_json::Value::Null;
+    cases.push((trial_id(3), v.to_string(), "invalid type: null"));
+    let mut r = record(4, 83.0);
+    r.format = 99;
+    cases.push((trial_id(4), json(&r), "format"));
+    // A valid record of another trial, copied into this trial's folder.
+    cases.push((
+        trial_id(5),
+        json(&record(6, 84.0)),
+        "does not match the folder name",
+    ));
+    let mut r = record(7, 85.0);
+    r.config.optimizer.lr = -1.0;
+    cases.push((trial_id(7), json(&r), "config.optimizer.lr"));
+    let mut r = record(8, 86.0);
+    r.final_accuracy = None;
+    cases.push((trial_id(8), json(&r), "final_accuracy"));
+    let mut r = record(9, 86.0);
+    r.final_accuracy = Some(f64::NAN);
+    cases.push((trial_id(9), json(&r), "final_accuracy"));
+    let mut r = record(10, 86.0);
+    r.status = Status::Stopped;
+    cases.push((trial_id(10), json(&r), "status"));
+    // A folder whose name is not a trial id.
+    cases.push((
+        "notes".into(),
+        json(&record(11, 87.0)),
+        "not match the folder name",
+    ));
+
+    for (name, text, _) in &cases {
+        plant(&store, name, text);
+        // Validation, not a test for the file; and asking changes nothing.
+        assert!(!store.is_done("faults", name), "{name}");
+        assert_eq!(store.state("faults", name), TrialState::Pending, "{name}");
+        assert!(store.trial_dir("faults", name).join(SUMMARY).is_file());
+    }
+
+    let found = store.records("faults").unwrap();
+    assert_eq!(found.records, vec![good.clone()]);
+    assert_eq!(
+        found.quarantined.len(),
+        cases.len(),
+        "{:#?}",
+        found.quarantined
+    );
+    for (name, text, why) in &cases {
+        let original = store.trial_dir("faults", name);
+        let q: &Quarantined = found
+            .quarantined
+            .iter()
+            .find(|q| q.path == original)
+            .unwrap_or_else(|| panic!("no warning for {name}: {:#?}", found.quarantined));
+        let warning = q.to_string();
+        assert!(
+            warning.contains(&original.join(SUMMARY).display().to_string()),
+            "the warning names the file: {warning}"
+        );
+        assert!(
+            warning.contains(why),
+            "the warning says why ({why}): {warning}"
+        );
+        let moved = q.moved_to.as_ref().expect("moved aside");
+        assert!(
+            moved.starts_with(store.quarantine_dir("faults")),
+            "{}",
+            moved.display()
+        );
+        let moved_name = moved.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(moved_name.starts_with(&format!("{name}.")), "{moved_name}");
+        assert!(!original.exists(), "{name} left its place");
+        // Nothing lost: the user's files are there, byte for byte, with a note why.
+        assert_eq!(std::fs::read_to_string(moved.join(SUMMARY)).unwrap(), *text);
+        assert_eq!(
+            std::fs::read_to_string(moved.join("train.log")).unwrap(),
+            format!("log of {name}\n")
+        );
+        let note = std::fs::read_to_string(moved.join(QUARANTINE_NOTE)).unwrap();
+        assert!(note.contains(why), "{note}");
+    }
+
+    // Quarantined once: the next scan is clean.
+    let again = store.records("faults").unwrap();
+    assert_eq!(again.records, vec![good.clone()]);
+    assert!(again.quarantined.is_empty(), "{:#?}", again.quarantined);
+
+    // The report is written from what is usable.
+    let experiment = load_experiment(tmp.path());
+    let report =
+        experiment::report::write_report(&experiment, &again.records, &tmp.path().join("reports"))
+            .unwrap();
+    assert!(std::fs::read_to_string(report).unwrap().contains("80.00"));
+
+    // Every quarantined trial is pending and can be claimed and run again.
+    for (name, _, _) in cases.iter().filter(|(n, _, _)| n != "notes") {
+        let claim = store
+            .claim("faults", name)
+            .unwrap()
+            .expect("claimable again");
+        assert!(claim.warnings().is_empty());
+        assert!(!claim.has_leftovers());
+        claim.discard().unwrap();
+    }
+}
+
+#[test]
+fn a_diverged_record_full_of_nan_is_a_valid_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let mut r = record(0, 50.0);
+    r.status = Status::Diverged { epoch: 2, batch: 0 };
+    r.epochs[0].train_loss_mean = f64::NAN;
+    r.epochs[0].test_loss = f64::INFINITY;
+    r.final_accuracy = Some(f64::NAN);
+    r.train_loss_sum = Some(f64::NEG_INFINITY);
+    publish(&store, &r);
+    assert!(store.is_done("faults", &r.id));
+    let found = store.records("faults").unwrap();
+    assert!(found.quarantined.is_empty(), "{:#?}", found.quarantined);
+    let back = &found.records[0];
+    assert!(back.epochs[0].train_loss_mean.is_nan());
+    assert_eq!(back.epochs[0].test_loss, f64::INFINITY);
+    assert!(back.final_accuracy.unwrap().is_nan());
+    assert_eq!(back.train_loss_sum, Some(f64::NEG_INFINITY));
+}
+
+#[test]
+fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let r = record(0, 88.0);
+    publish(&store, &r);
+    let target = store.trial_dir("faults", &r.id);
+    // The user deletes the summary to force a rerun; the rest of the folder stays.
+    std::fs::remove_file(target.join(SUMMARY)).unwrap();
+    std::fs::write(target.join("notes.txt"), "my notes").unwrap();
+    assert!(!store.is_done("faults", &r.id));
+    assert_eq!(store.state("faults", &r.id), TrialState::Pending);
+
+    let claim = store
+        .claim("faults", &r.id)
+        .unwrap()
+        .expect("pending again");
+    let [warning] = claim.warnings() else {
+        panic!("one warning expected: {:?}", claim.warnings())
+    };
+    assert_eq!(warning.path, target);
+    assert!(
+        warning.to_string().contains("summary.json is missing"),
+        "{warning}"
+    );
+    let moved = warning.moved_to.clone().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(moved.join("notes.txt")).unwrap(),
+        "my notes"
+    );
+    assert!(!target.exists(), "set aside before any training");
+    write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
+    assert_eq!(claim.publish().unwrap(), target);
+    assert!(store.is_done("faults", &r.id));
+
+    // Twice in the same second: the second copy gets its own name.
+    std::fs::remove_file(target.join(SUMMARY)).unwrap();
+    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    let second = claim.warnings()[0].moved_to.clone().unwrap();
+    assert_ne!(second, moved);
+    assert!(second.is_dir() && moved.is_dir());
+    claim.discard().unwrap();
+
+    // A file or a symlink where the trial folder belongs is set aside too (the symlink
+    // itself, never what it points to).
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep"), "keep").unwrap();
+    std::os::unix::fs::symlink(&outside, &target).unwrap();
+    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    assert!(
+        claim.warnings()[0].reason.contains("not a folder"),
+        "{:?}",
+        claim.warnings()
+    );
+    write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
+    claim.publish().unwrap();
+    assert!(store.is_done("faults", &r.id));
+    assert_eq!(entries(&outside), ["keep"]);
+}
+
+#[test]
+fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let id = trial_id(0);
+    let lock_file = store
+        .work_dir("faults", &id)
+        .with_file_name(format!("{id}.lock"));
+
+    let claim = store.claim("faults", &id).unwrap().unwrap();
+    assert!(!claim.has_leftovers());
+    assert_eq!(store.state("faults", &id), TrialState::Running);
+    assert!(store.claim("faults", &id).unwrap().is_none(), "exclusive");
+    std::fs::write(claim.work_dir().join("epoch-1"), "state").unwrap();
+    // Stopped: the claim ends, the work folder stays for a resume.
+    claim.release();
+    assert!(!lock_file.exists(), "the holder removes its lock file");
+    assert_eq!(store.state("faults", &id), TrialState::Pending);
+
+    let claim = store.claim("faults", &id).unwrap().unwrap();
+    assert!(claim.has_leftovers());
+    assert_eq!(
+        std::fs::read_to_string(claim.work_dir().join("epoch-1")).unwrap(),
+        "state"
+    );
+    std::fs::write(claim.work_dir().join("epoch-2"), "more").unwrap();
+    // A crash: the descriptor closes, the kernel drops the lock, the files stay.
+    drop(claim);
+    assert!(lock_file.exists());
+    assert_eq!(store.state("faults", &id), TrialState::Pending);
+
+    let claim = store.claim("faults", &id).unwrap().unwrap();
+    assert!(claim.has_leftovers());
+    assert_eq!(
+        entries(claim.work_dir()),
+        ["epoch-1".to_string(), "epoch-2".to_string()],
+        "handed over as they are, never wiped"
+    );
+    let work = claim.work_dir().to_path_buf();
+    claim.discard().unwrap();
+    assert!(!work.exists());
+    assert!(!lock_file.exists());
+
+    let claim = store.claim("faults", &id).unwrap().unwrap();
+    assert!(!claim.has_leftovers());
+    write_atomic(
+        &claim.work_dir().join(SUMMARY),
+        json(&record(0, 90.0)).as_bytes(),
+    )
+    .unwrap();
+    claim.publish().unwrap();
+    assert!(!lock_file.exists());
+    assert!(!work.exists());
+    assert_eq!(store.state("faults", &id), TrialState::Done);
+    assert!(store.claim("faults", &id).unwrap().is_none(), "done");
+}
+
+#[test]
+fn a_bad_record_of_a_claimed_trial_is_skipped_not_moved_and_publish_sets_it_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let r = record(0, 70.0);
+    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    // Something writes a broken folder where the trial will be published.
+    let planted = plant(&store, &r.id, "{ broken");
+    let found = store.records("faults").unwrap();
+    assert!(found.records.is_empty());
+    let [q] = found.quarantined.as_slice() else {
+        panic!("{:?}", found.quarantined)
+    };
+    assert_eq!(q.moved_to, None);
+    assert!(
+        q.to_string().contains("claimed by a running process"),
+        "{q}"
+    );
+    assert!(planted.join(SUMMARY).is_file(), "left in place");
+    // The holder publishes: the broken folder is moved aside, not merged or lost.
+    write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
+    claim.publish().unwrap();
+    assert!(store.is_done("faults", &r.id));
+    let quarantined = entries(&store.quarantine_dir("faults"));
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    let moved = store.quarantine_dir("faults").join(&quarantined[0]);
+    assert_eq!(
+        std::fs::read_to_string(moved.join(SUMMARY)).unwrap(),
+        "{ broken"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Claims under concurrency.
+
+const STRESS_TRIALS: u64 = 6;
+/// Each trial is claimed and released (as if stopped) this many times, then published.
+const STRESS_RELEASES: u64 = 3;
+const STRESS_ENV: &str = "STORE_FAULTS_STRESS_DIR";
+
+fn read_number(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One claimer thread: claims free trials over and over until all are done, checking
+/// the protocol from the outside. Returns what it saw go wrong.
+fn claimer(dir: &Path, who: &str) -> Vec<String> {
+    let store = Store::new(dir.join("runs"));
+    let ledger = dir.join("ledger");
+    let mut violations = Vec::new();
+    let mut spins = 0u64;
+    loop {
+        let mut all_done = true;
+        for seed in 0..STRESS_TRIALS {
+            let id = id::trial_id(&config(), seed, DIGEST);
+            if store.is_done("faults", &id) {
+                continue;
+            }
+            all_done = false;
+            let claim = match store.claim("faults", &id) {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
+                Err(e) => {
+                    violations.push(format!("{who}: claim failed: {e}"));
+                    continue;
+                }
+            };
+            // At most one holder at a time, across threads and processes.
+            let holder = ledger.join(format!("{id}.holder"));
+            if create_exclusive(&holder).is_err() {
+                violations.push(format!("{who}: two holders of {}", id::short(&id)));
+            }
+            if store.is_done("faults", &id) {
+                violations.push(format!("{who}: claimed a done trial"));
+            }
+            // The work folder is exactly as the last holder left it.
+            let generation_file = claim.work_dir().join("generation");
+            let seen = read_number(&generation_file);
+            let expected = read_number(&ledger.join(format!("{id}.generation")));
+            if seen != expected {
+                violations.push(format!(
+                    "{who}: work folder of {} lost: generation {seen}, ledger {expected}",
+                    id::short(&id)
+                ));
+            }
+            if claim.has_leftovers() != (expected > 0) {
+                violations.push(format!("{who}: leftovers flag wrong at {expected}"));
+            }
+            std::thread::sleep(Duration::from_micros(500 + 200 * seed));
+            if expected > 0 && !generation_file.is_file() {
+                violations.push(format!("{who}: work folder wiped while held"));
+            }
+            if expected < STRESS_RELEASES {
+                let next = (expected + 1).to_string();
+                write_atomic(&generation_file, next.as_bytes()).unwrap();
+                write_atomic(&ledger.join(format!("{id}.generation")), next.as_bytes()).unwrap();
+                std::fs::remove_file(&holder).unwrap();
+                claim.release();
+            } else {
+                write_atomic(
+                    &claim.work_dir().join(SUMMARY),
+                    json(&record(seed, 60.0 + seed as f64)).as_bytes(),
+                )
+                .unwrap();
+                if create_exclusive(&ledger.join(format!("{id}.published"))).is_err() {
+                    violations.push(format!("{who}: {} published twice", id::short(&id)));
+                }
+                std::fs::remove_file(&holder).unwrap();
+                if let Err(e) = claim.publish() {
+                    violations.push(format!("{who}: publish failed: {e}"));
+                }
+            }
+        }
+        if all_done {
+            return violations;
+        }
+        spins += 1;
+        if spins > 100_000 {
+            violations.push(format!("{who}: gave up waiting for the trials"));
+            return violations;
+        }
+    }
+}
+
+fn claimers(dir: &Path, threads: usize, tag: &str) -> Vec<String> {
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let violations = violations.clone();
+            s.spawn(move || {
+                let found = claimer(dir, &format!("{tag}/thread {t}"));
+                violations.lock().unwrap().extend(found);
+            });
+        }
+    });
+    Arc::try_unwrap(violations).unwrap().into_inner().unwrap()
+}
+
+/// Child entry point of the concurrency test (a no-op unless its variable is set).
+#[test]
+fn child_claimer_process() {
+    let Some(dir) = std::env::var_os(STRESS_ENV) else {
+        return;
+    };
+    let violations = claimers(Path::new(&dir), 4, &format!("pid {}", std::process::id()));
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn claims_stay_exclusive_under_many_threads_and_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("ledger")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(&exe)
+                .args(["--exact", "child_claimer_process", "--nocapture"])
+                .env(STRESS_ENV, dir)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let violations = claimers(dir, 16, "parent");
+    for mut child in children {
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "a child process saw a violation: {status}"
+        );
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+
+    let store = Store::new(dir.join("runs"));
+    let found = store.records("faults").unwrap();
+    assert!(found.quarantined.is_empty(), "{:#?}", found.quarantined);
+    assert_eq!(found.records.len(), STRESS_TRIALS as usize);
+    for seed in 0..STRESS_TRIALS {
+        let id = id::trial_id(&config(), seed, DIGEST);
+        assert_eq!(store.state("faults", &id), TrialState::Done);
+        assert!(dir.join("ledger").join(format!("{id}.published")).is_file());
+        // Every release's work survived into the published folder.
+        assert_eq!(
+            read_number(&store.trial_dir("faults", &id).join("generation")),
+            STRESS_RELEASES
+        );
+    }
+    assert!(!store.quarantine_dir("faults").exists());
+    // Nothing left behind: no work folders, no lock files.
+    let work = store.work_dir("faults", "x");
+    assert_eq!(entries(work.parent().unwrap()), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------
+// Unwritable stores and temporary files.
+
+const READ_ONLY_ENV: &str = "STORE_FAULTS_READ_ONLY_DIR";
+
+/// Child entry point of the read-only test: runs inside a mount namespace where the
+/// folder in its variable is a read-only tmpfs (a no-op unless the variable is set).
+#[test]
+fn child_read_only_probe() {
+    let Some(dir) = std::env::var_os(READ_ONLY_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    // The work folder exists (made before the remount): the probe file cannot be created.
+    let err = Store::new(dir.join("runs"))
+        .ensure_writable("faults")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Unwritable { .. }), "{err:?}");
+    assert!(text.contains("Read-only file system"), "{text}");
+    assert!(
+        text.contains(&dir.join("runs/faults/.work/.probe.").display().to_string()),
+        "{text}"
+    );
+    // A store that does not exist yet cannot be created.
+    let err = Store::new(dir.join("fresh"))
+        .ensure_writable("faults")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("Read-only file system"), "{text}");
+    assert!(
+        text.contains(&dir.join("fresh/faults/.work").display().to_string()),
+        "{text}"
+    );
+    println!("READ-ONLY-PROBE-OK: {text}");
+}
+
+#[test]
+fn an_unwritable_store_is_refused_with_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Writable: passes and leaves nothing behind.
+    let store = Store::new(tmp.path().join("runs"));
+    store.ensure_writable("faults").unwrap();
+    assert_eq!(
+        entries(&tmp.path().join("runs/faults/.work")),
+        Vec::<String>::new()
+    );
+
+    // Root ignores permission bits, so use a real read-only mount in a private mount
+    // namespace. No `unshare` (or no permission for it) fails this test.
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let script = r#"mount -t tmpfs tmpfs "$1" && mkdir -p "$1/runs/faults/.work" && mount -o remount,ro "$1" && exec "$2" --exact child_read_only_probe --nocapture"#;
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(&mnt)
+        .arg(&exe)
+        .env(READ_ONLY_ENV, &mnt)
+        .output()
+        .expect("running unshare (util-linux) is required for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("READ-ONLY-PROBE-OK"), "{stdout}\n{stderr}");
+    // The mount stayed in the child's namespace.
+    assert_eq!(entries(&mnt), Vec::<String>::new());
+}
+
+#[test]
+fn temporary_files_never_follow_a_planted_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    std::fs::create_dir(&dir).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let target = dir.join("summary.json");
+
+    // Where the old code put its temporary file: `.<name>.<pid>.tmp`.
+    let predictable = dir.join(format!(".summary.json.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &predictable).unwrap();
+    for round in 0..20 {
+        write_atomic(&target, format!("round {round}").as_bytes()).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "round 19");
+    assert!(!target.is_symlink());
+    // Only the target and the planted link: no temporary file is left over.
+    assert_eq!(
+        entries(&dir),
+        [
+            format!(".summary.json.{}.tmp", std::process::id()),
+            "summary.json".to_string()
+        ]
+    );
+
+    // Creating exclusively refuses a symlink, to an existing file or a dangling one.
+    let err = create_exclusive(&predictable).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let dangling = dir.join("dangling");
+    let nowhere = tmp.path().join("nowhere");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    assert!(create_exclusive(&dangling).is_err());
+    assert!(!nowhere.exists(), "a dangling link's target is not created");
+
+    // A symlink planted as a trial's lock file is refused, not followed.
+    let store = Store::new(tmp.path().join("runs"));
+    let id = trial_id(0);
+    let work_root = store.work_dir("faults", &id);
+    let work_root = work_root.parent().unwrap();
+    std::fs::create_dir_all(work_root).unwrap();
+    let lock = work_root.join(format!("{id}.lock"));
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let err = store.claim("faults", &id).unwrap_err();
+    assert!(
+        err.to_string().contains(&lock.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let lock_nowhere = tmp.path().join("lock-nowhere");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&lock_nowhere, &lock).unwrap();
+    assert!(store.claim("faults", &id).is_err());
+    assert!(!lock_nowhere.exists());
+}
