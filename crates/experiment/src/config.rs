@@ -250,7 +250,11 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
             return Err(invalid(
                 variant_line,
                 format!("variants[#{index}].name"),
-                format!("variant {} of {}: {message}", index + 1, file.variants.len()),
+                format!(
+                    "variant {} of {}: {message}",
+                    index + 1,
+                    file.variants.len()
+                ),
             ));
         }
         if let Some(first) = variants.iter().position(|v| v.name == variant.name) {

@@ -216,12 +216,12 @@ fn leaf_value(existing: &Value, text: &str, path: &str) -> Result<Value, String>
                 Ok(Value::Null)
             } else {
                 match text.parse::<i128>() {
-                    Ok(x) => u64::try_from(x).map(|x| Value::Number(x.into())).map_err(|_| {
-                        match allowed(path) {
+                    Ok(x) => u64::try_from(x)
+                        .map(|x| Value::Number(x.into()))
+                        .map_err(|_| match allowed(path) {
                             Some(allowed) => format!("`{text}` is out of range: allowed {allowed}"),
                             None => format!("`{text}` is out of range"),
-                        }
-                    }),
+                        }),
                     Err(_) => Err(expected("a whole number")),
                 }
             }
@@ -334,7 +334,11 @@ mod tests {
     #[test]
     fn values_out_of_their_type_name_the_field_and_the_allowed_range() {
         let cases = [
-            ("epochs=99999999999", "epochs", "a whole number in 1..=10000"),
+            (
+                "epochs=99999999999",
+                "epochs",
+                "a whole number in 1..=10000",
+            ),
             ("epochs=-1", "epochs", "a whole number in 1..=10000"),
             ("batch_size=-1", "batch_size", "a whole number in 1..=65536"),
             (
@@ -343,15 +347,27 @@ mod tests {
                 "a whole number in 1..=65536",
             ),
             ("eval_batch_size=1e3", "eval_batch_size", "1..=65536"),
-            ("optimizer.lr=nan", "optimizer.lr", "a finite number in (0, 10]"),
+            (
+                "optimizer.lr=nan",
+                "optimizer.lr",
+                "a finite number in (0, 10]",
+            ),
             ("optimizer.lr=inf", "optimizer.lr", "(0, 10]"),
             ("model.dropout=-inf", "model.dropout", "[0, 1)"),
             ("model.channels=-3", "model.channels", "1..=4096"),
             ("model.kernel_size=none", "model.kernel_size", "1..=7"),
             ("schedule.every=-1", "schedule.every", "a whole number >= 1"),
             ("schedule.every=4294967296", "schedule.every", ">= 1"),
-            ("data.train_limit=-5", "data.train_limit", "1..=60000, or none"),
-            ("data.test_limit=1.5", "data.test_limit", "1..=10000, or none"),
+            (
+                "data.train_limit=-5",
+                "data.train_limit",
+                "1..=60000, or none",
+            ),
+            (
+                "data.test_limit=1.5",
+                "data.test_limit",
+                "1..=10000, or none",
+            ),
         ];
         for (set, field, allowed) in cases {
             let err = apply(&[set]).unwrap_err();

@@ -183,7 +183,12 @@ fn two_variants_with_the_same_settings_are_rejected_naming_both() {
     let (line, field, message) = invalid(&text, &[]);
     assert_eq!(line, 18, "the second variant's line: {message}");
     assert_eq!(field, "variants[d]");
-    for part in ["`a` (line 15)", "`d` (line 18)", "same settings", "configs/test.ron"] {
+    for part in [
+        "`a` (line 15)",
+        "`d` (line 18)",
+        "same settings",
+        "configs/test.ron",
+    ] {
         assert!(message.contains(part), "{message} lacks {part}");
     }
 
@@ -248,7 +253,11 @@ fn variant_names_that_break_argv_tables_or_the_readme_are_rejected() {
 fn duplicate_variant_names_are_rejected() {
     let text = with(r#"(name: "c","#, r#"(name: "a","#);
     let (line, field, message) = invalid(&text, &[]);
-    assert_eq!((line, field.as_str()), (17, "variants[a].name"), "{message}");
+    assert_eq!(
+        (line, field.as_str()),
+        (17, "variants[a].name"),
+        "{message}"
+    );
     assert!(message.contains("line 15"), "{message}");
 }
 
@@ -261,9 +270,11 @@ fn the_experiment_name_must_be_one_safe_path_component() {
         assert!(message.contains("folder under runs/"), "{message}");
     }
     // The line is the experiment's `name`, even when it is written after the variants.
-    let text = GOOD
-        .replacen("    name: \"test\",\n", "", 1)
-        .replacen("    ],\n)", "    ],\n    name: \"../x\",\n)", 1);
+    let text = GOOD.replacen("    name: \"test\",\n", "", 1).replacen(
+        "    ],\n)",
+        "    ],\n    name: \"../x\",\n)",
+        1,
+    );
     let (line, field, message) = invalid(&text, &[]);
     assert_eq!((line, field.as_str()), (18, "name"), "{message}");
 }
@@ -326,5 +337,9 @@ fn errors_in_a_variant_point_at_its_own_line() {
         r#"(name: "a", set: {"epochs": "0"}, study: (accuracy: 93.0)),"#,
     );
     let (line, field, message) = invalid(&text, &[]);
-    assert_eq!((line, field.as_str()), (15, "variants[a].epochs"), "{message}");
+    assert_eq!(
+        (line, field.as_str()),
+        (15, "variants[a].epochs"),
+        "{message}"
+    );
 }

@@ -316,7 +316,11 @@ fn a_response_announcing_more_than_the_file_can_take_is_rejected_and_nothing_kep
         assert!(message.contains(part), "{message} lacks {part}");
     }
     let (final_path, part) = final_and_part(dest.path(), kind);
-    assert!(!final_path.exists() && !part.exists(), "{:?}", listing(dest.path()));
+    assert!(
+        !final_path.exists() && !part.exists(),
+        "{:?}",
+        listing(dest.path())
+    );
     assert_eq!(server.requests().len(), 1, "not retried");
 }
 
@@ -340,7 +344,11 @@ fn a_response_streaming_more_than_the_file_can_take_is_cut_off_and_deleted() {
     );
     assert!(message.contains("partial download deleted"), "{message}");
     let (final_path, part) = final_and_part(dest.path(), kind);
-    assert!(!final_path.exists() && !part.exists(), "{:?}", listing(dest.path()));
+    assert!(
+        !final_path.exists() && !part.exists(),
+        "{:?}",
+        listing(dest.path())
+    );
     assert_eq!(server.requests().len(), 1, "not retried");
 
     // The same server without the junk: a body without a length is fine.
@@ -453,8 +461,15 @@ const CHILD_DEST: &str = "DATA_TEST_CHILD_DEST";
 #[test]
 #[ignore = "a child process of two_concurrent_processes_share_one_download"]
 fn child_download() {
-    let url = std::env::var_os(CHILD_URL).expect("run by two_concurrent_processes_share_one_download");
-    let dest = std::env::var_os(CHILD_DEST).expect("run by two_concurrent_processes_share_one_download");
-    download_all_with(url.to_str().unwrap(), std::path::Path::new(&dest), &options()).unwrap();
+    let url =
+        std::env::var_os(CHILD_URL).expect("run by two_concurrent_processes_share_one_download");
+    let dest =
+        std::env::var_os(CHILD_DEST).expect("run by two_concurrent_processes_share_one_download");
+    download_all_with(
+        url.to_str().unwrap(),
+        std::path::Path::new(&dest),
+        &options(),
+    )
+    .unwrap();
     println!("CHILD-DOWNLOAD-OK");
 }

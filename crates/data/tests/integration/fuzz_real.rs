@@ -32,7 +32,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (0u16..1000, 1u8..=255).prop_map(|(at, mask)| Mutation::Flip(at, mask)),
         (
             0u8..4,
-            prop_oneof![any::<u32>(), Just(0x0801), Just(0x0803), Just(10_000), Just(60_000)]
+            prop_oneof![
+                any::<u32>(),
+                Just(0x0801),
+                Just(0x0803),
+                Just(10_000),
+                Just(60_000)
+            ]
         )
             .prop_map(|(i, v)| Mutation::Header(i, v)),
         proptest::collection::vec(any::<u8>(), 1..32).prop_map(Mutation::Append),
@@ -68,7 +74,9 @@ fn real_raw(kind: FileKind) -> &'static [u8] {
         FileKind::TestImages => &IMAGES,
         other => panic!("not used here: {other}"),
     };
-    cell.get_or_init(|| idx::decode(Path::new("real"), &real_gz(kind), kind.expected_len()).unwrap())
+    cell.get_or_init(|| {
+        idx::decode(Path::new("real"), &real_gz(kind), kind.expected_len()).unwrap()
+    })
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -80,7 +88,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Reads `bytes` from a temp file named like the real one, as `kind`.
 fn read(bytes: &[u8], kind: FileKind, gz: bool) -> Result<idx::IdxFile, DataError> {
     let dir = tempfile::tempdir().unwrap();
-    let name = if gz { kind.gz_name() } else { kind.file_name().to_owned() };
+    let name = if gz {
+        kind.gz_name()
+    } else {
+        kind.file_name().to_owned()
+    };
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
     let result = idx::read_file(&path, kind);
