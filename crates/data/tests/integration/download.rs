@@ -308,11 +308,9 @@ fn a_response_announcing_more_than_the_file_can_take_is_rejected_and_nothing_kep
         other => panic!("unexpected {other:?}"),
     }
     let message = err.chain_message();
-    for part in [
-        url.as_str(),
-        &format!("{} bytes announced", body.len()),
-        &format!("at most {limit} bytes"),
-    ] {
+    let announced = format!("{} bytes announced", body.len());
+    let at_most = format!("at most {limit} bytes");
+    for part in [url.as_str(), announced.as_str(), at_most.as_str()] {
         assert!(message.contains(part), "{message} lacks {part}");
     }
     let (final_path, part) = final_and_part(dest.path(), kind);
