@@ -9,6 +9,19 @@
 //! fails is deleted. When the retries run out, the `.part` is **kept**, so
 //! that the next run resumes where this one stopped.
 //!
+//! **Size cap.** No valid copy of a file, however it was compressed, is larger
+//! than [`max_download_len`]. A response that announces more (its
+//! `Content-Length`, after any resumed offset) or streams more is rejected with
+//! [`DataError::TooLarge`] and its `.part` deleted, so a broken or hostile
+//! mirror cannot fill the disk.
+//!
+//! **One downloader at a time.** [`download_all_with`] holds an exclusive OS
+//! file lock on `<dest>/.download.lock` ([`LOCK_FILE`]) for its whole run. Two
+//! first runs (two processes, or two threads) therefore never write the same
+//! `.part`: the second waits for the first, then finds the files it installed
+//! valid and fetches nothing. The lock file itself is left in place (removing
+//! it would race with a waiter) and is empty.
+//!
 //! Nothing here prints; every failure is a typed [`DataError`].
 
 use std::fs::{self, File, OpenOptions};
@@ -50,9 +63,24 @@ pub fn download_all(base_url: &str, dest: &Path) -> Result<(), DataError> {
     download_all_with(base_url, dest, &Options::default())
 }
 
+/// Name of the lock file that [`download_all_with`] holds in the destination.
+pub const LOCK_FILE: &str = ".download.lock";
+
+/// The most bytes a download of `kind` may take: its decompressed length plus
+/// 1/256 and 4 KiB. Gzip (even of incompressible data, in stored blocks)
+/// adds far less than that, so no valid copy is larger.
+pub const fn max_download_len(kind: FileKind) -> u64 {
+    let len = kind.expected_len() as u64;
+    len + len / 256 + 4096
+}
+
 /// [`download_all`] with explicit [`Options`].
+///
+/// Holds an exclusive lock on `<dest>/`[`LOCK_FILE`] throughout, waiting for
+/// any other downloader into `dest` to finish first.
 pub fn download_all_with(base_url: &str, dest: &Path, options: &Options) -> Result<(), DataError> {
     fs::create_dir_all(dest).map_err(|e| DataError::io("create", dest, e))?;
+    let _lock = lock(dest)?;
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(options.connect_timeout)
         .timeout_read(options.read_timeout)
@@ -64,6 +92,21 @@ pub fn download_all_with(base_url: &str, dest: &Path, options: &Options) -> Resu
         download_file(&agent, &file_url(base_url, kind), dest, kind, options)?;
     }
     Ok(())
+}
+
+/// Opens `<dest>/.download.lock` and takes an exclusive lock on it, waiting
+/// as long as another holder keeps it. The lock goes when the file is closed
+/// (also when the process dies).
+fn lock(dest: &Path) -> Result<File, DataError> {
+    let path = dest.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| DataError::io("create", &path, e))?;
+    file.lock().map_err(|e| DataError::io("lock", &path, e))?;
+    Ok(file)
 }
 
 /// The URL of `kind`'s `.gz` under `base_url` (with or without a trailing `/`).
@@ -105,7 +148,7 @@ fn download_file(
     options: &Options,
 ) -> Result<(), DataError> {
     let part = part_path(dest, kind);
-    fetch_with_retries(agent, url, &part, options)?;
+    fetch_with_retries(agent, url, &part, max_download_len(kind), options)?;
     if let Err(error) = validate(&part, kind) {
         // Best effort: the validation error is the one to report.
         let _ = fs::remove_file(&part);
@@ -126,12 +169,13 @@ fn fetch_with_retries(
     agent: &ureq::Agent,
     url: &str,
     part: &Path,
+    limit: u64,
     options: &Options,
 ) -> Result<(), DataError> {
     let mut pause = options.backoff;
     let mut attempt = 1;
     loop {
-        match fetch_once(agent, url, part) {
+        match fetch_once(agent, url, part, limit) {
             Ok(()) => return Ok(()),
             Err(error) if !is_transient(&error) => return Err(error),
             Err(error) if attempt > options.retries => {
@@ -162,9 +206,15 @@ fn is_transient(error: &DataError) -> bool {
 }
 
 /// One HTTP request: resumes `part` if it exists, else starts it; on success
-/// `part` holds the whole body, flushed and synced to disk.
-fn fetch_once(agent: &ureq::Agent, url: &str, part: &Path) -> Result<(), DataError> {
-    let offset = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+/// `part` holds the whole body, flushed and synced to disk. More than `limit`
+/// bytes in all is [`DataError::TooLarge`], and the part is deleted.
+fn fetch_once(agent: &ureq::Agent, url: &str, part: &Path, limit: u64) -> Result<(), DataError> {
+    let mut offset = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    if offset >= limit {
+        // A leftover part that cannot be the start of a valid file: start over.
+        remove_part(part)?;
+        offset = 0;
+    }
     let mut request = agent.get(url);
     if offset > 0 {
         request = request.set("Range", &format!("bytes={offset}-"));
@@ -211,6 +261,20 @@ fn fetch_once(agent: &ureq::Agent, url: &str, part: &Path) -> Result<(), DataErr
             });
         }
     };
+    let start = if append { offset } else { 0 };
+    let announced = response
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = announced
+        && start.saturating_add(len) > limit
+    {
+        remove_part(part)?;
+        return Err(DataError::TooLarge {
+            url: url.to_owned(),
+            limit,
+            announced: Some(start.saturating_add(len)),
+        });
+    }
     let file = OpenOptions::new()
         .create(true)
         .write(true)
@@ -218,19 +282,43 @@ fn fetch_once(agent: &ureq::Agent, url: &str, part: &Path) -> Result<(), DataErr
         .truncate(!append)
         .open(part)
         .map_err(|e| DataError::io("open", part, e))?;
-    copy_body(response.into_reader(), file, url, part)
+    let result = copy_body(response.into_reader(), file, url, part, start, limit);
+    if let Err(DataError::TooLarge { .. }) = &result {
+        remove_part(part)?;
+    }
+    result
 }
 
-/// Streams the body into `file`. On a network error, what arrived is flushed
-/// to disk first so that the next attempt can resume after it.
-fn copy_body(mut body: impl Read, file: File, url: &str, part: &Path) -> Result<(), DataError> {
+/// Streams the body into `file`, which already holds `start` bytes; more than
+/// `limit` in all is [`DataError::TooLarge`] (the caller deletes the part). On
+/// a network error, what arrived is flushed to disk first so that the next
+/// attempt can resume after it.
+fn copy_body(
+    mut body: impl Read,
+    file: File,
+    url: &str,
+    part: &Path,
+    start: u64,
+    limit: u64,
+) -> Result<(), DataError> {
     let write_error = |e| DataError::io("write", part, e);
     let mut writer = BufWriter::with_capacity(1 << 20, file);
     let mut buf = vec![0u8; 1 << 16];
+    let mut total = start;
     loop {
         match body.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => writer.write_all(&buf[..n]).map_err(write_error)?,
+            Ok(n) => {
+                total += n as u64;
+                if total > limit {
+                    return Err(DataError::TooLarge {
+                        url: url.to_owned(),
+                        limit,
+                        announced: None,
+                    });
+                }
+                writer.write_all(&buf[..n]).map_err(write_error)?;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 writer.flush().map_err(write_error)?;

@@ -168,6 +168,25 @@ pub enum DataError {
         source: Box<DataError>,
     },
 
+    /// A response is larger than any valid copy of the file can be; what had
+    /// arrived was deleted.
+    #[error(
+        "{url}: response too large: {} but a valid copy takes at most {limit} bytes (partial download deleted)",
+        match .announced {
+            Some(n) => format!("{n} bytes announced"),
+            None => format!("more than {limit} bytes sent"),
+        }
+    )]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The most bytes accepted for this file.
+        limit: u64,
+        /// The total size the server announced (resumed offset plus
+        /// `Content-Length`), if it announced one that was too large.
+        announced: Option<u64>,
+    },
+
     /// A complete download failed validation (format or digest); it was deleted.
     #[error("{url} served an invalid file (deleted)")]
     InvalidDownload {

@@ -242,3 +242,6 @@ fn check(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

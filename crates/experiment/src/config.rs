@@ -166,7 +166,17 @@ pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment, ConfigErr
     parse(path, &text, overrides)
 }
 
+/// Most seeds one experiment may ask for.
+pub const MAX_SEEDS: u32 = 1000;
+
 /// [`load`] on text already read; `path` is used in messages.
+///
+/// Besides the ranges of every trial setting, it rejects: a `name` that is not a safe folder
+/// name, `seeds` outside `1..=1000` or a `first_seed + seeds` past `u64::MAX`, variant names
+/// that would break the worker's command line, the markdown tables or the README splice (see
+/// [`check_variant_name`]), two variants with one name, two variants that resolve to the
+/// same settings (they would share every trial id), a `baseline` that names no variant, and
+/// study figures that are not finite or out of range.
 pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experiment, ConfigError> {
     let file: ExperimentFile =
         ron_options()
@@ -177,53 +187,84 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 column: e.position.col,
                 message: e.code.to_string(),
             })?;
+    let layout = Layout::scan(text);
     let invalid = |line: usize, field: String, message: String| ConfigError::Invalid {
         path: path.to_path_buf(),
         line,
         field,
         message,
     };
-    if !is_slug(&file.name) {
-        return Err(invalid(
-            find_field_line(text, &["name"]),
-            "name".into(),
-            format!(
-                "`{}` must be a short name of letters, digits, '-' and '_' (it names a folder)",
-                file.name
-            ),
-        ));
+    if let Err(message) = check_experiment_name(&file.name) {
+        return Err(invalid(layout.line("name"), "name".into(), message));
     }
-    if file.seeds == 0 || file.seeds > 1000 {
+    if file.seeds == 0 || file.seeds > MAX_SEEDS {
         return Err(invalid(
-            find_field_line(text, &["seeds"]),
+            layout.line("seeds"),
             "seeds".into(),
-            format!("must be in 1..=1000, got {}", file.seeds),
+            format!("must be in 1..={MAX_SEEDS}, got {}", file.seeds),
         ));
     }
+    let seeds = seed_range(file.first_seed, file.seeds).map_err(|message| {
+        let line = match layout.line("first_seed") {
+            0 => layout.line("seeds"),
+            line => line,
+        };
+        invalid(line, "first_seed".into(), message)
+    })?;
     if file.variants.is_empty() {
         return Err(invalid(
-            find_field_line(text, &["variants"]),
+            layout.line("variants"),
             "variants".into(),
             "an experiment needs at least one variant".into(),
         ));
     }
-    let base = apply_overrides(&file.base, overrides)
-        .map_err(|e| invalid(0, e.field, format!("--set: {}", e.message)))?;
-    // The base itself must be valid, so that errors point at the base's line rather than
-    // at the first variant.
-    base.clone().validate().map_err(|e| {
-        let line = find_field_line(text, &path_segments(&e.field));
+    // The file's base must be valid on its own, so that its errors point at its lines...
+    file.base.clone().validate().map_err(|e| {
+        let line = layout.line_or_parent(&format!("base.{}", dotted(&e.field)));
         invalid(line, e.field, e.message)
+    })?;
+    // ... and a value from `--set` is reported as coming from the command line.
+    let base = apply_overrides(&file.base, overrides)
+        .map_err(|e| invalid(0, e.field.clone(), format!("--set: {}", e.message)))?;
+    base.clone().validate().map_err(|e| {
+        let culprit = overrides
+            .iter()
+            .rev()
+            .find(|o| e.field == o.path || e.field.starts_with(&format!("{}.", o.path)))
+            .map_or_else(
+                || {
+                    let all: Vec<String> = overrides.iter().map(ToString::to_string).collect();
+                    all.join(" ")
+                },
+                ToString::to_string,
+            );
+        invalid(0, e.field, format!("--set {culprit}: {}", e.message))
     })?;
 
     let mut variants: Vec<Variant> = Vec::new();
-    for variant in &file.variants {
-        let variant_line = find_string_line(text, &format!("\"{}\"", variant.name));
-        if variants.iter().any(|v| v.name == variant.name) {
+    let mut lines: Vec<usize> = Vec::new();
+    for (index, variant) in file.variants.iter().enumerate() {
+        let at = format!("variants.{index}");
+        let variant_line = layout.line_or_parent(&format!("{at}.name"));
+        if let Err(message) = check_variant_name(&variant.name) {
+            return Err(invalid(
+                variant_line,
+                format!("variants[#{index}].name"),
+                format!(
+                    "variant {} of {}: {message}",
+                    index + 1,
+                    file.variants.len()
+                ),
+            ));
+        }
+        if let Some(first) = variants.iter().position(|v| v.name == variant.name) {
             return Err(invalid(
                 variant_line,
                 format!("variants[{}].name", variant.name),
-                "two variants have this name".into(),
+                format!(
+                    "two variants have this name (the first is at line {})",
+                    lines[first]
+                ),
             ));
         }
         let sets: Vec<Override> = variant
@@ -234,22 +275,61 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 value: v.clone(),
             })
             .collect();
+        let set_line = |field: &str| {
+            let key = variant
+                .set
+                .keys()
+                .find(|k| {
+                    field == k.as_str()
+                        || field.starts_with(&format!("{k}."))
+                        || field.starts_with(&format!("{k}["))
+                })
+                .map_or(field, String::as_str);
+            match layout.line(&format!("{at}.set.{key}")) {
+                0 => variant_line,
+                line => line,
+            }
+        };
         let config = apply_overrides(&base, &sets).map_err(|e| {
-            let line = find_string_line(text, &format!("\"{}\"", e.field)).max(variant_line);
             invalid(
-                line,
+                set_line(&e.field),
                 format!("variants[{}].set.{}", variant.name, e.field),
                 e.message,
             )
         })?;
         let trial = config.validate().map_err(|e| {
-            let line = find_string_line(text, &format!("\"{}\"", e.field)).max(variant_line);
             invalid(
-                line,
+                set_line(&e.field),
                 format!("variants[{}].{}", variant.name, e.field),
                 e.message,
             )
         })?;
+        if let Err((field, message)) = check_study(&variant.study) {
+            return Err(invalid(
+                layout.line_or_parent(&format!("{at}.study.{field}")),
+                format!("variants[{}].study.{field}", variant.name),
+                message,
+            ));
+        }
+        if let Some(twin) = variants.iter().position(|v| v.trial == trial) {
+            let with_sets = if overrides.is_empty() {
+                String::new()
+            } else {
+                let all: Vec<String> = overrides.iter().map(ToString::to_string).collect();
+                format!(" (with --set {})", all.join(" "))
+            };
+            return Err(invalid(
+                variant_line,
+                format!("variants[{}]", variant.name),
+                format!(
+                    "variants `{}` (line {}) and `{}` (line {}) resolve to the same settings{with_sets}, \
+                     so they would share every trial id and one of them would never get a result; \
+                     remove one or make them differ",
+                    variants[twin].name, lines[twin], variant.name, variant_line
+                ),
+            ));
+        }
+        lines.push(variant_line);
         variants.push(Variant {
             name: variant.name.clone(),
             trial,
@@ -258,7 +338,7 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
     }
     if !variants.iter().any(|v| v.name == file.baseline) {
         return Err(invalid(
-            find_field_line(text, &["baseline"]),
+            layout.line("baseline"),
             "baseline".into(),
             format!(
                 "`{}` is not one of the variants ({})",
@@ -276,69 +356,338 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         name: file.name,
         title: file.title,
         description: file.description,
-        seeds: (file.first_seed..file.first_seed + u64::from(file.seeds)).collect(),
+        seeds,
         baseline: file.baseline,
         variants,
         overrides: overrides.to_vec(),
     })
 }
 
-fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+/// The seeds `first..first + count`, or why they do not fit in a `u64`.
+pub fn seed_range(first: u64, count: u32) -> Result<Vec<u64>, String> {
+    match first.checked_add(u64::from(count)) {
+        Some(end) => Ok((first..end).collect()),
+        None => Err(format!(
+            "first_seed + seeds must be at most {} (u64), got {first} + {count}",
+            u64::MAX
+        )),
+    }
 }
 
-/// `augmentations[1].p` -> `["augmentations", "p"]`, `model.dropout` -> `["model", "dropout"]`.
-fn path_segments(field: &str) -> Vec<&str> {
-    field
-        .split('.')
-        .map(|s| s.split('[').next().unwrap_or(s))
-        .collect()
+/// Checks an experiment's `name`: it is a folder under `runs/` and a report's file name, so
+/// it must be one safe path component: 1 to 64 ASCII letters, digits, `-` and `_` (so no
+/// `/`, no leading `.`, no control characters).
+pub fn check_experiment_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} must be 1 to 64 letters, digits, '-' and '_' (it names a folder under runs/ and a report file)"
+        ))
+    }
 }
 
-/// The 1-based line where the nested field `segments` is written (`name:` after its
-/// parents), or 0 when it is not written (a default).
-fn find_field_line(text: &str, segments: &[&str]) -> usize {
-    let mut from = 0;
-    for segment in segments {
-        match find_key(&text[from..], segment) {
-            Some(at) => from += at,
-            None => return 0,
+/// Checks a variant's name. It is passed as one argument on a worker's command line
+/// (`--variant NAME`), printed in markdown table cells and spliced into the README between
+/// HTML comments, so it must not be empty, start with `-`, or contain `|`, `<!--`, `-->` or
+/// a control character (newlines included). At most 100 characters.
+pub fn check_variant_name(name: &str) -> Result<(), String> {
+    let problem = if name.trim().is_empty() {
+        Some("must not be empty")
+    } else if name.starts_with('-') {
+        Some("must not start with '-' (it would read as an option on a command line)")
+    } else if name.contains('|') {
+        Some("must not contain '|' (it would split a markdown table cell)")
+    } else if name.contains("<!--") || name.contains("-->") {
+        Some("must not contain `<!--` or `-->` (they would break the README's generated section)")
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters such as a newline or a tab")
+    } else if name.chars().count() > 100 {
+        Some("must be at most 100 characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!("name {name:?} {problem}")),
+        None => Ok(()),
+    }
+}
+
+/// Checks the study's figures: finite, accuracy in `[0, 100]`, loss and latency `>= 0`.
+/// The error is the offending field's name and what is wrong.
+fn check_study(study: &StudyValues) -> Result<(), (&'static str, String)> {
+    if let Some(a) = study.accuracy
+        && !(a.is_finite() && (0.0..=100.0).contains(&a))
+    {
+        return Err((
+            "accuracy",
+            format!("a test accuracy in percent must be finite and in [0, 100], got {a}"),
+        ));
+    }
+    for (field, value, what) in [
+        ("train_loss", study.train_loss, "a training loss"),
+        ("latency_ms", study.latency_ms, "a latency"),
+    ] {
+        if let Some(x) = value
+            && !(x.is_finite() && x >= 0.0)
+        {
+            return Err((field, format!("{what} must be finite and >= 0, got {x}")));
         }
     }
-    line_of(text, from)
+    Ok(())
 }
 
-/// Offset of `key` written as a field (`key` then optional spaces then `:`), as a whole
-/// word.
-fn find_key(text: &str, key: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    while let Some(found) = text[start..].find(key) {
-        let at = start + found;
-        let end = at + key.len();
-        let word_start = at == 0 || !is_ident(bytes[at - 1]);
-        let rest = text[end..].trim_start_matches([' ', '\t']);
-        if word_start && rest.starts_with(':') {
-            return Some(at);
+/// `augmentations[1].p` -> `augmentations.1.p`: the notation of [`Layout`] paths.
+fn dotted(field: &str) -> String {
+    field.replace('[', ".").replace(']', "")
+}
+
+/// Where each field is written in a RON text: the 1-based line of every `key:` by its dotted
+/// path from the top (`seeds`, `base.model.dropout`, `variants.2.set.model.dropout`,
+/// `variants.2.study.accuracy`; list elements by index, `variants.2` is where the third
+/// variant starts). A small scanner that knows RON's strings, raw strings, characters and
+/// comments; it never fails, and a path it did not see has no line.
+#[derive(Debug, Default)]
+struct Layout {
+    lines: BTreeMap<String, usize>,
+}
+
+/// One open bracket while scanning.
+struct Frame {
+    /// Dotted path of this bracket's content, with a trailing `.` (empty at the top).
+    prefix: String,
+    /// A list (`[...]`): its elements are numbered.
+    list: bool,
+    /// Index of the current element of a list.
+    index: usize,
+    /// Whether the current element of a list has begun.
+    started: bool,
+    /// The key whose value is being read.
+    key: Option<String>,
+}
+
+impl Frame {
+    fn new(prefix: String, list: bool) -> Self {
+        Frame {
+            prefix,
+            list,
+            index: 0,
+            started: false,
+            key: None,
         }
-        start = end;
     }
-    None
 }
 
-fn is_ident(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+impl Layout {
+    fn scan(text: &str) -> Layout {
+        let bytes = text.as_bytes();
+        let mut layout = Layout::default();
+        let mut frames = vec![Frame::new(String::new(), false)];
+        // A word or string just read, that becomes a key if a `:` follows.
+        let mut pending: Option<(String, usize)> = None;
+        let mut line = 1;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let token_line = line;
+            // Strings, raw strings, characters and comments: skipped, newlines counted.
+            if b == b'"' || ((b == b'r' || b == b'b') && is_raw_string_start(&bytes[i..])) {
+                let (end, content) = skip_string(bytes, i, &mut line);
+                layout.element(&mut frames, token_line);
+                pending = Some((content, token_line));
+                i = end;
+                continue;
+            }
+            if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                let mut depth = 0usize;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        if bytes[i] == b'\n' {
+                            line += 1;
+                        }
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'\n' => line += 1,
+                b'(' | b'[' | b'{' => {
+                    layout.element(&mut frames, token_line);
+                    let top = frames.last().expect("the top frame is never popped");
+                    let prefix = match &top.key {
+                        Some(key) => format!("{}{key}.", top.prefix),
+                        None if top.list => format!("{}{}.", top.prefix, top.index),
+                        None => top.prefix.clone(),
+                    };
+                    frames.push(Frame::new(prefix, b == b'['));
+                    pending = None;
+                }
+                b')' | b']' | b'}' => {
+                    if frames.len() > 1 {
+                        frames.pop();
+                    }
+                    pending = None;
+                }
+                b',' => {
+                    let top = frames.last_mut().expect("the top frame is never popped");
+                    top.key = None;
+                    if top.list && top.started {
+                        top.index += 1;
+                        top.started = false;
+                    }
+                    pending = None;
+                }
+                b':' => {
+                    if let Some((key, key_line)) = pending.take() {
+                        let top = frames.last_mut().expect("the top frame is never popped");
+                        let path = format!("{}{key}", top.prefix);
+                        layout.lines.entry(path).or_insert(key_line);
+                        top.key = Some(key);
+                    }
+                }
+                b'\'' => {
+                    // A character literal: skip to its closing quote on this line.
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'\'' && bytes[i] != b'\n' {
+                        if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(|&c| c != b'\n') {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    if bytes.get(i) == Some(&b'\'') {
+                        i += 1;
+                    }
+                    pending = None;
+                    continue;
+                }
+                _ if is_word(b) => {
+                    let start = i;
+                    while i < bytes.len() && is_word(bytes[i]) {
+                        i += 1;
+                    }
+                    layout.element(&mut frames, token_line);
+                    let word = String::from_utf8_lossy(&bytes[start..i]).into_owned();
+                    pending = Some((word, token_line));
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        layout
+    }
+
+    /// Notes the start of a list element at `line` if one begins here.
+    fn element(&mut self, frames: &mut [Frame], line: usize) {
+        if let Some(top) = frames.last_mut()
+            && top.list
+            && !top.started
+        {
+            top.started = true;
+            let path = format!("{}{}", top.prefix, top.index);
+            self.lines.entry(path).or_insert(line);
+        }
+    }
+
+    /// The line of `path`, or 0 when it is not written.
+    fn line(&self, path: &str) -> usize {
+        self.lines.get(path).copied().unwrap_or(0)
+    }
+
+    /// The line of `path`, else of its closest written parent, else 0.
+    fn line_or_parent(&self, path: &str) -> usize {
+        let mut path = path;
+        loop {
+            if let Some(&line) = self.lines.get(path) {
+                return line;
+            }
+            match path.rfind('.') {
+                Some(dot) => path = &path[..dot],
+                None => return 0,
+            }
+        }
+    }
 }
 
-fn find_string_line(text: &str, needle: &str) -> usize {
-    text.find(needle).map_or(0, |at| line_of(text, at))
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-')
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+/// Whether `rest` starts a raw or byte string: `r"`, `r#`, `b"`, `br"`, `br#`.
+fn is_raw_string_start(rest: &[u8]) -> bool {
+    matches!(
+        rest,
+        [b'r', b'"' | b'#', ..] | [b'b', b'"', ..] | [b'b', b'r', b'"' | b'#', ..]
+    )
+}
+
+/// Skips the string starting at `start` (plain, byte or raw); returns the offset after it
+/// and its content (escapes left as written).
+fn skip_string(bytes: &[u8], start: usize, line: &mut usize) -> (usize, String) {
+    let mut i = start;
+    if bytes.get(i) == Some(&b'b') {
+        i += 1;
+    }
+    let raw = bytes.get(i) == Some(&b'r');
+    if raw {
+        i += 1;
+    }
+    let mut hashes = 0;
+    while raw && bytes.get(i) == Some(&b'#') {
+        hashes += 1;
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'"') {
+        // `r#` without a quote: not a string after all.
+        return (i.max(start + 1), String::new());
+    }
+    i += 1;
+    let content_start = i;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => *line += 1,
+            b'\\' if !raw => {
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    *line += 1;
+                }
+                i += 1;
+            }
+            b'"' => {
+                let closes = bytes.len() - (i + 1) >= hashes
+                    && bytes[i + 1..i + 1 + hashes].iter().all(|&h| h == b'#');
+                if closes {
+                    let content = String::from_utf8_lossy(&bytes[content_start..i]).into_owned();
+                    return (i + 1 + hashes, content);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let end = bytes.len();
+    let content = String::from_utf8_lossy(&bytes[content_start.min(end)..end]).into_owned();
+    (end, content)
 }
 
 #[cfg(test)]

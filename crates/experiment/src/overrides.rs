@@ -62,9 +62,56 @@ pub fn apply_overrides(
         };
         let mut root = serde_json::to_value(&config).map_err(|e| error(e.to_string()))?;
         set_path(&mut root, &set.path, &set.value).map_err(error)?;
-        config = serde_json::from_value(root).map_err(|e| error(e.to_string()))?;
+        config = serde_json::from_value(root).map_err(|e| {
+            // A number that parsed but does not fit the field's type (`epochs=99999999999`).
+            error(match allowed(&set.path) {
+                Some(allowed) => format!("`{}` is out of range: allowed {allowed}", set.value),
+                None => e.to_string(),
+            })
+        })?;
     }
     Ok(config)
+}
+
+/// The numeric settings and the values validation allows for each (the core of its
+/// message, e.g. `1..=10000`), and whether they are whole numbers. Kept in step with
+/// `TrialConfig::validate` by a test; used to say what is allowed when a `--set` value does
+/// not even fit the field's type.
+const RANGES: &[(&str, bool, &str)] = &[
+    ("epochs", true, "1..=10000"),
+    ("batch_size", true, "1..=65536"),
+    ("eval_batch_size", true, "1..=65536"),
+    ("data.train_limit", true, "1..=60000"),
+    ("data.test_limit", true, "1..=10000"),
+    ("model.channels", true, "1..=4096"),
+    ("model.kernel_size", true, "1..=7"),
+    ("schedule.every", true, ">= 1"),
+    ("model.dropout", false, "[0, 1)"),
+    ("optimizer.lr", false, "(0, 10]"),
+    ("optimizer.momentum", false, "[0, 1)"),
+    ("optimizer.weight_decay", false, ">= 0"),
+    ("schedule.gamma", false, "(0, 1]"),
+];
+
+/// What a numeric setting allows, in words (`a whole number in 1..=10000`), if `path` is
+/// one.
+pub fn allowed(path: &str) -> Option<String> {
+    let &(_, whole, range) = RANGES.iter().find(|(p, _, _)| *p == path)?;
+    let what = if whole {
+        "a whole number"
+    } else {
+        "a finite number"
+    };
+    let optional = if path.starts_with("data.") {
+        ", or none"
+    } else {
+        ""
+    };
+    Some(if range.starts_with(['>', '<']) {
+        format!("{what} {range}{optional}")
+    } else {
+        format!("{what} in {range}{optional}")
+    })
 }
 
 fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
@@ -143,6 +190,10 @@ fn unwrap_enum<'a>(node: &'a mut Value, segment: &str) -> &'a mut Value {
 fn leaf_value(existing: &Value, text: &str, path: &str) -> Result<Value, String> {
     let unquoted = text.trim_matches('"');
     let is_none = matches!(text, "none" | "None" | "null");
+    let expected = |what: &str| match allowed(path) {
+        Some(allowed) => format!("expected {allowed}, got `{text}`"),
+        None => format!("expected {what}, got `{text}`"),
+    };
     match existing {
         Value::Bool(_) => match text {
             "true" => Ok(Value::Bool(true)),
@@ -151,18 +202,28 @@ fn leaf_value(existing: &Value, text: &str, path: &str) -> Result<Value, String>
         },
         Value::Number(n) => {
             if n.is_f64() {
-                text.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .ok_or_else(|| format!("expected a number, got `{text}`"))
+                match text.parse::<f64>() {
+                    Ok(x) if !x.is_finite() => Err(format!(
+                        "`{text}` is not a finite number: {}",
+                        expected("a finite number")
+                    )),
+                    Ok(x) => serde_json::Number::from_f64(x)
+                        .map(Value::Number)
+                        .ok_or_else(|| expected("a number")),
+                    Err(_) => Err(expected("a number")),
+                }
             } else if is_none {
                 Ok(Value::Null)
             } else {
-                text.parse::<u64>()
-                    .map(|x| Value::Number(x.into()))
-                    .map_err(|_| format!("expected a whole number, got `{text}`"))
+                match text.parse::<i128>() {
+                    Ok(x) => u64::try_from(x)
+                        .map(|x| Value::Number(x.into()))
+                        .map_err(|_| match allowed(path) {
+                            Some(allowed) => format!("`{text}` is out of range: allowed {allowed}"),
+                            None => format!("`{text}` is out of range"),
+                        }),
+                    Err(_) => Err(expected("a whole number")),
+                }
             }
         }
         Value::Null => {
@@ -257,11 +318,147 @@ mod tests {
         let err = apply(&["epochs=1.5"]).unwrap_err();
         assert_eq!(err.field, "epochs");
         let err = apply(&["model.dropout=abc"]).unwrap_err();
-        assert!(err.message.contains("expected a number"), "{err}");
+        assert!(
+            err.message.contains("expected a finite number in [0, 1)"),
+            "{err}"
+        );
         let err = apply(&["model.architecture=conv9"]).unwrap_err();
         assert!(err.message.contains("conv9"), "{err}");
         let err = apply(&["model=1"]).unwrap_err();
         assert!(err.message.contains("section"), "{err}");
         assert!(Override::parse("nonsense").is_err());
+    }
+
+    /// Values that do not fit the field's type, or are not finite, name the field and what
+    /// it allows.
+    #[test]
+    fn values_out_of_their_type_name_the_field_and_the_allowed_range() {
+        let cases = [
+            (
+                "epochs=99999999999",
+                "epochs",
+                "a whole number in 1..=10000",
+            ),
+            ("epochs=-1", "epochs", "a whole number in 1..=10000"),
+            ("batch_size=-1", "batch_size", "a whole number in 1..=65536"),
+            (
+                "batch_size=99999999999999999999999",
+                "batch_size",
+                "a whole number in 1..=65536",
+            ),
+            ("eval_batch_size=1e3", "eval_batch_size", "1..=65536"),
+            (
+                "optimizer.lr=nan",
+                "optimizer.lr",
+                "a finite number in (0, 10]",
+            ),
+            ("optimizer.lr=inf", "optimizer.lr", "(0, 10]"),
+            ("model.dropout=-inf", "model.dropout", "[0, 1)"),
+            ("model.channels=-3", "model.channels", "1..=4096"),
+            ("model.kernel_size=none", "model.kernel_size", "1..=7"),
+            ("schedule.every=-1", "schedule.every", "a whole number >= 1"),
+            ("schedule.every=4294967296", "schedule.every", ">= 1"),
+            (
+                "data.train_limit=-5",
+                "data.train_limit",
+                "1..=60000, or none",
+            ),
+            (
+                "data.test_limit=1.5",
+                "data.test_limit",
+                "1..=10000, or none",
+            ),
+        ];
+        for (set, field, allowed) in cases {
+            let err = apply(&[set]).unwrap_err();
+            assert_eq!(err.field, field, "{set}: {err}");
+            assert!(err.message.contains(allowed), "{set}: {err}");
+            let value = set.split_once('=').unwrap().1;
+            assert!(err.message.contains(value), "{set}: {err}");
+        }
+        // From a `None` default too.
+        let err = apply(&["data.train_limit=99999999999999999999999"]).unwrap_err();
+        assert!(err.message.contains("1..=60000"), "{err}");
+    }
+
+    /// The ranges quoted above are the ones validation applies: a value just outside each
+    /// range (but of the right type) fails validation with a message quoting the same range.
+    #[test]
+    fn the_quoted_ranges_are_the_validated_ones() {
+        let outside = [
+            ("epochs", "10001"),
+            ("batch_size", "0"),
+            ("eval_batch_size", "65537"),
+            ("data.train_limit", "60001"),
+            ("data.test_limit", "0"),
+            ("model.channels", "4097"),
+            ("model.kernel_size", "9"),
+            ("schedule.every", "0"),
+            ("model.dropout", "1"),
+            ("optimizer.lr", "0"),
+            ("optimizer.momentum", "1"),
+            ("optimizer.weight_decay", "-0.5"),
+            ("schedule.gamma", "1.5"),
+        ];
+        assert_eq!(outside.len(), RANGES.len(), "every range is checked");
+        for (path, value) in outside {
+            let &(_, _, range) = RANGES.iter().find(|(p, _, _)| *p == path).unwrap();
+            let config = apply(&[&format!("{path}={value}")]).unwrap();
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.field, path, "{err}");
+            assert!(err.message.contains(range), "{path}: `{err}` lacks {range}");
+        }
+        // And the bounds themselves are allowed.
+        for set in [
+            "epochs=10000",
+            "batch_size=1",
+            "eval_batch_size=65536",
+            "data.train_limit=60000",
+            "data.test_limit=1",
+            "model.channels=4096",
+            "model.kernel_size=7",
+            "schedule.every=1",
+            "model.dropout=0",
+            "optimizer.lr=10",
+            "optimizer.momentum=0",
+            "optimizer.weight_decay=0",
+            "schedule.gamma=1",
+        ] {
+            apply(&[set]).unwrap().validate().unwrap();
+        }
+    }
+
+    /// Every numeric leaf of a trial configuration has a quoted range.
+    #[test]
+    fn every_numeric_setting_has_a_range() {
+        fn leaves(value: &Value, path: String, out: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        // Step into an enum's fields without naming the variant.
+                        let child = if k.starts_with(|c: char| c.is_ascii_uppercase()) {
+                            path.clone()
+                        } else if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        leaves(v, child, out);
+                    }
+                }
+                Value::Number(_) => out.push(path),
+                Value::Null if path.starts_with("data.") => out.push(path),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        leaves(
+            &serde_json::to_value(TrialConfig::default()).unwrap(),
+            String::new(),
+            &mut found,
+        );
+        for path in found {
+            assert!(allowed(&path).is_some(), "no range quoted for `{path}`");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! must follow the run (progress advancing, statistics appearing), quit on `q`, and leave
 //! the terminal as it found it (main screen, cooked mode, cursor shown, a working prompt).
 //!
-//! Skipped (with a message) where tmux is not installed. Run with `--nocapture` to see the
-//! captured screens and the dashboard's CPU use.
+//! They need tmux, and fail (never pass silently) where it is missing, saying how to install
+//! it (`scripts/setup.sh --test`). Run with `--nocapture` to see the captured screens and
+//! the dashboard's CPU use.
 
 mod util;
 
@@ -16,16 +17,32 @@ use util::Workspace;
 /// How long any one thing may take to appear.
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Fails the test, saying how to install tmux, where `tmux -V` does not run and succeed.
+fn require_tmux() {
+    let problem = match Command::new("tmux").arg("-V").output() {
+        Ok(out) if out.status.success() => return,
+        Ok(out) => format!(
+            "`tmux -V` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("tmux cannot be run: {e}"),
+    };
+    panic!(
+        "{problem}\nThese terminal tests drive the real dashboard in tmux and cannot pass without it: \
+         install it with `scripts/setup.sh --test` (or `apt-get install tmux`)."
+    );
+}
+
 /// A tmux server of our own (its own socket), killed when dropped, even on failure.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(dir: &Path) -> Option<Self> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            return None;
-        }
+    /// Starts the server, or fails the test where tmux cannot run.
+    fn start(dir: &Path) -> Self {
+        require_tmux();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -51,7 +68,7 @@ impl Tmux {
             shell,
         ]);
         tmux.ok(&["new-window", "-d", "-t", "t", "-n", "tui", "-c", dir, shell]);
-        Some(tmux)
+        tmux
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -165,10 +182,7 @@ fn child_of(pid: &str) -> Option<u32> {
 #[test]
 fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
     let ws = Workspace::new();
-    let Some(tmux) = Tmux::start(ws.path()) else {
-        eprintln!("tmux is not installed: skipping the terminal test");
-        return;
-    };
+    let tmux = Tmux::start(ws.path());
     let harness = env!("CARGO_BIN_EXE_harness");
     tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
     tmux.type_line("tui", "stty -g > stty-before.txt");
@@ -259,10 +273,7 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
 #[test]
 fn a_replicate_started_from_the_dashboard_can_be_left_running() {
     let ws = Workspace::new();
-    let Some(tmux) = Tmux::start(ws.path()) else {
-        eprintln!("tmux is not installed: skipping the terminal test");
-        return;
-    };
+    let tmux = Tmux::start(ws.path());
     let harness = env!("CARGO_BIN_EXE_harness");
     tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
     tmux.type_line(

@@ -1,8 +1,9 @@
 //! Downloads from a real HTTP server on 127.0.0.1 serving the real `.gz` files.
 
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use data::download::{Options, download_all_with, file_url};
+use data::download::{LOCK_FILE, Options, download_all_with, file_url, max_download_len};
 use data::{DataError, FashionMnist, FileKind};
 
 use crate::server::{Behaviour, Server};
@@ -44,10 +45,16 @@ fn downloads_all_four_then_loads_and_verifies() {
 
     let expected: Vec<String> = {
         let mut names = FileKind::ALL.map(|k| k.gz_name()).to_vec();
+        names.push(LOCK_FILE.to_owned());
         names.sort();
         names
     };
-    assert_eq!(listing(&dest), expected, "no .part left behind");
+    assert_eq!(
+        listing(&dest),
+        expected,
+        "no .part left behind, only the (empty) lock file"
+    );
+    assert_eq!(std::fs::metadata(dest.join(LOCK_FILE)).unwrap().len(), 0);
     let requests = server.requests();
     assert_eq!(requests.len(), 4);
     assert!(requests.iter().all(|r| r.range.is_none()));
@@ -269,4 +276,198 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
+}
+
+/// The real `.gz` of `kind` followed by `extra` bytes of junk.
+fn padded(kind: FileKind, extra: usize) -> Vec<u8> {
+    let mut bytes = real_gz(kind);
+    bytes.extend((0..extra).map(|i| (i * 31 % 251) as u8));
+    bytes
+}
+
+#[test]
+fn a_response_announcing_more_than_the_file_can_take_is_rejected_and_nothing_kept() {
+    let kind = FileKind::TestLabels;
+    let limit = max_download_len(kind);
+    let body = padded(kind, 1 << 20);
+    let server = serve_one(kind, body.clone(), Behaviour::Normal);
+    let dest = dest_lacking(kind);
+
+    let err = download_all_with(&server.url(), dest.path(), &options()).unwrap_err();
+    let url = file_url(&server.url(), kind);
+    match &err {
+        DataError::TooLarge {
+            url: u,
+            limit: l,
+            announced,
+        } => {
+            assert_eq!(u, &url);
+            assert_eq!(*l, limit);
+            assert_eq!(*announced, Some(body.len() as u64));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let message = err.chain_message();
+    let announced = format!("{} bytes announced", body.len());
+    let at_most = format!("at most {limit} bytes");
+    for part in [url.as_str(), announced.as_str(), at_most.as_str()] {
+        assert!(message.contains(part), "{message} lacks {part}");
+    }
+    let (final_path, part) = final_and_part(dest.path(), kind);
+    assert!(
+        !final_path.exists() && !part.exists(),
+        "{:?}",
+        listing(dest.path())
+    );
+    assert_eq!(server.requests().len(), 1, "not retried");
+}
+
+#[test]
+fn a_response_streaming_more_than_the_file_can_take_is_cut_off_and_deleted() {
+    let kind = FileKind::TestLabels;
+    let limit = max_download_len(kind);
+    // 4 MiB without a Content-Length: only reading tells how big it is.
+    let server = serve_one(kind, padded(kind, 4 << 20), Behaviour::Unannounced);
+    let dest = dest_lacking(kind);
+
+    let err = download_all_with(&server.url(), dest.path(), &options()).unwrap_err();
+    assert!(
+        matches!(&err, DataError::TooLarge { limit: l, announced: None, .. } if *l == limit),
+        "{err:?}"
+    );
+    let message = err.chain_message();
+    assert!(
+        message.contains(&format!("more than {limit} bytes sent")),
+        "{message}"
+    );
+    assert!(message.contains("partial download deleted"), "{message}");
+    let (final_path, part) = final_and_part(dest.path(), kind);
+    assert!(
+        !final_path.exists() && !part.exists(),
+        "{:?}",
+        listing(dest.path())
+    );
+    assert_eq!(server.requests().len(), 1, "not retried");
+
+    // The same server without the junk: a body without a length is fine.
+    drop(server);
+    let server = serve_one(kind, real_gz(kind), Behaviour::Unannounced);
+    download_all_with(&server.url(), dest.path(), &options()).unwrap();
+    assert_eq!(std::fs::read(&final_path).unwrap(), real_gz(kind));
+}
+
+#[test]
+fn a_leftover_part_larger_than_the_file_can_be_is_discarded() {
+    let kind = FileKind::TestLabels;
+    let server = serve_one(kind, real_gz(kind), Behaviour::Normal);
+    let dest = dest_lacking(kind);
+    let (final_path, part) = final_and_part(dest.path(), kind);
+    std::fs::write(&part, vec![0u8; max_download_len(kind) as usize + 1]).unwrap();
+
+    download_all_with(&server.url(), dest.path(), &options()).unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].range, None, "started over, not resumed");
+    assert_eq!(std::fs::read(&final_path).unwrap(), real_gz(kind));
+    assert!(!part.exists());
+}
+
+#[test]
+fn two_concurrent_first_runs_share_one_download() {
+    let server = Server::start(
+        FileKind::ALL
+            .map(|kind| (kind.gz_name(), real_gz(kind), Behaviour::Normal))
+            .to_vec(),
+    );
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("cache");
+    let start = Arc::new(Barrier::new(2));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, dest, start) = (server.url(), dest.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                download_all_with(&url, &dest, &options())
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().unwrap().unwrap();
+    }
+
+    for kind in FileKind::ALL {
+        let requests = server.requests_for(&kind.gz_name());
+        assert_eq!(requests.len(), 1, "{kind} fetched once: {requests:?}");
+        let (final_path, part) = final_and_part(&dest, kind);
+        assert_eq!(std::fs::read(&final_path).unwrap(), real_gz(kind));
+        assert!(!part.exists());
+    }
+    let data = FashionMnist::load(&dest, true).unwrap();
+    assert!(data.verified);
+    assert_eq!(data.digest, data::canonical_digest());
+}
+
+#[test]
+fn two_concurrent_processes_share_one_download() {
+    // The lock is an OS lock, so it also holds between processes: this test binary runs
+    // itself twice (the `child_download` entry below) against one server and one cache.
+    let server = Server::start(
+        FileKind::ALL
+            .map(|kind| (kind.gz_name(), real_gz(kind), Behaviour::Normal))
+            .to_vec(),
+    );
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("cache");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "download::child_download",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(CHILD_URL, server.url())
+                .env(CHILD_DEST, &dest)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("CHILD-DOWNLOAD-OK"), "the child ran: {text}");
+    }
+    for kind in FileKind::ALL {
+        let requests = server.requests_for(&kind.gz_name());
+        assert_eq!(requests.len(), 1, "{kind} fetched once: {requests:?}");
+        let (final_path, _) = final_and_part(&dest, kind);
+        assert_eq!(std::fs::read(&final_path).unwrap(), real_gz(kind));
+    }
+}
+
+const CHILD_URL: &str = "DATA_TEST_CHILD_URL";
+const CHILD_DEST: &str = "DATA_TEST_CHILD_DEST";
+
+/// Run (as a child process, with `--ignored`) by
+/// `two_concurrent_processes_share_one_download`; not a test of its own.
+#[test]
+#[ignore = "a child process of two_concurrent_processes_share_one_download"]
+fn child_download() {
+    let url =
+        std::env::var_os(CHILD_URL).expect("run by two_concurrent_processes_share_one_download");
+    let dest =
+        std::env::var_os(CHILD_DEST).expect("run by two_concurrent_processes_share_one_download");
+    download_all_with(
+        url.to_str().unwrap(),
+        std::path::Path::new(&dest),
+        &options(),
+    )
+    .unwrap();
+    println!("CHILD-DOWNLOAD-OK");
 }

@@ -27,6 +27,9 @@ pub enum Behaviour {
     TruncateAlways,
     /// Like `TruncateOnce`, but `Range` is ignored (always `200`, full body).
     TruncateOnceIgnoreRange,
+    /// Correct bytes, but no `Content-Length`: the body is streamed until the
+    /// connection closes (so a client learns its size only by reading it).
+    Unannounced,
 }
 
 /// One request as the server saw it.
@@ -172,7 +175,7 @@ fn handle(stream: TcpStream, routes: &Routes, log: &Mutex<Vec<Request>>) -> std:
         _ => 0,
     };
     let truncate = match behaviour {
-        Behaviour::Normal => false,
+        Behaviour::Normal | Behaviour::Unannounced => false,
         Behaviour::TruncateAlways => true,
         Behaviour::TruncateOnce | Behaviour::TruncateOnceIgnoreRange => !seen_before,
     };
@@ -196,9 +199,24 @@ fn handle(stream: TcpStream, routes: &Routes, log: &Mutex<Vec<Request>>) -> std:
             &bytes[start..],
             truncate,
         )
+    } else if *behaviour == Behaviour::Unannounced {
+        stream_unannounced(&mut stream, bytes)
     } else {
         respond(&mut stream, "200 OK", &[], bytes, truncate)
     }
+}
+
+/// Answers `200` without a `Content-Length` and streams `body` in 64 KiB
+/// pieces until it is sent or the client hangs up.
+fn stream_unannounced(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+    )?;
+    for piece in body.chunks(1 << 16) {
+        stream.write_all(piece)?;
+    }
+    stream.flush()?;
+    stream.shutdown(Shutdown::Both)
 }
 
 /// The start of a `bytes=N-` range.
