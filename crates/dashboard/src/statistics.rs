@@ -43,7 +43,9 @@ pub struct StatsRow {
 pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>, Vec<Vec<String>>) {
     let selected = report::select(experiment, records);
     let stats = report::statistics(experiment, &selected);
-    let base_trials = selected.iter().find(|t| t.variant.name == experiment.baseline);
+    let base_trials = selected
+        .iter()
+        .find(|t| t.variant.name == experiment.baseline);
     let base_finished = base_trials.map_or(0, |t| t.finished.len());
     let base_diverged = base_trials.is_some_and(|t| !t.diverged.is_empty());
     let rows = selected

@@ -366,10 +366,9 @@ impl Plan {
                 self.sd
             ),
         };
-        let seeds = self.seeds.map_or_else(
-            || "more than a million".to_string(),
-            |n| n.to_string(),
-        );
+        let seeds = self
+            .seeds
+            .map_or_else(|| "more than a million".to_string(), |n| n.to_string());
         let normal = self
             .seeds_normal
             .map_or_else(|| "—".to_string(), |n| n.to_string());

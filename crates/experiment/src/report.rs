@@ -176,8 +176,7 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
                 let mde = power::pooled_sd(&[&baseline, &acc])
                     .filter(|(sd, _)| *sd > 0.0)
                     .and_then(|(sd, _)| {
-                        power::mde(baseline.len(), acc.len(), MDE_ALPHA, MDE_POWER)
-                            .map(|d| d * sd)
+                        power::mde(baseline.len(), acc.len(), MDE_ALPHA, MDE_POWER).map(|d| d * sd)
                     });
                 (stats::welch(&baseline, &acc), prob, mde)
             };
@@ -267,7 +266,9 @@ pub fn verdict_cell(
     s: &VariantStats,
     corrected: usize,
 ) -> String {
-    let baseline = selected.iter().find(|b| b.variant.name == experiment.baseline);
+    let baseline = selected
+        .iter()
+        .find(|b| b.variant.name == experiment.baseline);
     let n_a = baseline.map_or(0, |b| b.finished.len());
     let n_b = t.finished.len();
     if t.variant.name == experiment.baseline {
@@ -598,7 +599,8 @@ pub fn render_with(
     );
     let correction = match corrected {
         0 => "No comparison with the baseline could be tested.".to_string(),
-        1 => "One comparison with the baseline, so no correction was needed (Holm = raw).".to_string(),
+        1 => "One comparison with the baseline, so no correction was needed (Holm = raw)."
+            .to_string(),
         m => format!(
             "Verdicts use Holm-adjusted p-values, corrected for {m} comparisons with the baseline \
              (family-wise α = 0.05); the raw p-values are shown beside them."

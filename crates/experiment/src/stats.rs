@@ -263,7 +263,7 @@ pub fn verdict_text(c: &Comparison, n_a: usize, n_b: usize) -> String {
 /// `p`, at [`ALPHA`]: [`Verdict::Higher`] or [`Verdict::Lower`] below it,
 /// else [`Verdict::NoDetectableDifference`].
 pub fn verdict_at(diff: f64, p: f64) -> Verdict {
-    if !(p < ALPHA) {
+    if p.is_nan() || p >= ALPHA {
         Verdict::NoDetectableDifference
     } else if diff > 0.0 {
         Verdict::Higher

@@ -2,9 +2,9 @@
 //! p-values in Holm, the bootstrap's reproducibility, Stein's rule's refusals and the
 //! seeding record's round trip.
 
+use experiment::power;
 use experiment::seeding::{self, SeedingDecision, SeedingError, SeedingRule, VariantSeeding};
 use experiment::stats::{self, Verdict};
-use experiment::power;
 
 #[test]
 fn holm_skips_untested_comparisons() {
@@ -93,7 +93,11 @@ fn absurd_values_never_panic() {
     let c = stats::welch(&[1e308, 1e308], &[-1e308, -1e308]).unwrap();
     assert!(matches!(c.verdict, Verdict::OutOfRange | Verdict::NoSpread));
     assert!(stats::percentile(&huge, 50.0).unwrap().is_finite());
-    assert!(stats::percentile(&[-1e308, 1e308], 50.0).unwrap().is_finite());
+    assert!(
+        stats::percentile(&[-1e308, 1e308], 50.0)
+            .unwrap()
+            .is_finite()
+    );
     assert!(stats::prob_improvement(&huge, &[0.0]).is_some());
     assert!(stats::bootstrap_prob_ci(&huge, &[0.0, 1.0], 50, 1).is_some());
     let _ = power::pooled_sd(&[&huge, &[0.0, 1.0]]);
@@ -153,7 +157,9 @@ fn stein_refuses_bad_pilots() {
     ));
     // A constant pilot needs nothing more.
     assert_eq!(
-        seeding::stein_total_n(&[70.0; 4], 0.1, 0.05).unwrap().total_n,
+        seeding::stein_total_n(&[70.0; 4], 0.1, 0.05)
+            .unwrap()
+            .total_n,
         4
     );
 }
@@ -170,7 +176,10 @@ fn seeding_decision_round_trips_and_reports() {
     assert_eq!(d.rule, SeedingRule::Stein);
     assert_eq!(d.n0, 3);
     assert_eq!(d.variants.len(), 2);
-    assert_eq!(d.max_n(), d.variants.iter().map(|v| v.total_n).max().unwrap());
+    assert_eq!(
+        d.max_n(),
+        d.variants.iter().map(|v| v.total_n).max().unwrap()
+    );
     assert_eq!(d.total_n("flip"), Some(d.variants[1].total_n));
     seeding::write(dir.path(), &d).unwrap();
     assert_eq!(seeding::read(dir.path()).unwrap(), Some(d.clone()));

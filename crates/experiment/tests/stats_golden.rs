@@ -63,7 +63,12 @@ fn mann_whitney_probability_matches_scipy() {
     for case in cases("mann_whitney") {
         let (a, b) = (fs(&case["a"]), fs(&case["b"]));
         let got = stats::prob_improvement(&a, &b).unwrap();
-        close(got, f(&case["prob"]), 1e-12, &format!("P(b > a) {a:?} {b:?}"));
+        close(
+            got,
+            f(&case["prob"]),
+            1e-12,
+            &format!("P(b > a) {a:?} {b:?}"),
+        );
     }
 }
 
@@ -77,8 +82,18 @@ fn bootstrap_interval_agrees_with_scipy_within_tolerance() {
         let (lo, hi) =
             stats::bootstrap_prob_ci(&a, &b, stats::BOOTSTRAP_RESAMPLES, stats::seed_of("x"))
                 .unwrap();
-        close(lo, f(&case["low"]), 0.05, &format!("bootstrap low {a:?} {b:?}"));
-        close(hi, f(&case["high"]), 0.05, &format!("bootstrap high {a:?} {b:?}"));
+        close(
+            lo,
+            f(&case["low"]),
+            0.05,
+            &format!("bootstrap low {a:?} {b:?}"),
+        );
+        close(
+            hi,
+            f(&case["high"]),
+            0.05,
+            &format!("bootstrap high {a:?} {b:?}"),
+        );
         let p = stats::prob_improvement(&a, &b).unwrap();
         assert!(lo <= p && p <= hi, "{lo} <= {p} <= {hi}");
     }
@@ -127,7 +142,10 @@ fn sample_size_matches_statsmodels() {
         let got = power::seeds_needed(d, alpha, pw).unwrap();
         assert_eq!(got as u64, case["n"].as_u64().unwrap(), "n for {case}");
         // statsmodels' fractional n rounds up to ours.
-        assert_eq!(got, (f(&case["n_fractional"]) - 1e-9).ceil().max(2.0) as usize);
+        assert_eq!(
+            got,
+            (f(&case["n_fractional"]) - 1e-9).ceil().max(2.0) as usize
+        );
         // The normal approximation never asks for more (it ignores the t's heavy tails).
         assert!(power::normal_approx_n(d, alpha, pw).unwrap() <= got);
     }
@@ -141,7 +159,11 @@ fn stein_n_matches_scipy() {
         assert_eq!(s.n0, pilot.len());
         close(s.pilot_sd, f(&case["sd"]), 1e-12, "pilot sd");
         close(s.t, f(&case["t"]), 1e-9, "t quantile");
-        assert_eq!(s.total_n as u64, case["n"].as_u64().unwrap(), "N for {case}");
+        assert_eq!(
+            s.total_n as u64,
+            case["n"].as_u64().unwrap(),
+            "N for {case}"
+        );
         assert!(s.halfwidth() <= f(&case["halfwidth"]) + 1e-12);
     }
 }

@@ -143,18 +143,27 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     assert!(sd.0 < a.std && a.std < sd.1);
 
     let full = report::render(&e, &recs);
-    assert!(full.contains("| p (Welch) | p (Holm, 3) | P(> base) [95% CI] | MDE | verdict |"), "{full}");
+    assert!(
+        full.contains("| p (Welch) | p (Holm, 3) | P(> base) [95% CI] | MDE | verdict |"),
+        "{full}"
+    );
     assert!(full.contains("corrected for 3 comparisons"), "{full}");
     assert!(full.contains("higher (Holm p="), "{full}");
     assert!(full.contains("could detect ≥ "), "{full}");
     assert!(full.contains("## Spread across seeds"), "{full}");
     assert!(full.contains("| base | 4 | "), "{full}");
-    assert!(full.contains("- Seeds: n fixed by the config (seeds: 4)"), "{full}");
+    assert!(
+        full.contains("- Seeds: n fixed by the config (seeds: 4)"),
+        "{full}"
+    );
     // Byte-identical from the same store.
     assert_eq!(full, report::render(&e, &recs));
 
     let readme = report::readme_section(&e, &recs);
-    assert!(readme.contains("| p (Holm, 3) | P(> base) | verdict |"), "{readme}");
+    assert!(
+        readme.contains("| p (Holm, 3) | P(> base) | verdict |"),
+        "{readme}"
+    );
     assert!(!readme.contains("p (Welch)"), "{readme}");
     assert!(!readme.contains("| MDE |"), "{readme}");
     // Every row has as many cells as the header.
@@ -175,19 +184,25 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
 fn all_diverged_baseline_does_not_hide_the_variants() {
     let dir = tempfile::tempdir().unwrap();
     let e = experiment(dir.path());
-    let mut recs = records(
-        &e,
-        &[("big", &[91.0, 91.3, 90.9]), ("same", &[90.1, 90.0])],
-    );
+    let mut recs = records(&e, &[("big", &[91.0, 91.3, 90.9]), ("same", &[90.1, 90.0])]);
     recs.push(diverged(record(&e, "base", 0, 0.0)));
     recs.push(diverged(record(&e, "base", 1, 0.0)));
     recs.push(diverged(record(&e, "lr", 0, 0.0)));
     let out = report::render(&e, &recs);
-    assert!(out.contains("91.07 ± 0.21"), "big's own statistics stay: {out}");
-    assert!(out.contains("no comparison: every baseline trial diverged"), "{out}");
+    assert!(
+        out.contains("91.07 ± 0.21"),
+        "big's own statistics stay: {out}"
+    );
+    assert!(
+        out.contains("no comparison: every baseline trial diverged"),
+        "{out}"
+    );
     assert!(out.contains("no comparison: every trial diverged"), "{out}");
     assert!(out.contains("| 0 (+2 diverged) |"), "{out}");
-    assert!(out.contains("No comparison with the baseline could be tested."), "{out}");
+    assert!(
+        out.contains("No comparison with the baseline could be tested."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -197,7 +212,10 @@ fn constant_samples_at_two_seeds_claim_nothing() {
     let recs = records(&e, &[("base", &[90.0, 90.0]), ("big", &[91.0, 91.0])]);
     let out = report::render(&e, &recs);
     assert!(!out.contains("p<0.001"), "{out}");
-    assert!(out.contains("cannot tell: neither varies across seeds (n=2 vs 2)"), "{out}");
+    assert!(
+        out.contains("cannot tell: neither varies across seeds (n=2 vs 2)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -225,7 +243,10 @@ fn stein_decision_shows_in_the_report() {
     let e = experiment(dir.path());
     let recs = records(
         &e,
-        &[("base", &[90.0, 90.3, 89.8, 90.1]), ("big", &[91.0, 91.3, 90.9])],
+        &[
+            ("base", &[90.0, 90.3, 89.8, 90.1]),
+            ("big", &[91.0, 91.3, 90.9]),
+        ],
     );
     let pilots = vec![
         ("base".to_string(), vec![90.0, 90.3, 89.8]),
