@@ -148,7 +148,7 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
         "{full}"
     );
     assert!(full.contains("corrected for 3 comparisons"), "{full}");
-    assert!(full.contains("higher (Holm p="), "{full}");
+    assert!(full.contains("higher (Holm p"), "{full}");
     assert!(full.contains("could detect ≥ "), "{full}");
     assert!(full.contains("## Spread across seeds"), "{full}");
     assert!(full.contains("| base | 4 | "), "{full}");
@@ -171,10 +171,8 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
         report::table_with(&e, &selected, &stats, Columns::Full),
         report::table_with(&e, &selected, &stats, Columns::Readme),
     ] {
-        let counts: Vec<usize> = table.lines().map(|l| l.matches(" | ").count()).collect();
-        assert!(counts.windows(2).all(|w| w[0] == w[1]) || table.lines().nth(1).is_some());
         let header = table.lines().next().unwrap().matches('|').count();
-        for line in table.lines().skip(2) {
+        for line in table.lines().skip(1) {
             assert_eq!(line.matches('|').count(), header, "{line}");
         }
     }
