@@ -1,8 +1,11 @@
 //! The report's results table, live: the same pooling ([`report::select`]) and statistics
-//! ([`report::statistics`]) as `harness report`, turned into short cells for the screen.
+//! ([`report::statistics`]) as `harness report`, turned into short cells for the screen:
+//! Holm-adjusted p-values and verdicts, P(variant > baseline), and the minimum detectable
+//! effect beside "no detectable difference".
 
 use crate::format::{MISSING, fixed};
 use experiment::report;
+use experiment::stats::Verdict;
 use experiment::{Experiment, TrialRecord};
 
 /// One variant's row of the statistics panel.
@@ -24,9 +27,14 @@ pub struct StatsRow {
     pub study: String,
     /// Difference of means versus the baseline: `+0.52`, or `baseline`.
     pub diff: String,
-    /// Welch's two-sided p-value.
+    /// Welch's two-sided p-value, Holm-adjusted over the experiment's comparisons with
+    /// the baseline (the raw one when there is a single comparison).
     pub p: String,
-    /// The verdict in words.
+    /// P(variant > baseline) for a random pair of seeds: `0.83`.
+    pub prob: String,
+    /// The verdict in words (judged on the adjusted p-value); when nothing is detected,
+    /// with the smallest difference this n could detect: `no detectable difference
+    /// (MDE 1.23)`.
     pub verdict: String,
 }
 
@@ -35,6 +43,11 @@ pub struct StatsRow {
 pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>, Vec<Vec<String>>) {
     let selected = report::select(experiment, records);
     let stats = report::statistics(experiment, &selected);
+    let base_trials = selected
+        .iter()
+        .find(|t| t.variant.name == experiment.baseline);
+    let base_finished = base_trials.map_or(0, |t| t.finished.len());
+    let base_diverged = base_trials.is_some_and(|t| !t.diverged.is_empty());
     let rows = selected
         .iter()
         .zip(&stats)
@@ -53,14 +66,49 @@ pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>,
                     format!("[{:.2}, {:.2}]", a.ci95.0, a.ci95.1),
                 ),
             };
-            let (diff, p, verdict) = match &s.versus_baseline {
-                _ if baseline => ("baseline".into(), String::new(), String::new()),
+            let prob = s
+                .prob_improvement
+                .map_or_else(|| MISSING.to_string(), |p| format!("{:.2}", p.p));
+            let (diff, p, prob, verdict) = match &s.adjusted {
+                _ if baseline => (
+                    "baseline".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ),
+                _ if t.finished.is_empty() && !t.diverged.is_empty() => (
+                    MISSING.into(),
+                    MISSING.into(),
+                    MISSING.into(),
+                    "all diverged".into(),
+                ),
+                _ if !t.finished.is_empty() && base_finished == 0 => (
+                    MISSING.into(),
+                    MISSING.into(),
+                    MISSING.into(),
+                    if base_diverged {
+                        "no comparison: baseline all diverged".into()
+                    } else {
+                        "no comparison: no baseline trials".into()
+                    },
+                ),
                 Some(c) => (
                     format!("{:+.2}", c.diff),
                     fixed(Some(c.p_value).filter(|p| !p.is_nan()), 3),
-                    c.verdict.to_string(),
+                    prob,
+                    match (c.verdict, s.mde) {
+                        (Verdict::NoDetectableDifference, Some(d)) => {
+                            format!("{} (MDE {d:.2})", c.verdict)
+                        }
+                        _ => c.verdict.to_string(),
+                    },
                 ),
-                None => (MISSING.into(), MISSING.into(), "no trials".into()),
+                None => (
+                    MISSING.into(),
+                    MISSING.into(),
+                    MISSING.into(),
+                    "no trials".into(),
+                ),
             };
             StatsRow {
                 variant: t.variant.name.clone(),
@@ -72,6 +120,7 @@ pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>,
                 study: fixed(t.variant.study.accuracy, 2),
                 diff,
                 p,
+                prob,
                 verdict,
             }
         })
@@ -117,7 +166,24 @@ mod tests {
         assert_eq!(table[1].diff, "+4.00");
         assert_eq!(table[1].p, "—");
         assert_eq!(table[1].verdict, "too few trials");
+        assert_eq!(table[1].prob, "1.00");
         assert_eq!(pooled[0].len(), 2);
         assert_eq!(pooled[1], vec![records[2].id.clone()]);
+    }
+
+    #[test]
+    fn all_diverged_baseline_keeps_the_variants() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, e) = fixture::experiment(dir.path());
+        let records = vec![
+            fixture::diverge(fixture::record(&e, "base", 0, &[70.0, 80.0]), 1),
+            fixture::diverge(fixture::record(&e, "base", 1, &[70.0, 80.0]), 1),
+            fixture::record(&e, "flip", 0, &[71.0, 85.0]),
+            fixture::record(&e, "flip", 1, &[71.0, 86.0]),
+        ];
+        let (table, _) = rows(&e, &records);
+        assert_eq!(table[0].n, "0 +2 div");
+        assert_eq!(table[1].accuracy, "85.50 ± 0.71");
+        assert_eq!(table[1].verdict, "no comparison: baseline all diverged");
     }
 }

@@ -3,6 +3,13 @@
 //! `<!-- report:<name> -->` and `<!-- /report:<name> -->`. The same store gives
 //! byte-identical output: nothing here reads the clock.
 //!
+//! With several variants against one baseline, verdicts use Holm-adjusted p-values
+//! (raw and adjusted are both shown, with the number of comparisons corrected for); each
+//! row also gives P(variant > baseline) for a random pair of seeds with a seeded bootstrap
+//! interval, and the minimum detectable effect at its n. The full report has every
+//! column and a spread table (sd with its chi-square interval); the README's table a
+//! subset.
+//!
 //! Trials are pooled only when their resolved configurations (and dataset) are identical.
 //! For each variant the report uses the trials whose configuration equals the one the
 //! experiment file (with its `--set` overrides) resolves to; if the store holds none of
@@ -11,8 +18,10 @@
 use crate::config::{Experiment, Variant};
 use crate::id;
 use crate::plot::{Chart, Series, write_png};
+use crate::power;
 use crate::record::TrialRecord;
-use crate::stats::{self, Summary};
+use crate::seeding::{self, SeedingDecision};
+use crate::stats::{self, Comparison, Summary, Verdict};
 use crate::store::{StoreError, write_atomic};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -44,9 +53,34 @@ pub struct VariantStats {
     pub latency_batch1_ms: Option<f64>,
     /// Median over trials of the median eval-batch latency, ms.
     pub latency_eval_ms: Option<f64>,
-    /// Versus the baseline's accuracies.
-    pub versus_baseline: Option<stats::Comparison>,
+    /// Versus the baseline's accuracies: Welch's test with its raw p-value.
+    pub versus_baseline: Option<Comparison>,
+    /// The same comparison judged with the Holm-adjusted p-value (over all variants'
+    /// comparisons with the baseline): the verdict the tables print.
+    pub adjusted: Option<Comparison>,
+    /// P(variant > baseline) for a random pair of seeds, with its bootstrap interval.
+    pub prob_improvement: Option<ProbImprovement>,
+    /// Minimum detectable difference (accuracy points) at this row's n and the
+    /// baseline's: two-sided α 0.05, power 0.8, pooled sd, noncentral t.
+    pub mde: Option<f64>,
+    /// 95% chi-square interval of the accuracy's standard deviation.
+    pub sd_ci: Option<(f64, f64)>,
 }
+
+/// P(variant > baseline) for a random pair of seeds (ties count one half).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbImprovement {
+    /// The Mann-Whitney statistic over `n_a * n_b`.
+    pub p: f64,
+    /// Percentile bootstrap 95% interval ([`stats::BOOTSTRAP_RESAMPLES`] resamples,
+    /// seeded by the variant's name).
+    pub ci95: Option<(f64, f64)>,
+}
+
+/// Significance level of the minimum detectable effect.
+pub const MDE_ALPHA: f64 = 0.05;
+/// Power of the minimum detectable effect.
+pub const MDE_POWER: f64 = 0.8;
 
 /// Picks, per variant, the pooled group of records.
 pub fn select<'a>(
@@ -102,13 +136,17 @@ fn accuracies(trials: &VariantTrials) -> Vec<f64> {
 }
 
 /// Statistics of every variant, compared with the baseline.
+///
+/// The verdicts ([`VariantStats::adjusted`]) use Holm-adjusted p-values over every
+/// comparison that could be tested. A baseline whose trials all diverged leaves the
+/// comparisons empty but every variant's own statistics in place.
 pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<VariantStats> {
     let baseline = selected
         .iter()
         .find(|t| t.variant.name == experiment.baseline)
         .map(accuracies)
         .unwrap_or_default();
-    selected
+    let mut out: Vec<VariantStats> = selected
         .iter()
         .map(|t| {
             let acc = accuracies(t);
@@ -121,19 +159,59 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
                     .collect();
                 stats::median(&xs)
             };
+            let is_baseline = t.variant.name == experiment.baseline;
+            let accuracy = stats::summarize(&acc);
+            let (versus_baseline, prob_improvement, mde) = if is_baseline {
+                (None, None, None)
+            } else {
+                let prob = stats::prob_improvement(&baseline, &acc).map(|p| ProbImprovement {
+                    p,
+                    ci95: stats::bootstrap_prob_ci(
+                        &baseline,
+                        &acc,
+                        stats::BOOTSTRAP_RESAMPLES,
+                        stats::seed_of(&t.variant.name),
+                    ),
+                });
+                let mde = power::pooled_sd(&[&baseline, &acc])
+                    .filter(|(sd, _)| *sd > 0.0)
+                    .and_then(|(sd, _)| {
+                        power::mde(baseline.len(), acc.len(), MDE_ALPHA, MDE_POWER).map(|d| d * sd)
+                    });
+                (stats::welch(&baseline, &acc), prob, mde)
+            };
             VariantStats {
-                accuracy: stats::summarize(&acc),
+                sd_ci: accuracy.and_then(|a| stats::sd_ci(a.std, a.n, 0.95)),
+                accuracy,
                 train_loss: stats::summarize(&losses),
                 latency_batch1_ms: lat(|l| l.batch1.median_ms),
                 latency_eval_ms: lat(|l| l.eval.median_ms),
-                versus_baseline: if t.variant.name == experiment.baseline {
-                    None
-                } else {
-                    stats::welch(&baseline, &acc)
-                },
+                versus_baseline,
+                adjusted: None,
+                prob_improvement,
+                mde,
             }
         })
-        .collect()
+        .collect();
+    let raw: Vec<f64> = out
+        .iter()
+        .map(|s| s.versus_baseline.map_or(f64::NAN, |c| c.p_value))
+        .collect();
+    let holm = stats::holm(&raw);
+    for (s, p_adj) in out.iter_mut().zip(holm) {
+        s.adjusted = s.versus_baseline.map(|c| stats::adjusted(&c, p_adj));
+    }
+    out
+}
+
+/// The number of comparisons with the baseline that the Holm adjustment corrected for
+/// (those with a p-value).
+pub fn comparisons_corrected(stats: &[VariantStats]) -> usize {
+    let raw: Vec<f64> = stats
+        .iter()
+        .map(|s| s.versus_baseline.map_or(f64::NAN, |c| c.p_value))
+        .collect();
+    stats::comparisons(&raw)
 }
 
 fn join_set<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
@@ -160,24 +238,122 @@ fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
 }
 
-/// The results table (markdown), as it appears in the report and the README.
+/// Which columns a results table shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Columns {
+    /// Every column (the full report).
+    Full,
+    /// A readable subset (the README): no raw p, no interval of P(>), no MDE column
+    /// (the MDE still appears in the verdict when nothing was detected).
+    Readme,
+}
+
+/// The results table (markdown), as it appears in the full report.
 pub fn table(
     experiment: &Experiment,
     selected: &[VariantTrials],
     stats: &[VariantStats],
 ) -> String {
+    table_with(experiment, selected, stats, Columns::Full)
+}
+
+/// The verdict cell of one variant, in plain words: the Holm-adjusted verdict, with the
+/// minimum detectable effect when no difference was detected; or why no test was made.
+pub fn verdict_cell(
+    experiment: &Experiment,
+    selected: &[VariantTrials],
+    t: &VariantTrials,
+    s: &VariantStats,
+    corrected: usize,
+) -> String {
+    let baseline = selected
+        .iter()
+        .find(|b| b.variant.name == experiment.baseline);
+    let n_a = baseline.map_or(0, |b| b.finished.len());
+    let n_b = t.finished.len();
+    if t.variant.name == experiment.baseline {
+        return String::new();
+    }
+    if t.finished.is_empty() {
+        return if t.diverged.is_empty() {
+            "no trials".into()
+        } else {
+            "no comparison: every trial diverged".into()
+        };
+    }
+    if n_a == 0 {
+        return match baseline {
+            Some(b) if !b.diverged.is_empty() => {
+                "no comparison: every baseline trial diverged".into()
+            }
+            _ => "no comparison: no baseline trials".into(),
+        };
+    }
+    let Some(c) = s.adjusted else {
+        return "—".into();
+    };
+    let label = if corrected > 1 { "Holm " } else { "" };
+    let p = stats::format_p(c.p_value);
+    match c.verdict {
+        Verdict::Higher | Verdict::Lower => format!("{} ({label}{p})", c.verdict),
+        Verdict::NoDetectableDifference => {
+            let mde = s
+                .mde
+                .map_or_else(String::new, |d| format!("; could detect ≥ {d:.2} points"));
+            format!("{} at n={n_a} vs {n_b} ({label}{p}){mde}", c.verdict)
+        }
+        Verdict::TooFewTrials | Verdict::NoSpread | Verdict::OutOfRange => {
+            format!("{} (n={n_a} vs {n_b})", c.verdict)
+        }
+    }
+}
+
+fn p_cell(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p.is_finite() => format!("{p:.3}"),
+        _ => "—".into(),
+    }
+}
+
+fn prob_cell(p: &Option<ProbImprovement>, with_ci: bool) -> String {
+    match p {
+        None => "—".into(),
+        Some(p) => match p.ci95 {
+            Some((lo, hi)) if with_ci => format!("{:.2} [{lo:.2}, {hi:.2}]", p.p),
+            _ => format!("{:.2}", p.p),
+        },
+    }
+}
+
+/// The results table with the chosen [`Columns`].
+pub fn table_with(
+    experiment: &Experiment,
+    selected: &[VariantTrials],
+    stats: &[VariantStats],
+    columns: Columns,
+) -> String {
+    let full = columns == Columns::Full;
+    let corrected = comparisons_corrected(stats);
     let eval_batch = selected
         .iter()
         .flat_map(|t| t.finished.iter())
         .find_map(|r| r.latency.as_ref().map(|l| l.eval.batch))
         .unwrap_or(256);
+    let base = &experiment.baseline;
     let mut out = String::new();
+    let stats_head = if full {
+        format!(
+            "| Δ vs {base} | p (Welch) | p (Holm, {corrected}) | P(> {base}) [95% CI] | MDE | verdict |"
+        )
+    } else {
+        format!("| Δ vs {base} | p (Holm, {corrected}) | P(> {base}) | verdict |")
+    };
     let _ = writeln!(
         out,
-        "| variant | params (ours / study) | n | test acc % (mean ± sd [95% CI]) | study | Δ vs {} | p (Welch) | verdict | train loss (sum, last epoch) | study | latency b1 / b{eval_batch} ms | study |",
-        experiment.baseline
+        "| variant | params (ours / study) | n | test acc % (mean ± sd [95% CI]) | study {stats_head} train loss (sum, last epoch) | study | latency b1 / b{eval_batch} ms | study |",
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let cols = if full { 15 } else { 13 };
+    let _ = writeln!(out, "|{}", "---|".repeat(cols));
     for (t, s) in selected.iter().zip(stats) {
         let params_ours = t
             .finished
@@ -194,18 +370,31 @@ pub fn table(
         } else {
             format!("{} (+{} diverged)", t.finished.len(), t.diverged.len())
         };
-        let (diff, p, verdict) = match &s.versus_baseline {
-            _ if t.variant.name == experiment.baseline => ("baseline".into(), "".into(), "".into()),
-            Some(c) => (
-                format!("{:+.2}", c.diff),
-                if c.p_value.is_nan() {
-                    "—".into()
-                } else {
-                    format!("{:.3}", c.p_value)
-                },
-                stats::verdict_text(c, stats_n(selected, &experiment.baseline), t.finished.len()),
-            ),
-            None => ("—".into(), "—".into(), "no trials".into()),
+        let verdict = verdict_cell(experiment, selected, t, s, corrected);
+        let cells: Vec<String> = if t.variant.name == *base {
+            let mut c = vec!["baseline".to_string(), String::new(), String::new()];
+            if full {
+                c.extend([String::new(), String::new()]);
+            }
+            c.push(String::new());
+            c
+        } else {
+            let diff = s
+                .versus_baseline
+                .map_or_else(|| "—".into(), |c| format!("{:+.2}", c.diff));
+            let holm = p_cell(s.adjusted.map(|c| c.p_value));
+            if full {
+                vec![
+                    diff,
+                    p_cell(s.versus_baseline.map(|c| c.p_value)),
+                    holm,
+                    prob_cell(&s.prob_improvement, true),
+                    opt(s.mde, 2),
+                    verdict,
+                ]
+            } else {
+                vec![diff, holm, prob_cell(&s.prob_improvement, false), verdict]
+            }
         };
         let name = if t.settings_differ {
             format!("{} ⚠", t.variant.name)
@@ -214,11 +403,12 @@ pub fn table(
         };
         let _ = writeln!(
             out,
-            "| {name} | {} / {} | {n} | {} | {} | {diff} | {p} | {verdict} | {} | {} | {} / {} | {} |",
+            "| {name} | {} / {} | {n} | {} | {} | {} | {} | {} | {} / {} | {} |",
             params_ours.map_or_else(|| "—".into(), format_count),
             params_study.unwrap_or_else(|| "—".into()),
             mean_sd_ci(&s.accuracy, 2),
             opt(t.variant.study.accuracy, 2),
+            cells.join(" | "),
             mean_sd_ci(&s.train_loss, 2),
             opt(t.variant.study.train_loss, 2),
             opt(s.latency_batch1_ms, 3),
@@ -229,11 +419,38 @@ pub fn table(
     out
 }
 
-fn stats_n(selected: &[VariantTrials], name: &str) -> usize {
-    selected
-        .iter()
-        .find(|t| t.variant.name == name)
-        .map_or(0, |t| t.finished.len())
+/// The spread table: per variant, the standard deviation of the final test accuracy
+/// over seeds with its 95% chi-square interval, and the range.
+pub fn spread_table(selected: &[VariantTrials], stats: &[VariantStats]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| variant | n | sd of test acc (points) | 95% CI of sd (χ²) | min | max |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (t, s) in selected.iter().zip(stats) {
+        let (sd, ci, min, max) = match &s.accuracy {
+            None => ("—".into(), "—".into(), "—".into(), "—".into()),
+            Some(a) => (
+                if a.n < 2 {
+                    "— (n=1)".to_string()
+                } else {
+                    format!("{:.3}", a.std)
+                },
+                s.sd_ci
+                    .map_or_else(|| "—".into(), |(lo, hi)| format!("[{lo:.3}, {hi:.3}]")),
+                format!("{:.2}", a.min),
+                format!("{:.2}", a.max),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {sd} | {ci} | {min} | {max} |",
+            t.variant.name,
+            t.finished.len()
+        );
+    }
+    out
 }
 
 /// `50186` -> `50,186`.
@@ -344,10 +561,21 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
     out
 }
 
-/// The whole report of an experiment.
+/// The whole report of an experiment, with `n` fixed by the config.
 pub fn render(experiment: &Experiment, records: &[TrialRecord]) -> String {
+    render_with(experiment, records, None)
+}
+
+/// The whole report of an experiment; `seeding` is the decision record of the store
+/// (`experiment::seeding::read`), if `harness replicate --halfwidth` made one.
+pub fn render_with(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    seeding: Option<&SeedingDecision>,
+) -> String {
     let selected = select(experiment, records);
     let stats = statistics(experiment, &selected);
+    let corrected = comparisons_corrected(&stats);
     let mut out = String::new();
     let _ = writeln!(out, "# {} (`{}`)\n", experiment.title, experiment.name);
     if !experiment.description.is_empty() {
@@ -360,23 +588,96 @@ pub fn render(experiment: &Experiment, records: &[TrialRecord]) -> String {
     );
     let _ = writeln!(
         out,
-        "## Conditions\n\n{}",
-        conditions(experiment, &selected)
+        "## Conditions\n\n{}- Seeds: {}\n",
+        conditions(experiment, &selected),
+        seeding::report_line(seeding, experiment.seeds.len())
     );
     let _ = writeln!(
         out,
         "## Results\n\n{}",
         table(experiment, &selected, &stats)
     );
+    let correction = match corrected {
+        0 => "No comparison with the baseline could be tested.".to_string(),
+        1 => "One comparison with the baseline, so no correction was needed (Holm = raw)."
+            .to_string(),
+        m => format!(
+            "Verdicts use Holm-adjusted p-values, corrected for {m} comparisons with the baseline \
+             (family-wise α = 0.05); the raw p-values are shown beside them."
+        ),
+    };
     let _ = writeln!(
         out,
         "Accuracy is the final-epoch test accuracy; n counts finished trials; diverged trials are counted, never averaged. \
-         Δ and p compare each variant's accuracies with the baseline's (Welch's t-test, two-sided, α = 0.05). \
+         Δ and p compare each variant's accuracies with the baseline's (Welch's t-test, two-sided, α = 0.05). {correction} \
+         P(> {base}) is the probability that a random seed of the variant beats a random seed of the baseline \
+         (Mann-Whitney U / (n₁·n₂), ties count ½; 0.5 = no tendency), with a percentile bootstrap 95% interval \
+         ({} resamples, seeded: the report is reproducible). \
+         MDE is the smallest difference (accuracy points) this row's n could detect: two-sided α = {MDE_ALPHA}, \
+         power {MDE_POWER}, pooled sd of the two variants, noncentral t. \
          Training loss is the sum of the mean batch losses over the last epoch (the study's column). \
          Latency is the median over trials of each trial's median forward time (eval mode, no grad, {} timed passes).\n",
-        50
+        stats::BOOTSTRAP_RESAMPLES,
+        50,
+        base = experiment.baseline,
     );
+    let _ = writeln!(
+        out,
+        "## Spread across seeds\n\n{}\nThe interval of each sd is the chi-square one \
+         (it assumes normally distributed accuracies); it is wide at few seeds.\n",
+        spread_table(&selected, &stats)
+    );
+    if let Some(d) = seeding {
+        let _ = writeln!(out, "## Seeding\n\n{}", stein_section(d, &selected));
+    }
     let _ = writeln!(out, "![test accuracy per epoch]({}.png)", experiment.name);
+    out
+}
+
+/// Per variant: Stein's interval over every finished seed,
+/// `mean ± t(n0-1) s0 / sqrt(N)`, which has half-width at most W.
+fn stein_section(d: &SeedingDecision, selected: &[VariantTrials]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| variant | pilot sd | N (decided) | n (finished) | mean | Stein {:.0}% interval |",
+        100.0 * (1.0 - d.alpha)
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let t = stats::t_quantile(1.0 - d.alpha / 2.0, d.n0.saturating_sub(1) as f64);
+    for v in &d.variants {
+        let acc = selected
+            .iter()
+            .find(|s| s.variant.name == v.variant)
+            .map(accuracies)
+            .unwrap_or_default();
+        let mean = stats::summarize(&acc).map(|s| s.mean);
+        let interval = match mean {
+            Some(m) if acc.len() >= v.total_n => {
+                let half = t * v.pilot_sd / (acc.len() as f64).sqrt();
+                format!("[{:.2}, {:.2}] (±{half:.2})", m - half, m + half)
+            }
+            Some(_) => format!("— ({} of {} seeds finished)", acc.len(), v.total_n),
+            None => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} | {} | {} | {} | {interval} |",
+            v.variant,
+            v.pilot_sd,
+            v.total_n,
+            acc.len(),
+            opt(mean, 2)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nStein's rule fixed N from the pilot's sd alone (never from the means or p-values); \
+         its interval uses the pilot's sd and t with n0 - 1 = {} degrees of freedom, which gives \
+         exact coverage and half-width at most W = {}.",
+        d.n0.saturating_sub(1),
+        d.halfwidth
+    );
     out
 }
 
@@ -433,8 +734,18 @@ pub fn write_report(
     records: &[TrialRecord],
     reports_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
+    write_report_with(experiment, records, None, reports_dir)
+}
+
+/// [`write_report`] with the store's seeding decision (see [`render_with`]).
+pub fn write_report_with(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    seeding: Option<&SeedingDecision>,
+    reports_dir: &Path,
+) -> Result<PathBuf, ReportError> {
     let md = reports_dir.join(format!("{}.md", experiment.name));
-    write_atomic(&md, render(experiment, records).as_bytes())?;
+    write_atomic(&md, render_with(experiment, records, seeding).as_bytes())?;
     let selected = select(experiment, records);
     let series = accuracy_series(&selected);
     let png = reports_dir.join(format!("{}.png", experiment.name));
@@ -492,7 +803,7 @@ pub fn readme_section(experiment: &Experiment, records: &[TrialRecord]) -> Strin
         devices,
         experiment.name,
         experiment.name,
-        table(experiment, &selected, &stats)
+        table_with(experiment, &selected, &stats, Columns::Readme)
     )
 }
 

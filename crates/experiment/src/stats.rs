@@ -6,6 +6,13 @@
 //! interval) and compares two variants with Welch's unequal-variance t-test
 //! ([`welch`]), reporting a plain-words [`Verdict`] at `alpha = 0.05`.
 //!
+//! With several variants compared against one baseline, [`holm`] adjusts the
+//! p-values for the number of comparisons; [`prob_improvement`] gives the
+//! probability that a random seed of one variant beats a random seed of the
+//! other (with a seeded bootstrap interval, [`bootstrap_prob_ci`]); and
+//! [`sd_ci`] gives a chi-square interval for a standard deviation. Power, the
+//! minimum detectable effect and sample sizes are in [`crate::power`].
+//!
 //! All functions take finite values only. A NaN or infinite input is a bug in
 //! the caller (a diverged run should be recorded as such, not averaged), so
 //! every function here returns `None` when it sees one rather than a number
@@ -13,7 +20,7 @@
 
 use std::fmt;
 
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
 
 /// The significance level used by [`welch`] to reach a [`Verdict`].
 pub const ALPHA: f64 = 0.05;
@@ -46,6 +53,8 @@ pub fn summarize(xs: &[f64]) -> Option<Summary> {
     let (std, ci95) = if m.n < 2 {
         (f64::NAN, (f64::NAN, f64::NAN))
     } else {
+        // An infinite variance (values near ±f64::MAX) gives an infinite
+        // interval, not a panic.
         let std = m.var.sqrt();
         let half = t_quantile(0.975, (m.n - 1) as f64) * std / (m.n as f64).sqrt();
         (std, (m.mean - half, m.mean + half))
@@ -85,7 +94,17 @@ pub fn percentile(xs: &[f64], q: f64) -> Option<f64> {
     let lo = rank.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     let frac = rank - lo as f64;
-    Some(sorted[lo] + frac * (sorted[hi] - sorted[lo]))
+    let (a, b) = (sorted[lo], sorted[hi]);
+    if frac == 0.0 {
+        return Some(a);
+    }
+    let step = b - a;
+    Some(if step.is_finite() {
+        a + frac * step
+    } else {
+        // Near ±f64::MAX the difference overflows; weight the ends instead.
+        a * (1.0 - frac) + b * frac
+    })
 }
 
 /// The outcome of comparing sample `b` with sample `a` by [`welch`].
@@ -117,6 +136,13 @@ pub enum Verdict {
     NoDetectableDifference,
     /// One side has fewer than two values, so its variance is unknown.
     TooFewTrials,
+    /// Both sides are constant (zero variance) with different means: the
+    /// t statistic is infinite and a p-value would be meaningless, so no
+    /// test is made (typically two or three identical seeds).
+    NoSpread,
+    /// The values are too large for the arithmetic (a sum or a variance
+    /// overflows), so no test is made.
+    OutOfRange,
 }
 
 impl fmt::Display for Verdict {
@@ -128,6 +154,8 @@ impl fmt::Display for Verdict {
             Verdict::Lower => "lower",
             Verdict::NoDetectableDifference => "no detectable difference",
             Verdict::TooFewTrials => "too few trials",
+            Verdict::NoSpread => "cannot tell: neither varies across seeds",
+            Verdict::OutOfRange => "cannot tell: values out of range",
         })
     }
 }
@@ -161,6 +189,15 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
     let (na, nb) = (ma.n as f64, mb.n as f64);
     let (va, vb) = (ma.var / na, mb.var / nb);
     let se2 = va + vb;
+    if !diff.is_finite() || !se2.is_finite() {
+        return Some(Comparison {
+            diff,
+            t: f64::NAN,
+            df: f64::NAN,
+            p_value: f64::NAN,
+            verdict: Verdict::OutOfRange,
+        });
+    }
     let (t, df, p_value) = if se2 > 0.0 {
         let t = diff / se2.sqrt();
         // Welch–Satterthwaite, written with the weights `va / se2` and
@@ -173,16 +210,25 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
         if diff == 0.0 {
             (0.0, df, 1.0)
         } else {
-            (diff.signum() * f64::INFINITY, df, 0.0)
+            return Some(Comparison {
+                diff,
+                t: diff.signum() * f64::INFINITY,
+                df,
+                p_value: f64::NAN,
+                verdict: Verdict::NoSpread,
+            });
         }
     };
-    let verdict = if p_value >= ALPHA {
-        Verdict::NoDetectableDifference
-    } else if diff > 0.0 {
-        Verdict::Higher
-    } else {
-        Verdict::Lower
-    };
+    if !p_value.is_finite() {
+        return Some(Comparison {
+            diff,
+            t,
+            df,
+            p_value: f64::NAN,
+            verdict: Verdict::OutOfRange,
+        });
+    }
+    let verdict = verdict_at(diff, p_value);
     Some(Comparison {
         diff,
         t,
@@ -209,12 +255,185 @@ pub fn verdict_text(c: &Comparison, n_a: usize, n_b: usize) -> String {
             format_p(c.p_value)
         ),
         Verdict::TooFewTrials => format!("{} (n={n_a} vs {n_b})", c.verdict),
+        Verdict::NoSpread | Verdict::OutOfRange => format!("{} (n={n_a} vs {n_b})", c.verdict),
     }
 }
 
+/// The verdict for a difference `diff` whose (possibly adjusted) p-value is
+/// `p`, at [`ALPHA`]: [`Verdict::Higher`] or [`Verdict::Lower`] below it,
+/// else [`Verdict::NoDetectableDifference`].
+pub fn verdict_at(diff: f64, p: f64) -> Verdict {
+    if p.is_nan() || p >= ALPHA {
+        Verdict::NoDetectableDifference
+    } else if diff > 0.0 {
+        Verdict::Higher
+    } else {
+        Verdict::Lower
+    }
+}
+
+/// `c` judged with the adjusted p-value `p_adjusted` (for example from
+/// [`holm`]) instead of its own: the verdict is recomputed at [`ALPHA`]; the
+/// raw `p_value` is replaced. Comparisons that were not tested
+/// ([`Verdict::TooFewTrials`], [`Verdict::NoSpread`],
+/// [`Verdict::OutOfRange`]) are returned unchanged.
+pub fn adjusted(c: &Comparison, p_adjusted: f64) -> Comparison {
+    match c.verdict {
+        Verdict::Higher | Verdict::Lower | Verdict::NoDetectableDifference
+            if p_adjusted.is_finite() =>
+        {
+            Comparison {
+                p_value: p_adjusted,
+                verdict: verdict_at(c.diff, p_adjusted),
+                ..*c
+            }
+        }
+        _ => *c,
+    }
+}
+
+/// Holm's step-down adjustment of the p-values of several tests.
+///
+/// NaN entries (tests that were not made) are passed through as NaN and not
+/// counted: `m` is the number of finite p-values. With the finite p-values
+/// sorted ascending, `p_(i)` becomes `max_{j <= i} min(1, (m - j + 1) p_(j))`
+/// (1-based), as `statsmodels.stats.multitest.multipletests(method="holm")`
+/// computes. Rejecting where the adjusted value is below `alpha` controls
+/// the family-wise error rate at `alpha`, never less powerful than
+/// Bonferroni.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    let m = idx.len();
+    let mut out = vec![f64::NAN; p.len()];
+    let mut running = 0.0f64;
+    for (rank, &i) in idx.iter().enumerate() {
+        let scaled = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(scaled);
+        out[i] = running;
+    }
+    out
+}
+
+/// The number of tests [`holm`] corrects for: the finite p-values.
+pub fn comparisons(p: &[f64]) -> usize {
+    p.iter().filter(|x| x.is_finite()).count()
+}
+
+/// The probability that a random value of `b` exceeds a random value of
+/// `a`, ties counting one half: the Mann-Whitney statistic `U_b` divided by
+/// `n_a * n_b` (the "common-language effect size"). 0.5 means neither tends
+/// to be higher.
+///
+/// Returns `None` when either sample is empty or holds a non-finite value.
+pub fn prob_improvement(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.is_empty() || b.is_empty() || !all_finite(a) || !all_finite(b) {
+        return None;
+    }
+    Some(pair_score(a, b) / (a.len() * b.len()) as f64)
+}
+
+/// Twice the number of pairs `(x in a, y in b)` with `y > x`, plus the ties,
+/// halved: `U_b`.
+fn pair_score(a: &[f64], b: &[f64]) -> f64 {
+    let mut twice = 0u64;
+    for &y in b {
+        for &x in a {
+            twice += match y.total_cmp(&x) {
+                std::cmp::Ordering::Greater => 2,
+                std::cmp::Ordering::Equal => 1,
+                std::cmp::Ordering::Less => 0,
+            };
+        }
+    }
+    twice as f64 / 2.0
+}
+
+/// The default number of bootstrap resamples in reports.
+pub const BOOTSTRAP_RESAMPLES: usize = 4000;
+
+/// A percentile bootstrap 95 % interval of [`prob_improvement`]: `a` and `b`
+/// are resampled independently (with replacement, each at its own size)
+/// `resamples` times by a generator seeded with `seed`, so the same inputs
+/// always give the same interval.
+///
+/// Returns `None` when [`prob_improvement`] would, or `resamples` is 0. With
+/// one value on both sides the interval is that single point.
+pub fn bootstrap_prob_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64)> {
+    prob_improvement(a, b)?;
+    if resamples == 0 {
+        return None;
+    }
+    let mut rng = SplitMix64(seed);
+    let mut ra = vec![0.0; a.len()];
+    let mut rb = vec![0.0; b.len()];
+    let mut stats = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        for x in ra.iter_mut() {
+            *x = a[rng.below(a.len())];
+        }
+        for y in rb.iter_mut() {
+            *y = b[rng.below(b.len())];
+        }
+        stats.push(pair_score(&ra, &rb) / (a.len() * b.len()) as f64);
+    }
+    Some((percentile(&stats, 2.5)?, percentile(&stats, 97.5)?))
+}
+
+/// A small, fast, seeded generator (SplitMix64) for the bootstrap: the
+/// report's intervals must be byte-identical from run to run.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by Lemire's multiply-shift (the bias is
+    /// below 2^-50 for the sample sizes here).
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+/// A stable 64-bit seed from text (FNV-1a), e.g. the variant's name, so that
+/// each comparison's bootstrap has its own fixed stream.
+pub fn seed_of(text: &str) -> u64 {
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
+    })
+}
+
+/// The chi-square `level` (e.g. 0.95) confidence interval of a standard
+/// deviation `sd` estimated from `n` values:
+/// `sqrt((n - 1) sd² / χ²_{1-α/2, n-1}) .. sqrt((n - 1) sd² / χ²_{α/2, n-1})`
+/// with `α = 1 - level`. It assumes normally distributed values.
+///
+/// Returns `None` when `n < 2`, `sd` is negative or not finite, or `level`
+/// is outside `(0, 1)`. Zero `sd` gives `(0, 0)`.
+pub fn sd_ci(sd: f64, n: usize, level: f64) -> Option<(f64, f64)> {
+    if n < 2 || !sd.is_finite() || sd < 0.0 || !(level > 0.0 && level < 1.0) {
+        return None;
+    }
+    let df = (n - 1) as f64;
+    let chi = ChiSquared::new(df).ok()?;
+    let alpha = 1.0 - level;
+    let lo_q = chi.inverse_cdf(1.0 - alpha / 2.0);
+    let hi_q = chi.inverse_cdf(alpha / 2.0);
+    // sd * sqrt(df / q): no sd² that could overflow.
+    Some((sd * (df / lo_q).sqrt(), sd * (df / hi_q).sqrt()))
+}
+
 /// `p=0.023`, or `p<0.001` below a thousandth. Three decimals, unless they
-/// would round a p-value below [`ALPHA`] up to `0.050`.
-fn format_p(p: f64) -> String {
+/// would round a p-value below [`ALPHA`] up to `0.050`. A NaN gives `p=—`.
+pub fn format_p(p: f64) -> String {
+    if p.is_nan() {
+        return "p=—".to_owned();
+    }
     if p < 0.001 {
         return "p<0.001".to_owned();
     }
@@ -254,8 +473,14 @@ fn moments(xs: &[f64]) -> Option<Moments> {
             max,
         });
     }
-    let mean = xs.iter().sum::<f64>() / n as f64;
-    // Two passes: the deviations from the mean, then their squares.
+    let mut mean = xs.iter().sum::<f64>() / n as f64;
+    if !mean.is_finite() {
+        // The sum overflowed (values near ±f64::MAX): average scaled values.
+        let scale = min.abs().max(max.abs());
+        mean = xs.iter().map(|x| x / scale).sum::<f64>() / n as f64 * scale;
+    }
+    // Two passes: the deviations from the mean, then their squares. Huge
+    // values give an infinite variance, which callers treat as out of range.
     let var = if n < 2 {
         0.0
     } else {
@@ -274,18 +499,23 @@ fn all_finite(xs: &[f64]) -> bool {
     xs.iter().all(|x| x.is_finite())
 }
 
-/// Standard Student-t distribution with `df > 0` degrees of freedom.
-fn students_t(df: f64) -> StudentsT {
-    StudentsT::new(0.0, 1.0, df).expect("degrees of freedom are positive and finite")
+/// Standard Student-t distribution with `df` degrees of freedom; `None`
+/// unless `df` is positive (NaN or negative degrees of freedom never panic).
+fn students_t(df: f64) -> Option<StudentsT> {
+    StudentsT::new(0.0, 1.0, df).ok()
 }
 
-/// The `p`-quantile of Student's t with `df` degrees of freedom.
-fn t_quantile(p: f64, df: f64) -> f64 {
-    students_t(df).inverse_cdf(p)
+/// The `p`-quantile of Student's t with `df` degrees of freedom (NaN for a
+/// bad `df`).
+pub fn t_quantile(p: f64, df: f64) -> f64 {
+    students_t(df).map_or(f64::NAN, |t| t.inverse_cdf(p))
 }
 
 /// Two-sided p-value of statistic `t` under Student's t with `df` degrees of
-/// freedom.
+/// freedom (NaN for a bad `df` or `t`).
 fn two_sided_p(t: f64, df: f64) -> f64 {
-    (2.0 * students_t(df).cdf(-t.abs())).min(1.0)
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    students_t(df).map_or(f64::NAN, |d| (2.0 * d.cdf(-t.abs())).min(1.0))
 }

@@ -153,13 +153,21 @@ fn welch_equal_constant_samples() {
 }
 
 #[test]
-fn welch_different_constant_samples() {
+fn welch_different_constant_samples_claim_nothing() {
+    // Two constant samples say nothing about seed-to-seed noise: no p-value, no
+    // significance (this used to print "lower (p<0.001)" at n=2).
     let c = welch(&[93.0; 3], &[92.0; 4]).unwrap();
     assert_eq!(c.diff, -1.0);
     assert_eq!(c.t, f64::NEG_INFINITY);
-    assert_eq!(c.p_value, 0.0);
-    assert_eq!(c.verdict, Verdict::Lower);
-    assert_eq!(verdict_text(&c, 3, 4), "lower (p<0.001)");
+    assert!(c.p_value.is_nan());
+    assert_eq!(c.verdict, Verdict::NoSpread);
+    assert_eq!(
+        verdict_text(&c, 3, 4),
+        "cannot tell: neither varies across seeds (n=3 vs 4)"
+    );
+    let c = welch(&[93.0; 2], &[94.0; 2]).unwrap();
+    assert_eq!(c.verdict, Verdict::NoSpread);
+    assert!(!verdict_text(&c, 2, 2).contains("p<"));
 }
 
 #[test]

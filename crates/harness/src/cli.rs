@@ -30,6 +30,9 @@ pub enum Command {
     Replicate(ReplicateArgs),
     /// Regenerate reports/<experiment>.md, its plot and the README tables from the store.
     Report(ReportArgs),
+    /// Seeds per variant needed to detect a difference of D accuracy points, with the
+    /// config's multiple-comparison correction, from the sd in the store (noncentral t).
+    Plan(PlanArgs),
     /// Print each architecture's layers and parameter count beside the study's.
     Models(ModelsArgs),
     /// Live dashboard of experiments in the store: grid of variants x seeds, curves,
@@ -218,6 +221,28 @@ pub struct ReportArgs {
     /// Seeds per variant, as given to replicate.
     #[arg(long)]
     pub seeds: Option<u32>,
+}
+
+/// `harness plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Experiment file (configs/*.ron).
+    pub config: PathBuf,
+    /// The difference to detect, in accuracy points (e.g. 0.5).
+    #[arg(long)]
+    pub detect: f64,
+    /// The run store whose finished trials give the standard deviation.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// The wanted power (probability of detecting the difference).
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
+    /// Family-wise significance level, split over the comparisons with the baseline.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// The sd (accuracy points) to assume when the store has no usable trials.
+    #[arg(long, default_value_t = experiment::power::ASSUMED_SD)]
+    pub assume_sd: f64,
 }
 
 /// `harness models`.

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod cli;
 mod common;
 mod data_cmd;
+mod plan_cmd;
 mod progress;
 mod replicate_cmd;
 mod report_cmd;
@@ -53,6 +54,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Replicate(args) => replicate_cmd::run(args),
         cli::Command::Worker(args) => replicate_cmd::worker(args),
         cli::Command::Report(args) => report_cmd::run(args),
+        cli::Command::Plan(args) => plan_cmd::run(args),
         cli::Command::Models(args) => report_cmd::models(args),
         cli::Command::BenchEpoch(args) => bench_cmd::run(args),
         cli::Command::Tui(args) => tui_cmd::run(args),

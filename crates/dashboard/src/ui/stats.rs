@@ -7,8 +7,8 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Row, Table, Widget};
 
-/// Draws one row per variant: n, mean ± sd, 95% CI, the study's value, Δ vs baseline, p
-/// and the verdict.
+/// Draws one row per variant: n, mean ± sd, 95% CI, the study's value, Δ vs baseline,
+/// the Holm-adjusted p, P(variant > baseline) and the verdict.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(Line::styled(
         " Statistics: final test accuracy % (the report's table, live) ",
@@ -25,9 +25,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(7)
         .clamp(7, 20) as u16;
-    // Narrow terminals drop the confidence interval (mean, sd and n give it) so the
-    // verdict keeps its words.
-    let with_ci = block.inner(area).width >= 90;
+    // Narrow terminals drop the confidence interval (mean, sd and n give it) and then
+    // P(>) so the verdict keeps its words.
+    let inner = block.inner(area).width;
+    let with_ci = inner >= 100;
+    let with_prob = inner >= 86;
     let diff_title = format!("Δ vs {}", e.experiment.baseline);
     let mut titles = vec![
         "variant",
@@ -36,7 +38,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         "95% CI",
         "study",
         diff_title.as_str(),
-        "p",
+        "p adj",
+        "P(>)",
         "verdict",
     ];
     let mut widths = vec![
@@ -47,8 +50,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Constraint::Length(5),
         Constraint::Length(diff_title.chars().count().max(6) as u16),
         Constraint::Length(5),
+        Constraint::Length(4),
         Constraint::Fill(1),
     ];
+    if !with_prob {
+        titles.remove(7);
+        widths.remove(7);
+    }
     if !with_ci {
         titles.remove(3);
         widths.remove(3);
@@ -68,8 +76,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             r.study.clone(),
             r.diff.clone(),
             r.p.clone(),
+            r.prob.clone(),
             r.verdict.clone(),
         ];
+        if !with_prob {
+            cells.remove(7);
+        }
         if !with_ci {
             cells.remove(3);
         }

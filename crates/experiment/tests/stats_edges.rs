@@ -1,0 +1,226 @@
+//! Edge cases of the statistics: n = 1, zero variance, ties, absurd values (±1e308), NaN
+//! p-values in Holm, the bootstrap's reproducibility, Stein's rule's refusals and the
+//! seeding record's round trip.
+
+use experiment::power;
+use experiment::seeding::{self, SeedingDecision, SeedingError, SeedingRule, VariantSeeding};
+use experiment::stats::{self, Verdict};
+
+#[test]
+fn holm_skips_untested_comparisons() {
+    let p = [0.01, f64::NAN, 0.04];
+    let adj = stats::holm(&p);
+    assert_eq!(stats::comparisons(&p), 2);
+    assert!((adj[0] - 0.02).abs() < 1e-15);
+    assert!(adj[1].is_nan());
+    assert!((adj[2] - 0.04).abs() < 1e-15);
+    assert!(stats::holm(&[]).is_empty());
+    assert!(stats::holm(&[f64::NAN]).iter().all(|x| x.is_nan()));
+}
+
+#[test]
+fn holm_is_monotone_and_never_below_raw() {
+    let p = [0.3, 0.001, 0.02, 0.02, 0.9, 0.04, 0.011];
+    let adj = stats::holm(&p);
+    for (raw, a) in p.iter().zip(&adj) {
+        assert!(a >= raw && *a <= 1.0);
+    }
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    for w in order.windows(2) {
+        assert!(adj[w[0]] <= adj[w[1]]);
+    }
+}
+
+#[test]
+fn adjusted_verdict_follows_the_adjusted_p() {
+    let c = stats::welch(&[90.0, 90.2, 90.1], &[90.6, 90.9, 90.7]).unwrap();
+    assert_eq!(c.verdict, Verdict::Higher);
+    let adj = stats::adjusted(&c, 0.2);
+    assert_eq!(adj.verdict, Verdict::NoDetectableDifference);
+    assert_eq!(adj.p_value, 0.2);
+    assert_eq!(adj.diff, c.diff);
+    // Untested comparisons stay untested.
+    let few = stats::welch(&[90.0], &[91.0, 92.0]).unwrap();
+    assert_eq!(stats::adjusted(&few, 0.01).verdict, Verdict::TooFewTrials);
+}
+
+#[test]
+fn probability_of_improvement_counts_ties_as_half() {
+    assert_eq!(stats::prob_improvement(&[1.0, 2.0], &[1.0, 2.0]), Some(0.5));
+    assert_eq!(stats::prob_improvement(&[1.0], &[2.0]), Some(1.0));
+    assert_eq!(stats::prob_improvement(&[3.0], &[2.0]), Some(0.0));
+    assert_eq!(stats::prob_improvement(&[5.0; 3], &[5.0; 4]), Some(0.5));
+    assert!(stats::prob_improvement(&[], &[1.0]).is_none());
+    assert!(stats::prob_improvement(&[f64::NAN], &[1.0]).is_none());
+}
+
+#[test]
+fn bootstrap_is_reproducible_and_seed_dependent() {
+    let a = [90.1, 90.4, 89.8, 90.0, 90.6];
+    let b = [90.5, 90.2, 90.9, 90.1, 90.7];
+    let one = stats::bootstrap_prob_ci(&a, &b, 2000, 7).unwrap();
+    assert_eq!(one, stats::bootstrap_prob_ci(&a, &b, 2000, 7).unwrap());
+    assert_ne!(one, stats::bootstrap_prob_ci(&a, &b, 2000, 8).unwrap());
+    // n = 1 on both sides: every resample is the same pair.
+    assert_eq!(
+        stats::bootstrap_prob_ci(&[1.0], &[2.0], 100, 1),
+        Some((1.0, 1.0))
+    );
+    assert!(stats::bootstrap_prob_ci(&a, &b, 0, 1).is_none());
+    assert_ne!(stats::seed_of("adam"), stats::seed_of("sgd"));
+}
+
+#[test]
+fn sd_interval_edges() {
+    assert!(stats::sd_ci(0.3, 1, 0.95).is_none());
+    assert!(stats::sd_ci(f64::NAN, 5, 0.95).is_none());
+    assert!(stats::sd_ci(0.3, 5, 1.0).is_none());
+    assert_eq!(stats::sd_ci(0.0, 5, 0.95), Some((0.0, 0.0)));
+    let (lo, hi) = stats::sd_ci(1e300, 5, 0.95).unwrap();
+    assert!(lo.is_finite() && hi.is_finite() && lo < 1e300 && hi > 1e300);
+}
+
+#[test]
+fn absurd_values_never_panic() {
+    let huge = [1e308, -1e308, 1e308];
+    let s = stats::summarize(&huge).unwrap();
+    assert!(s.mean.is_finite(), "mean {}", s.mean);
+    assert_eq!((s.min, s.max), (-1e308, 1e308));
+    let c = stats::welch(&huge, &[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(c.verdict, Verdict::OutOfRange);
+    assert!(c.p_value.is_nan());
+    let c = stats::welch(&[1e308, 1e308], &[-1e308, -1e308]).unwrap();
+    assert!(matches!(c.verdict, Verdict::OutOfRange | Verdict::NoSpread));
+    assert!(stats::percentile(&huge, 50.0).unwrap().is_finite());
+    assert!(
+        stats::percentile(&[-1e308, 1e308], 50.0)
+            .unwrap()
+            .is_finite()
+    );
+    assert!(stats::prob_improvement(&huge, &[0.0]).is_some());
+    assert!(stats::bootstrap_prob_ci(&huge, &[0.0, 1.0], 50, 1).is_some());
+    let _ = power::pooled_sd(&[&huge, &[0.0, 1.0]]);
+    let _ = power::mde(3, 3, 0.05, 0.8);
+    assert!(seeding::stein_total_n(&huge, 0.1, 0.05).is_err());
+    assert!(power::nct_cdf(1e308, 5.0, 1e308).is_finite());
+    assert!(power::seeds_needed(1e308, 0.05, 0.8).is_some());
+    assert!(power::seeds_needed(1e-308, 0.05, 0.8).is_none());
+}
+
+#[test]
+fn nct_tails_and_symmetry() {
+    for (t, df, nc) in [(1.3, 4.0, 2.0), (-0.7, 12.0, -1.5), (3.0, 2.0, 0.3)] {
+        let left = power::nct_cdf(t, df, nc);
+        let mirrored = 1.0 - power::nct_cdf(-t, df, -nc);
+        assert!((left - mirrored).abs() < 1e-12, "{t} {df} {nc}");
+    }
+    assert_eq!(power::nct_cdf(f64::INFINITY, 3.0, 1.0), 1.0);
+    assert_eq!(power::nct_cdf(f64::NEG_INFINITY, 3.0, 1.0), 0.0);
+    // A huge noncentrality takes the normal approximation and stays a probability.
+    let p = power::nct_cdf(40.0, 10.0, 45.0);
+    assert!((0.0..=1.0).contains(&p));
+}
+
+#[test]
+fn mde_shrinks_with_seeds() {
+    let m3 = power::mde(3, 3, 0.05, 0.8).unwrap();
+    let m10 = power::mde(10, 10, 0.05, 0.8).unwrap();
+    assert!(m10 < m3);
+    // Power at the MDE is the target.
+    assert!((power::power(m10, 10.0, 10.0, 0.05) - 0.8).abs() < 1e-9);
+    // Stricter alpha (a correction) needs a larger effect.
+    assert!(power::mde(10, 10, 0.05 / 7.0, 0.8).unwrap() > m10);
+}
+
+#[test]
+fn stein_refuses_bad_pilots() {
+    assert!(matches!(
+        seeding::stein_total_n(&[1.0], 0.1, 0.05),
+        Err(SeedingError::PilotTooSmall(1))
+    ));
+    assert!(matches!(
+        seeding::stein_total_n(&[1.0, 2.0], 0.0, 0.05),
+        Err(SeedingError::Halfwidth(_))
+    ));
+    assert!(matches!(
+        seeding::stein_total_n(&[1.0, f64::NAN], 0.1, 0.05),
+        Err(SeedingError::NonFinite)
+    ));
+    assert!(matches!(
+        seeding::stein_total_n(&[1.0, 2.0], 0.1, 1.5),
+        Err(SeedingError::Alpha(_))
+    ));
+    assert!(matches!(
+        seeding::stein_total_n(&[0.0, 90.0], 1e-6, 0.05),
+        Err(SeedingError::TooMany(_))
+    ));
+    // A constant pilot needs nothing more.
+    assert_eq!(
+        seeding::stein_total_n(&[70.0; 4], 0.1, 0.05)
+            .unwrap()
+            .total_n,
+        4
+    );
+}
+
+#[test]
+fn seeding_decision_round_trips_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(seeding::read(dir.path()).unwrap(), None);
+    let pilots = vec![
+        ("base".to_string(), vec![90.1, 90.4, 89.8]),
+        ("flip".to_string(), vec![90.5, 90.2, 90.9]),
+    ];
+    let d = seeding::decide(&pilots, 0.5, 0.05).unwrap();
+    assert_eq!(d.rule, SeedingRule::Stein);
+    assert_eq!(d.n0, 3);
+    assert_eq!(d.variants.len(), 2);
+    assert_eq!(
+        d.max_n(),
+        d.variants.iter().map(|v| v.total_n).max().unwrap()
+    );
+    assert_eq!(d.total_n("flip"), Some(d.variants[1].total_n));
+    seeding::write(dir.path(), &d).unwrap();
+    assert_eq!(seeding::read(dir.path()).unwrap(), Some(d.clone()));
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, vec![seeding::FILE.to_string()]);
+    let line = seeding::report_line(Some(&d), 3);
+    assert!(
+        line.starts_with("n decided by Stein's two-stage rule (pilot n0=3, W=0.5, 95% interval)"),
+        "{line}"
+    );
+    assert_eq!(
+        seeding::report_line(None, 5),
+        "n fixed by the config (seeds: 5)"
+    );
+}
+
+#[test]
+fn unreadable_seeding_record_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(seeding::FILE), "{not json").unwrap();
+    let err = seeding::read(dir.path()).unwrap_err();
+    assert!(matches!(err, SeedingError::BadRecord { .. }));
+    assert!(err.to_string().contains("seeding.json"), "{err}");
+    // Unknown fields are refused, not dropped.
+    let d = SeedingDecision {
+        rule: SeedingRule::Stein,
+        n0: 2,
+        halfwidth: 0.2,
+        alpha: 0.05,
+        variants: vec![VariantSeeding {
+            variant: "a".into(),
+            pilot_sd: 0.1,
+            total_n: 3,
+        }],
+    };
+    let mut v = serde_json::to_value(&d).unwrap();
+    v["extra"] = serde_json::json!(1);
+    std::fs::write(dir.path().join(seeding::FILE), v.to_string()).unwrap();
+    assert!(seeding::read(dir.path()).is_err());
+}

@@ -1,0 +1,261 @@
+//! The report's statistics from hand-built trial records: Holm-adjusted verdicts with the
+//! number of comparisons, P(variant > baseline), the minimum detectable effect, the spread
+//! table, the README's subset of columns, the seeding line, and the reliability cases (an
+//! all-diverged baseline, constant samples at n = 2, absurd values).
+
+use experiment::provenance::Provenance;
+use experiment::record::RECORD_FORMAT;
+use experiment::report::{self, Columns};
+use experiment::seeding;
+use experiment::stats::Verdict;
+use experiment::{Experiment, TrialRecord, id};
+use trainer::{EpochMetrics, Status};
+
+const RON: &str = r#"
+Experiment(
+    name: "multi",
+    title: "Four variants",
+    seeds: 4,
+    baseline: "base",
+    base: (
+        model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
+        optimizer: (name: adam, lr: 0.01),
+        epochs: 1,
+        batch_size: 64,
+        eval_batch_size: 128,
+        data: (train_limit: 512, test_limit: 256),
+    ),
+    variants: [
+        (name: "base"),
+        (name: "big", set: {"model.channels": "8"}),
+        (name: "same", set: {"model.dropout": "0.3"}),
+        (name: "lr", set: {"optimizer.lr": "0.02"}),
+    ],
+)
+"#;
+
+fn experiment(dir: &std::path::Path) -> Experiment {
+    let path = dir.join("multi.ron");
+    std::fs::write(&path, RON).unwrap();
+    experiment::config::load(&path, &[]).unwrap()
+}
+
+fn record(e: &Experiment, variant: &str, seed: u64, accuracy: f64) -> TrialRecord {
+    let config = e.variant(variant).unwrap().trial.config().clone();
+    let dataset_digest = "d".repeat(64);
+    TrialRecord {
+        format: RECORD_FORMAT,
+        id: id::trial_id(&config, seed, &dataset_digest),
+        config_digest: id::config_digest(&config),
+        experiment: e.name.clone(),
+        variant: variant.into(),
+        seed,
+        dataset_digest,
+        config,
+        status: Status::Finished,
+        parameters: 1000,
+        study_parameters: None,
+        final_accuracy: Some(accuracy),
+        best_accuracy: Some(accuracy),
+        best_epoch: Some(1),
+        train_loss_sum: Some(10.0),
+        latency: None,
+        epochs: vec![EpochMetrics {
+            epoch: 1,
+            lr: 0.01,
+            train_loss_mean: 1.0,
+            train_loss_sum: 10.0,
+            test_loss: 1.0,
+            test_accuracy: accuracy,
+            train_time_s: 1.0,
+            eval_time_s: 1.0,
+            images_per_s: 100.0,
+        }],
+        wall_time_s: 2.0,
+        provenance: Provenance {
+            harness_version: "0.1.0".into(),
+            git_commit: "0123456789abcdef".into(),
+            git_dirty: false,
+            tch_version: "0.24.0".into(),
+            libtorch_version: "2.11.0".into(),
+            cuda: "none".into(),
+            device: "cpu".into(),
+            device_name: "test".into(),
+            threads: 1,
+            host: "test".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:02Z".into(),
+        },
+    }
+}
+
+fn diverged(mut r: TrialRecord) -> TrialRecord {
+    r.status = Status::Diverged { epoch: 1, batch: 3 };
+    r.final_accuracy = None;
+    r
+}
+
+fn records(e: &Experiment, rows: &[(&str, &[f64])]) -> Vec<TrialRecord> {
+    rows.iter()
+        .flat_map(|(v, accs)| {
+            accs.iter()
+                .enumerate()
+                .map(|(seed, a)| record(e, v, seed as u64, *a))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn holm_adjusts_the_verdicts_of_several_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let recs = records(
+        &e,
+        &[
+            ("base", &[90.0, 90.3, 89.8, 90.1]),
+            ("big", &[91.0, 91.3, 90.9, 91.2]),
+            ("same", &[90.1, 90.0, 89.9, 90.3]),
+            ("lr", &[90.2, 90.6, 90.1, 90.7]),
+        ],
+    );
+    let selected = report::select(&e, &recs);
+    let stats = report::statistics(&e, &selected);
+    assert_eq!(report::comparisons_corrected(&stats), 3);
+    let raw: Vec<f64> = stats[1..]
+        .iter()
+        .map(|s| s.versus_baseline.unwrap().p_value)
+        .collect();
+    let expected = experiment::stats::holm(&raw);
+    for (s, p) in stats[1..].iter().zip(&expected) {
+        assert_eq!(s.adjusted.unwrap().p_value, *p);
+        assert!(s.adjusted.unwrap().p_value >= s.versus_baseline.unwrap().p_value);
+    }
+    assert_eq!(stats[1].adjusted.unwrap().verdict, Verdict::Higher);
+    assert_eq!(stats[0].adjusted, None, "the baseline is not compared");
+    // P(big > base) = 1: every seed of big beats every seed of base.
+    let p = stats[1].prob_improvement.unwrap();
+    assert_eq!(p.p, 1.0);
+    assert!(p.ci95.unwrap().0 <= 1.0);
+    assert!(stats[2].mde.unwrap() > 0.0);
+    let sd = stats[0].sd_ci.unwrap();
+    let a = stats[0].accuracy.unwrap();
+    assert!(sd.0 < a.std && a.std < sd.1);
+
+    let full = report::render(&e, &recs);
+    assert!(
+        full.contains("| p (Welch) | p (Holm, 3) | P(> base) [95% CI] | MDE | verdict |"),
+        "{full}"
+    );
+    assert!(full.contains("corrected for 3 comparisons"), "{full}");
+    assert!(full.contains("higher (Holm p"), "{full}");
+    assert!(full.contains("could detect ≥ "), "{full}");
+    assert!(full.contains("## Spread across seeds"), "{full}");
+    assert!(full.contains("| base | 4 | "), "{full}");
+    assert!(
+        full.contains("- Seeds: n fixed by the config (seeds: 4)"),
+        "{full}"
+    );
+    // Byte-identical from the same store.
+    assert_eq!(full, report::render(&e, &recs));
+
+    let readme = report::readme_section(&e, &recs);
+    assert!(
+        readme.contains("| p (Holm, 3) | P(> base) | verdict |"),
+        "{readme}"
+    );
+    assert!(!readme.contains("p (Welch)"), "{readme}");
+    assert!(!readme.contains("| MDE |"), "{readme}");
+    // Every row has as many cells as the header.
+    for table in [
+        report::table_with(&e, &selected, &stats, Columns::Full),
+        report::table_with(&e, &selected, &stats, Columns::Readme),
+    ] {
+        let header = table.lines().next().unwrap().matches('|').count();
+        for line in table.lines().skip(1) {
+            assert_eq!(line.matches('|').count(), header, "{line}");
+        }
+    }
+}
+
+#[test]
+fn all_diverged_baseline_does_not_hide_the_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let mut recs = records(&e, &[("big", &[91.0, 91.3, 90.9]), ("same", &[90.1, 90.0])]);
+    recs.push(diverged(record(&e, "base", 0, 0.0)));
+    recs.push(diverged(record(&e, "base", 1, 0.0)));
+    recs.push(diverged(record(&e, "lr", 0, 0.0)));
+    let out = report::render(&e, &recs);
+    assert!(
+        out.contains("91.07 ± 0.21"),
+        "big's own statistics stay: {out}"
+    );
+    assert!(
+        out.contains("no comparison: every baseline trial diverged"),
+        "{out}"
+    );
+    assert!(out.contains("no comparison: every trial diverged"), "{out}");
+    assert!(out.contains("| 0 (+2 diverged) |"), "{out}");
+    assert!(
+        out.contains("No comparison with the baseline could be tested."),
+        "{out}"
+    );
+}
+
+#[test]
+fn constant_samples_at_two_seeds_claim_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let recs = records(&e, &[("base", &[90.0, 90.0]), ("big", &[91.0, 91.0])]);
+    let out = report::render(&e, &recs);
+    assert!(!out.contains("p<0.001"), "{out}");
+    assert!(
+        out.contains("cannot tell: neither varies across seeds (n=2 vs 2)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn one_seed_and_absurd_values_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let recs = records(
+        &e,
+        &[
+            ("base", &[90.0]),
+            ("big", &[1e308, -1e308]),
+            ("same", &[-1e308, -1e308, 1e308]),
+            ("lr", &[90.0, 91.0]),
+        ],
+    );
+    let out = report::render(&e, &recs);
+    assert!(out.contains("too few trials (n=1 vs 2)"), "{out}");
+    let readme = report::readme_section(&e, &recs);
+    assert!(readme.contains("| base |"));
+}
+
+#[test]
+fn stein_decision_shows_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let recs = records(
+        &e,
+        &[
+            ("base", &[90.0, 90.3, 89.8, 90.1]),
+            ("big", &[91.0, 91.3, 90.9]),
+        ],
+    );
+    let pilots = vec![
+        ("base".to_string(), vec![90.0, 90.3, 89.8]),
+        ("big".to_string(), vec![91.0, 91.3, 90.9]),
+    ];
+    let d = seeding::decide(&pilots, 2.0, 0.05).unwrap();
+    let out = report::render_with(&e, &recs, Some(&d));
+    assert!(
+        out.contains("- Seeds: n decided by Stein's two-stage rule (pilot n0=3, W=2"),
+        "{out}"
+    );
+    assert!(out.contains("## Seeding"), "{out}");
+    assert!(out.contains("Stein 95% interval"), "{out}");
+}

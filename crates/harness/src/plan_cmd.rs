@@ -1,0 +1,25 @@
+//! `harness plan`: how many seeds per variant an experiment needs to detect a given
+//! difference, with its multiple-comparison correction, from the standard deviation the
+//! store has observed (or a stated assumption), by the noncentral t
+//! ([`experiment::power::plan`]).
+
+use crate::cli::PlanArgs;
+use crate::common;
+use experiment::Store;
+use std::process::ExitCode;
+
+/// Prints the plan.
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let experiment = common::experiment(&args.config, &[], None)?;
+    let records = Store::new(&args.runs).records(&experiment.name)?;
+    let plan = experiment::power::plan(
+        &experiment,
+        &records,
+        args.detect,
+        args.alpha,
+        args.power,
+        args.assume_sd,
+    )?;
+    print!("{}", plan.text(&experiment.name));
+    Ok(ExitCode::SUCCESS)
+}
