@@ -280,6 +280,14 @@ pub fn describe(event: &Event) -> Option<String> {
     })
 }
 
+/// What this attempt starts from.
+struct Attempt {
+    /// The checkpoint to resume from.
+    resume: Option<Checkpoint>,
+    /// What to say about the previous attempt (`None`: there was none).
+    note: Option<Resumed>,
+}
+
 /// Looks at what a previous attempt left in `dir`: the checkpoint to resume from (if any
 /// belongs to trial `id` and is intact) and what to say about it; `None` to say when `dir`
 /// is empty. When nothing can be resumed, `dir` is emptied.
@@ -287,14 +295,17 @@ fn plan_attempt(
     dir: &Path,
     id: &str,
     total_epochs: u32,
-) -> Result<(Option<Checkpoint>, Option<Resumed>), (PathBuf, std::io::Error)> {
+) -> Result<Attempt, (PathBuf, std::io::Error)> {
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| (dir.to_path_buf(), e))?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .map_err(|e| (dir.to_path_buf(), e))?;
     if entries.is_empty() {
-        return Ok((None, None));
+        return Ok(Attempt {
+            resume: None,
+            note: None,
+        });
     }
     let search = checkpoint::find_latest(&dir.join(CKPT), id);
     let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
@@ -336,15 +347,15 @@ fn plan_attempt(
         let message = format!(
             "no usable checkpoint: starting from scratch ({why}; the folder was emptied)"
         );
-        return Ok((
-            None,
-            Some(Resumed {
+        return Ok(Attempt {
+            resume: None,
+            note: Some(Resumed {
                 epochs_done: 0,
                 checkpoint: None,
                 rejected,
                 message,
             }),
-        ));
+        });
     };
     let m = &found.manifest;
     let best = match (m.best_accuracy, m.best_epoch) {
@@ -368,7 +379,10 @@ fn plan_attempt(
         rejected,
         message,
     };
-    Ok((Some(found), Some(resumed)))
+    Ok(Attempt {
+        resume: Some(found),
+        note: Some(resumed),
+    })
 }
 
 /// Runs `spec` in `dir`, writing every file of the trial folder; `on_event` sees each
@@ -406,8 +420,10 @@ pub fn run_trial(
     let started_at = provenance::now_rfc3339();
     let config = spec.variant.trial.config();
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let (resume, resumed) =
-        plan_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| io_err(&path, e))?;
+    let Attempt {
+        resume,
+        note: resumed,
+    } = plan_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| io_err(&path, e))?;
 
     let header = format!(
         "// Resolved configuration of trial {}\n// experiment: {}, variant: {}, seed: {}\n// dataset: {}\n",

@@ -142,10 +142,8 @@ fn verify(dir: &Path, n: u32, run_id: &str) -> Result<Manifest, String> {
         ));
     }
     if manifest.run_id != run_id {
-        return Err(format!(
-            "it belongs to another trial ({})",
-            &manifest.run_id[..manifest.run_id.len().min(12)]
-        ));
+        let short: String = manifest.run_id.chars().take(12).collect();
+        return Err(format!("it belongs to another trial ({short})"));
     }
     if manifest.epoch != n || manifest.epochs.len() != n as usize {
         return Err(format!(
