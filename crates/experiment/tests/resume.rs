@@ -38,12 +38,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn dataset() -> &'static data::FashionMnist {
-    static DATA: OnceLock<data::FashionMnist> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let source = data::locate(None, None).expect("the Fashion-MNIST files");
-        data::FashionMnist::load(&source.dir, true).expect("the dataset loads")
-    })
+/// The real dataset, verified (tensors are not `Sync`, so each caller loads its own).
+fn dataset() -> data::FashionMnist {
+    let source = data::locate(None, None).expect("the Fashion-MNIST files");
+    data::FashionMnist::load(&source.dir, true).expect("the dataset loads")
+}
+
+fn digest() -> &'static str {
+    static DIGEST: OnceLock<String> = OnceLock::new();
+    DIGEST.get_or_init(|| dataset().digest.clone())
 }
 
 /// A small trial that still uses every source of randomness: dropout, batch norm, flip and
@@ -72,7 +75,7 @@ fn spec(seed: u64, fix: &str, epochs: usize) -> TrialSpec {
     let trial = trial(fix, epochs);
     TrialSpec {
         experiment: "resume-test".into(),
-        id: experiment::id::trial_id(trial.config(), seed, &dataset().digest),
+        id: experiment::id::trial_id(trial.config(), seed, digest()),
         variant: Variant {
             name: "small".into(),
             trial,
@@ -94,7 +97,7 @@ fn child_process_entry_point() {
     let spec = spec(seed, "", EPOCHS);
     let outcome = run_trial(
         &spec,
-        dataset(),
+        &dataset(),
         Device::Cpu,
         Path::new(&dir),
         &trainer::Stop::new(),
@@ -472,6 +475,7 @@ fn fix_holds_the_listed_sources_across_seeds_and_lets_the_others_vary() {
     // End to end: with every source fixed, two seeds train the same trial; with only
     // `init` fixed they do not.
     tch::set_num_threads(1);
+    let data = dataset();
     let train = |seed: u64, fix: &str| {
         let spec = spec(seed, fix, 1);
         let options = trainer::RunOptions {
@@ -480,7 +484,7 @@ fn fix_holds_the_listed_sources_across_seeds_and_lets_the_others_vary() {
         };
         let result = trainer::train(
             &spec.variant.trial,
-            dataset(),
+            &data,
             &options,
             &mut |_| {},
             &trainer::Stop::new(),
