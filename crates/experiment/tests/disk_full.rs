@@ -34,7 +34,7 @@ fn child_process_entry_point() {
             epochs: {EPOCHS},
             batch_size: 128,
             eval_batch_size: 256,
-            data: (train_limit: 512, test_limit: 256),
+            data: (train_limit: Some(512), test_limit: Some(256)),
         )"
     );
     let trial = ron::from_str::<TrialConfig>(&text)

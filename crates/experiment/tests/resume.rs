@@ -61,7 +61,7 @@ fn trial(fix: &str, epochs: usize) -> ValidTrial {
             epochs: {epochs},
             batch_size: 128,
             eval_batch_size: 256,
-            data: (train_limit: 1024, test_limit: 512),
+            data: (train_limit: Some(1024), test_limit: Some(512)),
             fix: [{fix}],
         )"
     );
