@@ -344,9 +344,8 @@ fn plan_attempt(
         } else {
             "no checkpoint of this trial is intact"
         };
-        let message = format!(
-            "no usable checkpoint: starting from scratch ({why}; the folder was emptied)"
-        );
+        let message =
+            format!("no usable checkpoint: starting from scratch ({why}; the folder was emptied)");
         return Ok(Attempt {
             resume: None,
             note: Some(Resumed {

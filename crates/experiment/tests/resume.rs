@@ -243,7 +243,11 @@ fn assert_same_trial(resumed: &Path, reference: &Path) {
             assert_eq!(x[key].to_string(), y[key].to_string(), "epochs[].{key}");
         }
     }
-    for file in ["ckpt/last.model.ot", "ckpt/last.optim.ot", "ckpt/best.model.ot"] {
+    for file in [
+        "ckpt/last.model.ot",
+        "ckpt/last.optim.ot",
+        "ckpt/best.model.ot",
+    ] {
         let (x, y) = (weights(&resumed.join(file)), weights(&reference.join(file)));
         assert_eq!(x.len(), y.len(), "{file}");
         for ((nx, tx), (ny, ty)) in x.iter().zip(&y) {
@@ -318,7 +322,9 @@ fn killed_during_epoch_3_resumes_from_the_last_durable_epoch_bit_identical() {
     assert!((2..=3).contains(&done), "{resumed:?}");
     let log = read(dir.path().join("train.log"));
     assert!(
-        log.contains(&format!("from checkpoint ckpt/epoch-{done} ({done} of 3 epochs done")),
+        log.contains(&format!(
+            "from checkpoint ckpt/epoch-{done} ({done} of 3 epochs done"
+        )),
         "{log}"
     );
 }
@@ -365,7 +371,11 @@ fn garbage_in_every_checkpoint_or_another_trials_leftovers_restart_from_scratch(
     run_and_kill(dir.path(), 2, true);
     let ckpt = dir.path().join("ckpt");
     for n in [1, 2] {
-        std::fs::write(ckpt.join(format!("epoch-{n}/manifest.json")), b"\x00garbage{").unwrap();
+        std::fs::write(
+            ckpt.join(format!("epoch-{n}/manifest.json")),
+            b"\x00garbage{",
+        )
+        .unwrap();
     }
     std::fs::write(dir.path().join("stray.txt"), b"left by someone").unwrap();
     run_to_end(dir.path(), 1);
@@ -461,7 +471,10 @@ fn fix_holds_the_listed_sources_across_seeds_and_lets_the_others_vary() {
     let _serial = serial();
     let fix = [RandomSource::Init];
     let (a, b) = (draws(1, &fix, 0), draws(2, &fix, 0));
-    assert!(same_weights(&a, &b), "fix: [init] gives equal initial weights");
+    assert!(
+        same_weights(&a, &b),
+        "fix: [init] gives equal initial weights"
+    );
     assert_ne!(a.order, b.order, "the data order still follows the seed");
     assert_ne!(a.augment, b.augment);
     assert!(!a.dropout.equal(&b.dropout));

@@ -334,7 +334,12 @@ mod tests {
         }
         let names: Vec<_> = epoch_dirs(&root).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, [3, 2]);
-        for file in ["last.model.ot", "last.optim.ot", "best.model.ot", "best.optim.ot"] {
+        for file in [
+            "last.model.ot",
+            "last.optim.ot",
+            "best.model.ot",
+            "best.optim.ot",
+        ] {
             assert!(root.join(file).is_file(), "{file}");
         }
         let search = find_latest(&root, "run");

@@ -23,11 +23,11 @@ mod loop_;
 mod optim;
 pub mod streams;
 
+pub use checkpoint::Checkpoint;
 pub use config::{
     DataLimits, OptimizerConfig, OptimizerKind, Schedule, TrialConfig, ValidTrial, ValidationError,
 };
 pub use error::TrainError;
-pub use checkpoint::Checkpoint;
 pub use events::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
 pub use latency::{LatencyOptions, measure_latency};
 pub use loop_::{RunOptions, Stop, build_model, compute_only_epoch, train, try_train};

@@ -172,7 +172,10 @@ mod tests {
     fn derive_is_stable() {
         // SplitMix64's published first output for state 0 (state += gamma, then mix).
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(RandomSource::Init.tag(), u64::from_le_bytes(*b"init\0\0\0\0"));
+        assert_eq!(
+            RandomSource::Init.tag(),
+            u64::from_le_bytes(*b"init\0\0\0\0")
+        );
         let known = [
             derive(0, RandomSource::Init, None),
             derive(1, RandomSource::Order, None),
