@@ -5,14 +5,16 @@
 //! `[0, 1]`, before normalisation (so 0 is the black background), on whatever
 //! device the batch is on. A [`Pipeline`] owns the configured
 //! [`Augmentation`]s, applied in order, and a ChaCha8 generator seeded from
-//! the trial seed:
+//! a seed the trainer derives from the trial seed and re-derives at the start of every
+//! epoch ([`Pipeline::reseed`]), so epoch `e`'s draws depend only on the trial seed and
+//! `e`:
 //!
 //! ```no_run
 //! use augmentation::{Augmentation, Pipeline};
 //! # let batch = tch::Tensor::zeros([256, 1, 28, 28], (tch::Kind::Float, tch::Device::Cpu));
 //! let mut pipeline = Pipeline::new(
 //!     vec![Augmentation::DEFAULT_FLIP, Augmentation::DEFAULT_ERASING],
-//!     42, // the trial seed
+//!     42, // the seed of this epoch's augmentation stream
 //! );
 //! let augmented = pipeline.apply(&batch);
 //! ```

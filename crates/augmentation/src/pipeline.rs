@@ -1,4 +1,9 @@
 //! An ordered list of augmentations with its own seeded random stream.
+//!
+//! The stream can be re-seeded at any point ([`Pipeline::reseed`]); the trainer does so
+//! at the start of every epoch with a seed derived from the trial seed and the epoch, so
+//! the augmentations of epoch `e` never depend on how many draws earlier epochs made, and
+//! a trial resumed at epoch `e` draws exactly what an uninterrupted one would.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -11,6 +16,12 @@ use crate::ops::{Drawn, dims};
 /// `u64`), so that a pipeline seeded with the trial seed does not replay the
 /// numbers of another ChaCha8 generator seeded with the same value on stream 0.
 pub const STREAM: u64 = u64::from_le_bytes(*b"augment\0");
+
+fn stream(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(STREAM);
+    rng
+}
 
 /// The configured augmentations, applied in order, and the generator all their
 /// randomness comes from (a [`ChaCha8Rng`] seeded from the trial seed, on
@@ -41,9 +52,17 @@ impl Pipeline {
         for aug in &augmentations {
             aug.validate()?;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(STREAM);
-        Ok(Pipeline { augmentations, rng })
+        Ok(Pipeline {
+            augmentations,
+            rng: stream(seed),
+        })
+    }
+
+    /// Restarts the random stream from `seed`, as if the pipeline had just been made with
+    /// [`Pipeline::new`]`(augmentations, seed)`: what it draws next depends on `seed` alone,
+    /// not on anything drawn before.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = stream(seed);
     }
 
     /// The augmentations, in the order they are applied.

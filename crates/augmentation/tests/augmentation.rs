@@ -321,6 +321,34 @@ fn same_seed_same_batches_different_seed_different_batches() {
 }
 
 #[test]
+fn reseed_restarts_the_stream_whatever_was_drawn_before() {
+    let images = batch(32, 1, 28, 28, 200);
+    // A pipeline that has drawn for a few batches, then is re-seeded, draws exactly what
+    // a fresh pipeline with that seed draws: the position of the old stream is forgotten.
+    let mut used = Pipeline::new(everything(), 21);
+    for _ in 0..3 {
+        let _ = used.apply(&images);
+    }
+    used.reseed(22);
+    let mut fresh = Pipeline::new(everything(), 22);
+    let (a, drawn_a) = used.apply_with_params(&images);
+    let (b, drawn_b) = fresh.apply_with_params(&images);
+    assert_eq!(drawn_a, drawn_b);
+    assert!(a.equal(&b));
+    // Re-seeding with the seed it started from replays the first batch.
+    let mut replay = Pipeline::new(everything(), 21);
+    let (_, first) = replay.apply_with_params(&images);
+    let _ = replay.apply(&images);
+    replay.reseed(21);
+    let (_, again) = replay.apply_with_params(&images);
+    assert_eq!(first, again);
+    // A different seed gives different draws.
+    replay.reseed(23);
+    let (_, other) = replay.apply_with_params(&images);
+    assert_ne!(first, other);
+}
+
+#[test]
 fn pipeline_draws_from_its_own_chacha_stream() {
     let mut pipeline = Pipeline::new(vec![Augmentation::DEFAULT_FLIP], 13);
     let (_, drawn) = pipeline.apply_with_params(&batch(16, 1, 4, 4, 13));

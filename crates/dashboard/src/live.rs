@@ -158,6 +158,8 @@ impl TrialProgress {
             }
             Event::Latency(_) => self.phase = Phase::Latency,
             Event::Finished { status, .. } => self.phase = Phase::Finished(status.clone()),
+            // Where an interrupted trial continues from; its earlier epochs are already here.
+            Event::Resumed(_) => {}
         }
     }
 

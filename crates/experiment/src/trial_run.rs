@@ -3,12 +3,26 @@
 //! | file | what |
 //! |---|---|
 //! | `config.ron` | the resolved configuration, with the seed and id in its header |
-//! | `events.jsonl` | every trainer event, one JSON object a line, flushed as it happens (the dashboard follows it) |
-//! | `train.log` | what the terminal showed, in plain lines |
-//! | `metrics.jsonl` | one line per epoch |
-//! | `ckpt/` | model and optimiser state at the last and the best epoch |
+//! | `events.jsonl` | every trainer event, one JSON object a line, flushed as it happens (the dashboard follows it); appended to by a resumed attempt |
+//! | `train.log` | what the terminal showed, in plain lines; appended to by a resumed attempt |
+//! | `metrics.jsonl` | one line per epoch, written once the epoch's checkpoint is durable |
+//! | `ckpt/epoch-N/` | `model.ot`, `optim.ot` and `manifest.json` (run id, epoch, best so far, metrics so far, wall time so far, SHA-256 of each file) of the newest two epochs |
+//! | `ckpt/last.*.ot`, `ckpt/best.*.ot` | model and optimiser state at the last and the best epoch |
 //! | `losses.png`, `accuracies.png` | training/test loss and test accuracy against the epoch |
 //! | `summary.json` | the [`TrialRecord`], written last: its presence marks the trial as done |
+//!
+//! **Resuming.** The folder handed to [`run_trial`] may hold an earlier, interrupted
+//! attempt of the same trial (killed, powered off, stopped). If a checkpoint in `ckpt/`
+//! belongs to this trial id and passes its digests, the trial continues from the newest
+//! such one: `metrics.jsonl` is rewritten from its manifest (epochs up to the checkpoint,
+//! never a torn tail), `events.jsonl` and `train.log` are appended to and say where it
+//! resumed from and which newer checkpoints were unusable and why. Otherwise the folder is
+//! emptied and the trial starts from scratch, saying why. On the CPU a resumed trial's
+//! numbers are bit-identical to an uninterrupted run's (see the trainer's `streams`).
+//!
+//! **Failed writes.** The first write that fails (events, log, metrics, checkpoint,
+//! config, plots, record; a full disk) stops the trial at once, and [`run_trial`] returns
+//! an error naming the file and carrying the OS error.
 
 use crate::config::{Experiment, Variant};
 use crate::id;
@@ -17,11 +31,12 @@ use crate::provenance::{self, Provenance};
 use crate::record::{RECORD_FORMAT, TrialRecord};
 use crate::store::{SUMMARY, StoreError, write_atomic};
 use data::FashionMnist;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use tch::Device;
-use trainer::{Event, RunOptions, Status, Stop, TrialResult};
+use trainer::checkpoint::{self, Checkpoint};
+use trainer::{Event, Resumed, RunOptions, Status, Stop, TrainError, TrialResult};
 
 /// One planned trial: a variant of an experiment and a seed.
 #[derive(Clone, Debug)]
@@ -61,7 +76,8 @@ impl TrialSpec {
 /// Errors while running a trial into its folder.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Training failed (libtorch error, checkpoint write).
+    /// Training failed or stopped at a failed write (libtorch error, a checkpoint, an event,
+    /// log or metrics line that could not be written: the path and the OS error are in it).
     #[error("trial {id}: {source}")]
     Train {
         /// Short id.
@@ -96,61 +112,116 @@ pub enum Outcome {
     Stopped,
 }
 
-/// Writes the trial's files as events arrive.
-struct FolderWriter {
-    events: BufWriter<File>,
-    log: BufWriter<File>,
-    metrics: BufWriter<File>,
-    error: Option<std::io::Error>,
+/// Where the trial's checkpoints live, inside its folder.
+pub const CKPT: &str = "ckpt";
+const EVENTS: &str = "events.jsonl";
+const LOG: &str = "train.log";
+const METRICS: &str = "metrics.jsonl";
+
+/// One appendable file of the trial folder.
+struct Output {
+    path: PathBuf,
+    file: BufWriter<File>,
 }
 
-impl FolderWriter {
-    fn create(dir: &Path) -> std::io::Result<Self> {
-        let open = |name: &str| File::create(dir.join(name)).map(BufWriter::new);
-        Ok(FolderWriter {
-            events: open("events.jsonl")?,
-            log: open("train.log")?,
-            metrics: open("metrics.jsonl")?,
-            error: None,
+impl Output {
+    /// Opens `dir/name`: truncated for a fresh attempt; for a resumed one appended to,
+    /// after a newline if a killed attempt left a torn last line.
+    fn open(dir: &Path, name: &str, append: bool) -> Result<Self, TrainError> {
+        let path = dir.join(name);
+        let err = |source| TrainError::Output {
+            path: path.clone(),
+            source,
+        };
+        let mut file = if append {
+            OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(err)?
+        } else {
+            File::create(&path).map_err(err)?
+        };
+        if append {
+            let len = file.metadata().map_err(err)?.len();
+            if len > 0 {
+                let mut last = [0u8; 1];
+                file.seek(SeekFrom::Start(len - 1))
+                    .and_then(|_| file.read_exact(&mut last))
+                    .map_err(err)?;
+                if last[0] != b'\n' {
+                    file.write_all(b"\n").map_err(err)?;
+                }
+            }
+        }
+        Ok(Output {
+            path,
+            file: BufWriter::new(file),
         })
     }
 
-    fn log_line(&mut self, line: &str) {
-        let result = writeln!(self.log, "{line}").and_then(|()| self.log.flush());
-        self.keep(result);
+    /// Writes one line and flushes it to the OS.
+    fn line(&mut self, text: &str) -> Result<(), TrainError> {
+        writeln!(self.file, "{text}")
+            .and_then(|()| self.file.flush())
+            .map_err(|source| TrainError::Output {
+                path: self.path.clone(),
+                source,
+            })
     }
 
-    fn keep(&mut self, result: std::io::Result<()>) {
-        if let Err(e) = result
-            && self.error.is_none()
-        {
-            self.error = Some(e);
-        }
+    fn sync(&mut self) -> Result<(), TrainError> {
+        self.file
+            .flush()
+            .and_then(|()| self.file.get_ref().sync_all())
+            .map_err(|source| TrainError::Output {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Writes the trial's files as events arrive; the first failed write is returned, and
+/// stops the trial.
+struct FolderWriter {
+    events: Output,
+    log: Output,
+    metrics: Output,
+}
+
+impl FolderWriter {
+    /// Fresh files, or (`append`, for a resumed attempt) the previous attempt's files
+    /// appended to (`metrics.jsonl` must have been rewritten from the checkpoint first).
+    fn open(dir: &Path, append: bool) -> Result<Self, TrainError> {
+        Ok(FolderWriter {
+            events: Output::open(dir, EVENTS, append)?,
+            log: Output::open(dir, LOG, append)?,
+            metrics: Output::open(dir, METRICS, append)?,
+        })
     }
 
-    fn on_event(&mut self, event: &Event) {
-        let json = serde_json::to_string(event).expect("events serialise");
-        let result = writeln!(self.events, "{json}").and_then(|()| self.events.flush());
-        self.keep(result);
+    fn log_line(&mut self, line: &str) -> Result<(), TrainError> {
+        self.log.line(line)
+    }
+
+    fn on_event(&mut self, event: &Event) -> Result<(), TrainError> {
+        self.events
+            .line(&serde_json::to_string(event).expect("events serialise"))?;
         if let Event::Epoch(m) = event {
-            let json = serde_json::to_string(m).expect("metrics serialise");
-            let result = writeln!(self.metrics, "{json}").and_then(|()| self.metrics.flush());
-            self.keep(result);
+            self.metrics
+                .line(&serde_json::to_string(m).expect("metrics serialise"))?;
         }
         if let Some(line) = describe(event) {
-            self.log_line(&line);
+            self.log_line(&line)?;
         }
+        Ok(())
     }
 
-    fn finish(mut self) -> std::io::Result<()> {
-        for w in [&mut self.events, &mut self.log, &mut self.metrics] {
-            w.flush()?;
-            w.get_ref().sync_all()?;
-        }
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+    fn finish(mut self) -> Result<(), TrainError> {
+        self.events.sync()?;
+        self.log.sync()?;
+        self.metrics.sync()
     }
 }
 
@@ -191,6 +262,11 @@ pub fn describe(event: &Event) -> Option<String> {
             l.eval.p95_ms,
             l.eval.runs
         ),
+        Event::Resumed(r) => {
+            let mut lines = r.rejected.clone();
+            lines.push(r.message.clone());
+            lines.join("\n")
+        }
         Event::Finished {
             status,
             wall_time_s,
@@ -204,8 +280,118 @@ pub fn describe(event: &Event) -> Option<String> {
     })
 }
 
-/// Runs `spec` in `dir` (which should be empty), writing every file of the trial folder;
-/// `on_event` sees each event after it is persisted.
+/// What this attempt starts from.
+struct Attempt {
+    /// The checkpoint to resume from.
+    resume: Option<Checkpoint>,
+    /// What to say about the previous attempt (`None`: there was none).
+    note: Option<Resumed>,
+}
+
+/// Looks at what a previous attempt left in `dir`: the checkpoint to resume from (if any
+/// belongs to trial `id` and is intact) and what to say about it; `None` to say when `dir`
+/// is empty. When nothing can be resumed, `dir` is emptied.
+fn plan_attempt(
+    dir: &Path,
+    id: &str,
+    total_epochs: u32,
+) -> Result<Attempt, (PathBuf, std::io::Error)> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| (dir.to_path_buf(), e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| (dir.to_path_buf(), e))?;
+    if entries.is_empty() {
+        return Ok(Attempt {
+            resume: None,
+            note: None,
+        });
+    }
+    let search = checkpoint::find_latest(&dir.join(CKPT), id);
+    let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
+    let rejected: Vec<String> = search
+        .rejected
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let next = search
+                .rejected
+                .get(i + 1)
+                .map(|n| &n.dir)
+                .or(search.found.as_ref().map(|f| &f.dir));
+            let then = match next {
+                Some(next) => format!("falling back to {}", rel(next)),
+                None => "no older checkpoint".to_string(),
+            };
+            format!(
+                "checkpoint {} unreadable ({}): {then}",
+                rel(&r.dir),
+                r.reason
+            )
+        })
+        .collect();
+    let Some(found) = search.found else {
+        for path in entries {
+            let removed = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| (path.clone(), e))?;
+        }
+        let why = if rejected.is_empty() {
+            "the previous attempt left no checkpoint"
+        } else {
+            "no checkpoint of this trial is intact"
+        };
+        let message =
+            format!("no usable checkpoint: starting from scratch ({why}; the folder was emptied)");
+        return Ok(Attempt {
+            resume: None,
+            note: Some(Resumed {
+                epochs_done: 0,
+                checkpoint: None,
+                rejected,
+                message,
+            }),
+        });
+    };
+    let m = &found.manifest;
+    let best = match (m.best_accuracy, m.best_epoch) {
+        (Some(acc), Some(epoch)) => format!(", best {acc:.2}% at epoch {epoch}"),
+        _ => String::new(),
+    };
+    let at = if m.epoch < total_epochs {
+        format!("resumed at epoch {}", m.epoch + 1)
+    } else {
+        "resumed after the last epoch".to_string()
+    };
+    let message = format!(
+        "{at} from checkpoint {} ({} of {total_epochs} epochs done{best}, {:.1}s so far)",
+        rel(&found.dir),
+        m.epoch,
+        m.wall_time_s
+    );
+    let resumed = Resumed {
+        epochs_done: m.epoch,
+        checkpoint: Some(rel(&found.dir)),
+        rejected,
+        message,
+    };
+    Ok(Attempt {
+        resume: Some(found),
+        note: Some(resumed),
+    })
+}
+
+/// Runs `spec` in `dir`, writing every file of the trial folder; `on_event` sees each
+/// event after it is persisted.
+///
+/// `dir` may be empty, or hold an earlier attempt of the same trial: the trial then
+/// continues from its newest intact checkpoint, or (none, damaged, another trial's
+/// leftovers) `dir` is emptied and the trial starts from scratch; either way a
+/// [`Event::Resumed`] says which and why. The first failed write stops the trial and is
+/// returned, naming the file.
 pub fn run_trial(
     spec: &TrialSpec,
     dataset: &FashionMnist,
@@ -226,8 +412,18 @@ pub fn run_trial(
             source,
         },
     };
+    let train_err = |source: TrainError| RunError::Train {
+        id: short.clone(),
+        source,
+    };
     let started_at = provenance::now_rfc3339();
     let config = spec.variant.trial.config();
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let Attempt {
+        resume,
+        note: resumed,
+    } = plan_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| io_err(&path, e))?;
+
     let header = format!(
         "// Resolved configuration of trial {}\n// experiment: {}, variant: {}, seed: {}\n// dataset: {}\n",
         spec.id, spec.experiment, spec.variant.name, spec.seed, dataset.digest
@@ -239,37 +435,56 @@ pub fn run_trial(
         format!("{header}{ron}\n").as_bytes(),
     )
     .map_err(store_err)?;
+    if let Some(from) = &resume {
+        // The epochs up to the checkpoint, from its manifest: never a torn tail.
+        let mut text = String::new();
+        for m in &from.manifest.epochs {
+            text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
+            text.push('\n');
+        }
+        write_atomic(&dir.join(METRICS), text.as_bytes()).map_err(store_err)?;
+    }
 
-    let mut writer = FolderWriter::create(dir).map_err(|e| io_err(dir, e))?;
-    writer.log_line(&format!(
-        "trial {} ({} / {} / seed {}) on {}",
-        spec.short_id(),
-        spec.experiment,
-        spec.variant.name,
-        spec.seed,
-        provenance::device_label(device)
-    ));
+    let mut writer = FolderWriter::open(dir, resume.is_some()).map_err(train_err)?;
+    writer
+        .log_line(&format!(
+            "trial {} ({} / {} / seed {}) on {}",
+            spec.short_id(),
+            spec.experiment,
+            spec.variant.name,
+            spec.seed,
+            provenance::device_label(device)
+        ))
+        .map_err(train_err)?;
+    if let Some(resumed) = resumed {
+        let event = Event::Resumed(resumed);
+        writer.on_event(&event).map_err(train_err)?;
+        on_event(&event);
+    }
     let mut options = RunOptions::new(spec.seed, device);
-    options.checkpoint_dir = Some(dir.join("ckpt"));
-    let result = trainer::train(
+    options.checkpoint_dir = Some(dir.join(CKPT));
+    options.run_id = spec.id.clone();
+    options.resume = resume;
+    let result = trainer::try_train(
         &spec.variant.trial,
         dataset,
         &options,
         &mut |event| {
-            writer.on_event(event);
+            writer.on_event(event)?;
             on_event(event);
+            Ok(())
         },
         stop,
     );
     let result = match result {
         Ok(result) => result,
         Err(source) => {
-            writer.log_line(&format!("error: {source}"));
+            let _ = writer.log_line(&format!("error: {source}"));
             let _ = writer.finish();
-            return Err(RunError::Train { id: short, source });
+            return Err(train_err(source));
         }
     };
-    writer.finish().map_err(|e| io_err(dir, e))?;
+    writer.finish().map_err(train_err)?;
     if result.status == Status::Stopped {
         return Ok(Outcome::Stopped);
     }

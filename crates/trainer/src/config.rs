@@ -1,6 +1,7 @@
 //! The configuration of one trial, as it appears in the `base:` section of an experiment
 //! file, and its validation into a [`ValidTrial`] that cannot hold impossible values.
 
+use crate::streams::RandomSource;
 use augmentation::Augmentation;
 use models::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,15 @@ pub struct TrialConfig {
     /// Subsets for quick runs.
     #[serde(default)]
     pub data: DataLimits,
+    /// Sources of randomness held fixed across seeds: each listed source (`init`,
+    /// `order`, `augment`, `dropout`) uses seed 0 instead of the trial's seed, so every
+    /// seed of the experiment shares it. `fix: [init]` gives every seed the same initial
+    /// weights, so the spread across seeds that remains comes from data order,
+    /// augmentation and dropout alone; fixing all four makes every seed the same trial.
+    /// Empty (the default, omitted when serialised) means every source follows the seed.
+    /// Each source may be listed once. See the trainer's `streams` module.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix: Vec<RandomSource>,
 }
 
 fn default_epochs() -> u32 {
@@ -60,6 +70,7 @@ impl Default for TrialConfig {
             batch_size: default_batch(),
             eval_batch_size: default_batch(),
             data: DataLimits::default(),
+            fix: Vec::new(),
         }
     }
 }
@@ -283,6 +294,14 @@ impl TrialConfig {
                 ));
             }
         }
+        for (i, source) in self.fix.iter().enumerate() {
+            if self.fix[..i].contains(source) {
+                return Err(ValidationError::new(
+                    format!("fix[{i}]"),
+                    format!("`{source}` is listed twice"),
+                ));
+            }
+        }
         Ok(ValidTrial(self))
     }
 }
@@ -305,6 +324,18 @@ mod tests {
     #[test]
     fn baseline_is_valid() {
         assert!(TrialConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn fix_parses_in_snake_case_and_is_omitted_when_empty() {
+        let config: TrialConfig = ron::from_str("(fix: [init, dropout])").unwrap();
+        assert_eq!(config.fix, [RandomSource::Init, RandomSource::Dropout]);
+        assert!(config.clone().validate().is_ok());
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains(r#""fix":["init","dropout"]"#), "{json}");
+        let plain = serde_json::to_string(&TrialConfig::default()).unwrap();
+        assert!(!plain.contains("fix"), "{plain}");
+        assert!(ron::from_str::<TrialConfig>("(fix: [weights])").is_err());
     }
 
     #[test]
@@ -351,6 +382,10 @@ mod tests {
             (|c| c.model.dropout = 1.0, "model.dropout"),
             (|c| c.model.kernel_size = 4, "model.kernel_size"),
             (|c| c.model.channels = 0, "model.channels"),
+            (
+                |c| c.fix = vec![RandomSource::Init, RandomSource::Init],
+                "fix[1]",
+            ),
         ];
         for (mutate, field) in cases {
             let mut config = TrialConfig::default();

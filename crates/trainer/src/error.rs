@@ -14,4 +14,21 @@ pub enum TrainError {
         /// The cause.
         source: std::io::Error,
     },
+    /// An event could not be persisted by the sink (the trial stops at the first failed
+    /// write, e.g. on a full disk).
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file being written.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A checkpoint that was verified could not be loaded back.
+    #[error("cannot resume from {path}: {message}")]
+    Resume {
+        /// The checkpoint folder or file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }

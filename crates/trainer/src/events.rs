@@ -109,7 +109,9 @@ impl TrialResult {
 }
 
 /// Progress of a running trial, in order: `Started`, then per epoch `EpochStarted`, some
-/// `Batch`es and `Epoch`, then `Latency` and `Finished`.
+/// `Batch`es and `Epoch`, then `Latency` and `Finished`. A trial that continues an
+/// interrupted attempt is preceded by `Resumed`, and its `Started` is followed by the
+/// epochs after the checkpoint it resumed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -170,4 +172,24 @@ pub enum Event {
         #[serde(with = "crate::finite")]
         wall_time_s: f64,
     },
+    /// This attempt continues a previous, interrupted attempt of the same trial (or found
+    /// its leftovers unusable and starts over); sent before `Started`.
+    Resumed(Resumed),
+}
+
+/// Where a trial continues from when its folder held a previous attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// Epochs restored from the checkpoint (0: starting from scratch).
+    pub epochs_done: u32,
+    /// The checkpoint resumed from, relative to the trial folder (e.g. `ckpt/epoch-2`);
+    /// `None` when starting from scratch.
+    pub checkpoint: Option<String>,
+    /// Checkpoints found unusable, newest first, each with its reason, e.g.
+    /// `checkpoint ckpt/epoch-3 unreadable (sha256 mismatch in model.ot): falling back to
+    /// ckpt/epoch-2`.
+    pub rejected: Vec<String>,
+    /// One line saying what happens, e.g. `resumed at epoch 3 from checkpoint ckpt/epoch-2
+    /// (...)` or `no usable checkpoint: starting from scratch (...)`.
+    pub message: String,
 }

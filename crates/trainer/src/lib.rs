@@ -1,15 +1,20 @@
 //! The training loop of one trial: one validated [`TrialConfig`] plus one seed, on one
 //! device.
 //!
-//! [`train`] seeds everything from the trial's seed (initialisation and dropout through
-//! libtorch's generator, shuffling and augmentation through their own ChaCha streams),
-//! trains with the configured optimiser and learning-rate schedule, evaluates on the test
-//! set after every epoch, stops on a non-finite loss (the trial is then
-//! [`Status::Diverged`]), and measures test-time latency the way the study defines it.
+//! [`train`] seeds every source of randomness from the trial's seed, each on its own
+//! stream re-derived per epoch ([`streams`]: initialisation and dropout through libtorch's
+//! generator, shuffling and augmentation through their own ChaCha streams), trains with the
+//! configured optimiser and learning-rate schedule, evaluates on the test set after every
+//! epoch, writes a durable [`checkpoint`] per epoch, stops on a non-finite loss (the trial
+//! is then [`Status::Diverged`]), and measures test-time latency the way the study defines
+//! it. Given a verified checkpoint ([`RunOptions::resume`]) it continues an interrupted
+//! trial exactly where it stopped: on the CPU the resumed trial's numbers are bit-identical
+//! to an uninterrupted run's.
 //!
 //! The library prints nothing: progress leaves through [`Event`]s handed to a sink, so the
 //! CLI, the dashboard and the run store each consume the same stream.
 
+pub mod checkpoint;
 mod config;
 mod error;
 mod events;
@@ -17,12 +22,15 @@ pub mod finite;
 mod latency;
 mod loop_;
 mod optim;
+pub mod streams;
 
+pub use checkpoint::Checkpoint;
 pub use config::{
     DataLimits, OptimizerConfig, OptimizerKind, Schedule, TrialConfig, ValidTrial, ValidationError,
 };
 pub use error::TrainError;
-pub use events::{EpochMetrics, Event, Latency, Status, Timing, TrialResult};
+pub use events::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
 pub use latency::{LatencyOptions, measure_latency};
-pub use loop_::{RunOptions, Stop, compute_only_epoch, train};
+pub use loop_::{RunOptions, Stop, build_model, compute_only_epoch, train, try_train};
 pub use optim::Optimizer;
+pub use streams::{RandomSource, Streams};

@@ -1,14 +1,25 @@
 //! The training loop.
+//!
+//! One epoch: re-seed the augmentation pipeline and libtorch's generator (dropout) from
+//! the trial's [`Streams`], train over that epoch's order, evaluate, write the epoch's
+//! checkpoint (when a checkpoint folder is given) and make it durable, and only then
+//! report the epoch. A run given a verified [`Checkpoint`] restores the model, the
+//! optimiser, the metrics, the best-so-far and the wall time from it and continues with the
+//! next epoch; since every random stream is re-derived per epoch, it computes exactly what
+//! an uninterrupted run computes.
 
+use crate::checkpoint::{self, Checkpoint, MANIFEST_FORMAT, Manifest};
 use crate::config::ValidTrial;
 use crate::error::TrainError;
 use crate::events::{EpochMetrics, Event, Status, TrialResult};
 use crate::latency::{LatencyOptions, measure_latency};
 use crate::optim::Optimizer;
+use crate::streams::Streams;
 use augmentation::Pipeline;
 use data::{BatchOrder, FashionMnist, Split};
 use models::Net;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
@@ -18,13 +29,21 @@ use tch::{Device, Kind, Reduction, Tensor};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// The trial's seed: initialisation, dropout, shuffling and augmentation all derive
-    /// from it.
+    /// from it (except the sources the trial's `fix` holds at seed 0).
     pub seed: u64,
+    /// Who owns the checkpoints (the trial id): written into every checkpoint's manifest,
+    /// so a folder holding another run's checkpoints is never resumed.
+    pub run_id: String,
+    /// A checkpoint to continue from (found and verified by
+    /// [`checkpoint::find_latest`] in `checkpoint_dir` with this `run_id`); `None` starts
+    /// from scratch.
+    pub resume: Option<Checkpoint>,
     /// Where to train.
     pub device: Device,
     /// Latency measurement; `None` skips it.
     pub latency: Option<LatencyOptions>,
-    /// Where to keep `last` and `best` checkpoints (model and optimiser); `None` keeps none.
+    /// Where to keep the epoch checkpoints (the newest two, plus `last` and `best`; see
+    /// [`checkpoint`]); `None` keeps none.
     pub checkpoint_dir: Option<PathBuf>,
     /// Send a `Batch` event every this many batches (the loss is read from the device
     /// then, so a divergence is noticed within this many batches).
@@ -32,11 +51,13 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Defaults for `seed` on `device`: latency measured, no checkpoints, progress every
-    /// 10 batches.
+    /// Defaults for `seed` on `device`: latency measured, no checkpoints, no resume,
+    /// progress every 10 batches.
     pub fn new(seed: u64, device: Device) -> Self {
         RunOptions {
             seed,
+            run_id: String::new(),
+            resume: None,
             device,
             latency: Some(LatencyOptions::default()),
             checkpoint_dir: None,
@@ -82,10 +103,20 @@ impl Stop {
     }
 }
 
+/// Builds the trial's network with libtorch's generator seeded from the `init` stream:
+/// the initial weights of a trial are a function of its configuration, its seed and its
+/// `fix` alone.
+pub fn build_model(trial: &ValidTrial, streams: &Streams, device: Device) -> (VarStore, Net) {
+    tch::manual_seed(streams.init_seed());
+    let vs = VarStore::new(device);
+    let net = Net::new(&vs.root(), &trial.model);
+    (vs, net)
+}
+
 /// Runs one trial and returns its result; `stop` ends it early (status `Stopped`).
 ///
 /// Divergence is a result, not an error: the trial ends with [`Status::Diverged`] and the
-/// epochs completed so far.
+/// epochs completed so far. Like [`try_train`] with a sink that cannot fail.
 pub fn train(
     trial: &ValidTrial,
     dataset: &FashionMnist,
@@ -93,16 +124,74 @@ pub fn train(
     sink: &mut dyn FnMut(&Event),
     stop: &Stop,
 ) -> Result<TrialResult, TrainError> {
+    try_train(
+        trial,
+        dataset,
+        options,
+        &mut |event| {
+            sink(event);
+            Ok(())
+        },
+        stop,
+    )
+}
+
+/// Runs one trial (from `options.resume` if given) and returns its result; `stop` ends it
+/// early (status `Stopped`), and so does the first error the sink returns (the trial then
+/// returns that error: a sink that cannot persist an event stops the trial at once).
+pub fn try_train(
+    trial: &ValidTrial,
+    dataset: &FashionMnist,
+    options: &RunOptions,
+    sink: &mut dyn FnMut(&Event) -> Result<(), TrainError>,
+    stop: &Stop,
+) -> Result<TrialResult, TrainError> {
     let started = Instant::now();
     let device = options.device;
-    tch::manual_seed(options.seed as i64);
+    let streams = Streams::new(options.seed, &trial.fix);
     let (train_split, test_split) = prepare(trial, dataset, device);
 
-    let vs = VarStore::new(device);
-    let net = Net::new(&vs.root(), &trial.model);
+    let (mut vs, net) = build_model(trial, &streams, device);
     let parameters = models::parameter_count(&vs);
     let mut optimizer = Optimizer::new(&trial.optimizer, vs.trainable_variables());
-    let mut augment = Pipeline::new(trial.augmentations.clone(), options.seed);
+    let mut augment = Pipeline::new(trial.augmentations.clone(), streams.augment_seed(0));
+
+    let mut epochs: Vec<EpochMetrics> = Vec::new();
+    let mut best_accuracy = f64::NEG_INFINITY;
+    let mut best_epoch: Option<u32> = None;
+    let mut prior_wall_s = 0.0;
+    let mut first_epoch = 0u32;
+    if let Some(from) = &options.resume {
+        let m = &from.manifest;
+        if m.run_id != options.run_id || m.seed != options.seed || m.epoch > trial.epochs {
+            return Err(TrainError::Resume {
+                path: from.dir.clone(),
+                message: format!(
+                    "checkpoint of run {} seed {} at epoch {} does not fit run {} seed {} of {} epochs",
+                    m.run_id, m.seed, m.epoch, options.run_id, options.seed, trial.epochs
+                ),
+            });
+        }
+        let model_path = from.dir.join(checkpoint::MODEL);
+        vs.load(&model_path).map_err(|e| TrainError::Resume {
+            path: model_path.clone(),
+            message: e.to_string(),
+        })?;
+        let optim_path = from.dir.join(checkpoint::OPTIM);
+        optimizer
+            .load(&optim_path)
+            .map_err(|message| TrainError::Resume {
+                path: optim_path.clone(),
+                message,
+            })?;
+        epochs = m.epochs.clone();
+        best_accuracy = m.best_accuracy.unwrap_or(f64::NEG_INFINITY);
+        best_epoch = m.best_epoch;
+        prior_wall_s = m.wall_time_s;
+        first_epoch = m.epoch;
+    }
+    let wall = |started: &Instant| prior_wall_s + started.elapsed().as_secs_f64();
+
     let batches_per_epoch = train_split.len().div_ceil(trial.batch_size);
     sink(&Event::Started {
         parameters,
@@ -112,26 +201,22 @@ pub fn train(
         epochs: trial.epochs,
         device: device_name(device),
         threads: tch::get_num_threads(),
-    });
+    })?;
 
-    let mut epochs: Vec<EpochMetrics> = Vec::new();
-    let mut best_accuracy = f64::NEG_INFINITY;
     let mut status = Status::Finished;
-    'epochs: for epoch in 0..trial.epochs {
+    'epochs: for epoch in first_epoch..trial.epochs {
         let number = epoch + 1;
         let lr = trial.schedule.lr_at(trial.optimizer.lr, epoch);
         optimizer.set_lr(lr);
-        sink(&Event::EpochStarted { epoch: number, lr });
+        sink(&Event::EpochStarted { epoch: number, lr })?;
 
         let epoch_start = Instant::now();
-        let order = BatchOrder::Shuffled {
-            seed: options.seed,
-            epoch: epoch as u64,
-        };
+        augment.reseed(streams.augment_seed(epoch));
+        tch::manual_seed(streams.dropout_seed(epoch));
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut batches_done = 0usize;
         let mut images_done = 0usize;
-        for batch in train_split.batches(trial.batch_size, order) {
+        for batch in train_split.batches(trial.batch_size, streams.order(epoch)) {
             if stop.now.load(Ordering::Relaxed) {
                 status = Status::Stopped;
                 break 'epochs;
@@ -166,7 +251,7 @@ pub fn train(
                     batches: batches_per_epoch,
                     loss: sum / batches_done as f64,
                     images_per_s: images_done as f64 / epoch_start.elapsed().as_secs_f64(),
-                });
+                })?;
             }
         }
         let train_loss_sum = loss_sum.double_value(&[]);
@@ -179,7 +264,7 @@ pub fn train(
         }
         let train_time_s = epoch_start.elapsed().as_secs_f64();
 
-        sink(&Event::Evaluating { epoch: number });
+        sink(&Event::Evaluating { epoch: number })?;
         let eval_start = Instant::now();
         let (test_loss, test_accuracy) = evaluate(&net, &test_split, trial.eval_batch_size);
         let metrics = EpochMetrics {
@@ -193,15 +278,32 @@ pub fn train(
             eval_time_s: eval_start.elapsed().as_secs_f64(),
             images_per_s: images_done as f64 / train_time_s,
         };
-        if let Some(dir) = &options.checkpoint_dir {
-            save_checkpoint(&vs, &optimizer, dir, "last")?;
-            if test_accuracy > best_accuracy {
-                save_checkpoint(&vs, &optimizer, dir, "best")?;
-            }
+        let is_best = test_accuracy > best_accuracy;
+        if is_best {
+            best_accuracy = test_accuracy;
+            best_epoch = Some(number);
         }
-        best_accuracy = best_accuracy.max(test_accuracy);
-        sink(&Event::Epoch(metrics.clone()));
-        epochs.push(metrics);
+        epochs.push(metrics.clone());
+        if let Some(dir) = &options.checkpoint_dir {
+            let manifest = Manifest {
+                format: MANIFEST_FORMAT,
+                run_id: options.run_id.clone(),
+                seed: options.seed,
+                epoch: number,
+                best_accuracy: best_epoch.map(|_| best_accuracy),
+                best_epoch,
+                wall_time_s: wall(&started),
+                epochs: epochs.clone(),
+                files: BTreeMap::new(),
+            };
+            checkpoint::write(dir, manifest, is_best, || {
+                let mut model = Vec::new();
+                vs.save_to_stream(&mut model)?;
+                Ok((model, optimizer.to_bytes()?))
+            })?;
+        }
+        // The epoch counts as done only now that its checkpoint is durable.
+        sink(&Event::Epoch(metrics))?;
         if stop.after_epoch.load(Ordering::Relaxed) && number < trial.epochs {
             status = Status::Stopped;
             break;
@@ -221,13 +323,13 @@ pub fn train(
         _ => None,
     };
     if let Some(latency) = &latency {
-        sink(&Event::Latency(latency.clone()));
+        sink(&Event::Latency(latency.clone()))?;
     }
-    let wall_time_s = started.elapsed().as_secs_f64();
+    let wall_time_s = wall(&started);
     sink(&Event::Finished {
         status: status.clone(),
         wall_time_s,
-    });
+    })?;
     Ok(TrialResult {
         status,
         parameters,
@@ -261,29 +363,6 @@ fn evaluate(net: &Net, split: &Split, batch_size: usize) -> (f64, f64) {
     })
 }
 
-/// Writes `<name>.model.ot` and `<name>.optim.ot` atomically (temporary file, then rename).
-fn save_checkpoint(
-    vs: &VarStore,
-    optimizer: &Optimizer,
-    dir: &Path,
-    name: &str,
-) -> Result<(), TrainError> {
-    std::fs::create_dir_all(dir).map_err(|source| TrainError::Checkpoint {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let model = dir.join(format!("{name}.model.ot"));
-    let optim = dir.join(format!("{name}.optim.ot"));
-    let model_tmp = dir.join(format!(".{name}.model.ot.tmp"));
-    let optim_tmp = dir.join(format!(".{name}.optim.ot.tmp"));
-    vs.save(&model_tmp)?;
-    optimizer.save(&optim_tmp)?;
-    for (tmp, path) in [(model_tmp, model), (optim_tmp, optim)] {
-        std::fs::rename(&tmp, &path).map_err(|source| TrainError::Checkpoint { path, source })?;
-    }
-    Ok(())
-}
-
 /// Times one training epoch with every batch already assembled, normalised and on the
 /// device: the compute-only floor that measures the data path's overhead. Returns seconds.
 pub fn compute_only_epoch(
@@ -293,14 +372,14 @@ pub fn compute_only_epoch(
     device: Device,
     epochs: usize,
 ) -> Vec<f64> {
-    tch::manual_seed(seed as i64);
+    let streams = Streams::new(seed, &trial.fix);
     let (train_split, _) = prepare(trial, dataset, device);
-    let vs = VarStore::new(device);
-    let net = Net::new(&vs.root(), &trial.model);
+    let (vs, net) = build_model(trial, &streams, device);
     let mut optimizer = Optimizer::new(&trial.optimizer, vs.trainable_variables());
-    let mut augment = Pipeline::new(trial.augmentations.clone(), seed);
+    let mut augment = Pipeline::new(trial.augmentations.clone(), streams.augment_seed(0));
+    tch::manual_seed(streams.dropout_seed(0));
     let batches: Vec<(Tensor, Tensor)> = train_split
-        .batches(trial.batch_size, BatchOrder::Shuffled { seed, epoch: 0 })
+        .batches(trial.batch_size, streams.order(0))
         .map(|b| {
             let images = if augment.is_empty() {
                 b.images
