@@ -422,8 +422,8 @@ pub fn sd_ci(sd: f64, n: usize, level: f64) -> Option<(f64, f64)> {
     let df = (n - 1) as f64;
     let chi = ChiSquared::new(df).ok()?;
     let alpha = 1.0 - level;
-    let lo_q = chi.inverse_cdf(1.0 - alpha / 2.0);
-    let hi_q = chi.inverse_cdf(alpha / 2.0);
+    let lo_q = chi_quantile(&chi, 1.0 - alpha / 2.0);
+    let hi_q = chi_quantile(&chi, alpha / 2.0);
     // sd * sqrt(df / q): no sd² that could overflow.
     Some((sd * (df / lo_q).sqrt(), sd * (df / hi_q).sqrt()))
 }
@@ -493,6 +493,24 @@ fn moments(xs: &[f64]) -> Option<Moments> {
         min,
         max,
     })
+}
+
+/// A chi-square quantile; statrs' inverse gives NaN in the far left tail at one degree
+/// of freedom, so that case falls back to bisection on the CDF.
+fn chi_quantile(chi: &ChiSquared, p: f64) -> f64 {
+    let q = chi.inverse_cdf(p);
+    if q.is_finite() {
+        return q;
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while chi.cdf(hi) < p {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if chi.cdf(mid) < p { lo = mid } else { hi = mid }
+    }
+    0.5 * (lo + hi)
 }
 
 fn all_finite(xs: &[f64]) -> bool {
