@@ -292,7 +292,7 @@ fn statistics_update_as_trials_finish() {
         "{}",
         lines[4]
     );
-    assert!(lines[9].starts_with("│flip    2        84.00 ± 1.41  [71.29, 96.71] 85.00 +3.00     0.168 no detectable difference"), "{}", lines[9]);
+    assert!(lines[9].starts_with("│flip    2        84.00 ± 1.41  [71.29, 96.71] 85.00 +3.00     0.168 1.00 no detectable difference (MDE 8.00)"), "{}", lines[9]);
 }
 
 /// Events from a list, then nothing.

@@ -97,8 +97,12 @@ pub fn nct_cdf(t: f64, df: f64, nc: f64) -> f64 {
 /// (Cohen's d). NaN when `n_a + n_b < 3`, `n_a` or `n_b` is below 1, or an
 /// argument is not finite.
 pub fn power(effect: f64, n_a: f64, n_b: f64, alpha: f64) -> f64 {
-    if !(effect.is_finite() && n_a >= 1.0 && n_b >= 1.0 && n_a + n_b > 2.0)
-        || !(alpha > 0.0 && alpha < 1.0)
+    if !(effect.is_finite()
+        && n_a >= 1.0
+        && n_b >= 1.0
+        && n_a + n_b > 2.0
+        && alpha > 0.0
+        && alpha < 1.0)
     {
         return f64::NAN;
     }
@@ -155,8 +159,12 @@ pub fn mde(n_a: usize, n_b: usize, alpha: f64, target_power: f64) -> Option<f64>
 /// `None` for a non-positive or non-finite effect, out-of-range `alpha` or
 /// `target_power`, or more than a million.
 pub fn seeds_needed(effect: f64, alpha: f64, target_power: f64) -> Option<usize> {
-    if !(effect.is_finite() && effect > 0.0)
-        || !(alpha > 0.0 && alpha < 1.0 && target_power > alpha && target_power < 1.0)
+    if !(effect.is_finite()
+        && effect > 0.0
+        && alpha > 0.0
+        && alpha < 1.0
+        && target_power > alpha
+        && target_power < 1.0)
     {
         return None;
     }
@@ -178,8 +186,12 @@ pub fn seeds_needed(effect: f64, alpha: f64, target_power: f64) -> Option<usize>
 /// `ceil(2 (z_{1-α/2} + z_{power})² / effect²)`: too small at few seeds,
 /// which is why the plan uses the noncentral t.
 pub fn normal_approx_n(effect: f64, alpha: f64, target_power: f64) -> Option<usize> {
-    if !(effect.is_finite() && effect > 0.0)
-        || !(alpha > 0.0 && alpha < 1.0 && target_power > 0.0 && target_power < 1.0)
+    if !(effect.is_finite()
+        && effect > 0.0
+        && alpha > 0.0
+        && alpha < 1.0
+        && target_power > 0.0
+        && target_power < 1.0)
     {
         return None;
     }

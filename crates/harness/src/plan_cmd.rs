@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// Prints the plan.
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &[], None)?;
-    let records = Store::new(&args.runs).records(&experiment.name)?;
+    let records = crate::report_cmd::records(&Store::new(&args.runs), &experiment.name)?;
     let plan = experiment::power::plan(
         &experiment,
         &records,

@@ -17,12 +17,12 @@ use crate::progress::{Printer, format_duration};
 use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
-use nix::sys::signal::Signal;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use experiment::plan::{PlannedTrial, counts, plan};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::{Store, TrialState};
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -211,7 +211,8 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     let total = queue.len();
     store.clear_stop(&experiment.name);
     let (tx, rx) = mpsc::channel();
-    let mut signals = signals::listen(&[SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
+    let mut signals =
+        signals::listen(&[SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     let handle = signals.handle();
     let signal_tx = tx.clone();
     std::thread::spawn(move || {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// The usable records of `experiment`; each unusable one (moved to quarantine by the
 /// store) is named in a warning on stderr.
-fn records(store: &Store, experiment: &str) -> anyhow::Result<Vec<TrialRecord>> {
+pub fn records(store: &Store, experiment: &str) -> anyhow::Result<Vec<TrialRecord>> {
     let found = store.records(experiment)?;
     for q in &found.quarantined {
         eprintln!("warning: {q}");

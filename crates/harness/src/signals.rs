@@ -28,8 +28,7 @@ pub mod exit {
     pub const SUCCESS: u8 = 0;
     /// An error (its message is printed), or trials failed.
     pub const FAILURE: u8 = 1;
-    /// The command line was malformed (clap's code).
-    pub const USAGE: u8 = 2;
+    // 2: the command line was malformed (clap's own code).
     /// `train`: the trial diverged (non-finite loss); its folder is complete and recorded.
     pub const DIVERGED: u8 = 3;
     /// Stopped on request (a signal, the dashboard's stop key) before everything was done;

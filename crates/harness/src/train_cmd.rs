@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use trainer::Status;
 
-
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, None)?;
     let variant = match &args.variant {
@@ -95,7 +94,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 );
             };
             for warning in claim.warnings() {
-                printer.line(&format!("warning: {warning}"));
+                eprintln!("warning: {warning}");
             }
             let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
             let folder = match outcome {

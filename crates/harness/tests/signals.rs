@@ -71,9 +71,15 @@ fn stops_on(signals: &[Signal], said: &str) {
     let out = run.output();
     assert_eq!(code, Some(4), "exit code 4 (stopped):\n{out}");
     assert!(out.contains(said), "says {said:?}:\n{out}");
-    assert!(out.contains("run the same command again to resume"), "{out}");
+    assert!(
+        out.contains("run the same command again to resume"),
+        "{out}"
+    );
     for pid in workers {
-        assert!(wait_gone(pid, Duration::from_secs(5)), "worker {pid} orphaned");
+        assert!(
+            wait_gone(pid, Duration::from_secs(5)),
+            "worker {pid} orphaned"
+        );
     }
     assert!(
         ws.finished_trials("smoke").len() < 4,
@@ -136,7 +142,11 @@ fn two_replicates_started_together_publish_every_trial_once_and_both_exit_0() {
     let (code_a, code_b) = (a.wait(3 * MINUTE), b.wait(3 * MINUTE));
     assert_eq!(code_a, Some(0), "first:\n{}", a.output());
     assert_eq!(code_b, Some(0), "second:\n{}", b.output());
-    assert_eq!(finished_events(&ws), vec![1; 4], "each trial published once");
+    assert_eq!(
+        finished_events(&ws),
+        vec![1; 4],
+        "each trial published once"
+    );
     let work = ws.join("runs/smoke/.work");
     let left: Vec<_> = std::fs::read_dir(&work)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
@@ -172,7 +182,10 @@ fn workers_refuse_a_config_renamed_under_a_running_replicate() {
     let out = run.output();
     assert_eq!(code, Some(1), "trials failed:\n{out}");
     assert!(out.contains("refusing to run"), "{out}");
-    assert!(!ws.join("runs/renamed").exists(), "nothing published elsewhere");
+    assert!(
+        !ws.join("runs/renamed").exists(),
+        "nothing published elsewhere"
+    );
     assert!(
         children_of(run.child.id()).iter().all(|p| !alive(*p)),
         "no orphans"

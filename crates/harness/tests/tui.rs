@@ -364,6 +364,9 @@ fn sigterm_and_sighup_end_the_dashboard_and_restore_the_terminal() {
         );
         let before = std::fs::read_to_string(ws.join("stty-before.txt")).unwrap();
         let after = std::fs::read_to_string(ws.join("stty-after.txt")).unwrap();
-        assert_eq!(before, after, "SIG{signal}: the terminal modes are restored");
+        assert_eq!(
+            before, after,
+            "SIG{signal}: the terminal modes are restored"
+        );
     }
 }

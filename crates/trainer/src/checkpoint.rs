@@ -105,7 +105,7 @@ fn epoch_dirs(dir: &Path) -> Vec<(u32, PathBuf)> {
             Some((n, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|b| std::cmp::Reverse(b.0));
     found
 }
 

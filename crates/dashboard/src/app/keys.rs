@@ -1,6 +1,6 @@
 //! Keys: what each one does in each [`Mode`].
 
-use super::{App, Exit, Focus, JobInfo, Mode, Prompt, ReportView};
+use super::{App, Exit, Focus, Mode, Prompt, ReportView};
 use crate::launch::Task;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use experiment::store::StopRequest;
