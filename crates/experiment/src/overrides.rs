@@ -128,6 +128,14 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
             root["augmentations"] = serde_json::to_value(augs).map_err(|e| e.to_string())?;
             return Ok(());
         }
+        "fix" => {
+            let fixed: Vec<trainer::RandomSource> =
+                crate::config::ron_options().from_str(text).map_err(|e| {
+                    format!("expected a RON list of init, order, augment, dropout like [init]: {e}")
+                })?;
+            root["fix"] = serde_json::to_value(fixed).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
         _ => {}
     }
     let segments: Vec<&str> = path.split('.').collect();

@@ -682,7 +682,11 @@ pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
 /// Writes `bytes` to `path` atomically: an exclusively created temporary file with an
 /// unpredictable name in the same folder, fsync, rename, fsync of the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // `README.md` has the parent "", which cannot be opened to be fsynced.
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = path
         .file_name()

@@ -26,10 +26,9 @@ fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).unwrap();
 }
 
-fn replicate(ws: &Workspace, extra: &[&str]) -> Spawned {
-    let mut args = vec!["replicate", SMOKE, "--jobs", "2"];
+fn replicate(ws: &Workspace, jobs: &str) -> Spawned {
+    let mut args = vec!["replicate", SMOKE, "--jobs", jobs];
     args.extend_from_slice(&LONG);
-    args.extend_from_slice(extra);
     Spawned::start(ws, &args)
 }
 
@@ -45,7 +44,7 @@ fn finished_events(ws: &Workspace) -> Vec<usize> {
             std::fs::read_to_string(t.join("events.jsonl"))
                 .unwrap()
                 .lines()
-                .filter(|l| l.contains("\"event\":\"finished\""))
+                .filter(|l| l.contains("\"event\":\"finished\"") && !l.contains("\"stopped\""))
                 .count()
         })
         .collect()
@@ -55,7 +54,7 @@ fn finished_events(ws: &Workspace) -> Vec<usize> {
 /// stops its workers, says so, and exits with the "stopped" code; then a rerun resumes.
 fn stops_on(signals: &[Signal], said: &str) {
     let ws = Workspace::new();
-    let mut run = replicate(&ws, &[]);
+    let mut run = replicate(&ws, "2");
     run.wait_for_line("the first epoch", MINUTE, first_epoch_line);
     let workers = children_of(run.child.id());
     assert!(!workers.is_empty(), "workers running");
@@ -115,7 +114,7 @@ fn ctrl_c_once_lets_running_trials_end_their_epoch() {
 #[test]
 fn a_worker_whose_parent_dies_stops_and_the_next_run_completes_the_plan() {
     let ws = Workspace::new();
-    let mut run = replicate(&ws, &[]);
+    let mut run = replicate(&ws, "2");
     run.wait_for_line("the first epoch", MINUTE, first_epoch_line);
     let workers = children_of(run.child.id());
     assert!(!workers.is_empty());
@@ -137,8 +136,8 @@ fn a_worker_whose_parent_dies_stops_and_the_next_run_completes_the_plan() {
 #[test]
 fn two_replicates_started_together_publish_every_trial_once_and_both_exit_0() {
     let ws = Workspace::new();
-    let mut a = replicate(&ws, &["--jobs", "1"]);
-    let mut b = replicate(&ws, &["--jobs", "1"]);
+    let mut a = replicate(&ws, "1");
+    let mut b = replicate(&ws, "1");
     let (code_a, code_b) = (a.wait(3 * MINUTE), b.wait(3 * MINUTE));
     assert_eq!(code_a, Some(0), "first:\n{}", a.output());
     assert_eq!(code_b, Some(0), "second:\n{}", b.output());
