@@ -161,7 +161,7 @@ fn a_replicate_killed_at_random_moments_ends_with_exactly_the_uninterrupted_resu
         attempts += 1;
         let mut run = Spawned::start(&ws, &ARGS);
         // From before the data is loaded to the middle of the last trials.
-        std::thread::sleep(Duration::from_millis(moments.next_ms(200, 7000)));
+        std::thread::sleep(Duration::from_millis(moments.next_ms(200, 4000)));
         let pgid = Pid::from_raw(run.child.id() as i32);
         if run.child.try_wait().unwrap().is_none() {
             killpg(pgid, Signal::SIGKILL).unwrap();
