@@ -8,7 +8,8 @@
 #      and tests run without LD_LIBRARY_PATH.
 #   3. Fashion-MNIST: Debian's dataset-fashion-mnist package when apt is available and
 #      we are root; otherwise the harness downloads and verifies it on first use.
-#   4. With --test: tmux, which the terminal end-to-end tests drive.
+#   4. With --test: tmux, which the terminal end-to-end tests drive, and Slurm (slurm-wlm,
+#      munge) for the tests that submit real jobs, through scripts/local-slurm.sh install.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -96,4 +97,9 @@ fi
 if [ "$want_test" = 1 ] && ! command -v tmux >/dev/null; then
   say "installing tmux (the dashboard's end-to-end tests drive the real binary in it)"
   apt_install tmux || { say "cannot install tmux: install it and rerun" >&2; exit 1; }
+fi
+# local-slurm.sh installs only what is missing, says so when it does, and is silent otherwise.
+if [ "$want_test" = 1 ]; then
+  "$ROOT/scripts/local-slurm.sh" install ||
+    { say "cannot install Slurm (slurm-wlm, munge): install them and rerun" >&2; exit 1; }
 fi

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod id;
+pub mod lease;
 pub mod overrides;
 pub mod plan;
 pub mod plot;
@@ -15,6 +16,7 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod seeding;
+pub mod slurm;
 pub mod stats;
 pub mod store;
 pub mod trial_run;

@@ -60,11 +60,12 @@
 //! [`Store::ensure_writable`] proves that an experiment's folder accepts writes before any
 //! data is loaded or any trial starts.
 
+use crate::lease;
 use crate::record::{InvalidRecord, TrialRecord};
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -74,8 +75,6 @@ pub const SUMMARY: &str = "summary.json";
 pub const QUARANTINE_NOTE: &str = "QUARANTINE.txt";
 const WORK: &str = ".work";
 const QUARANTINE: &str = ".quarantine";
-/// How often claiming retries when the lock file is replaced under it before giving up.
-const LOCK_ATTEMPTS: usize = 100;
 
 /// Errors of the run store.
 #[derive(Debug, thiserror::Error)]
@@ -104,13 +103,13 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The lock file kept being replaced while claiming (or is not a regular file).
-    #[error("{path}: the lock file changed under every one of {attempts} attempts to lock it")]
-    LockUnstable {
-        /// The lock file.
+    /// Another process took this claim over while the trial ran.
+    #[error(
+        "{path}: the claim was taken over by another process (this one's heartbeat was thought dead); nothing published"
+    )]
+    ClaimLost {
+        /// The lease file.
         path: PathBuf,
-        /// Attempts made.
-        attempts: usize,
     },
 }
 
@@ -271,62 +270,33 @@ impl Store {
         if self.is_done(experiment, id) {
             return TrialState::Done;
         }
-        let Ok(file) = File::open(self.lock_path(experiment, id)) else {
-            return TrialState::Pending;
-        };
-        match file.try_lock() {
-            Ok(()) => TrialState::Pending,
-            Err(TryLockError::WouldBlock) => TrialState::Running,
-            Err(TryLockError::Error(_)) => TrialState::Pending,
+        match lease::status(&self.lock_path(experiment, id), lease::stale_after()) {
+            Ok(lease::Status::Held(_)) => TrialState::Running,
+            _ => TrialState::Pending,
         }
     }
 
-    /// Takes the lock of trial (or folder) `name` if nobody holds it (steps 1-2 of the
-    /// protocol in the module docs).
+    /// Who holds the claim of a trial that is not done, if anyone (live or stale).
+    pub fn holder(&self, experiment: &str, id: &str) -> lease::Status {
+        lease::status(&self.lock_path(experiment, id), lease::stale_after())
+            .unwrap_or(lease::Status::Free)
+    }
+
+    /// Takes the lease of trial (or folder) `name` if nobody holds it, or its holder is
+    /// dead or silent (see [`crate::lease`]). The second value says why a stale lease was
+    /// taken over.
     fn try_lock_trial(
         &self,
         experiment: &str,
         name: &str,
-    ) -> Result<Option<TrialLock>, StoreError> {
+    ) -> Result<Option<(TrialLock, Option<String>)>, StoreError> {
         let work_root = self.experiment_dir(experiment).join(WORK);
         std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
         let path = self.lock_path(experiment, name);
-        for _ in 0..LOCK_ATTEMPTS {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(io(&path))?;
-            // A watcher (the dashboard) may be probing this lock for a moment: retry once.
-            let mut attempt = file.try_lock();
-            if matches!(attempt, Err(TryLockError::WouldBlock)) {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                attempt = file.try_lock();
-            }
-            match attempt {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(source)) => return Err(StoreError::Io { path, source }),
-            }
-            let held = file.metadata().map_err(io(&path))?;
-            match std::fs::symlink_metadata(&path) {
-                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
-                    return Ok(Some(TrialLock { file, path }));
-                }
-                // Deleted (and perhaps recreated) by its holder between our open and our
-                // lock: what we hold is no longer the trial's lock.
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&path)(e)),
-            }
+        match lease::acquire(&path, lease::stale_after()).map_err(io(&path))? {
+            lease::Acquired::Ours(lease, why) => Ok(Some((TrialLock { lease }, why))),
+            lease::Acquired::Taken => Ok(None),
         }
-        Err(StoreError::LockUnstable {
-            path,
-            attempts: LOCK_ATTEMPTS,
-        })
     }
 
     /// Claims a trial for this process: `Ok(None)` if it is done or another process holds
@@ -337,11 +307,20 @@ impl Store {
         if self.is_done(experiment, id) {
             return Ok(None);
         }
-        let Some(lock) = self.try_lock_trial(experiment, id)? else {
+        let Some((lock, taken_over)) = self.try_lock_trial(experiment, id)? else {
             return Ok(None);
         };
         let target = self.trial_dir(experiment, id);
         let mut warnings = Vec::new();
+        if let Some(why) = taken_over {
+            warnings.push(Quarantined {
+                path: lock.lease.path().to_path_buf(),
+                reason: format!(
+                    "took over a stale claim ({why}); its work folder is kept for resume"
+                ),
+                moved_to: None,
+            });
+        }
         // Re-check under the lock: another process may have finished it meanwhile.
         match inspect(&target) {
             Found::Absent => {}
@@ -478,7 +457,7 @@ impl Store {
             }))
         };
         let lock = match self.try_lock_trial(experiment, name) {
-            Ok(Some(lock)) => lock,
+            Ok(Some((lock, _))) => lock,
             Ok(None) => {
                 return skipped(format!(
                     "{reason} (its trial is claimed by a running process)"
@@ -563,19 +542,16 @@ pub fn read_record(path: &Path) -> Result<TrialRecord, StoreError> {
     Ok(record)
 }
 
-/// An exclusive lock on a trial's lock file, verified to be the file at its path.
+/// A trial's lease, held by this process.
 #[derive(Debug)]
 struct TrialLock {
-    file: File,
-    path: PathBuf,
+    lease: lease::Lease,
 }
 
 impl TrialLock {
-    /// Deletes the lock file while still holding its lock (step 3 of the protocol), then
-    /// unlocks.
+    /// Ends the lease (its file is removed if it is still ours).
     fn release(self) {
-        let _ = std::fs::remove_file(&self.path);
-        drop(self.file);
+        self.lease.release();
     }
 }
 
@@ -595,6 +571,18 @@ impl Claim {
     /// The folder to build the trial in.
     pub fn work_dir(&self) -> &Path {
         &self.work
+    }
+
+    /// Whether another process took this claim over (this one was thought dead: its
+    /// heartbeat stopped for longer than the stale age). The run must stop; publishing
+    /// fails.
+    pub fn lost(&self) -> bool {
+        self.lock.lease.lost()
+    }
+
+    /// A flag that turns true when the claim's heartbeat finds it lost (see [`Claim::lost`]).
+    pub fn lost_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.lock.lease.lost_flag()
     }
 
     /// Where the trial will be published.
@@ -619,6 +607,11 @@ impl Claim {
     /// while the trial ran is moved to quarantine first (it cannot be a valid record: no
     /// one publishes without the claim).
     pub fn publish(self) -> Result<PathBuf, StoreError> {
+        if self.lock.lease.lost() {
+            return Err(StoreError::ClaimLost {
+                path: self.lock.lease.path().to_path_buf(),
+            });
+        }
         sync_dir(&self.work)?;
         if std::fs::symlink_metadata(&self.target).is_ok() {
             self.store.quarantine(

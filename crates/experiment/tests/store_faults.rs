@@ -373,9 +373,13 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
         "state"
     );
     std::fs::write(claim.work_dir().join("epoch-2"), "more").unwrap();
-    // A crash: the descriptor closes, the kernel drops the lock, the files stay.
-    drop(claim);
-    assert!(lock_file.exists());
+    // A crash: the holder process is gone, so its lease is stale at once (simulated
+    // here by rewriting the lease with a dead pid); the files stay.
+    let lease = std::fs::read_to_string(&lock_file).unwrap();
+    let mut holder: serde_json::Value = serde_json::from_str(lease.trim()).unwrap();
+    std::mem::forget(claim);
+    holder["pid"] = serde_json::json!(u32::MAX - 1);
+    std::fs::write(&lock_file, holder.to_string()).unwrap();
     assert_eq!(store.state("faults", &id), TrialState::Pending);
 
     let claim = store.claim("faults", &id).unwrap().unwrap();

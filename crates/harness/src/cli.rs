@@ -41,6 +41,11 @@ pub enum Command {
     /// Time training epochs (full data path or compute only) and latency; JSON lines out.
     /// Used by `make bench`.
     BenchEpoch(BenchArgs),
+    /// Per experiment: trials done, running, queued, failed and diverged, with Slurm job
+    /// ids and states, and the log tail of each failed task.
+    Status(StatusArgs),
+    /// Cancel an experiment's queued and running Slurm tasks; their trials stay resumable.
+    Cancel(CancelArgs),
     /// Internal: run one trial of a replicate and stream its events (JSON lines).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -155,15 +160,46 @@ pub struct ReplicateArgs {
     /// seeds.
     #[arg(long)]
     pub seeds: Option<u32>,
+    /// Sequential seeding: run the seeds as a pilot (at least 2), then as many more per
+    /// variant as Stein's two-stage rule needs for a confidence interval of the mean
+    /// accuracy no wider than ± this many points (decision kept in runs/<name>/seeding.json).
+    #[arg(long, value_name = "W")]
+    pub halfwidth: Option<f64>,
+    /// 1 - the coverage of `--halfwidth`'s interval.
+    #[arg(long, default_value_t = 0.05, requires = "halfwidth")]
+    pub alpha: f64,
     /// The run store.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Trials at once, each in its own process (default 1; worth more on a GPU).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Print the plan and stop.
+    /// Print the plan (with --slurm: and the sbatch script) and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Submit the trials that are not done (nor queued or running in a live job) to
+    /// Slurm as ONE job array (`%N` throttle from --jobs) and return at once.
+    #[arg(long)]
+    pub slurm: bool,
+    /// Options passed through to sbatch, e.g. --sbatch '--partition=gpu --gres=gpu:1
+    /// --time=4:00:00' (split at spaces; repeatable).
+    #[arg(
+        long,
+        value_name = "ARGS",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub sbatch: Vec<String>,
+    /// Slurm's warning signal before the time limit or preemption: the worker stops after
+    /// its current batch and requeues its task, which resumes from its last checkpoint.
+    #[arg(long, default_value = "B:USR1@120", requires = "slurm")]
+    pub signal: String,
+    /// Failed attempts after which a trial is marked failed and not submitted again.
+    #[arg(long, default_value_t = 3)]
+    pub max_tries: usize,
+    /// Submit trials marked failed again (forgets their failed attempts).
+    #[arg(long, requires = "slurm")]
+    pub retry_failed: bool,
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
@@ -196,9 +232,52 @@ pub struct WorkerArgs {
     /// The run store.
     #[arg(long)]
     pub runs: PathBuf,
+    /// Running as a Slurm array task: record the attempt, requeue the task when Slurm's
+    /// warning signal (SIGUSR1) stopped it, refuse a trial marked failed.
+    #[arg(long)]
+    pub slurm: bool,
+    /// With --slurm: failed attempts after which the trial is marked failed.
+    #[arg(long, default_value_t = 3)]
+    pub max_tries: usize,
     /// Shared run options.
     #[command(flatten)]
     pub run: RunOpts,
+}
+
+/// `harness status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Experiment files (default: every configs/*.ron with anything in the store).
+    pub configs: Vec<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// The overrides and seeds the replicate ran with.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Seeds per variant, as given to replicate.
+    #[arg(long)]
+    pub seeds: Option<u32>,
+    /// Failed attempts after which a trial counts as failed.
+    #[arg(long, default_value_t = 3)]
+    pub max_tries: usize,
+    /// Folder with the Fashion-MNIST files (their digest is part of each trial id).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `harness cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Experiment files.
+    #[arg(required = true)]
+    pub configs: Vec<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// The overrides the replicate ran with (they may rename nothing, but are accepted).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
 }
 
 /// `harness report`.

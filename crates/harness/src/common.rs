@@ -97,3 +97,19 @@ pub fn ensure_writable_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
     Ok(())
 }
+
+/// `configs` if any were given, else every `configs/*.ron`, sorted.
+pub fn configs_or_all(configs: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    if !configs.is_empty() {
+        return Ok(configs.to_vec());
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("configs").context("reading configs/")? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}

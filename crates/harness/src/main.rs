@@ -12,6 +12,7 @@ mod progress;
 mod replicate_cmd;
 mod report_cmd;
 mod signals;
+mod slurm_cmd;
 mod train_cmd;
 mod tui_cmd;
 
@@ -53,6 +54,8 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Train(args) => train_cmd::run(args),
         cli::Command::Replicate(args) => replicate_cmd::run(args),
         cli::Command::Worker(args) => replicate_cmd::worker(args),
+        cli::Command::Status(args) => slurm_cmd::status(args),
+        cli::Command::Cancel(args) => slurm_cmd::cancel(args),
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Plan(args) => plan_cmd::run(args),
         cli::Command::Models(args) => report_cmd::models(args),

@@ -18,11 +18,13 @@ use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::plan::{PlannedTrial, counts, plan};
+use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
-use experiment::{Store, TrialState};
+use experiment::{Experiment, Store, TrialState, seeding};
 use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -150,6 +152,109 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         bail!("--jobs 0: must be at least 1");
     }
     let experiment = common::experiment(&args.config, &args.run.sets, args.seeds)?;
+    if args.slurm {
+        if args.halfwidth.is_some() {
+            bail!(
+                "--halfwidth with --slurm: run the pilot first, then decide (not supported in one submission)"
+            );
+        }
+        return crate::slurm_cmd::submit(&args, &experiment);
+    }
+    let Some(halfwidth) = args.halfwidth else {
+        return execute(&args, &experiment, &|_| true);
+    };
+    sequential(&args, &experiment, halfwidth)
+}
+
+/// `--halfwidth W`: the experiment's seeds are the pilot; Stein's rule, applied to the
+/// pilot's accuracies once, decides each variant's total `N`, and only the extra seeds run.
+/// The decision is written before any extra seed runs and is reused (never re-decided) by
+/// later runs, so adding seeds can never depend on the results after the pilot.
+fn sequential(
+    args: &ReplicateArgs,
+    pilot: &Experiment,
+    halfwidth: f64,
+) -> anyhow::Result<ExitCode> {
+    let n0 = pilot.seeds.len();
+    if n0 < 2 {
+        bail!("--halfwidth needs a pilot of at least 2 seeds per variant (--seeds {n0})");
+    }
+    let store = Store::new(&args.runs);
+    let dir = store.experiment_dir(&pilot.name);
+    let decision = match seeding::read(&dir)? {
+        Some(d) => {
+            if d.n0 != n0 || d.halfwidth != halfwidth || d.alpha != args.alpha {
+                bail!(
+                    "{}: a seeding decision exists for a pilot of {} seeds, W = {}, alpha = {} \
+                     (this run asks for {n0}, {halfwidth}, {}); rerun with those values, or delete \
+                     the file to decide anew from a new pilot",
+                    seeding::path(&dir).display(),
+                    d.n0,
+                    d.halfwidth,
+                    d.alpha,
+                    args.alpha
+                );
+            }
+            println!("{}", seeding::report_line(Some(&d), n0));
+            d
+        }
+        None => {
+            let code = execute(args, pilot, &|_| true)?;
+            if code != ExitCode::SUCCESS {
+                println!("pilot incomplete: no seeding decision yet (run the same command again)");
+                return Ok(code);
+            }
+            let records = report_cmd::records(&store, &pilot.name)?;
+            let selected = experiment::report::select(pilot, &records);
+            let mut pilots = Vec::new();
+            for v in &selected {
+                let mut accuracies: Vec<(u64, f64)> = v
+                    .finished
+                    .iter()
+                    .filter(|r| pilot.seeds.contains(&r.seed))
+                    .filter_map(|r| r.final_accuracy.map(|a| (r.seed, a)))
+                    .collect();
+                accuracies.sort_by_key(|&(seed, _)| seed);
+                if accuracies.len() != n0 {
+                    bail!(
+                        "{} {}: {} of {n0} pilot seeds finished with an accuracy (diverged trials \
+                         have none); Stein's rule needs the whole pilot",
+                        pilot.name,
+                        v.variant.name,
+                        accuracies.len()
+                    );
+                }
+                pilots.push((
+                    v.variant.name.clone(),
+                    accuracies.into_iter().map(|(_, a)| a).collect(),
+                ));
+            }
+            let d = seeding::decide(&pilots, halfwidth, args.alpha)?;
+            seeding::write(&dir, &d)?;
+            println!("{}", seeding::report_line(Some(&d), n0));
+            d
+        }
+    };
+    let max_n = u32::try_from(decision.max_n()).context("Stein's N does not fit")?;
+    let full = common::experiment(&args.config, &args.run.sets, Some(max_n))?;
+    let index: HashMap<u64, usize> = full
+        .seeds
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, i))
+        .collect();
+    execute(args, &full, &|t: &PlannedTrial| {
+        let wanted = decision.total_n(&t.spec.variant.name).unwrap_or(n0);
+        index.get(&t.spec.seed).is_some_and(|&i| i < wanted)
+    })
+}
+
+/// Plans `experiment` (the trials `keep` accepts), runs what is missing, writes the report.
+fn execute(
+    args: &ReplicateArgs,
+    experiment: &Experiment,
+    keep: &dyn Fn(&PlannedTrial) -> bool,
+) -> anyhow::Result<ExitCode> {
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, args.jobs)?;
     let store = Store::new(&args.runs);
@@ -157,11 +262,14 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         store.ensure_writable(&experiment.name)?;
     }
     let digest = common::dataset(&args.run)?.digest;
-    let planned = plan(&experiment, &digest, &store);
+    let planned: Vec<PlannedTrial> = plan(experiment, &digest, &store)
+        .into_iter()
+        .filter(|t| keep(t))
+        .collect();
     let (done, running, pending) = counts(&planned);
     let mut printer = Printer::new();
     printer.line(&format!(
-        "{} ({}): {} variants x {} seeds = {} trials: {done} done, {running} running elsewhere, {pending} to run on {} ({} job(s) x {threads} threads)",
+        "{} ({}): {} variants x up to {} seeds = {} trials: {done} done, {running} running elsewhere, {pending} to run on {} ({} job(s) x {threads} threads)",
         experiment.name,
         args.config.display(),
         experiment.variants.len(),
@@ -267,7 +375,7 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
                         trial.spec.variant.name,
                         trial.spec.seed
                     ));
-                    *place = Some(spawn(&args, trial, slot, threads, &tx)?);
+                    *place = Some(spawn(args, trial, slot, threads, &tx)?);
                 }
             }
         }
@@ -413,9 +521,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     handle.close();
     store.clear_stop(&experiment.name);
     // What the store holds now decides the exit code, not what this process saw.
-    let missing = plan(&experiment, &digest, &store)
+    let missing = plan(experiment, &digest, &store)
         .iter()
-        .filter(|t| t.state != TrialState::Done)
+        .filter(|t| keep(t) && t.state != TrialState::Done)
         .count();
     printer.line(&format!(
         "{}: started {started_count} of {total} trial(s) in {}: {finished} finished, {diverged} diverged, {failed} failed, {stopped} stopped; {} of {} planned trials recorded",
@@ -424,7 +532,7 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         planned.len() - missing,
         planned.len()
     ));
-    for file in report_cmd::write_all(&experiment, &store, &args.reports, &args.readme)? {
+    for file in report_cmd::write_all(experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
     if let Some(signal) = signalled {
@@ -445,8 +553,59 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The child side: runs one trial and prints its events as JSON lines.
+/// The child side: runs one trial and prints its events as JSON lines. With `--slurm`
+/// (an array task), each attempt is recorded in the store, a trial whose attempts failed
+/// `--max-tries` times is refused, and a task stopped by Slurm's warning signal requeues
+/// itself.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if !args.slurm {
+        return run_worker(args, None);
+    }
+    let exp_dir = Store::new(&args.runs).experiment_dir(&args.expect_experiment);
+    let id = args.expect_id.clone();
+    let attempts = slurm::attempts(&exp_dir, &id);
+    if attempts.failures() >= args.max_tries {
+        bail!(
+            "trial {} failed {} times (last: {}); not trying again (harness replicate --slurm --retry-failed to try again)",
+            experiment::id::short(&id),
+            attempts.failures(),
+            attempts.last_failure().unwrap_or("crashed")
+        );
+    }
+    let job = slurm_job();
+    let record = |end: Option<AttemptEnd>| {
+        let attempt = Attempt {
+            job: job.clone(),
+            at: experiment::provenance::unix_seconds(),
+            end,
+        };
+        if let Err(e) = slurm::record_attempt(&exp_dir, &id, &attempt) {
+            eprintln!("warning: {e}");
+        }
+    };
+    record(None);
+    let max_tries = args.max_tries;
+    let result = run_worker(args, Some(max_tries));
+    match &result {
+        Ok(code) if *code == ExitCode::SUCCESS => record(Some(AttemptEnd::Recorded)),
+        Ok(_) => record(Some(AttemptEnd::Stopped)),
+        Err(e) => record(Some(AttemptEnd::Failed(format!("{e:#}")))),
+    }
+    result
+}
+
+/// `<array job>_<task>` (or the plain job id) of this Slurm task.
+fn slurm_job() -> String {
+    match (
+        std::env::var("SLURM_ARRAY_JOB_ID"),
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+    ) {
+        (Ok(job), Ok(task)) => format!("{job}_{task}"),
+        _ => std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "?".into()),
+    }
+}
+
+fn run_worker(args: WorkerArgs, slurm_tries: Option<usize>) -> anyhow::Result<ExitCode> {
     let WorkerArgs {
         config,
         variant,
@@ -455,6 +614,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         expect_experiment,
         runs,
         run,
+        ..
     } = args;
     let RunOpts {
         sets,
@@ -463,7 +623,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         ..
     } = &run;
     let stop = std::sync::Arc::new(trainer::Stop::new());
-    signals::watch_worker(stop.clone()).context("installing signal handlers")?;
+    let warned = signals::watch_worker(stop.clone()).context("installing signal handlers")?;
     let experiment = common::experiment(&config, sets, None)?;
     if experiment.name != expect_experiment {
         bail!(
@@ -493,12 +653,23 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
+        if slurm_tries.is_some() {
+            eprintln!(
+                "{}: done or claimed by another process; nothing to do",
+                spec.short_id()
+            );
+        }
         return Ok(ExitCode::from(exit::SKIPPED));
     };
     for warning in claim.warnings() {
         eprintln!("warning: {warning}");
     }
-    watch_stop_requests(store.clone(), experiment.name.clone(), stop.clone());
+    watch_stop_requests(
+        store.clone(),
+        experiment.name.clone(),
+        stop.clone(),
+        claim.lost_flag(),
+    );
     let mut stdout = std::io::stdout().lock();
     let outcome = run_trial(
         &spec,
@@ -518,16 +689,45 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Stopped => {
+            let lost = claim.lost();
             claim.release();
+            if lost {
+                bail!(
+                    "{}: the claim was taken over by another process (this one was thought dead); stopped",
+                    spec.short_id()
+                );
+            }
+            if slurm_tries.is_some() && warned.load(Ordering::Relaxed) {
+                match slurm::requeue_self() {
+                    Ok(Some(job)) => eprintln!(
+                        "{}: stopped by Slurm's warning signal; requeued job {job}, which resumes from the last checkpoint",
+                        spec.short_id()
+                    ),
+                    Ok(None) => {}
+                    Err(e) => eprintln!(
+                        "warning: {}: could not requeue ({e}); `harness replicate --slurm` submits it again",
+                        spec.short_id()
+                    ),
+                }
+            }
             Ok(ExitCode::from(exit::STOPPED))
         }
     }
 }
 
-/// Polls the store's stop request for `experiment` twice a second and raises `stop`.
-fn watch_stop_requests(store: Store, experiment: String, stop: std::sync::Arc<trainer::Stop>) {
+/// Polls the store's stop request for `experiment` twice a second and raises `stop`; a
+/// lost claim (`lost`) stops the run at once.
+fn watch_stop_requests(
+    store: Store,
+    experiment: String,
+    stop: std::sync::Arc<trainer::Stop>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     std::thread::spawn(move || {
         loop {
+            if lost.load(Ordering::Relaxed) {
+                stop.now.store(true, Ordering::Relaxed);
+            }
             match store.stop_request(&experiment) {
                 Some(StopRequest::Now) => stop.now.store(true, Ordering::Relaxed),
                 Some(StopRequest::AfterEpoch) => stop.after_epoch.store(true, Ordering::Relaxed),

@@ -2,8 +2,7 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use anyhow::Context;
-use experiment::report::{format_count, readme_section, splice_readme, write_report};
+use experiment::report::{format_count, readme_section, splice_readme, write_report_with};
 use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
@@ -28,7 +27,13 @@ pub fn write_all(
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let records = records(store, &experiment.name)?;
-    let mut written = vec![write_report(experiment, &records, reports)?];
+    let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
+    let mut written = vec![write_report_with(
+        experiment,
+        &records,
+        seeding.as_ref(),
+        reports,
+    )?];
     if let Ok(text) = std::fs::read_to_string(readme)
         && let Some(updated) = splice_readme(
             &text,
@@ -46,19 +51,7 @@ pub fn write_all(
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::new(&args.runs);
-    let configs = if args.configs.is_empty() {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("configs").context("reading configs/")? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "ron") {
-                found.push(path);
-            }
-        }
-        found.sort();
-        found
-    } else {
-        args.configs.clone()
-    };
+    let configs = common::configs_or_all(&args.configs)?;
     let mut wrote_any = false;
     for path in &configs {
         let experiment = common::experiment(path, &args.sets, args.seeds)?;

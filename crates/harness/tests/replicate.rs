@@ -251,3 +251,90 @@ fn a_malformed_config_fails_before_any_training() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("optimizer.lr"));
 }
+
+/// `--halfwidth W`: the seeds already run are the pilot; Stein's rule decides each
+/// variant's N from the pilot's sd, only the extra seeds run, the decision is kept and
+/// reused, and the report says which rule decided n.
+#[test]
+fn halfwidth_runs_only_the_extra_seeds_stein_decides_and_keeps_the_decision() {
+    let ws = Workspace::new();
+    ws.ok(&["replicate", SMOKE, "--set", "epochs=1"]);
+    let mut pilot: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for t in ws.finished_trials("smoke") {
+        let s = summary(&t);
+        pilot
+            .entry(s["variant"].as_str().unwrap().to_string())
+            .or_default()
+            .push(s["final_accuracy"].as_f64().unwrap());
+    }
+    let sd_max = pilot.values().map(|a| mean_sd(a).1).fold(0.0, f64::max);
+    assert!(sd_max > 0.0, "the pilot's seeds should differ: {pilot:?}");
+    // t(0.975, 1 df); W chosen so that the widest variant needs N = floor(3.5) + 1 = 4.
+    let t = 12.706_204_736_174_707;
+    let w = t * sd_max / 3.5f64.sqrt();
+    let out = ws.ok(&[
+        "replicate",
+        SMOKE,
+        "--set",
+        "epochs=1",
+        "--halfwidth",
+        &format!("{w}"),
+    ]);
+    assert!(out.contains("Stein's two-stage rule"), "{out}");
+
+    let decision: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("runs/smoke/seeding.json")).unwrap())
+            .unwrap();
+    assert_eq!(decision["n0"], 2);
+    let mut seeds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for t in ws.finished_trials("smoke") {
+        let s = summary(&t);
+        seeds
+            .entry(s["variant"].as_str().unwrap().to_string())
+            .or_default()
+            .push(s["seed"].as_u64().unwrap());
+    }
+    let mut widest = 0;
+    for v in decision["variants"].as_array().unwrap() {
+        let name = v["variant"].as_str().unwrap();
+        let n = v["total_n"].as_u64().unwrap();
+        let expected = ((t * mean_sd(&pilot[name]).1 / w).powi(2)).floor() as u64 + 1;
+        assert_eq!(n, expected.max(2), "{name}");
+        let mut got = seeds[name].clone();
+        got.sort();
+        assert_eq!(got, (0..n).collect::<Vec<_>>(), "{name} runs seeds 0..N");
+        widest = widest.max(n);
+    }
+    assert_eq!(widest, 4, "{decision}");
+    let report = std::fs::read_to_string(ws.join("reports/smoke.md")).unwrap();
+    assert!(report.contains("## Seeding"), "{report}");
+    assert!(
+        report.contains("n decided by Stein's two-stage rule (pilot n0=2"),
+        "{report}"
+    );
+
+    // The decision is reused, never re-decided; another W or pilot is refused.
+    let again = ws.ok(&[
+        "replicate",
+        SMOKE,
+        "--set",
+        "epochs=1",
+        "--halfwidth",
+        &format!("{w}"),
+    ]);
+    assert!(!again.contains("starting"), "{again}");
+    let other = ws.run(&[
+        "replicate",
+        SMOKE,
+        "--set",
+        "epochs=1",
+        "--halfwidth",
+        "0.5",
+    ]);
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("a seeding decision exists"), "{err}");
+    let small = ws.run(&["replicate", SMOKE, "--seeds", "1", "--halfwidth", "0.5"]);
+    assert!(!small.status.success());
+    assert!(String::from_utf8_lossy(&small.stderr).contains("at least 2 seeds"));
+}

@@ -1,0 +1,459 @@
+//! Claims that work on any POSIX filesystem, shared between hosts: a lease file created
+//! exclusively (`O_CREAT|O_EXCL`, atomic on local filesystems and on NFSv3+) and kept
+//! alive by a heartbeat, instead of `flock`, which NFS mounted with `nolock` and Lustre
+//! without `flock` do not provide.
+//!
+//! # The lease file
+//!
+//! One line of JSON ([`Holder`]): host, boot id, process id and start time, a random
+//! nonce, the Slurm job if any. Its **mtime is the heartbeat**: the holder sets it to now
+//! every [`stale_after`]` / 4` seconds from a background thread.
+//!
+//! # When a lease is stale
+//!
+//! - its mtime is older than [`stale_after`] (default 120 s, `HARNESS_CLAIM_STALE_SECS`
+//!   overrides): the holder's host died, hangs, or lost the filesystem; or
+//! - it was taken on this host (same host name and boot id) by a process that is no
+//!   longer alive (its pid is gone or now belongs to a process started at another time),
+//!   which makes a killed local worker's trial free at once, as `flock` did; or
+//! - it was taken on this host name before a reboot (another boot id).
+//!
+//! Assumptions (said in the README): host names are unique among the machines that share
+//! the store, and their clocks agree to well within [`stale_after`].
+//!
+//! # Taking a stale lease over
+//!
+//! The taker first creates `<lease>.break` exclusively (one taker at a time; a `.break`
+//! older than [`stale_after`] was left by a crashed taker and is removed), checks that the
+//! lease still holds the stale holder's nonce, removes it and creates its own exclusively,
+//! then removes `.break`. A fresh claimer that creates the lease meanwhile wins and the
+//! taker gets nothing, so two processes never both hold one lease.
+//!
+//! # Losing a lease
+//!
+//! A holder whose heartbeat finds the file gone or holding another nonce (it was thought
+//! dead: suspended, partitioned) raises [`Lease::lost`]; the run stops and publishes
+//! nothing. The holder removes the file on release only if it still holds its nonce.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{File, FileTimes, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Default age after which a lease without heartbeat is stale.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
+/// The environment variable that overrides [`DEFAULT_STALE_AFTER`] (whole seconds).
+pub const STALE_ENV: &str = "HARNESS_CLAIM_STALE_SECS";
+
+/// The age after which a lease without heartbeat is stale.
+pub fn stale_after() -> Duration {
+    std::env::var(STALE_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(DEFAULT_STALE_AFTER, Duration::from_secs)
+}
+
+/// Who holds a lease (the lease file's content).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// Host name.
+    pub host: String,
+    /// `/proc/sys/kernel/random/boot_id` of the host.
+    pub boot: String,
+    /// Process id.
+    pub pid: u32,
+    /// The process's start time (clock ticks since boot, `/proc/<pid>/stat`), so that a
+    /// reused pid is not taken for the holder.
+    pub start: u64,
+    /// Random, unique per lease.
+    pub nonce: String,
+    /// Unix seconds when the lease was taken.
+    pub since: u64,
+    /// `SLURM_JOB_ID` (with `_<task>` for an array task) of the holder, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+}
+
+/// What a lease path holds right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// No lease.
+    Free,
+    /// A live holder (`None` if the file is being written or unreadable but fresh).
+    Held(Option<Holder>),
+    /// A holder that is dead or silent, and why.
+    Stale(Option<Holder>, String),
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn host() -> String {
+    crate::provenance::host_name()
+}
+
+fn boot_id() -> String {
+    read_trimmed("/proc/sys/kernel/random/boot_id")
+}
+
+/// Start time of `pid` in clock ticks since boot, `None` if there is no such process.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // A zombie (killed, not yet reaped) is as dead as a gone process.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
+}
+
+impl Holder {
+    /// This process.
+    fn me() -> Holder {
+        let pid = std::process::id();
+        let job = std::env::var("SLURM_JOB_ID").ok().map(|job| {
+            match (
+                std::env::var("SLURM_ARRAY_JOB_ID"),
+                std::env::var("SLURM_ARRAY_TASK_ID"),
+            ) {
+                (Ok(array), Ok(task)) => format!("{array}_{task}"),
+                _ => job,
+            }
+        });
+        Holder {
+            host: host(),
+            boot: boot_id(),
+            pid,
+            start: start_time(pid).unwrap_or(0),
+            nonce: nonce(),
+            since: crate::provenance::unix_seconds(),
+            job,
+        }
+    }
+
+    /// Why this holder (of a lease this host can judge) is dead, if it is.
+    fn dead_here(&self) -> Option<String> {
+        if self.host != host() {
+            return None;
+        }
+        if self.boot != boot_id() {
+            return Some(format!("taken on {} before a reboot", self.host));
+        }
+        match start_time(self.pid) {
+            None => Some(format!("process {} on {} is gone", self.pid, self.host)),
+            Some(start) if start != self.start => Some(format!(
+                "process {} on {} is gone (the pid was reused)",
+                self.pid, self.host
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The state of the lease at `path`. Errors only when the path cannot be read (a symlink
+/// stands there, permissions).
+pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
+    let mut file = match open_nofollow(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::Free),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    let mut text = String::new();
+    let holder = file
+        .read_to_string(&mut text)
+        .ok()
+        .and_then(|_| serde_json::from_str::<Holder>(text.trim()).ok());
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    if let Some(why) = holder.as_ref().and_then(Holder::dead_here) {
+        return Ok(Status::Stale(holder, why));
+    }
+    if age > stale_after {
+        let why = format!(
+            "no heartbeat for {}s (stale after {}s)",
+            age.as_secs(),
+            stale_after.as_secs()
+        );
+        return Ok(Status::Stale(holder, why));
+    }
+    Ok(Status::Held(holder))
+}
+
+/// A lease this process holds; its heartbeat runs until it is released or dropped.
+#[derive(Debug)]
+pub struct Lease {
+    path: PathBuf,
+    nonce: String,
+    lost: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+/// What [`acquire`] found.
+#[derive(Debug)]
+pub enum Acquired {
+    /// The lease is ours; `Some(why)` when it was taken over from a stale holder.
+    Ours(Lease, Option<String>),
+    /// Someone else holds it (or is taking it over right now).
+    Taken,
+}
+
+fn create(path: &Path, me: &Holder) -> std::io::Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut line = serde_json::to_string(me).map_err(std::io::Error::other)?;
+    line.push('\n');
+    file.write_all(line.as_bytes())?;
+    file.sync_all()?;
+    Ok(file)
+}
+
+/// Takes the lease at `path` if it is free or stale (see the module docs).
+pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> {
+    let me = Holder::me();
+    match create(path, &me) {
+        Ok(_) => return Ok(Acquired::Ours(Lease::start(path, &me, stale_after), None)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let (stale, why) = match status(path, stale_after)? {
+        // Released between our create and our look: try once more.
+        Status::Free => {
+            return match create(path, &me) {
+                Ok(_) => Ok(Acquired::Ours(Lease::start(path, &me, stale_after), None)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Acquired::Taken),
+                Err(e) => Err(e),
+            };
+        }
+        Status::Held(_) => return Ok(Acquired::Taken),
+        Status::Stale(holder, why) => (holder, why),
+    };
+    let breaker = break_path(path);
+    match create(&breaker, &me) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A taker that crashed mid-takeover leaves `.break`: clear it once it is old.
+            if let Ok(Status::Stale(..)) = status(&breaker, stale_after) {
+                let _ = std::fs::remove_file(&breaker);
+            }
+            return Ok(Acquired::Taken);
+        }
+        Err(e) => return Err(e),
+    }
+    let result = (|| {
+        // Still the same stale holder? (It may have been released and re-taken.)
+        match status(path, stale_after)? {
+            Status::Stale(now, _)
+                if now.as_ref().map(|h| &h.nonce) == stale.as_ref().map(|h| &h.nonce) => {}
+            Status::Free => {}
+            _ => return Ok(Acquired::Taken),
+        }
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        match create(path, &me) {
+            Ok(_) => Ok(Acquired::Ours(
+                Lease::start(path, &me, stale_after),
+                Some(why.clone()),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Acquired::Taken),
+            Err(e) => Err(e),
+        }
+    })();
+    let _ = std::fs::remove_file(&breaker);
+    result
+}
+
+fn break_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".break");
+    path.with_file_name(name)
+}
+
+/// Whether the lease at `path` still holds `nonce`.
+fn holds(path: &Path, nonce: &str) -> bool {
+    let mut text = String::new();
+    open_nofollow(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .is_ok()
+        && serde_json::from_str::<Holder>(text.trim()).is_ok_and(|h| h.nonce == nonce)
+}
+
+impl Lease {
+    fn start(path: &Path, me: &Holder, stale_after: Duration) -> Lease {
+        let lease = Lease {
+            path: path.to_path_buf(),
+            nonce: me.nonce.clone(),
+            lost: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let (path, nonce) = (lease.path.clone(), lease.nonce.clone());
+        let (lost, done) = (lease.lost.clone(), lease.done.clone());
+        let every = (stale_after / 4).max(Duration::from_millis(250));
+        std::thread::spawn(move || {
+            let tick = Duration::from_millis(100).min(every);
+            let mut since = Duration::ZERO;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                since += tick;
+                if since < every {
+                    continue;
+                }
+                since = Duration::ZERO;
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let renewed = holds(&path, &nonce)
+                    && OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(&path)
+                        .and_then(|f| f.set_times(FileTimes::new().set_modified(SystemTime::now())))
+                        .is_ok();
+                if !renewed && !holds(&path, &nonce) {
+                    lost.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        });
+        lease
+    }
+
+    /// The lease file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether another process took this lease over (this one was thought dead).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed) || !holds(&self.path, &self.nonce)
+    }
+
+    /// A flag that turns true when the heartbeat finds the lease lost.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
+
+    /// Ends the lease: stops the heartbeat and removes the file if it is still ours.
+    pub fn release(self) {
+        // Drop does it.
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if holds(&self.path, &self.nonce) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_release_and_dead_local_holders_are_stale_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.lock");
+        let Acquired::Ours(lease, None) = acquire(&path, DEFAULT_STALE_AFTER).unwrap() else {
+            panic!("free lease")
+        };
+        assert!(matches!(
+            acquire(&path, DEFAULT_STALE_AFTER).unwrap(),
+            Acquired::Taken
+        ));
+        assert!(matches!(
+            status(&path, DEFAULT_STALE_AFTER).unwrap(),
+            Status::Held(Some(_))
+        ));
+        assert!(!lease.lost());
+        drop(lease);
+        assert!(!path.exists());
+
+        // A holder on this host whose process is gone.
+        let mut dead = Holder::me();
+        dead.pid = u32::MAX - 1;
+        std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
+        let Status::Stale(_, why) = status(&path, DEFAULT_STALE_AFTER).unwrap() else {
+            panic!("dead holder")
+        };
+        assert!(why.contains("is gone"), "{why}");
+        let Acquired::Ours(lease, Some(why)) = acquire(&path, DEFAULT_STALE_AFTER).unwrap() else {
+            panic!("taken over")
+        };
+        assert!(why.contains("is gone"), "{why}");
+        assert!(!path.with_file_name("t.lock.break").exists());
+        drop(lease);
+    }
+
+    #[test]
+    fn a_silent_remote_holder_is_stale_after_its_heartbeat_stops_and_the_loser_knows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.lock");
+        let mut remote = Holder::me();
+        remote.host = "another-node".into();
+        std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();
+        let short = Duration::from_secs(1);
+        assert!(matches!(acquire(&path, short).unwrap(), Acquired::Taken));
+        let old = SystemTime::now() - Duration::from_secs(5);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_times(FileTimes::new().set_modified(old))
+            .unwrap();
+        let Acquired::Ours(lease, Some(why)) = acquire(&path, short).unwrap() else {
+            panic!("stale")
+        };
+        assert!(why.contains("no heartbeat"), "{why}");
+        // Our heartbeat keeps the lease fresh well past its stale age.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(matches!(
+            status(&path, short).unwrap(),
+            Status::Held(Some(_))
+        ));
+        // Someone replaces it (we were thought dead): the holder learns it lost.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();
+        assert!(lease.lost());
+        drop(lease);
+        assert!(path.exists(), "a lost lease's file is not ours to remove");
+    }
+}

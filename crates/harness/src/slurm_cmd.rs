@@ -1,0 +1,375 @@
+//! `harness replicate --slurm`, `harness status` and `harness cancel`: the command-line
+//! side of the Slurm executor in `experiment::slurm`.
+
+use crate::cli::{CancelArgs, ReplicateArgs, RunOpts, StatusArgs};
+use crate::common;
+use anyhow::Context;
+use experiment::lease;
+use experiment::plan::{PlannedTrial, plan};
+use experiment::slurm::{self, Queued, ScriptSpec, Submission, Task};
+use experiment::{Experiment, Store, TrialState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
+}
+
+/// The plan with every variant's first seeds first, so that a partly run array already
+/// gives complete tables at small n.
+fn seed_major(mut planned: Vec<PlannedTrial>, experiment: &Experiment) -> Vec<PlannedTrial> {
+    let rank: BTreeMap<u64, usize> = experiment
+        .seeds
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, i))
+        .collect();
+    planned.sort_by_key(|t| rank.get(&t.spec.seed).copied().unwrap_or(usize::MAX));
+    planned
+}
+
+/// Live tasks of the experiment's submissions (empty if it has none).
+fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
+    let subs = slurm::submissions(exp_dir)?;
+    let jobs: Vec<String> = subs.iter().map(|s| s.job.clone()).collect();
+    let queued = slurm::squeue(&jobs)?;
+    Ok((subs, queued))
+}
+
+/// `replicate --slurm`: submits the trials that are neither done, nor queued or running in
+/// a live job, nor held by a live claim, nor marked failed, as one job array.
+pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&args.runs);
+    if !args.dry_run {
+        store.ensure_writable(&experiment.name)?;
+    }
+    let digest = common::dataset(&args.run)?.digest;
+    let exp_dir = store.experiment_dir(&experiment.name);
+    let planned = seed_major(plan(experiment, &digest, &store), experiment);
+    let (subs, queued) = if args.dry_run {
+        live(&exp_dir).unwrap_or_default()
+    } else {
+        live(&exp_dir)?
+    };
+    let live = slurm::live_tasks(&subs, &queued);
+    let (mut done, mut in_queue, mut held, mut failed) = (0, 0, 0, 0);
+    let mut tasks = Vec::new();
+    for t in &planned {
+        let id = &t.spec.id;
+        if t.state == TrialState::Done {
+            done += 1;
+        } else if let Some((job, index, state)) = live.get(id) {
+            in_queue += 1;
+            println!(
+                "  {} {} seed {}: {} in job {job}_{index}",
+                t.spec.short_id(),
+                t.spec.variant.name,
+                t.spec.seed,
+                state.to_lowercase()
+            );
+        } else if t.state == TrialState::Running {
+            held += 1;
+        } else if slurm::attempts(&exp_dir, id).failures() >= args.max_tries && !args.retry_failed {
+            failed += 1;
+            println!(
+                "  {} {} seed {}: failed {} times, not submitted (--retry-failed to try again)",
+                t.spec.short_id(),
+                t.spec.variant.name,
+                t.spec.seed,
+                args.max_tries
+            );
+        } else {
+            tasks.push(Task {
+                index: tasks.len(),
+                variant: t.spec.variant.name.clone(),
+                seed: t.spec.seed,
+                id: id.clone(),
+            });
+        }
+    }
+    println!(
+        "{} ({}): {} trials: {done} done, {in_queue} queued or running in Slurm, {held} running elsewhere, {failed} failed, {} to submit",
+        experiment.name,
+        args.config.display(),
+        planned.len(),
+        tasks.len()
+    );
+    if tasks.is_empty() {
+        println!("nothing to submit");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut worker = vec![
+        std::env::current_exe()
+            .context("locating the harness binary")?
+            .display()
+            .to_string(),
+        "worker".into(),
+        absolute(&args.config)?.display().to_string(),
+        "--expect-experiment".into(),
+        experiment.name.clone(),
+        "--runs".into(),
+        absolute(&args.runs)?.display().to_string(),
+        "--max-tries".into(),
+        args.max_tries.to_string(),
+    ];
+    worker.extend(run_options(&args.run)?);
+    let sbatch: Vec<String> = args
+        .sbatch
+        .iter()
+        .flat_map(|a| a.split_whitespace().map(str::to_string))
+        .collect();
+    let slurm_dir = slurm::dir(&absolute(&exp_dir)?);
+    let script = slurm::render_script(&ScriptSpec {
+        experiment: &experiment.name,
+        tasks: &tasks,
+        throttle: (args.jobs > 1 || tasks.len() > 1).then_some(args.jobs),
+        signal: &args.signal,
+        sbatch: &sbatch,
+        slurm_dir: &slurm_dir,
+        worker: &worker,
+    });
+    if args.dry_run {
+        println!("sbatch script (not submitted):\n{script}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.retry_failed {
+        for t in &tasks {
+            slurm::clear_attempts(&exp_dir, &t.id);
+        }
+    }
+    std::fs::create_dir_all(slurm_dir.join("logs"))
+        .with_context(|| format!("{}: cannot create", slurm_dir.display()))?;
+    let pending = slurm_dir.join(format!("submit.{}.sh", std::process::id()));
+    experiment::store::write_atomic(&pending, script.as_bytes())?;
+    let job = slurm::sbatch(&pending)?;
+    let kept = slurm_dir.join(format!("{job}.sh"));
+    std::fs::rename(&pending, &kept).with_context(|| format!("keeping {}", kept.display()))?;
+    slurm::save(
+        &exp_dir,
+        &Submission {
+            job: job.clone(),
+            submitted: experiment::provenance::unix_seconds(),
+            tasks: tasks.clone(),
+        },
+    )?;
+    println!(
+        "submitted job array {job} ({} task(s), at most {} at once); script {}",
+        tasks.len(),
+        args.jobs,
+        kept.display()
+    );
+    println!(
+        "each task logs to {}; follow with `harness status {}` or `harness tui`",
+        slurm_dir
+            .join("logs")
+            .join(format!("{job}_<task>.log"))
+            .display(),
+        args.config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shared run options, as worker arguments with absolute paths.
+fn run_options(run: &RunOpts) -> anyhow::Result<Vec<String>> {
+    let mut out = vec!["--device".to_string(), run.device.to_string()];
+    if let Some(t) = run.threads {
+        out.extend(["--threads".into(), t.to_string()]);
+    }
+    for set in &run.sets {
+        out.extend(["--set".into(), set.clone()]);
+    }
+    if let Some(dir) = &run.data_dir {
+        out.extend(["--data-dir".into(), absolute(dir)?.display().to_string()]);
+    }
+    if run.no_verify {
+        out.push("--no-verify".into());
+    }
+    Ok(out)
+}
+
+/// `harness status`.
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&args.runs);
+    let run = RunOpts {
+        sets: args.sets.clone(),
+        device: crate::cli::DeviceArg::Cpu,
+        threads: None,
+        data_dir: args.data_dir.clone(),
+        no_verify: false,
+    };
+    let all = args.configs.is_empty();
+    let mut digest = None;
+    for path in common::configs_or_all(&args.configs)? {
+        let experiment = common::experiment(&path, &args.sets, args.seeds)?;
+        let exp_dir = store.experiment_dir(&experiment.name);
+        if all && !exp_dir.exists() {
+            continue;
+        }
+        let digest = match &digest {
+            Some(d) => d,
+            None => digest.insert(common::dataset(&run)?.digest),
+        };
+        let planned = seed_major(plan(&experiment, digest, &store), &experiment);
+        let subs = slurm::submissions(&exp_dir)?;
+        let queued = if subs.is_empty() {
+            Vec::new()
+        } else {
+            let jobs: Vec<String> = subs.iter().map(|s| s.job.clone()).collect();
+            slurm::squeue(&jobs)?
+        };
+        let live = slurm::live_tasks(&subs, &queued);
+        // The newest submission of each trial, and what Slurm still remembers of it.
+        let mut last_task: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
+        for s in &subs {
+            for t in &s.tasks {
+                last_task.insert(&t.id, (&s.job, t.index));
+            }
+        }
+        let ended: BTreeMap<(String, usize), (String, String)> = subs
+            .iter()
+            .flat_map(|s| {
+                slurm::scontrol_states(&s.job)
+                    .into_iter()
+                    .map(|(i, state, code)| ((s.job.clone(), i), (state, code)))
+            })
+            .collect();
+        let records: BTreeMap<String, bool> = store
+            .records(&experiment.name)?
+            .records
+            .into_iter()
+            .map(|r| (r.id.clone(), r.diverged()))
+            .collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut lines = Vec::new();
+        for t in &planned {
+            let id = t.spec.id.as_str();
+            let what = format!(
+                "{} {} seed {}",
+                t.spec.short_id(),
+                t.spec.variant.name,
+                t.spec.seed
+            );
+            let attempts = slurm::attempts(&exp_dir, id);
+            let state = if let Some(&diverged) = records.get(id) {
+                if diverged { "diverged" } else { "done" }
+            } else if let Some((job, index, state)) = live.get(id) {
+                let running = state == "RUNNING" || state == "COMPLETING";
+                lines.push(format!(
+                    "  {what}: {} in job {job}_{index} ({state})",
+                    if running { "running" } else { "queued" }
+                ));
+                if running { "running" } else { "queued" }
+            } else if let lease::Status::Held(holder) = store.holder(&experiment.name, id) {
+                let by = holder.map_or_else(String::new, |h| {
+                    format!(
+                        " by pid {} on {}{}",
+                        h.pid,
+                        h.host,
+                        h.job.map(|j| format!(" (job {j})")).unwrap_or_default()
+                    )
+                });
+                lines.push(format!("  {what}: running{by}"));
+                "running"
+            } else {
+                let slurm_failed = last_task.get(id).and_then(|&(job, index)| {
+                    ended
+                        .get(&(job.to_string(), index))
+                        .filter(|(state, _)| state != "COMPLETED")
+                        .map(|(state, code)| (job, index, state, code))
+                });
+                if attempts.failures() >= args.max_tries || slurm_failed.is_some() {
+                    let (job, index) = last_task.get(id).copied().unwrap_or(("?", 0));
+                    let log = slurm::task_log(&exp_dir, job, index);
+                    let why = match (slurm_failed, attempts.last_failure()) {
+                        (_, Some(m)) if attempts.failures() >= args.max_tries => {
+                            format!("failed {} times; last: {m}", attempts.failures())
+                        }
+                        (Some((_, _, state, code)), _) => {
+                            format!("task {job}_{index} ended {state} (exit {code})")
+                        }
+                        _ => format!("failed {} times", attempts.failures()),
+                    };
+                    lines.push(format!("  {what}: FAILED: {why}; log {}", log.display()));
+                    for l in slurm::tail(&log, 5).lines() {
+                        lines.push(format!("      | {l}"));
+                    }
+                    "failed"
+                } else {
+                    "not run"
+                }
+            };
+            *counts.entry(state).or_default() += 1;
+        }
+        let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+        println!(
+            "{}: {} trials: {} done, {} diverged, {} running, {} queued, {} failed, {} not run",
+            experiment.name,
+            planned.len(),
+            count("done"),
+            count("diverged"),
+            count("running"),
+            count("queued"),
+            count("failed"),
+            count("not run")
+        );
+        for line in lines {
+            println!("{line}");
+        }
+        let jobs: Vec<&str> = subs.iter().map(|s| s.job.as_str()).collect();
+        if !jobs.is_empty() {
+            println!("  Slurm jobs: {}", jobs.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness cancel`: `scancel` every live job of the experiments, then waits (up to two
+/// minutes) until their tasks have left the queue. Workers stop after their current batch
+/// and release their claims, so each trial resumes from its last checkpoint.
+pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&args.runs);
+    for path in &args.configs {
+        let experiment = common::experiment(path, &args.sets, None)?;
+        let exp_dir = store.experiment_dir(&experiment.name);
+        let (subs, queued) = live(&exp_dir)?;
+        let mut jobs: Vec<String> = queued.iter().map(|q| q.job.clone()).collect();
+        jobs.sort();
+        jobs.dedup();
+        if jobs.is_empty() {
+            println!("{}: no queued or running Slurm task", experiment.name);
+            continue;
+        }
+        for job in &jobs {
+            slurm::scancel(job)?;
+        }
+        println!(
+            "{}: cancelled job(s) {} ({} task(s)); waiting for them to stop",
+            experiment.name,
+            jobs.join(", "),
+            queued.len()
+        );
+        let start = Instant::now();
+        loop {
+            let left = slurm::squeue(&jobs)?;
+            if left.is_empty() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                anyhow::bail!(
+                    "{}: {} task(s) still in the queue after 2 minutes",
+                    experiment.name,
+                    left.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let _ = subs;
+        println!(
+            "{}: stopped; unfinished trials resume from their last checkpoint on the next replicate",
+            experiment.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
