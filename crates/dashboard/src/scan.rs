@@ -12,7 +12,7 @@
 
 use crate::statistics::{StatsRow, rows};
 use experiment::store::{SUMMARY, read_record};
-use experiment::{Experiment, Store, TrialRecord, TrialState, id};
+use experiment::{Experiment, Store, TrialRecord, TrialState, id, lease};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
@@ -110,6 +110,7 @@ pub struct ExperimentState {
     wanted: Vec<String>,
     headers: HashMap<String, (String, u64)>,
     work: Vec<(String, TrialState)>,
+    jobs: HashMap<String, String>,
 }
 
 impl ExperimentState {
@@ -135,6 +136,7 @@ impl ExperimentState {
             wanted,
             headers: HashMap::new(),
             work: Vec::new(),
+            jobs: HashMap::new(),
         };
         state.rebuild_cells();
         state
@@ -151,6 +153,11 @@ impl ExperimentState {
             return None;
         }
         self.cells.get(variant * self.seeds.len() + col)
+    }
+
+    /// The Slurm job (`<array>_<task>`) running trial `id`, if a Slurm task holds it.
+    pub fn slurm_job(&self, id: &str) -> Option<&str> {
+        self.jobs.get(id).map(String::as_str)
     }
 
     /// The cells that are running.
@@ -177,7 +184,9 @@ impl ExperimentState {
     pub fn rescan(&mut self, store: &Store) -> bool {
         let name = self.experiment.name.clone();
         let records_changed = self.scan_records(store, &name);
-        let work = scan_work(store, &name, &self.by_id);
+        let (work, jobs) = scan_work(store, &name, &self.by_id);
+        let jobs_changed = jobs != self.jobs;
+        self.jobs = jobs;
         for (id, _) in &work {
             if !self.planned.contains_key(id)
                 && !self.headers.contains_key(id)
@@ -195,7 +204,7 @@ impl ExperimentState {
         }
         let before = std::mem::take(&mut self.cells);
         self.rebuild_cells();
-        records_changed || work_changed || before != self.cells
+        records_changed || work_changed || jobs_changed || before != self.cells
     }
 
     /// Adds new records and forgets deleted ones; returns whether any changed.
@@ -371,32 +380,39 @@ fn is_trial_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The trials in the work folder that are not recorded: running (claimed) or left over.
+/// The trials in the work folder that are not recorded: running (claimed) or left over;
+/// and the Slurm job of each one a Slurm task holds (from its claim).
 fn scan_work(
     store: &Store,
     name: &str,
     recorded: &HashMap<String, usize>,
-) -> Vec<(String, TrialState)> {
+) -> (Vec<(String, TrialState)>, HashMap<String, String>) {
     let dir = store.experiment_dir(name).join(".work");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
+        return (Vec::new(), HashMap::new());
     };
+    let mut jobs = HashMap::new();
     let mut work: Vec<(String, TrialState)> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let id = e.file_name().to_string_lossy().to_string();
-            if !is_trial_id(&id) || recorded.contains_key(&id) {
+            if !is_trial_id(&id) || recorded.contains_key(&id) || store.is_done(name, &id) {
                 return None;
             }
-            match store.state(name, &id) {
-                TrialState::Done => None,
-                state => Some((id, state)),
+            match store.holder(name, &id) {
+                lease::Status::Held(holder) => {
+                    if let Some(job) = holder.and_then(|h| h.job) {
+                        jobs.insert(id.clone(), job);
+                    }
+                    Some((id, TrialState::Running))
+                }
+                _ => Some((id, TrialState::Pending)),
             }
         })
         .collect();
     work.sort_by(|a, b| a.0.cmp(&b.0));
-    work
+    (work, jobs)
 }
 
 /// `(variant, seed)` from the header a trial writes at the top of its `config.ron`:
@@ -478,6 +494,16 @@ mod tests {
         assert_eq!(state.cell(0, 1).unwrap().id, running.id);
         assert_eq!(state.stats[0].n, "1");
         assert!(!state.rescan(&store), "nothing new");
+
+        // A trial a Slurm task holds shows its job (read from the claim).
+        assert_eq!(state.slurm_job(&running.id), None);
+        let lease = running.dir().with_extension("lock");
+        let mut holder: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&lease).unwrap().trim()).unwrap();
+        holder["job"] = serde_json::json!("77_3");
+        std::fs::write(&lease, holder.to_string()).unwrap();
+        assert!(state.rescan(&store));
+        assert_eq!(state.slurm_job(&running.id), Some("77_3"));
 
         // An extra seed, run with `replicate --seeds 3`, shows as a third column.
         let extra = fixture::start(&store, &e, "flip", 2);

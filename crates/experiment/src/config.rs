@@ -34,6 +34,25 @@ pub struct ExperimentFile {
     pub base: TrialConfig,
     /// The variants.
     pub variants: Vec<VariantFile>,
+    /// Defaults for `replicate --slurm` (optional).
+    #[serde(default)]
+    pub slurm: SlurmDefaults,
+}
+
+/// An experiment's defaults for `harness replicate --slurm`; the command line adds to
+/// (`--sbatch`) or replaces (`--signal`, `--max-tries`) them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmDefaults {
+    /// sbatch options, one each, e.g. `["--partition=gpu", "--gres=gpu:1", "--time=12:00:00"]`.
+    #[serde(default)]
+    pub sbatch: Vec<String>,
+    /// Slurm's warning signal before a time limit or preemption, e.g. `"B:USR1@300"`.
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Failed attempts after which a trial is marked failed.
+    #[serde(default)]
+    pub max_tries: Option<usize>,
 }
 
 /// One variant as written.
@@ -87,6 +106,8 @@ pub struct Experiment {
     pub variants: Vec<Variant>,
     /// The `--set` overrides applied to the base.
     pub overrides: Vec<Override>,
+    /// Defaults for `replicate --slurm`.
+    pub slurm: SlurmDefaults,
 }
 
 /// A resolved variant.
@@ -211,6 +232,9 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         };
         invalid(line, "first_seed".into(), message)
     })?;
+    if let Err((field, message)) = check_slurm(&file.slurm) {
+        return Err(invalid(layout.line_or_parent(&field), field, message));
+    }
     if file.variants.is_empty() {
         return Err(invalid(
             layout.line("variants"),
@@ -360,7 +384,38 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         baseline: file.baseline,
         variants,
         overrides: overrides.to_vec(),
+        slurm: file.slurm,
     })
+}
+
+/// The `slurm` section's values must be single sbatch options and a signal spec that
+/// cannot break the batch script's `#SBATCH` lines.
+fn check_slurm(slurm: &SlurmDefaults) -> Result<(), (String, String)> {
+    for (i, option) in slurm.sbatch.iter().enumerate() {
+        if !option.starts_with('-') || option.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err((
+                format!("slurm.sbatch.{i}"),
+                format!(
+                    "`{option}` is not one sbatch option (like \"--partition=gpu\", no spaces)"
+                ),
+            ));
+        }
+    }
+    if let Some(signal) = &slurm.signal
+        && (signal.is_empty()
+            || !signal
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":@".contains(c)))
+    {
+        return Err((
+            "slurm.signal".into(),
+            format!("`{signal}` is not a signal spec like \"B:USR1@120\""),
+        ));
+    }
+    if slurm.max_tries == Some(0) {
+        return Err(("slurm.max_tries".into(), "must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// The seeds `first..first + count`, or why they do not fit in a `u64`.
@@ -717,6 +772,44 @@ Experiment(
 
     fn parse_str(text: &str) -> Result<Experiment, ConfigError> {
         parse(Path::new("test.ron"), text, &[])
+    }
+
+    #[test]
+    fn a_slurm_section_gives_defaults_and_bad_values_name_their_line() {
+        let with = GOOD.replace(
+            "    variants: [",
+            "    slurm: (sbatch: [\"--partition=gpu\", \"--gres=gpu:1\"], signal: \"B:USR1@300\", max_tries: 5),\n    variants: [",
+        );
+        let e = parse_str(&with).unwrap();
+        assert_eq!(e.slurm.sbatch, ["--partition=gpu", "--gres=gpu:1"]);
+        assert_eq!(e.slurm.signal.as_deref(), Some("B:USR1@300"));
+        assert_eq!(e.slurm.max_tries, Some(5));
+        assert_eq!(parse_str(GOOD).unwrap().slurm, SlurmDefaults::default());
+
+        let bad = GOOD.replace(
+            "    variants: [",
+            "    slurm: (\n        sbatch: [\"--partition=gpu --time=1:00:00\"],\n    ),\n    variants: [",
+        );
+        let err = parse_str(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("slurm.sbatch.0") && err.contains("not one sbatch option"),
+            "{err}"
+        );
+        let line = bad.lines().position(|l| l.contains("sbatch:")).unwrap() + 1;
+        assert!(
+            err.contains(&format!(":{line}")),
+            "names line {line}: {err}"
+        );
+        let bad = GOOD.replace(
+            "    variants: [",
+            "    slurm: (max_tries: 0),\n    variants: [",
+        );
+        assert!(
+            parse_str(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("slurm.max_tries")
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod power;
 pub mod provenance;
 pub mod record;
 pub mod report;
+pub mod schedule;
 pub mod seeding;
 pub mod slurm;
 pub mod stats;

@@ -338,6 +338,9 @@ impl Store {
             }
         }
         let work = self.work_dir(experiment, id);
+        // A dead writer's temporary files (`.<name>.tmp`, never valid data) must not be
+        // published with the trial.
+        sweep_temporaries(&work).map_err(io(&work))?;
         let leftovers = match std::fs::read_dir(&work) {
             Ok(mut entries) => entries.next().is_some(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -644,6 +647,33 @@ impl Claim {
         self.lock.release();
         removed
     }
+}
+
+/// Removes, under `dir` (recursively), the temporary files and folders a writer killed
+/// mid-write leaves: names that start with `.` and end with `.tmp`
+/// ([`write_atomic`]'s and the checkpoints' temporary names). A missing `dir` is fine.
+fn sweep_temporaries(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let kind = entry.file_type()?;
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            if kind.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        } else if kind.is_dir() {
+            sweep_temporaries(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -373,6 +373,9 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
         "state"
     );
     std::fs::write(claim.work_dir().join("epoch-2"), "more").unwrap();
+    // A writer killed mid-write leaves temporaries; the next claim removes them.
+    std::fs::write(claim.work_dir().join(".summary.json.1.2.abc.tmp"), "{ half").unwrap();
+    std::fs::create_dir_all(claim.work_dir().join("ckpt/.epoch-3.tmp")).unwrap();
     // A crash: the holder process is gone, so its lease is stale at once (simulated
     // here by rewriting the lease with a dead pid); the files stay.
     let lease = std::fs::read_to_string(&lock_file).unwrap();
@@ -386,9 +389,14 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
     assert!(claim.has_leftovers());
     assert_eq!(
         entries(claim.work_dir()),
-        ["epoch-1".to_string(), "epoch-2".to_string()],
-        "handed over as they are, never wiped"
+        [
+            "ckpt".to_string(),
+            "epoch-1".to_string(),
+            "epoch-2".to_string()
+        ],
+        "handed over as they are, never wiped; temporaries swept"
     );
+    assert!(entries(&claim.work_dir().join("ckpt")).is_empty());
     let work = claim.work_dir().to_path_buf();
     claim.discard().unwrap();
     assert!(!work.exists());

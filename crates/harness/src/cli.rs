@@ -182,7 +182,7 @@ pub struct ReplicateArgs {
     #[arg(long)]
     pub slurm: bool,
     /// Options passed through to sbatch, e.g. --sbatch '--partition=gpu --gres=gpu:1
-    /// --time=4:00:00' (split at spaces; repeatable).
+    /// --time=4:00:00' (split at spaces; repeatable), after the config's `slurm.sbatch`.
     #[arg(
         long,
         value_name = "ARGS",
@@ -192,11 +192,13 @@ pub struct ReplicateArgs {
     pub sbatch: Vec<String>,
     /// Slurm's warning signal before the time limit or preemption: the worker stops after
     /// its current batch and requeues its task, which resumes from its last checkpoint.
-    #[arg(long, default_value = "B:USR1@120", requires = "slurm")]
-    pub signal: String,
-    /// Failed attempts after which a trial is marked failed and not submitted again.
-    #[arg(long, default_value_t = 3)]
-    pub max_tries: usize,
+    /// (Default: the config's `slurm.signal`, else B:USR1@120.)
+    #[arg(long, requires = "slurm")]
+    pub signal: Option<String>,
+    /// Failed attempts after which a trial is marked failed and not submitted again
+    /// (default: the config's `slurm.max_tries`, else 3).
+    #[arg(long, requires = "slurm")]
+    pub max_tries: Option<usize>,
     /// Submit trials marked failed again (forgets their failed attempts).
     #[arg(long, requires = "slurm")]
     pub retry_failed: bool,
@@ -258,9 +260,10 @@ pub struct StatusArgs {
     /// Seeds per variant, as given to replicate.
     #[arg(long)]
     pub seeds: Option<u32>,
-    /// Failed attempts after which a trial counts as failed.
-    #[arg(long, default_value_t = 3)]
-    pub max_tries: usize,
+    /// Failed attempts after which a trial counts as failed (default: the config's
+    /// `slurm.max_tries`, else 3).
+    #[arg(long)]
+    pub max_tries: Option<usize>,
     /// Folder with the Fashion-MNIST files (their digest is part of each trial id).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

@@ -1,15 +1,11 @@
 //! `harness replicate`: plans variants x seeds, skips what the store already has, runs the
-//! rest (each trial in its own `harness worker` process, `--jobs` at a time), then writes
-//! the report.
+//! rest on the local executor (`experiment::schedule`: each trial in its own
+//! `harness worker` process, `--jobs` at a time) or submits it to Slurm
+//! (`crate::slurm_cmd`), then writes the report; and `harness worker`, the process that
+//! runs one trial.
 //!
-//! Each trial runs in a child process so that trials in parallel never share libtorch's
-//! global random generator (dropout), a crash takes down one trial only, and killing
-//! anything at any moment leaves the store consistent (see `experiment::store`).
-//!
-//! Trials that another process holds (a second `replicate` on the same store, or a worker
-//! whose parent died and which is about to stop) are waited for, and taken over if they are
-//! released unfinished: `replicate` exits 0 only when every planned trial is recorded.
-//! Signals are handled as [`crate::signals`] describes.
+//! `replicate` exits 0 only when every planned trial is recorded. Signals are handled as
+//! [`crate::signals`] describes.
 
 use crate::cli::{ReplicateArgs, RunOpts, WorkerArgs};
 use crate::common;
@@ -18,52 +14,25 @@ use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::plan::{PlannedTrial, counts, plan};
+use experiment::schedule::{Report, Scheduler};
 use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::{Experiment, Store, TrialState, seeding};
-use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::collections::HashMap;
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::Write;
+use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use trainer::{Event, Status};
 
-enum Message {
-    Event(usize, Event),
-    Stderr(usize, String),
-    Closed(usize),
-    Signal(i32),
-}
-
-/// How far a stop request has gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Stopping {
-    /// Running normally.
-    No,
-    /// No new trials; running ones end after their current epoch.
-    AfterEpoch,
-    /// Running ones end after their current batch.
-    Now,
-}
-
-struct Running {
-    trial: PlannedTrial,
-    child: Child,
-    stderr: Vec<String>,
-    open_streams: usize,
-    /// When it was told to stop now (it is killed if it has not ended a minute later).
-    signalled_at: Option<Instant>,
-}
-
-/// Arguments for the worker that runs `spec`.
-fn worker_command(args: &ReplicateArgs, spec: &TrialSpec, threads: i32) -> anyhow::Result<Command> {
-    let exe = std::env::current_exe().context("locating the harness binary")?;
-    let mut cmd = Command::new(exe);
+/// The worker process that runs `spec`.
+fn worker_command(
+    args: &ReplicateArgs,
+    spec: &TrialSpec,
+    threads: i32,
+) -> std::io::Result<Command> {
+    let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("worker")
         .arg(&args.config)
         .args(["--variant", &spec.variant.name])
@@ -83,68 +52,7 @@ fn worker_command(args: &ReplicateArgs, spec: &TrialSpec, threads: i32) -> anyho
     if args.run.no_verify {
         cmd.arg("--no-verify");
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     Ok(cmd)
-}
-
-fn spawn(
-    args: &ReplicateArgs,
-    trial: PlannedTrial,
-    slot: usize,
-    threads: i32,
-    tx: &mpsc::Sender<Message>,
-) -> anyhow::Result<Running> {
-    let mut child = worker_command(args, &trial.spec, threads)?
-        .spawn()
-        .context("starting a worker process")?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let out_tx = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Event>(&line) {
-                let _ = out_tx.send(Message::Event(slot, event));
-            }
-        }
-        let _ = out_tx.send(Message::Closed(slot));
-    });
-    let err_tx = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = err_tx.send(Message::Stderr(slot, line));
-        }
-        let _ = err_tx.send(Message::Closed(slot));
-    });
-    Ok(Running {
-        trial,
-        child,
-        stderr: Vec::new(),
-        open_streams: 2,
-        signalled_at: None,
-    })
-}
-
-/// Plan-wide ETA from the mean epoch time seen so far.
-struct Eta {
-    epochs_left: u64,
-    epoch_seconds: Vec<f64>,
-    jobs: usize,
-}
-
-impl Eta {
-    fn text(&self) -> String {
-        if self.epoch_seconds.is_empty() {
-            return String::new();
-        }
-        let mean = self.epoch_seconds.iter().sum::<f64>() / self.epoch_seconds.len() as f64;
-        let secs = mean * self.epochs_left as f64 / self.jobs as f64;
-        format!(
-            " | plan ETA {}",
-            format_duration(Duration::from_secs_f64(secs))
-        )
-    }
 }
 
 pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
@@ -297,259 +205,84 @@ fn execute(
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut queue: VecDeque<PlannedTrial> = planned
-        .iter()
-        .filter(|t| t.state == TrialState::Pending)
-        .cloned()
-        .collect();
-    // Held by another process when planned: waited for, taken over if released unfinished.
-    let mut elsewhere: Vec<PlannedTrial> = planned
-        .iter()
-        .filter(|t| t.state == TrialState::Running)
-        .cloned()
-        .collect();
-    let mut eta = Eta {
-        epochs_left: queue
-            .iter()
-            .map(|t| u64::from(t.spec.variant.trial.epochs))
-            .sum(),
-        epoch_seconds: Vec::new(),
-        jobs: args.jobs,
-    };
-    let total = queue.len();
-    store.clear_stop(&experiment.name);
-    let (tx, rx) = mpsc::channel();
+    let scheduler = Scheduler::new();
+    let control = scheduler.control();
     let mut signals =
         signals::listen(&[SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     let handle = signals.handle();
-    let signal_tx = tx.clone();
     std::thread::spawn(move || {
         for signal in signals.forever() {
-            if signal_tx.send(Message::Signal(signal)).is_err() {
-                break;
+            let name = signals::name(signal);
+            if signal == SIGINT {
+                control.interrupt(name);
+            } else {
+                control.terminate(name);
             }
         }
     });
-    let mut stopping = Stopping::No;
-    let mut signalled: Option<i32> = None;
-    let mut slots: Vec<Option<Running>> = (0..args.jobs).map(|_| None).collect();
-    let (mut finished, mut diverged, mut failed, mut stopped) = (0, 0, 0, 0);
-    let mut started_count = 0usize;
-    let mut last_poll = Instant::now();
     let started = Instant::now();
-    loop {
-        if stopping == Stopping::No && store.stop_request(&experiment.name).is_some() {
-            stopping = Stopping::AfterEpoch;
-            printer.line(&format!(
-                "stop requested: no new trials; {} not started",
-                queue.len()
-            ));
-            queue.clear();
-        }
-        if stopping == Stopping::No && last_poll.elapsed() >= Duration::from_millis(500) {
-            last_poll = Instant::now();
-            elsewhere.retain(|t| match store.state(&experiment.name, &t.spec.id) {
-                TrialState::Done => false,
-                TrialState::Running => true,
-                TrialState::Pending => {
-                    printer.line(&format!(
-                        "{} {} seed {}: released unfinished by another process; taking it over",
-                        t.spec.short_id(),
-                        t.spec.variant.name,
-                        t.spec.seed
-                    ));
-                    queue.push_back(t.clone());
-                    false
-                }
-            });
-        }
-        if stopping == Stopping::No {
-            for (slot, place) in slots.iter_mut().enumerate() {
-                if place.is_none()
-                    && let Some(trial) = queue.pop_front()
-                {
-                    started_count += 1;
-                    printer.line(&format!(
-                        "[{started_count}/{total}] {} {} seed {}: starting",
-                        trial.spec.short_id(),
-                        trial.spec.variant.name,
-                        trial.spec.seed
-                    ));
-                    *place = Some(spawn(args, trial, slot, threads, &tx)?);
-                }
-            }
-        }
-        for run in slots.iter_mut().flatten() {
-            if run
-                .signalled_at
-                .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
-            {
-                let _ = run.child.kill();
-            }
-        }
-        let idle = slots.iter().all(Option::is_none);
-        if idle && (stopping != Stopping::No || (queue.is_empty() && elsewhere.is_empty())) {
-            break;
-        }
-        let Ok(message) = rx.recv_timeout(Duration::from_millis(500)) else {
-            continue;
-        };
-        match message {
-            Message::Signal(signal) => {
-                let now = signal != SIGINT || stopping != Stopping::No;
-                signalled = Some(signal);
-                let running = slots.iter().flatten().count();
-                queue.clear();
-                elsewhere.clear();
-                if now {
-                    stopping = Stopping::Now;
-                    printer.line(&format!(
-                        "{}: stopping {running} running trial(s) after their current batch; each resumes from its last finished epoch on the next run",
-                        signals::name(signal)
-                    ));
-                    for run in slots.iter_mut().flatten() {
-                        signals::send(run.child.id(), Signal::SIGTERM);
-                        run.signalled_at.get_or_insert_with(Instant::now);
-                    }
-                } else {
-                    stopping = Stopping::AfterEpoch;
-                    printer.line(&format!(
-                        "interrupted: no new trials; {running} running trial(s) stop after their current epoch (Ctrl-C again to stop now)"
-                    ));
-                    for run in slots.iter().flatten() {
-                        signals::send(run.child.id(), Signal::SIGUSR2);
-                    }
-                }
-            }
-            Message::Event(slot, event) => {
-                let Some(run) = slots[slot].as_ref() else {
-                    continue;
-                };
+    let tally = scheduler.run(
+        &store,
+        &experiment.name,
+        &planned,
+        args.jobs,
+        &|spec| worker_command(args, spec, threads),
+        &mut |report| match report {
+            Report::Line(line) | Report::Warning(line) => printer.line(&line),
+            Report::Event {
+                trial,
+                event,
+                plan_eta,
+            } => {
                 let prefix = format!(
                     "{} {} s{}: ",
-                    run.trial.spec.short_id(),
-                    run.trial.spec.variant.name,
-                    run.trial.spec.seed
+                    trial.short_id(),
+                    trial.variant.name,
+                    trial.seed
                 );
-                if let Event::Epoch(m) = &event {
-                    eta.epochs_left = eta.epochs_left.saturating_sub(1);
-                    eta.epoch_seconds.push(m.train_time_s + m.eval_time_s);
-                }
-                if let Event::Finished { status, .. } = &event {
-                    let planned_epochs = u64::from(run.trial.spec.variant.trial.epochs);
-                    if let Status::Diverged { epoch, .. } = status {
-                        eta.epochs_left = eta
-                            .epochs_left
-                            .saturating_sub(planned_epochs.saturating_sub(u64::from(*epoch)));
-                    }
-                }
-                printer.event(&prefix, &event, &eta.text());
+                let eta = plan_eta
+                    .map(|d| format!(" | plan ETA {}", format_duration(d)))
+                    .unwrap_or_default();
+                printer.event(&prefix, event, &eta);
             }
-            Message::Stderr(slot, line) => {
-                if line.starts_with("warning: ") {
-                    printer.line(&line);
-                }
-                if let Some(run) = slots[slot].as_mut() {
-                    run.stderr.push(line);
-                }
-            }
-            Message::Closed(slot) => {
-                let Some(run) = slots[slot].as_mut() else {
-                    continue;
-                };
-                run.open_streams -= 1;
-                if run.open_streams > 0 {
-                    continue;
-                }
-                let mut run = slots[slot].take().expect("present");
-                let status = run.child.wait().context("waiting for a worker")?;
-                let spec = &run.trial.spec;
-                match status.code().and_then(|c| u8::try_from(c).ok()) {
-                    Some(exit::SUCCESS) => match experiment::store::read_record(
-                        &store
-                            .trial_dir(&experiment.name, &spec.id)
-                            .join(experiment::store::SUMMARY),
-                    ) {
-                        Ok(record) if record.diverged() => diverged += 1,
-                        Ok(_) => finished += 1,
-                        Err(e) => {
-                            failed += 1;
-                            printer.line(&format!("{}: FAILED: {e}", spec.short_id()));
-                        }
-                    },
-                    Some(exit::STOPPED) => {
-                        stopped += 1;
-                        printer.line(&format!(
-                            "{}: stopped on request (incomplete; resumes on the next run)",
-                            spec.short_id()
-                        ));
-                    }
-                    Some(exit::SKIPPED) => {
-                        printer.line(&format!(
-                            "{}: done or claimed by another process meanwhile; waiting for it",
-                            spec.short_id()
-                        ));
-                        elsewhere.push(run.trial.clone());
-                    }
-                    _ if run.signalled_at.is_some() => {
-                        stopped += 1;
-                        printer.line(&format!(
-                            "{}: ended by {status} after a stop request (resumes on the next run)",
-                            spec.short_id()
-                        ));
-                    }
-                    _ => {
-                        failed += 1;
-                        eta.epochs_left = eta
-                            .epochs_left
-                            .saturating_sub(u64::from(spec.variant.trial.epochs));
-                        printer.line(&format!(
-                            "{} {} seed {}: FAILED ({status}): {}",
-                            spec.short_id(),
-                            spec.variant.name,
-                            spec.seed,
-                            run.stderr.last().map_or("no message", String::as_str)
-                        ));
-                        for line in run.stderr.iter().rev().take(10).rev() {
-                            printer.line(&format!("    {line}"));
-                        }
-                    }
-                }
-            }
-        }
-    }
+        },
+    )?;
     handle.close();
-    store.clear_stop(&experiment.name);
     // What the store holds now decides the exit code, not what this process saw.
     let missing = plan(experiment, &digest, &store)
         .iter()
         .filter(|t| keep(t) && t.state != TrialState::Done)
         .count();
     printer.line(&format!(
-        "{}: started {started_count} of {total} trial(s) in {}: {finished} finished, {diverged} diverged, {failed} failed, {stopped} stopped; {} of {} planned trials recorded",
+        "{}: started {} of {} trial(s) in {}: {} finished, {} diverged, {} failed, {} stopped; {} of {} planned trials recorded",
         experiment.name,
+        tally.started,
+        tally.total,
         format_duration(started.elapsed()),
+        tally.finished,
+        tally.diverged,
+        tally.failed,
+        tally.stopped,
         planned.len() - missing,
         planned.len()
     ));
     for file in report_cmd::write_all(experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
-    if let Some(signal) = signalled {
+    if let Some(signal) = tally.signalled {
         printer.line(&format!(
-            "stopped by {}: {missing} trial(s) not recorded; run the same command again to resume",
-            signals::name(signal)
+            "stopped by {signal}: {missing} trial(s) not recorded; run the same command again to resume"
         ));
         return Ok(ExitCode::from(exit::STOPPED));
     }
-    Ok(if failed > 0 || missing > 0 {
-        if stopping != Stopping::No {
+    Ok(if tally.failed > 0 || missing > 0 {
+        if tally.stop_requested {
             ExitCode::from(exit::STOPPED)
         } else {
             ExitCode::FAILURE
         }
     } else {
-        ExitCode::SUCCESS
+        ExitCode::from(exit::SUCCESS)
     })
 }
 

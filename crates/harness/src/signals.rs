@@ -15,7 +15,6 @@
 //! A stopped or interrupted trial is never recorded as a result.
 
 use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use std::sync::Arc;
@@ -34,9 +33,9 @@ pub mod exit {
     pub const DIVERGED: u8 = 3;
     /// Stopped on request (a signal, the dashboard's stop key) before everything was done;
     /// what finished is kept and a rerun continues.
-    pub const STOPPED: u8 = 4;
+    pub const STOPPED: u8 = experiment::schedule::WORKER_STOPPED as u8;
     /// Worker only: the trial was already done, or another process holds it.
-    pub const SKIPPED: u8 = 5;
+    pub const SKIPPED: u8 = experiment::schedule::WORKER_SKIPPED as u8;
 }
 
 /// The signals a command wants delivered to its own thread instead of their default action.
@@ -95,13 +94,6 @@ pub fn watch_foreground(stop: Arc<Stop>) -> std::io::Result<()> {
         }
     });
     Ok(())
-}
-
-/// Sends `signal` to the process `pid` (errors, e.g. an exited child, are ignored).
-pub fn send(pid: u32, signal: Signal) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
-    }
 }
 
 /// A signal's conventional name.

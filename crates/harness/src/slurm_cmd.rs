@@ -13,6 +13,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// Slurm's warning signal when neither the command line nor the config names one.
+pub const DEFAULT_SIGNAL: &str = "B:USR1@120";
+/// Failed attempts before a trial is marked failed, when nothing else says.
+pub const DEFAULT_MAX_TRIES: usize = 3;
+
+/// `--max-tries`, else the config's `slurm.max_tries`, else [`DEFAULT_MAX_TRIES`].
+fn max_tries(arg: Option<usize>, experiment: &Experiment) -> anyhow::Result<usize> {
+    match arg.or(experiment.slurm.max_tries) {
+        Some(0) => anyhow::bail!("--max-tries 0: must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(DEFAULT_MAX_TRIES),
+    }
+}
+
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
 }
@@ -41,6 +55,12 @@ fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
 /// `replicate --slurm`: submits the trials that are neither done, nor queued or running in
 /// a live job, nor held by a live claim, nor marked failed, as one job array.
 pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<ExitCode> {
+    let max_tries = max_tries(args.max_tries, experiment)?;
+    let signal = args
+        .signal
+        .clone()
+        .or_else(|| experiment.slurm.signal.clone())
+        .unwrap_or_else(|| DEFAULT_SIGNAL.to_string());
     let store = Store::new(&args.runs);
     if !args.dry_run {
         store.ensure_writable(&experiment.name)?;
@@ -71,14 +91,14 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
             );
         } else if t.state == TrialState::Running {
             held += 1;
-        } else if slurm::attempts(&exp_dir, id).failures() >= args.max_tries && !args.retry_failed {
+        } else if slurm::attempts(&exp_dir, id).failures() >= max_tries && !args.retry_failed {
             failed += 1;
             println!(
                 "  {} {} seed {}: failed {} times, not submitted (--retry-failed to try again)",
                 t.spec.short_id(),
                 t.spec.variant.name,
                 t.spec.seed,
-                args.max_tries
+                max_tries
             );
         } else {
             tasks.push(Task {
@@ -112,20 +132,26 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
         "--runs".into(),
         absolute(&args.runs)?.display().to_string(),
         "--max-tries".into(),
-        args.max_tries.to_string(),
+        max_tries.to_string(),
     ];
     worker.extend(run_options(&args.run)?);
-    let sbatch: Vec<String> = args
+    let sbatch: Vec<String> = experiment
+        .slurm
         .sbatch
         .iter()
-        .flat_map(|a| a.split_whitespace().map(str::to_string))
+        .cloned()
+        .chain(
+            args.sbatch
+                .iter()
+                .flat_map(|a| a.split_whitespace().map(str::to_string)),
+        )
         .collect();
     let slurm_dir = slurm::dir(&absolute(&exp_dir)?);
     let script = slurm::render_script(&ScriptSpec {
         experiment: &experiment.name,
         tasks: &tasks,
         throttle: (args.jobs > 1 || tasks.len() > 1).then_some(args.jobs),
-        signal: &args.signal,
+        signal: &signal,
         sbatch: &sbatch,
         slurm_dir: &slurm_dir,
         worker: &worker,
@@ -207,6 +233,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         if all && !exp_dir.exists() {
             continue;
         }
+        let max_tries = max_tries(args.max_tries, &experiment)?;
         let digest = match &digest {
             Some(d) => d,
             None => digest.insert(common::dataset(&run)?.digest),
@@ -279,11 +306,11 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                         .filter(|(state, _)| state != "COMPLETED")
                         .map(|(state, code)| (job, index, state, code))
                 });
-                if attempts.failures() >= args.max_tries || slurm_failed.is_some() {
+                if attempts.failures() >= max_tries || slurm_failed.is_some() {
                     let (job, index) = last_task.get(id).copied().unwrap_or(("?", 0));
                     let log = slurm::task_log(&exp_dir, job, index);
                     let why = match (slurm_failed, attempts.last_failure()) {
-                        (_, Some(m)) if attempts.failures() >= args.max_tries => {
+                        (_, Some(m)) if attempts.failures() >= max_tries => {
                             format!("failed {} times; last: {m}", attempts.failures())
                         }
                         (Some((_, _, state, code)), _) => {

@@ -397,3 +397,43 @@ fn a_failing_task_shows_in_status_with_its_log_tail() {
         "the tail names the cause: {status}"
     );
 }
+
+#[test]
+fn the_configs_slurm_section_gives_sbatch_defaults_that_the_command_line_extends() {
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(ws.join(SMOKE)).unwrap().replace(
+        "    variants: [",
+        "    slurm: (sbatch: [\"--partition=debug\", \"--time=30\"], signal: \"B:USR1@300\", max_tries: 2),\n    variants: [",
+    );
+    std::fs::write(ws.join("configs/smoke-slurm.ron"), text).unwrap();
+    let dry = ws.ok(&[
+        "replicate",
+        "configs/smoke-slurm.ron",
+        "--slurm",
+        "--dry-run",
+        "--sbatch",
+        "--time=10 --account=lab",
+    ]);
+    for line in [
+        "#SBATCH --partition=debug\n",
+        "#SBATCH --time=30\n#SBATCH --time=10\n#SBATCH --account=lab\n",
+        "#SBATCH --signal=B:USR1@300\n",
+        "--max-tries 2 ",
+    ] {
+        assert!(dry.contains(line), "{line:?} in:\n{dry}");
+    }
+    let dry = ws.ok(&[
+        "replicate",
+        "configs/smoke-slurm.ron",
+        "--slurm",
+        "--dry-run",
+        "--signal",
+        "B:USR1@60",
+        "--max-tries",
+        "4",
+    ]);
+    assert!(
+        dry.contains("#SBATCH --signal=B:USR1@60\n") && dry.contains("--max-tries 4 "),
+        "{dry}"
+    );
+}

@@ -148,6 +148,13 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
         Span::styled(format!(" · {}", short_id(&cell.id)), theme::dim()),
         Span::raw(device),
     ])];
+    if cell.state == CellState::Running
+        && let Some(job) = e.slurm_job(&cell.id)
+    {
+        lines[0]
+            .spans
+            .push(Span::styled(format!(" · Slurm job {job}"), theme::dim()));
+    }
     match (cell.state, live, record) {
         (CellState::Running, Some(p), _) => lines.extend(running_lines(e, cell, p, width)),
         (CellState::Running, None, _) => lines.push(Line::from("running; reading its events…")),

@@ -1,0 +1,444 @@
+//! The local executor: runs a plan's pending trials, each in its own worker process
+//! (`harness worker`, built by the caller), `jobs` at a time, and reports what happens.
+//! The Slurm executor ([`crate::slurm`]) shares the plan, the store, the claims and the
+//! report; only how a trial gets a process differs.
+//!
+//! Each trial runs in a child process so that trials in parallel never share libtorch's
+//! global random generator (dropout), a crash takes down one trial only, and killing
+//! anything at any moment leaves the store consistent (see [`crate::store`]).
+//!
+//! Trials that another process holds (a second `replicate` on the same store, a Slurm
+//! task, or a worker whose parent died and which is about to stop) are waited for, and
+//! taken over if they are released unfinished.
+//!
+//! Stopping is asked through a [`Control`] (the binary turns signals into calls):
+//! [`Control::interrupt`] first stops starting new trials and lets running ones finish
+//! their epoch (SIGUSR2 to each worker), a second one stops them now;
+//! [`Control::terminate`] stops them now (SIGTERM to each worker; one still alive a
+//! minute later is killed). A stop request file in the store (the dashboard's stop key)
+//! acts like a first interrupt.
+
+use crate::plan::PlannedTrial;
+use crate::store::{self, Store};
+use crate::{TrialSpec, TrialState};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use trainer::{Event, Status};
+
+/// Exit code of a worker whose trial was stopped on request (resumes later).
+pub const WORKER_STOPPED: i32 = 4;
+/// Exit code of a worker whose trial was done or claimed by another process.
+pub const WORKER_SKIPPED: i32 = 5;
+
+/// Errors of the local executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// A worker process could not be started or waited for.
+    #[error("worker process: {0}")]
+    Worker(#[source] std::io::Error),
+}
+
+enum Message {
+    Event(usize, Event),
+    Stderr(usize, String),
+    Closed(usize),
+    Interrupt(&'static str),
+    Terminate(&'static str),
+}
+
+/// How far a stop request has gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stopping {
+    /// Running normally.
+    No,
+    /// No new trials; running ones end after their current epoch.
+    AfterEpoch,
+    /// Running ones end after their current batch.
+    Now,
+}
+
+/// Asks a running [`Scheduler`] to stop; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Control(mpsc::Sender<Message>);
+
+impl Control {
+    /// First call: no new trials, running ones stop after their current epoch. Second
+    /// call: they stop now. `why` names the cause in the report (e.g. `SIGINT`).
+    pub fn interrupt(&self, why: &'static str) {
+        let _ = self.0.send(Message::Interrupt(why));
+    }
+
+    /// Running trials stop after their current batch; nothing new starts.
+    pub fn terminate(&self, why: &'static str) {
+        let _ = self.0.send(Message::Terminate(why));
+    }
+}
+
+/// What the executor reports while it runs.
+#[derive(Debug)]
+pub enum Report<'a> {
+    /// Something happened (a trial starts, ends, fails; a stop is under way).
+    Line(String),
+    /// A trainer event of a running trial, with the plan's estimated time left.
+    Event {
+        /// The trial.
+        trial: &'a TrialSpec,
+        /// The event.
+        event: &'a Event,
+        /// Time left for the whole plan, from the mean epoch time so far.
+        plan_eta: Option<Duration>,
+    },
+    /// A line a worker printed on stderr starting with `warning: `.
+    Warning(String),
+}
+
+/// How a run of the executor went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Trials to run when it started.
+    pub total: usize,
+    /// Trials started.
+    pub started: usize,
+    /// Recorded as finished.
+    pub finished: usize,
+    /// Recorded as diverged.
+    pub diverged: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Stopped on request.
+    pub stopped: usize,
+    /// Whether a stop was asked for (by a [`Control`] or the store's stop request).
+    pub stop_requested: bool,
+    /// The cause named by the [`Control`] call, if one was made.
+    pub signalled: Option<&'static str>,
+}
+
+struct Running {
+    trial: PlannedTrial,
+    child: Child,
+    stderr: Vec<String>,
+    open_streams: usize,
+    /// When it was told to stop now (it is killed if it has not ended a minute later).
+    signalled_at: Option<Instant>,
+}
+
+/// Plan-wide ETA from the mean epoch time seen so far.
+struct Eta {
+    epochs_left: u64,
+    epoch_seconds: Vec<f64>,
+    jobs: usize,
+}
+
+impl Eta {
+    fn left(&self) -> Option<Duration> {
+        if self.epoch_seconds.is_empty() {
+            return None;
+        }
+        let mean = self.epoch_seconds.iter().sum::<f64>() / self.epoch_seconds.len() as f64;
+        Some(Duration::from_secs_f64(
+            mean * self.epochs_left as f64 / self.jobs as f64,
+        ))
+    }
+}
+
+fn send(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// The local executor for one experiment's plan.
+pub struct Scheduler {
+    tx: mpsc::Sender<Message>,
+    rx: mpsc::Receiver<Message>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler; take its [`Control`] before [`Scheduler::run`].
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Scheduler { tx, rx }
+    }
+
+    /// A handle to stop the run.
+    pub fn control(&self) -> Control {
+        Control(self.tx.clone())
+    }
+
+    fn spawn(
+        &self,
+        worker: &dyn Fn(&TrialSpec) -> std::io::Result<Command>,
+        trial: PlannedTrial,
+        slot: usize,
+    ) -> Result<Running, ScheduleError> {
+        let mut cmd = worker(&trial.spec).map_err(ScheduleError::Worker)?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(ScheduleError::Worker)?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let out_tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<Event>(&line) {
+                    let _ = out_tx.send(Message::Event(slot, event));
+                }
+            }
+            let _ = out_tx.send(Message::Closed(slot));
+        });
+        let err_tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(Message::Stderr(slot, line));
+            }
+            let _ = err_tx.send(Message::Closed(slot));
+        });
+        Ok(Running {
+            trial,
+            child,
+            stderr: Vec::new(),
+            open_streams: 2,
+            signalled_at: None,
+        })
+    }
+
+    /// Runs the pending trials of `planned` (experiment `experiment` of `store`), `jobs`
+    /// at a time, each in the process `worker` builds; waits for those held elsewhere.
+    /// Returns when every trial is recorded or a stop has ended every running one.
+    pub fn run(
+        self,
+        store: &Store,
+        experiment: &str,
+        planned: &[PlannedTrial],
+        jobs: usize,
+        worker: &dyn Fn(&TrialSpec) -> std::io::Result<Command>,
+        report: &mut dyn FnMut(Report),
+    ) -> Result<Tally, ScheduleError> {
+        let jobs = jobs.max(1);
+        let mut queue: VecDeque<PlannedTrial> = planned
+            .iter()
+            .filter(|t| t.state == TrialState::Pending)
+            .cloned()
+            .collect();
+        let mut elsewhere: Vec<PlannedTrial> = planned
+            .iter()
+            .filter(|t| t.state == TrialState::Running)
+            .cloned()
+            .collect();
+        let mut eta = Eta {
+            epochs_left: queue
+                .iter()
+                .map(|t| u64::from(t.spec.variant.trial.epochs))
+                .sum(),
+            epoch_seconds: Vec::new(),
+            jobs,
+        };
+        let mut tally = Tally {
+            total: queue.len(),
+            ..Tally::default()
+        };
+        store.clear_stop(experiment);
+        let mut stopping = Stopping::No;
+        let mut slots: Vec<Option<Running>> = (0..jobs).map(|_| None).collect();
+        let mut last_poll = Instant::now();
+        loop {
+            if stopping == Stopping::No && store.stop_request(experiment).is_some() {
+                stopping = Stopping::AfterEpoch;
+                tally.stop_requested = true;
+                report(Report::Line(format!(
+                    "stop requested: no new trials; {} not started",
+                    queue.len()
+                )));
+                // Workers read the request themselves (after their epoch, or now).
+                queue.clear();
+            }
+            if stopping == Stopping::No && last_poll.elapsed() >= Duration::from_millis(500) {
+                last_poll = Instant::now();
+                elsewhere.retain(|t| match store.state(experiment, &t.spec.id) {
+                    TrialState::Done => false,
+                    TrialState::Running => true,
+                    TrialState::Pending => {
+                        report(Report::Line(format!(
+                            "{} {} seed {}: released unfinished by another process; taking it over",
+                            t.spec.short_id(),
+                            t.spec.variant.name,
+                            t.spec.seed
+                        )));
+                        queue.push_back(t.clone());
+                        false
+                    }
+                });
+            }
+            if stopping == Stopping::No {
+                for (slot, place) in slots.iter_mut().enumerate() {
+                    if place.is_none()
+                        && let Some(trial) = queue.pop_front()
+                    {
+                        tally.started += 1;
+                        report(Report::Line(format!(
+                            "[{}/{}] {} {} seed {}: starting",
+                            tally.started,
+                            tally.total,
+                            trial.spec.short_id(),
+                            trial.spec.variant.name,
+                            trial.spec.seed
+                        )));
+                        *place = Some(self.spawn(worker, trial, slot)?);
+                    }
+                }
+            }
+            for run in slots.iter_mut().flatten() {
+                if run
+                    .signalled_at
+                    .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
+                {
+                    let _ = run.child.kill();
+                }
+            }
+            let idle = slots.iter().all(Option::is_none);
+            if idle && (stopping != Stopping::No || (queue.is_empty() && elsewhere.is_empty())) {
+                break;
+            }
+            let Ok(message) = self.rx.recv_timeout(Duration::from_millis(500)) else {
+                continue;
+            };
+            match message {
+                Message::Interrupt(why) | Message::Terminate(why) => {
+                    let now = matches!(message, Message::Terminate(_)) || stopping != Stopping::No;
+                    tally.signalled = Some(why);
+                    tally.stop_requested = true;
+                    let running = slots.iter().flatten().count();
+                    queue.clear();
+                    elsewhere.clear();
+                    if now {
+                        stopping = Stopping::Now;
+                        report(Report::Line(format!(
+                            "{why}: stopping {running} running trial(s) after their current batch; each resumes from its last finished epoch on the next run"
+                        )));
+                        for run in slots.iter_mut().flatten() {
+                            send(run.child.id(), Signal::SIGTERM);
+                            run.signalled_at.get_or_insert_with(Instant::now);
+                        }
+                    } else {
+                        stopping = Stopping::AfterEpoch;
+                        report(Report::Line(format!(
+                            "interrupted: no new trials; {running} running trial(s) stop after their current epoch (Ctrl-C again to stop now)"
+                        )));
+                        for run in slots.iter().flatten() {
+                            send(run.child.id(), Signal::SIGUSR2);
+                        }
+                    }
+                }
+                Message::Event(slot, event) => {
+                    let Some(run) = slots[slot].as_ref() else {
+                        continue;
+                    };
+                    if let Event::Epoch(m) = &event {
+                        eta.epochs_left = eta.epochs_left.saturating_sub(1);
+                        eta.epoch_seconds.push(m.train_time_s + m.eval_time_s);
+                    }
+                    if let Event::Finished {
+                        status: Status::Diverged { epoch, .. },
+                        ..
+                    } = &event
+                    {
+                        let planned_epochs = u64::from(run.trial.spec.variant.trial.epochs);
+                        eta.epochs_left = eta
+                            .epochs_left
+                            .saturating_sub(planned_epochs.saturating_sub(u64::from(*epoch)));
+                    }
+                    report(Report::Event {
+                        trial: &run.trial.spec,
+                        event: &event,
+                        plan_eta: eta.left(),
+                    });
+                }
+                Message::Stderr(slot, line) => {
+                    if line.starts_with("warning: ") {
+                        report(Report::Warning(line.clone()));
+                    }
+                    if let Some(run) = slots[slot].as_mut() {
+                        run.stderr.push(line);
+                    }
+                }
+                Message::Closed(slot) => {
+                    let Some(run) = slots[slot].as_mut() else {
+                        continue;
+                    };
+                    run.open_streams -= 1;
+                    if run.open_streams > 0 {
+                        continue;
+                    }
+                    let mut run = slots[slot].take().expect("present");
+                    let status = run.child.wait().map_err(ScheduleError::Worker)?;
+                    let spec = &run.trial.spec;
+                    match status.code() {
+                        Some(0) => match store::read_record(
+                            &store.trial_dir(experiment, &spec.id).join(store::SUMMARY),
+                        ) {
+                            Ok(record) if record.diverged() => tally.diverged += 1,
+                            Ok(_) => tally.finished += 1,
+                            Err(e) => {
+                                tally.failed += 1;
+                                report(Report::Line(format!("{}: FAILED: {e}", spec.short_id())));
+                            }
+                        },
+                        Some(WORKER_STOPPED) => {
+                            tally.stopped += 1;
+                            report(Report::Line(format!(
+                                "{}: stopped on request (incomplete; resumes on the next run)",
+                                spec.short_id()
+                            )));
+                        }
+                        Some(WORKER_SKIPPED) => {
+                            report(Report::Line(format!(
+                                "{}: done or claimed by another process meanwhile; waiting for it",
+                                spec.short_id()
+                            )));
+                            elsewhere.push(run.trial.clone());
+                        }
+                        _ if run.signalled_at.is_some() => {
+                            tally.stopped += 1;
+                            report(Report::Line(format!(
+                                "{}: ended by {status} after a stop request (resumes on the next run)",
+                                spec.short_id()
+                            )));
+                        }
+                        _ => {
+                            tally.failed += 1;
+                            eta.epochs_left = eta
+                                .epochs_left
+                                .saturating_sub(u64::from(spec.variant.trial.epochs));
+                            report(Report::Line(format!(
+                                "{} {} seed {}: FAILED ({status}): {}",
+                                spec.short_id(),
+                                spec.variant.name,
+                                spec.seed,
+                                run.stderr.last().map_or("no message", String::as_str)
+                            )));
+                            for line in run.stderr.iter().rev().take(10).rev() {
+                                report(Report::Line(format!("    {line}")));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        store.clear_stop(experiment);
+        Ok(tally)
+    }
+}
