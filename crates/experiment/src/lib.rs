@@ -6,6 +6,7 @@
 //! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
 
 pub mod config;
+pub mod cost;
 pub mod id;
 pub mod lease;
 pub mod overrides;

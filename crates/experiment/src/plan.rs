@@ -14,13 +14,15 @@ pub struct PlannedTrial {
     pub state: TrialState,
 }
 
-/// All trials of an experiment, variant-major (all seeds of the first variant first).
+/// All trials of an experiment, seed-major: every variant's first seed, then every
+/// variant's second seed, and so on, so that a plan cut short (interrupted, or a cluster
+/// array partly run) already has complete tables at a smaller n.
 pub fn plan(experiment: &Experiment, dataset_digest: &str, store: &Store) -> Vec<PlannedTrial> {
     experiment
-        .variants
+        .seeds
         .iter()
-        .flat_map(|variant| {
-            experiment.seeds.iter().map(move |&seed| {
+        .flat_map(|&seed| {
+            experiment.variants.iter().map(move |variant| {
                 let spec = TrialSpec::new(experiment, variant, seed, dataset_digest);
                 let state = store.state(&experiment.name, &spec.id);
                 PlannedTrial { spec, state }
@@ -36,4 +38,36 @@ pub fn counts(plan: &[PlannedTrial]) -> (usize, usize, usize) {
         TrialState::Running => (d, r + 1, p),
         TrialState::Pending => (d, r, p + 1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_runs_every_variants_first_seed_before_any_second_seed() {
+        let text = r#"Experiment(
+            name: "order", title: "t", seeds: 3, baseline: "a",
+            base: (
+                model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
+                optimizer: (name: adam, lr: 0.01),
+                schedule: Step(every: 10, gamma: 0.1),
+                epochs: 1,
+            ),
+            variants: [(name: "a"), (name: "b", set: {"model.dropout": "0.5"})],
+        )"#;
+        let e = crate::config::parse(std::path::Path::new("order.ron"), text, &[]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let planned = plan(&e, "digest", &Store::new(tmp.path()));
+        let order: Vec<(String, u64)> = planned
+            .iter()
+            .map(|t| (t.spec.variant.name.clone(), t.spec.seed))
+            .collect();
+        let expected: Vec<(String, u64)> =
+            [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+                .iter()
+                .map(|&(v, s)| (v.to_string(), s))
+                .collect();
+        assert_eq!(order, expected);
+    }
 }

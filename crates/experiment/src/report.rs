@@ -573,6 +573,17 @@ pub fn render_with(
     records: &[TrialRecord],
     seeding: Option<&SeedingDecision>,
 ) -> String {
+    render_full(experiment, records, seeding, &[])
+}
+
+/// [`render_with`] with extra lines for the Conditions list (e.g. the estimated and actual
+/// wall time of the last run).
+pub fn render_full(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    seeding: Option<&SeedingDecision>,
+    notes: &[String],
+) -> String {
     let selected = select(experiment, records);
     let stats = statistics(experiment, &selected);
     let corrected = comparisons_corrected(&stats);
@@ -588,9 +599,10 @@ pub fn render_with(
     );
     let _ = writeln!(
         out,
-        "## Conditions\n\n{}- Seeds: {}\n",
+        "## Conditions\n\n{}- Seeds: {}\n{}",
         conditions(experiment, &selected),
-        seeding::report_line(seeding, experiment.seeds.len())
+        seeding::report_line(seeding, experiment.seeds.len()),
+        notes.iter().map(|n| format!("- {n}\n")).collect::<String>()
     );
     let _ = writeln!(
         out,
@@ -744,8 +756,22 @@ pub fn write_report_with(
     seeding: Option<&SeedingDecision>,
     reports_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
+    write_report_full(experiment, records, seeding, &[], reports_dir)
+}
+
+/// [`write_report_with`] with extra Conditions lines (see [`render_full`]).
+pub fn write_report_full(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    seeding: Option<&SeedingDecision>,
+    notes: &[String],
+    reports_dir: &Path,
+) -> Result<PathBuf, ReportError> {
     let md = reports_dir.join(format!("{}.md", experiment.name));
-    write_atomic(&md, render_with(experiment, records, seeding).as_bytes())?;
+    write_atomic(
+        &md,
+        render_full(experiment, records, seeding, notes).as_bytes(),
+    )?;
     let selected = select(experiment, records);
     let series = accuracy_series(&selected);
     let png = reports_dir.join(format!("{}.png", experiment.name));

@@ -276,6 +276,40 @@ impl Store {
         }
     }
 
+    /// Removes what dead runs left in `.work/` beside trials that are done: the claim file
+    /// of a trial published by a run killed before it could remove its claim, and a
+    /// crashed takeover's `.break` file. Never touches a live holder's claim. Returns what
+    /// it removed.
+    pub fn sweep_leftovers(&self, experiment: &str) -> Vec<PathBuf> {
+        let dir = self.experiment_dir(experiment).join(WORK);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let stale = lease::stale_after();
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let dead = || {
+                matches!(
+                    lease::status(&path, stale),
+                    Ok(lease::Status::Stale(..) | lease::Status::Free)
+                )
+            };
+            let sweep = if let Some(id) = name.strip_suffix(".lock.break") {
+                !id.is_empty() && dead()
+            } else if let Some(id) = name.strip_suffix(".lock") {
+                self.is_done(experiment, id) && dead()
+            } else {
+                false
+            };
+            if sweep && std::fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+        removed
+    }
+
     /// Who holds the claim of a trial that is not done, if anyone (live or stale).
     pub fn holder(&self, experiment: &str, id: &str) -> lease::Status {
         lease::status(&self.lock_path(experiment, id), lease::stale_after())
@@ -624,11 +658,13 @@ impl Claim {
             )?;
         }
         std::fs::rename(&self.work, &self.target).map_err(io(&self.target))?;
+        // Done from here on: end the claim at once, so that a kill during the fsyncs
+        // leaves no claim file behind (`sweep_leftovers` removes one that is left anyway).
+        self.lock.release();
         sync_dir(&self.store.experiment_dir(&self.experiment))?;
         if let Some(work_root) = self.work.parent() {
             sync_dir(work_root)?;
         }
-        self.lock.release();
         Ok(self.target)
     }
 

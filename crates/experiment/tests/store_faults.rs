@@ -738,3 +738,35 @@ fn temporary_files_never_follow_a_planted_symlink() {
     assert!(store.claim("faults", &id).is_err());
     assert!(!lock_nowhere.exists());
 }
+
+/// A run killed between publishing a trial and removing its claim, or in the middle of a
+/// takeover, leaves files in `.work/`; the next run sweeps them, never a live claim.
+#[test]
+fn leftovers_of_dead_runs_beside_done_trials_are_swept_live_claims_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("runs"));
+    let done = record(0, 80.0);
+    let claim = store.claim("faults", &done.id).unwrap().unwrap();
+    let lease = store
+        .work_dir("faults", &done.id)
+        .with_file_name(format!("{}.lock", done.id));
+    let text = std::fs::read_to_string(&lease).unwrap();
+    write_atomic(&claim.work_dir().join(SUMMARY), json(&done).as_bytes()).unwrap();
+    claim.publish().unwrap();
+    // As if its holder was killed before removing it: a dead pid's claim on a done trial.
+    let mut holder: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    holder["pid"] = serde_json::json!(u32::MAX - 1);
+    std::fs::write(&lease, holder.to_string()).unwrap();
+    let breaker = lease.with_file_name(format!("{}.lock.break", trial_id(5)));
+    std::fs::write(&breaker, holder.to_string()).unwrap();
+    // A live claim of a pending trial, and a live claim file beside a done trial.
+    let live = store.claim("faults", &trial_id(1)).unwrap().unwrap();
+    let live_lease = lease.with_file_name(format!("{}.lock", trial_id(1)));
+
+    let removed = store.sweep_leftovers("faults");
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(!lease.exists() && !breaker.exists());
+    assert!(live_lease.exists(), "a live claim stays");
+    assert!(!live.lost());
+    assert!(store.sweep_leftovers("faults").is_empty());
+}

@@ -107,6 +107,29 @@ impl std::fmt::Display for DeviceArg {
     }
 }
 
+/// `--jobs`: a number, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobsArg {
+    /// Pick from the calibration.
+    Auto,
+    /// This many.
+    Count(usize),
+}
+
+impl std::str::FromStr for JobsArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(JobsArg::Auto),
+            _ => match s.parse::<usize>() {
+                Ok(0) => Err("must be at least 1".into()),
+                Ok(n) => Ok(JobsArg::Count(n)),
+                Err(_) => Err(format!("`{s}`: expected a number of jobs or `auto`")),
+            },
+        }
+    }
+}
+
 /// Options shared by every command that trains.
 #[derive(Debug, Args, Clone)]
 pub struct RunOpts {
@@ -171,9 +194,11 @@ pub struct ReplicateArgs {
     /// The run store.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
-    /// Trials at once, each in its own process (default 1; worth more on a GPU).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
+    /// Trials at once, each in its own process (default 1; worth more on a GPU), or
+    /// `auto`: the split of this machine's cores into jobs x threads with the shortest
+    /// estimated wall time for this plan (from the calibration).
+    #[arg(long, default_value = "1")]
+    pub jobs: JobsArg,
     /// Print the plan (with --slurm: and the sbatch script) and stop.
     #[arg(long)]
     pub dry_run: bool,

@@ -7,12 +7,13 @@
 //! `replicate` exits 0 only when every planned trial is recorded. Signals are handled as
 //! [`crate::signals`] describes.
 
-use crate::cli::{ReplicateArgs, RunOpts, WorkerArgs};
+use crate::cli::{JobsArg, ReplicateArgs, RunOpts, WorkerArgs};
 use crate::common;
 use crate::progress::{Printer, format_duration};
 use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
+use experiment::cost;
 use experiment::plan::{PlannedTrial, counts, plan};
 use experiment::schedule::{Report, Scheduler};
 use experiment::slurm::{self, Attempt, AttemptEnd};
@@ -56,9 +57,6 @@ fn worker_command(
 }
 
 pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
-    if args.jobs == 0 {
-        bail!("--jobs 0: must be at least 1");
-    }
     let experiment = common::experiment(&args.config, &args.run.sets, args.seeds)?;
     if args.slurm {
         if args.halfwidth.is_some() {
@@ -164,28 +162,46 @@ fn execute(
     keep: &dyn Fn(&PlannedTrial) -> bool,
 ) -> anyhow::Result<ExitCode> {
     let device = common::device(&args.run.device)?;
-    let threads = common::set_threads(args.run.threads, args.jobs)?;
     let store = Store::new(&args.runs);
     if !args.dry_run {
         store.ensure_writable(&experiment.name)?;
+        store.sweep_leftovers(&experiment.name);
     }
-    let digest = common::dataset(&args.run)?.digest;
+    let dataset = common::dataset(&args.run)?;
+    let digest = dataset.digest.clone();
     let planned: Vec<PlannedTrial> = plan(experiment, &digest, &store)
         .into_iter()
         .filter(|t| keep(t))
         .collect();
     let (done, running, pending) = counts(&planned);
     let mut printer = Printer::new();
+    let (jobs, threads, estimate) =
+        split_and_estimate(args, &planned, &dataset, device, &mut printer)?;
+    let label = experiment::provenance::device_label(device);
     printer.line(&format!(
-        "{} ({}): {} variants x up to {} seeds = {} trials: {done} done, {running} running elsewhere, {pending} to run on {} ({} job(s) x {threads} threads)",
+        "{} ({}): {} variants x up to {} seeds = {} trials: {done} done, {running} running elsewhere, {pending} to run on {label} ({jobs} job(s) x {threads} threads)",
         experiment.name,
         args.config.display(),
         experiment.variants.len(),
         experiment.seeds.len(),
         planned.len(),
-        experiment::provenance::device_label(device),
-        args.jobs,
     ));
+    if let Some(e) = &estimate {
+        printer.line(&estimate_line(e, &label));
+        if !args.dry_run {
+            cost::keep(
+                &store.experiment_dir(&experiment.name),
+                &cost::Kept {
+                    estimated_s: e.wall.as_secs_f64(),
+                    trials: e.trials,
+                    jobs,
+                    threads,
+                    device: label.clone(),
+                    actual_s: None,
+                },
+            )?;
+        }
+    }
     for t in &planned {
         if args.dry_run || t.state != TrialState::Done {
             printer.line(&format!(
@@ -225,7 +241,7 @@ fn execute(
         &store,
         &experiment.name,
         &planned,
-        args.jobs,
+        jobs,
         &|spec| worker_command(args, spec, threads),
         &mut |report| match report {
             Report::Line(line) | Report::Warning(line) => printer.line(&line),
@@ -266,6 +282,25 @@ fn execute(
         planned.len() - missing,
         planned.len()
     ));
+    if let Some(e) = &estimate
+        && missing == 0
+        && tally.started == tally.total
+        && tally.total > 0
+    {
+        let actual = started.elapsed();
+        let estimated = e.wall.as_secs_f64();
+        printer.line(&format!(
+            "estimate vs actual: estimated {}, took {} ({:+.0}%)",
+            cost::human(e.wall),
+            cost::human(actual),
+            100.0 * (estimated - actual.as_secs_f64()) / actual.as_secs_f64().max(1e-9)
+        ));
+        let dir = store.experiment_dir(&experiment.name);
+        if let Some(mut kept) = cost::kept(&dir) {
+            kept.actual_s = Some(actual.as_secs_f64());
+            cost::keep(&dir, &kept)?;
+        }
+    }
     for file in report_cmd::write_all(experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
@@ -284,6 +319,93 @@ fn execute(
     } else {
         ExitCode::from(exit::SUCCESS)
     })
+}
+
+/// The jobs x threads split (`--jobs N`, or the fastest by the calibration for `auto`)
+/// and the estimate of the plan's pending trials (`None` when nothing is pending or the
+/// calibration failed, which is said and does not stop the run).
+fn split_and_estimate(
+    args: &ReplicateArgs,
+    planned: &[PlannedTrial],
+    dataset: &data::FashionMnist,
+    device: tch::Device,
+    printer: &mut Printer,
+) -> anyhow::Result<(usize, i32, Option<cost::Estimate>)> {
+    let pending = planned.iter().any(|t| t.state != TrialState::Done);
+    let mut calibrating =
+        |what: &str| printer.line(&format!("calibrating {what} (once per machine)"));
+    let jobs = match args.jobs {
+        JobsArg::Count(n) => n,
+        JobsArg::Auto => {
+            if args.run.threads.is_some() {
+                bail!("--jobs auto chooses the threads per job too; drop --threads");
+            }
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut best: Option<(usize, i32, cost::Estimate)> = None;
+            let mut seen = Vec::new();
+            for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
+                let threads = (cores / j) as i32;
+                let e = cost::estimate(planned, dataset, device, j, threads, &mut calibrating)
+                    .context("--jobs auto: calibrating")?;
+                seen.push(format!("{j} x {threads}: {}", cost::human(e.wall)));
+                if best.as_ref().is_none_or(|(_, _, b)| e.wall < b.wall) {
+                    best = Some((j, threads, e));
+                }
+            }
+            let (j, threads, e) = best.expect("at least one split");
+            printer.line(&format!(
+                "--jobs auto: estimated wall time per split (jobs x threads): {}; picked {j} x {threads}",
+                seen.join(", ")
+            ));
+            common::set_threads(Some(threads), j)?;
+            return Ok((j, threads, pending.then_some(e)));
+        }
+    };
+    let threads = common::set_threads(args.run.threads, jobs)?;
+    if !pending {
+        return Ok((jobs, threads, None));
+    }
+    match cost::estimate(planned, dataset, device, jobs, threads, &mut calibrating) {
+        Ok(e) => Ok((jobs, threads, Some(e))),
+        Err(e) => {
+            printer.line(&format!("warning: no estimate: {e}"));
+            Ok((jobs, threads, None))
+        }
+    }
+}
+
+/// `estimated 3h 20m on cpu, 1 job x 2 threads (...)`.
+fn estimate_line(e: &cost::Estimate, device: &str) -> String {
+    let per: Vec<String> = e
+        .per_architecture
+        .iter()
+        .map(|(arch, (n, s))| {
+            format!(
+                "{arch}: {n} trial(s), {}",
+                cost::human(std::time::Duration::from_secs_f64(*s))
+            )
+        })
+        .collect();
+    let mut line = format!(
+        "estimated {} on {device}, {} job(s) x {} threads ({}; calibration {}{})",
+        cost::human(e.wall),
+        e.jobs,
+        e.threads,
+        per.join("; "),
+        if e.calibrated > 0 {
+            format!("measured now for {} workload(s), cached in ", e.calibrated)
+        } else {
+            "cached in ".to_string()
+        },
+        e.cache.display()
+    );
+    if e.extrapolated > 0 {
+        line.push_str(&format!(
+            "; {} heavy workload(s) extrapolated from a small-batch probe, so overstated",
+            e.extrapolated
+        ));
+    }
+    line
 }
 
 /// The child side: runs one trial and prints its events as JSON lines. With `--slurm`

@@ -2,7 +2,7 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use experiment::report::{format_count, readme_section, splice_readme, write_report_with};
+use experiment::report::{format_count, readme_section, splice_readme, write_report_full};
 use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
@@ -28,10 +28,27 @@ pub fn write_all(
 ) -> anyhow::Result<Vec<PathBuf>> {
     let records = records(store, &experiment.name)?;
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
-    let mut written = vec![write_report_with(
+    let notes: Vec<String> = experiment::cost::kept(&store.experiment_dir(&experiment.name))
+        .and_then(|k| {
+            let actual = k.actual_s?;
+            Some(format!(
+                "Wall time of the last run: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({:+.0}%)",
+                experiment::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
+                k.trials,
+                k.jobs,
+                k.threads,
+                k.device,
+                experiment::cost::human(std::time::Duration::from_secs_f64(actual)),
+                100.0 * (k.estimated_s - actual) / actual.max(1e-9)
+            ))
+        })
+        .into_iter()
+        .collect();
+    let mut written = vec![write_report_full(
         experiment,
         &records,
         seeding.as_ref(),
+        &notes,
         reports,
     )?];
     if let Ok(text) = std::fs::read_to_string(readme)

@@ -1,11 +1,11 @@
 //! `harness replicate --slurm`, `harness status` and `harness cancel`: the command-line
 //! side of the Slurm executor in `experiment::slurm`.
 
-use crate::cli::{CancelArgs, ReplicateArgs, RunOpts, StatusArgs};
+use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
 use crate::common;
 use anyhow::Context;
 use experiment::lease;
-use experiment::plan::{PlannedTrial, plan};
+use experiment::plan::plan;
 use experiment::slurm::{self, Queued, ScriptSpec, Submission, Task};
 use experiment::{Experiment, Store, TrialState};
 use std::collections::BTreeMap;
@@ -31,19 +31,6 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
 }
 
-/// The plan with every variant's first seeds first, so that a partly run array already
-/// gives complete tables at small n.
-fn seed_major(mut planned: Vec<PlannedTrial>, experiment: &Experiment) -> Vec<PlannedTrial> {
-    let rank: BTreeMap<u64, usize> = experiment
-        .seeds
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (s, i))
-        .collect();
-    planned.sort_by_key(|t| rank.get(&t.spec.seed).copied().unwrap_or(usize::MAX));
-    planned
-}
-
 /// Live tasks of the experiment's submissions (empty if it has none).
 fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
     let subs = slurm::submissions(exp_dir)?;
@@ -56,6 +43,11 @@ fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
 /// a live job, nor held by a live claim, nor marked failed, as one job array.
 pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<ExitCode> {
     let max_tries = max_tries(args.max_tries, experiment)?;
+    let JobsArg::Count(jobs) = args.jobs else {
+        anyhow::bail!(
+            "--jobs auto splits this machine's cores; with --slurm give the array throttle as a number"
+        );
+    };
     let signal = args
         .signal
         .clone()
@@ -67,7 +59,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
     }
     let digest = common::dataset(&args.run)?.digest;
     let exp_dir = store.experiment_dir(&experiment.name);
-    let planned = seed_major(plan(experiment, &digest, &store), experiment);
+    let planned = plan(experiment, &digest, &store);
     let (subs, queued) = if args.dry_run {
         live(&exp_dir).unwrap_or_default()
     } else {
@@ -150,7 +142,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
     let script = slurm::render_script(&ScriptSpec {
         experiment: &experiment.name,
         tasks: &tasks,
-        throttle: (args.jobs > 1 || tasks.len() > 1).then_some(args.jobs),
+        throttle: (jobs > 1 || tasks.len() > 1).then_some(jobs),
         signal: &signal,
         sbatch: &sbatch,
         slurm_dir: &slurm_dir,
@@ -183,7 +175,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
     println!(
         "submitted job array {job} ({} task(s), at most {} at once); script {}",
         tasks.len(),
-        args.jobs,
+        jobs,
         kept.display()
     );
     println!(
@@ -238,7 +230,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             Some(d) => d,
             None => digest.insert(common::dataset(&run)?.digest),
         };
-        let planned = seed_major(plan(&experiment, digest, &store), &experiment);
+        let planned = plan(&experiment, digest, &store);
         let subs = slurm::submissions(&exp_dir)?;
         let queued = if subs.is_empty() {
             Vec::new()

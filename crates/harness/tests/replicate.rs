@@ -338,3 +338,82 @@ fn halfwidth_runs_only_the_extra_seeds_stein_decides_and_keeps_the_decision() {
     assert!(!small.status.success());
     assert!(String::from_utf8_lossy(&small.stderr).contains("at least 2 seeds"));
 }
+
+/// The estimate is printed before a plan runs, from a calibration cached per host, device
+/// and thread count; `--jobs auto` compares the splits of the cores; a run keeps its
+/// estimate and actual time, and the report states both.
+#[test]
+fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() {
+    let ws = Workspace::new();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = ws
+            .harness()
+            .args(args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("FASHION_MNIST_DIR", util::real_data_dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run(&["replicate", SMOKE, "--dry-run", "--threads", "1"]);
+    assert!(
+        first.contains("calibrating conv2 4ch k3 batch 64"),
+        "{first}"
+    );
+    let line = first
+        .lines()
+        .find(|l| l.starts_with("estimated "))
+        .unwrap_or_else(|| panic!("{first}"));
+    assert!(
+        line.contains("on cpu, 1 job(s) x 1 threads (conv2: 4 trial(s)"),
+        "{line}"
+    );
+    let file = cache.path().join("fmnist-harness/calibration");
+    let cached: Vec<_> = std::fs::read_dir(&file)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(
+        cached[0].to_string_lossy().ends_with("-cpu-1t.json"),
+        "{cached:?}"
+    );
+    let again = run(&["replicate", SMOKE, "--dry-run", "--threads", "1"]);
+    assert!(!again.contains("calibrating"), "cached: {again}");
+    let estimate = line.split("; calibration").next().unwrap();
+    assert!(
+        again.contains(&format!("{estimate}; calibration cached in ")),
+        "the same estimate from the cache:\n{line}\n{again}"
+    );
+    assert!(
+        !ws.join("runs/smoke/estimate.json").exists(),
+        "a dry run keeps nothing"
+    );
+
+    let auto = run(&["replicate", SMOKE, "--dry-run", "--jobs", "auto"]);
+    assert!(
+        auto.contains("--jobs auto: estimated wall time per split (jobs x threads): 1 x "),
+        "{auto}"
+    );
+    assert!(auto.contains("; picked "), "{auto}");
+
+    let real = run(&["replicate", SMOKE, "--threads", "1"]);
+    assert!(real.contains("estimate vs actual: estimated "), "{real}");
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.join("runs/smoke/estimate.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(kept["actual_s"].as_f64().unwrap() > 0.0, "{kept}");
+    let report = std::fs::read_to_string(ws.join("reports/smoke.md")).unwrap();
+    assert!(
+        report.contains("- Wall time of the last run: estimated "),
+        "{report}"
+    );
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use util::{Workspace, summary};
+use util::{Workspace, real_data_dir, summary};
 
 const SMOKE: &str = "configs/smoke.ron";
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -324,23 +324,6 @@ fn cancel_stops_every_task_and_leaves_resumable_trials() {
         ),
         "{dry}"
     );
-}
-
-fn real_data_dir() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [
-        std::env::var("FASHION_MNIST_DIR").ok().map(PathBuf::from),
-        Some(PathBuf::from("/usr/share/datasets/fashion-mnist")),
-        Some(PathBuf::from(home).join(".cache/fmnist-harness/fashion-mnist")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|d| {
-            d.join("train-images-idx3-ubyte.gz").is_file()
-                || d.join("train-images-idx3-ubyte").is_file()
-        })
-        .expect("the Fashion-MNIST files (make test installs them)")
 }
 
 #[test]

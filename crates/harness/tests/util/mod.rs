@@ -90,6 +90,25 @@ impl Workspace {
     }
 }
 
+/// The folder holding the real Fashion-MNIST files (`$FASHION_MNIST_DIR`, the system
+/// package's folder, or the user cache), where `make test`'s set-up put them.
+pub fn real_data_dir() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates = [
+        std::env::var("FASHION_MNIST_DIR").ok().map(PathBuf::from),
+        Some(PathBuf::from("/usr/share/datasets/fashion-mnist")),
+        Some(PathBuf::from(home).join(".cache/fmnist-harness/fashion-mnist")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| {
+            d.join("train-images-idx3-ubyte.gz").is_file()
+                || d.join("train-images-idx3-ubyte").is_file()
+        })
+        .expect("the Fashion-MNIST files (make test installs them)")
+}
+
 /// Reads a trial's summary as JSON.
 pub fn summary(trial: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(trial.join("summary.json")).unwrap()).unwrap()

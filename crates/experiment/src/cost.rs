@@ -1,0 +1,384 @@
+//! What a plan costs before it runs: a short calibration of training, evaluation and
+//! latency throughput on this machine and device, cached per host, device and thread count,
+//! times the plan's images, epochs and evaluations.
+//!
+//! # Calibration
+//!
+//! For each distinct *workload* of a plan (model, batch sizes, augmentations: what sets the
+//! time of an epoch; the optimiser and seed do not), one tiny trial runs through the real
+//! trainer: 2 epochs of 3 training batches and 2 evaluation batches, then the latency
+//! phase. The second epoch gives images per second for training and evaluation (the first
+//! warms up); the latency medians give the latency phase; the rest of the wall time is
+//! per-trial set-up. A workload too heavy for that (more than [`PROBE_LIMIT_S`] by a
+//! first probe at batch 8) keeps the probe's rates, marked extrapolated.
+//!
+//! Results are cached in `<cache>/fmnist-harness/calibration/<host>-<device>-<threads>t.json`
+//! (`$XDG_CACHE_HOME` or `~/.cache`), so each workload is calibrated once per machine.
+//!
+//! # Estimate
+//!
+//! A trial costs `epochs x (train images / train rate + test images / eval rate) +
+//! latency phase + set-up`; the plan's wall time is the greedy schedule of its pending
+//! trials, in plan order, on `jobs` slots. Not modelled: checkpoint writing (small for
+//! these models) and contention between parallel jobs (calibrations run one at a time).
+
+use crate::plan::PlannedTrial;
+use crate::store::write_atomic;
+use data::FashionMnist;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tch::Device;
+use trainer::{Event, RunOptions, Stop, TrialConfig, ValidTrial};
+
+/// A calibration expected to take longer than this (from the probe) is not run; the
+/// probe's rates are used instead.
+pub const PROBE_LIMIT_S: f64 = 20.0;
+/// Batch size of the probe.
+const PROBE_BATCH: usize = 8;
+/// Format of the cache file.
+const FORMAT: u32 = 1;
+
+/// Errors of calibration.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    /// The calibration trial failed.
+    #[error("calibration trial: {0}")]
+    Train(#[from] trainer::TrainError),
+    /// Its configuration was refused.
+    #[error("calibration trial: {0}")]
+    Config(#[from] trainer::ValidationError),
+    /// The calibration trial produced no epoch timing.
+    #[error("calibration trial gave no timing (diverged or stopped)")]
+    NoTiming,
+}
+
+/// Measured throughput of one workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Training images per second (augmentation and optimiser step included).
+    pub train_images_per_s: f64,
+    /// Evaluation images per second.
+    pub eval_images_per_s: f64,
+    /// Seconds of a trial's latency phase.
+    pub latency_phase_s: f64,
+    /// Seconds of per-trial set-up (model, data on the device, first batch).
+    pub setup_s: f64,
+    /// `Some(batch)` when the rates come from a probe at that batch size (a workload too
+    /// heavy to calibrate at its own batch size), which overstates its cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrapolated_from_batch: Option<usize>,
+    /// Unix seconds of the measurement.
+    pub measured_at: u64,
+}
+
+/// The cache file of one host, device and thread count.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Cache format.
+    pub format: u32,
+    /// Workload key -> rate.
+    pub rates: BTreeMap<String, Rate>,
+}
+
+/// What decides an epoch's time: the model, the batch sizes and the augmentations.
+pub fn workload_key(trial: &TrialConfig) -> String {
+    let text = serde_json::json!({
+        "model": trial.model,
+        "batch_size": trial.batch_size,
+        "eval_batch_size": trial.eval_batch_size,
+        "augmentations": trial.augmentations,
+    })
+    .to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `<cache>/fmnist-harness/calibration/<host>-<device>-<threads>t.json`.
+pub fn cache_path(device: &str, threads: i32) -> PathBuf {
+    let base = data::cache_dir();
+    let root = base.parent().map_or(base.clone(), Path::to_path_buf);
+    let safe = |s: &str| s.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+    root.join("calibration").join(format!(
+        "{}-{}-{threads}t.json",
+        safe(&crate::provenance::host_name()),
+        safe(device)
+    ))
+}
+
+impl Calibration {
+    /// The cache at `path` (empty if missing, unreadable or of another format).
+    pub fn load(path: &Path) -> Calibration {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Calibration>(&t).ok())
+            .filter(|c| c.format == FORMAT)
+            .unwrap_or_default()
+    }
+
+    /// Writes the cache atomically (a failure only costs a recalibration next time).
+    pub fn save(&self, path: &Path) {
+        let mut c = self.clone();
+        c.format = FORMAT;
+        if let Ok(mut json) = serde_json::to_string_pretty(&c) {
+            json.push('\n');
+            let _ = write_atomic(path, json.as_bytes());
+        }
+    }
+}
+
+/// Runs the calibration trial of `trial`'s workload on `device` with libtorch's current
+/// thread count.
+pub fn calibrate(
+    trial: &ValidTrial,
+    dataset: &FashionMnist,
+    device: Device,
+) -> Result<Rate, CostError> {
+    let probe = run_tiny(trial.config(), dataset, device, Some(PROBE_BATCH), false)?;
+    let config = trial.config();
+    let expected = 6.0 * config.batch_size as f64 / probe.train_images_per_s
+        + 4.0 * config.eval_batch_size as f64 / probe.eval_images_per_s;
+    if expected > PROBE_LIMIT_S {
+        return Ok(Rate {
+            extrapolated_from_batch: Some(PROBE_BATCH),
+            ..probe
+        });
+    }
+    run_tiny(config, dataset, device, None, true)
+}
+
+/// A 2-epoch trial of 3 training and 2 evaluation batches (of `batch` images if given).
+fn run_tiny(
+    config: &TrialConfig,
+    dataset: &FashionMnist,
+    device: Device,
+    batch: Option<usize>,
+    latency: bool,
+) -> Result<Rate, CostError> {
+    let mut tiny = config.clone();
+    if let Some(b) = batch {
+        tiny.batch_size = tiny.batch_size.min(b);
+        tiny.eval_batch_size = tiny.eval_batch_size.min(b);
+    }
+    tiny.epochs = 2;
+    tiny.data.train_limit = Some(3 * tiny.batch_size);
+    tiny.data.test_limit = Some(2 * tiny.eval_batch_size);
+    let trial = tiny.validate()?;
+    let mut options = RunOptions::new(0, device);
+    options.progress_every = usize::MAX;
+    if !latency {
+        options.latency = None;
+    }
+    let latency_options = options.latency.unwrap_or_default();
+    let mut epochs = Vec::new();
+    let mut latency_ms = None;
+    let started = Instant::now();
+    trainer::train(
+        &trial,
+        dataset,
+        &options,
+        &mut |event| match event {
+            Event::Epoch(m) => epochs.push(m.clone()),
+            Event::Latency(l) => latency_ms = Some(l.batch1.median_ms + l.eval.median_ms),
+            _ => {}
+        },
+        &Stop::new(),
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    let last = epochs.last().ok_or(CostError::NoTiming)?;
+    let train_images = (3 * trial.batch_size) as f64;
+    let eval_images = (2 * trial.eval_batch_size) as f64;
+    let latency_phase_s = latency_ms.map_or(0.0, |ms| {
+        (latency_options.warmup + latency_options.runs) as f64 * ms / 1000.0
+    });
+    let epoch_s: f64 = epochs.iter().map(|m| m.train_time_s + m.eval_time_s).sum();
+    Ok(Rate {
+        train_images_per_s: train_images / last.train_time_s.max(1e-9),
+        eval_images_per_s: eval_images / last.eval_time_s.max(1e-9),
+        latency_phase_s,
+        setup_s: (wall - epoch_s - latency_phase_s).max(0.0),
+        extrapolated_from_batch: None,
+        measured_at: crate::provenance::unix_seconds(),
+    })
+}
+
+/// Seconds one trial of `config` takes at `rate` on `dataset`.
+pub fn trial_seconds(config: &TrialConfig, dataset: &FashionMnist, rate: &Rate) -> f64 {
+    let train = config
+        .data
+        .train_limit
+        .map_or(dataset.train.len(), |n| n.min(dataset.train.len())) as f64;
+    let test = config
+        .data
+        .test_limit
+        .map_or(dataset.test.len(), |n| n.min(dataset.test.len())) as f64;
+    f64::from(config.epochs) * (train / rate.train_images_per_s + test / rate.eval_images_per_s)
+        + rate.latency_phase_s
+        + rate.setup_s
+}
+
+/// The greedy schedule's wall time of `seconds` (in plan order) on `jobs` slots.
+pub fn makespan(seconds: &[f64], jobs: usize) -> f64 {
+    let mut slots = vec![0.0f64; jobs.max(1)];
+    for &s in seconds {
+        let first = slots
+            .iter_mut()
+            .min_by(|a, b| a.total_cmp(b))
+            .expect("at least one slot");
+        *first += s;
+    }
+    slots.into_iter().fold(0.0, f64::max)
+}
+
+/// The cost of a plan's pending trials.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Wall time on `jobs` slots.
+    pub wall: Duration,
+    /// Jobs.
+    pub jobs: usize,
+    /// libtorch threads per job.
+    pub threads: i32,
+    /// Trials counted.
+    pub trials: usize,
+    /// Per architecture: trials and summed seconds.
+    pub per_architecture: BTreeMap<String, (usize, f64)>,
+    /// Workloads calibrated now (the others came from the cache).
+    pub calibrated: usize,
+    /// Workloads whose rates are extrapolated from a probe.
+    pub extrapolated: usize,
+    /// The cache file.
+    pub cache: PathBuf,
+}
+
+/// Estimates the pending trials of `planned` on `device` with `jobs` x `threads`,
+/// calibrating (and caching) the workloads the cache lacks. Sets libtorch's thread count
+/// to `threads` while it calibrates, and leaves it there.
+pub fn estimate(
+    planned: &[PlannedTrial],
+    dataset: &FashionMnist,
+    device: Device,
+    jobs: usize,
+    threads: i32,
+    on_calibrate: &mut dyn FnMut(&str),
+) -> Result<Estimate, CostError> {
+    let label = crate::provenance::device_label(device);
+    let cache = cache_path(&label, threads);
+    let mut calibration = Calibration::load(&cache);
+    tch::set_num_threads(threads);
+    let mut seconds = Vec::new();
+    let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    let (mut calibrated, mut extrapolated) = (0, 0);
+    let mut counted_extrapolated = std::collections::BTreeSet::new();
+    for t in planned
+        .iter()
+        .filter(|t| t.state != crate::TrialState::Done)
+    {
+        let config = t.spec.variant.trial.config();
+        let key = workload_key(config);
+        let rate = match calibration.rates.get(&key) {
+            Some(rate) => rate.clone(),
+            None => {
+                on_calibrate(&format!(
+                    "{} {}ch k{} batch {}",
+                    config.model.architecture,
+                    config.model.channels,
+                    config.model.kernel_size,
+                    config.batch_size
+                ));
+                let rate = calibrate(&t.spec.variant.trial, dataset, device)?;
+                calibration.rates.insert(key.clone(), rate.clone());
+                calibration.save(&cache);
+                calibrated += 1;
+                rate
+            }
+        };
+        if rate.extrapolated_from_batch.is_some() && counted_extrapolated.insert(key) {
+            extrapolated += 1;
+        }
+        let s = trial_seconds(config, dataset, &rate);
+        seconds.push(s);
+        let entry = per_architecture
+            .entry(config.model.architecture.to_string())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += s;
+    }
+    Ok(Estimate {
+        wall: Duration::from_secs_f64(makespan(&seconds, jobs)),
+        jobs,
+        threads,
+        trials: seconds.len(),
+        per_architecture,
+        calibrated,
+        extrapolated,
+        cache,
+    })
+}
+
+/// The estimate kept beside an experiment's trials (`runs/<name>/estimate.json`) and, after
+/// the run, the actual wall time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    /// Estimated seconds.
+    pub estimated_s: f64,
+    /// Trials estimated.
+    pub trials: usize,
+    /// Jobs x threads.
+    pub jobs: usize,
+    /// Threads per job.
+    pub threads: i32,
+    /// Device.
+    pub device: String,
+    /// Actual seconds, once the run ended with every trial recorded.
+    #[serde(default)]
+    pub actual_s: Option<f64>,
+}
+
+/// `runs/<name>/estimate.json`.
+pub fn kept_path(experiment_dir: &Path) -> PathBuf {
+    experiment_dir.join("estimate.json")
+}
+
+/// Writes `kept` atomically.
+pub fn keep(experiment_dir: &Path, kept: &Kept) -> Result<(), crate::store::StoreError> {
+    let mut json = serde_json::to_string_pretty(kept).expect("serialises");
+    json.push('\n');
+    write_atomic(&kept_path(experiment_dir), json.as_bytes())
+}
+
+/// The kept estimate of an experiment, if any.
+pub fn kept(experiment_dir: &Path) -> Option<Kept> {
+    serde_json::from_str(&std::fs::read_to_string(kept_path(experiment_dir)).ok()?).ok()
+}
+
+/// `1h 20m`, `12m 5s`, `40s`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s / 60 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn makespan_fills_the_least_loaded_slot() {
+        assert_eq!(makespan(&[3.0, 1.0, 1.0, 1.0], 2), 3.0);
+        assert_eq!(makespan(&[3.0, 1.0, 1.0, 1.0], 1), 6.0);
+        assert_eq!(makespan(&[], 4), 0.0);
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(human(Duration::from_secs(40)), "40s");
+        assert_eq!(human(Duration::from_secs(725)), "12m 5s");
+        assert_eq!(human(Duration::from_secs(4800)), "1h 20m");
+    }
+}
