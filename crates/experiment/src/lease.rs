@@ -77,6 +77,13 @@ pub struct Holder {
     /// `SLURM_JOB_ID` (with `_<task>` for an array task) of the holder, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// The holder's pid namespace (`/proc/self/ns/pid`): its pid is judged only from the
+    /// same namespace (containers may share a host name but not their pids).
+    #[serde(default)]
+    pub pidns: String,
+    /// The holder's stale age in seconds: an observer waits at least this long.
+    #[serde(default)]
+    pub stale_s: u64,
 }
 
 /// What a lease path holds right now.
@@ -104,6 +111,12 @@ fn boot_id() -> String {
     read_trimmed("/proc/sys/kernel/random/boot_id")
 }
 
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 /// Start time of `pid` in clock ticks since boot, `None` if there is no such process.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -117,7 +130,7 @@ fn start_time(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -149,6 +162,8 @@ impl Holder {
             nonce: nonce(),
             since: crate::provenance::unix_seconds(),
             job,
+            pidns: pid_namespace(),
+            stale_s: stale_after().as_secs(),
         }
     }
 
@@ -159,6 +174,10 @@ impl Holder {
         }
         if self.boot != boot_id() {
             return Some(format!("taken on {} before a reboot", self.host));
+        }
+        if self.pidns.is_empty() || self.pidns != pid_namespace() {
+            // Another container on this host: its pids are not ours to judge.
+            return None;
         }
         match start_time(self.pid) {
             None => Some(format!("process {} on {} is gone", self.pid, self.host)),
@@ -200,6 +219,9 @@ pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
     if let Some(why) = holder.as_ref().and_then(Holder::dead_here) {
         return Ok(Status::Stale(holder, why));
     }
+    let stale_after = holder.as_ref().map_or(stale_after, |h| {
+        stale_after.max(Duration::from_secs(h.stale_s))
+    });
     if age > stale_after {
         let why = format!(
             "no heartbeat for {}s (stale after {}s)",
@@ -237,8 +259,14 @@ fn create(path: &Path, me: &Holder) -> std::io::Result<File> {
         .open(path)?;
     let mut line = serde_json::to_string(me).map_err(std::io::Error::other)?;
     line.push('\n');
-    file.write_all(line.as_bytes())?;
-    file.sync_all()?;
+    if let Err(e) = file
+        .write_all(line.as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        // A full disk must not leave an empty lease that blocks the trial.
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
     Ok(file)
 }
 
@@ -266,9 +294,10 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
     match create(&breaker, &me) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // A taker that crashed mid-takeover leaves `.break`: clear it once it is old.
-            if let Ok(Status::Stale(..)) = status(&breaker, stale_after) {
-                let _ = std::fs::remove_file(&breaker);
+            // A taker that crashed mid-takeover leaves `.break`: clear it once it is
+            // stale, and only that one (never a newer taker's).
+            if let Ok(Status::Stale(Some(dead), _)) = status(&breaker, stale_after) {
+                remove_if_holder(&breaker, &dead.nonce);
             }
             return Ok(Acquired::Taken);
         }
@@ -276,15 +305,18 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
     }
     let result = (|| {
         // Still the same stale holder? (It may have been released and re-taken.)
-        match status(path, stale_after)? {
-            Status::Stale(now, _)
-                if now.as_ref().map(|h| &h.nonce) == stale.as_ref().map(|h| &h.nonce) => {}
-            Status::Free => {}
+        match (status(path, stale_after)?, &stale) {
+            (Status::Stale(Some(now), _), Some(then)) if now.nonce == then.nonce => {
+                if !remove_if_holder(path, &then.nonce) {
+                    return Ok(Acquired::Taken);
+                }
+            }
+            // Unreadable and stale: only its age speaks; remove it as it is.
+            (Status::Stale(None, _), None) => {
+                let _ = std::fs::remove_file(path);
+            }
+            (Status::Free, _) => {}
             _ => return Ok(Acquired::Taken),
-        }
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
         }
         match create(path, &me) {
             Ok(_) => Ok(Acquired::Ours(
@@ -295,8 +327,18 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
             Err(e) => Err(e),
         }
     })();
-    let _ = std::fs::remove_file(&breaker);
+    remove_if_holder(&breaker, &me.nonce);
     result
+}
+
+/// Removes the lease (or `.break`) file at `path` if its holder is dead or silent, and only
+/// that holder's file (see the module docs). Returns whether it removed it.
+pub fn remove_stale(path: &Path, stale_after: Duration) -> bool {
+    match status(path, stale_after) {
+        Ok(Status::Stale(Some(dead), _)) => remove_if_holder(path, &dead.nonce),
+        Ok(Status::Stale(None, _)) => std::fs::remove_file(path).is_ok(),
+        _ => false,
+    }
 }
 
 fn break_path(path: &Path) -> PathBuf {
@@ -305,13 +347,45 @@ fn break_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Whether the lease at `path` still holds `nonce`.
-fn holds(path: &Path, nonce: &str) -> bool {
+/// Whether the lease at `path` holds `nonce`: `Some(true)`, `Some(false)` (gone, or
+/// another holder's), or `None` when it cannot be read right now (a transient I/O error:
+/// not proof of a loss).
+fn holds(path: &Path, nonce: &str) -> Option<bool> {
     let mut text = String::new();
-    open_nofollow(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .is_ok()
-        && serde_json::from_str::<Holder>(text.trim()).is_ok_and(|h| h.nonce == nonce)
+    match open_nofollow(path).and_then(|mut f| f.read_to_string(&mut text)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    }
+    match serde_json::from_str::<Holder>(text.trim()) {
+        Ok(h) => Some(h.nonce == nonce),
+        // Being written by a new holder (created, content not yet there): not ours.
+        Err(_) if text.trim().is_empty() => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// Removes `path` only if it holds `nonce`: renamed aside first, checked, then deleted, or
+/// put back (without replacing anything that appeared meanwhile) when it was someone
+/// else's. Returns whether it removed it.
+fn remove_if_holder(path: &Path, nonce: &str) -> bool {
+    let aside = path.with_file_name(format!(
+        ".{}.{}.aside",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        crate::lease::nonce()
+    ));
+    if std::fs::rename(path, &aside).is_err() {
+        return false;
+    }
+    if holds(&aside, nonce) == Some(true) {
+        let _ = std::fs::remove_file(&aside);
+        true
+    } else {
+        // Not the one we meant: put it back unless a new file took its place.
+        let _ = std::fs::hard_link(&aside, path);
+        let _ = std::fs::remove_file(&aside);
+        false
+    }
 }
 
 impl Lease {
@@ -327,27 +401,30 @@ impl Lease {
         let every = (stale_after / 4).max(Duration::from_millis(250));
         std::thread::spawn(move || {
             let tick = Duration::from_millis(100).min(every);
-            let mut since = Duration::ZERO;
+            let mut renewed_at = std::time::Instant::now();
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
-                since += tick;
-                if since < every {
+                // Wall-clock time, so that a holder resumed after a long suspension
+                // checks at once whether it lost the lease.
+                if renewed_at.elapsed() < every || done.load(Ordering::Relaxed) {
                     continue;
                 }
-                since = Duration::ZERO;
-                if done.load(Ordering::Relaxed) {
-                    break;
+                match holds(&path, &nonce) {
+                    Some(false) => {
+                        lost.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    // A read error is not a loss: try again next tick.
+                    None => continue,
+                    Some(true) => {}
                 }
-                let renewed = holds(&path, &nonce)
-                    && OpenOptions::new()
-                        .write(true)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .open(&path)
-                        .and_then(|f| f.set_times(FileTimes::new().set_modified(SystemTime::now())))
-                        .is_ok();
-                if !renewed && !holds(&path, &nonce) {
-                    lost.store(true, Ordering::Relaxed);
-                    break;
+                let touched = OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .and_then(|f| f.set_times(FileTimes::new().set_modified(SystemTime::now())));
+                if touched.is_ok() {
+                    renewed_at = std::time::Instant::now();
                 }
             }
         });
@@ -361,7 +438,7 @@ impl Lease {
 
     /// Whether another process took this lease over (this one was thought dead).
     pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed) || !holds(&self.path, &self.nonce)
+        self.lost.load(Ordering::Relaxed) || holds(&self.path, &self.nonce) == Some(false)
     }
 
     /// A flag that turns true when the heartbeat finds the lease lost.
@@ -378,9 +455,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
-        if holds(&self.path, &self.nonce) {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        remove_if_holder(&self.path, &self.nonce);
     }
 }
 
@@ -424,11 +499,48 @@ mod tests {
     }
 
     #[test]
+    fn another_pid_namespace_is_judged_by_heartbeat_and_a_holders_longer_stale_age_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.lock");
+        // Same host name, another container: its (here: dead-looking) pid is not judged.
+        let mut other = Holder::me();
+        other.pid = u32::MAX - 1;
+        other.pidns = "pid:[1]".into();
+        std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
+        assert!(matches!(
+            status(&path, DEFAULT_STALE_AFTER).unwrap(),
+            Status::Held(_)
+        ));
+        // Silent for 5 s: stale for an observer with 1 s only if the holder said 1 s.
+        let old = SystemTime::now() - Duration::from_secs(5);
+        let age = |p: &Path| {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_times(FileTimes::new().set_modified(old))
+                .unwrap()
+        };
+        other.stale_s = 120;
+        std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
+        age(&path);
+        let short = Duration::from_secs(1);
+        assert!(matches!(status(&path, short).unwrap(), Status::Held(_)));
+        other.stale_s = 1;
+        std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
+        age(&path);
+        assert!(matches!(status(&path, short).unwrap(), Status::Stale(..)));
+        assert!(remove_stale(&path, short));
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn a_silent_remote_holder_is_stale_after_its_heartbeat_stops_and_the_loser_knows() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t.lock");
         let mut remote = Holder::me();
         remote.host = "another-node".into();
+        remote.stale_s = 1;
         std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();
         let short = Duration::from_secs(1);
         assert!(matches!(acquire(&path, short).unwrap(), Acquired::Taken));

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod cost;
+pub mod export;
 pub mod id;
 pub mod lease;
 pub mod overrides;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod plot;
 pub mod power;
 pub mod provenance;
+pub mod quiet_latency;
 pub mod record;
 pub mod report;
 pub mod schedule;

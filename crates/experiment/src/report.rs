@@ -19,6 +19,7 @@ use crate::config::{Experiment, Variant};
 use crate::id;
 use crate::plot::{Chart, Series, write_png};
 use crate::power;
+use crate::quiet_latency;
 use crate::record::TrialRecord;
 use crate::seeding::{self, SeedingDecision};
 use crate::stats::{self, Comparison, Summary, Verdict};
@@ -65,6 +66,44 @@ pub struct VariantStats {
     pub mde: Option<f64>,
     /// 95% chi-square interval of the accuracy's standard deviation.
     pub sd_ci: Option<(f64, f64)>,
+    /// Where the latency figures come from.
+    pub latency_source: LatencySource,
+}
+
+/// Where a row's latency comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LatencySource {
+    /// The training processes' own measurements (median over trials); other trials may
+    /// have shared the cores. Marked † in the tables.
+    Trials,
+    /// The quiet measurement after training (see [`crate::quiet_latency`]); `Some(why)`
+    /// when it is marked ‡ (wide spread, or other load).
+    Quiet(Option<String>),
+}
+
+/// What the store keeps beside the records that a report shows: extra Conditions lines
+/// (e.g. the last run's estimated and actual time) and the quiet latency measurements.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// Extra lines for the Conditions list.
+    pub notes: Vec<String>,
+    /// `runs/<experiment>/latency.json` (see [`crate::quiet_latency`]).
+    pub quiet_latency: BTreeMap<String, quiet_latency::Measured>,
+}
+
+/// Replaces each row's latency with the quiet measurement of its network, where one exists.
+fn apply_quiet(
+    selected: &[VariantTrials],
+    stats: &mut [VariantStats],
+    quiet: &BTreeMap<String, quiet_latency::Measured>,
+) {
+    for (t, s) in selected.iter().zip(stats.iter_mut()) {
+        if let Some(m) = quiet.get(&quiet_latency::network_key(t.variant.trial.config())) {
+            s.latency_batch1_ms = Some(m.batch1.median_ms);
+            s.latency_eval_ms = Some(m.eval.median_ms);
+            s.latency_source = LatencySource::Quiet(m.caveat());
+        }
+    }
 }
 
 /// P(variant > baseline) for a random pair of seeds (ties count one half).
@@ -190,6 +229,7 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
                 adjusted: None,
                 prob_improvement,
                 mde,
+                latency_source: LatencySource::Trials,
             }
         })
         .collect();
@@ -308,6 +348,47 @@ pub fn verdict_cell(
     }
 }
 
+/// Per variant: the quiet latency with the spread of its rounds, and its caveat.
+fn latency_table(
+    selected: &[VariantTrials],
+    quiet: &BTreeMap<String, quiet_latency::Measured>,
+) -> String {
+    let mut out = String::from(
+        "| variant | batch 1 ms (median [lowest, highest round]) | eval batch ms | device, threads | caveat |\n|---|---|---|---|---|\n",
+    );
+    for t in selected {
+        let Some(m) = quiet.get(&quiet_latency::network_key(t.variant.trial.config())) else {
+            let _ = writeln!(out, "| {} | not measured | | | |", t.variant.name);
+            continue;
+        };
+        let spread = |s: &quiet_latency::Spread| {
+            format!("{:.3} [{:.3}, {:.3}]", s.median_ms, s.low_ms, s.high_ms)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} (batch {}) | {}, {} | {} |",
+            t.variant.name,
+            spread(&m.batch1),
+            spread(&m.eval),
+            m.eval_batch,
+            m.device,
+            m.threads,
+            m.caveat().unwrap_or_else(|| "—".into())
+        );
+    }
+    out
+}
+
+/// † for figures from the training processes, ‡ for a quiet figure with a caveat.
+fn latency_mark(s: &VariantStats) -> &'static str {
+    match (&s.latency_source, s.latency_batch1_ms) {
+        (_, None) => "",
+        (LatencySource::Trials, _) => " †",
+        (LatencySource::Quiet(Some(_)), _) => " ‡",
+        (LatencySource::Quiet(None), _) => "",
+    }
+}
+
 fn p_cell(p: Option<f64>) -> String {
     match p {
         Some(p) if p.is_finite() => format!("{p:.3}"),
@@ -403,7 +484,7 @@ pub fn table_with(
         };
         let _ = writeln!(
             out,
-            "| {name} | {} / {} | {n} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            "| {name} | {} / {} | {n} | {} | {} | {} | {} | {} | {} / {}{} | {} |",
             params_ours.map_or_else(|| "—".into(), format_count),
             params_study.unwrap_or_else(|| "—".into()),
             mean_sd_ci(&s.accuracy, 2),
@@ -413,6 +494,7 @@ pub fn table_with(
             opt(t.variant.study.train_loss, 2),
             opt(s.latency_batch1_ms, 3),
             opt(s.latency_eval_ms, 3),
+            latency_mark(s),
             opt(t.variant.study.latency_ms, 2),
         );
     }
@@ -573,7 +655,7 @@ pub fn render_with(
     records: &[TrialRecord],
     seeding: Option<&SeedingDecision>,
 ) -> String {
-    render_full(experiment, records, seeding, &[])
+    render_full(experiment, records, seeding, &Extras::default())
 }
 
 /// [`render_with`] with extra lines for the Conditions list (e.g. the estimated and actual
@@ -582,10 +664,12 @@ pub fn render_full(
     experiment: &Experiment,
     records: &[TrialRecord],
     seeding: Option<&SeedingDecision>,
-    notes: &[String],
+    extras: &Extras,
 ) -> String {
     let selected = select(experiment, records);
-    let stats = statistics(experiment, &selected);
+    let mut stats = statistics(experiment, &selected);
+    apply_quiet(&selected, &mut stats, &extras.quiet_latency);
+    let notes = &extras.notes;
     let corrected = comparisons_corrected(&stats);
     let mut out = String::new();
     let _ = writeln!(out, "# {} (`{}`)\n", experiment.title, experiment.name);
@@ -628,9 +712,14 @@ pub fn render_full(
          MDE is the smallest difference (accuracy points) this row's n could detect: two-sided α = {MDE_ALPHA}, \
          power {MDE_POWER}, pooled sd of the two variants, noncentral t. \
          Training loss is the sum of the mean batch losses over the last epoch (the study's column). \
-         Latency is the median over trials of each trial's median forward time (eval mode, no grad, {} timed passes).\n",
+         Latency is the forward time of one image and of one evaluation batch (eval mode, no grad): \
+         measured after training with nothing else of the plan running, once per network, as the median of {} rounds \
+         of {} timed passes (‡: the rounds disagree by more than {}x, or other processes were busy; see \"Latency\" below); \
+         † marks figures from inside the training processes (median over trials), where other trials may have shared the cores.\n",
         stats::BOOTSTRAP_RESAMPLES,
+        quiet_latency::ROUNDS,
         50,
+        quiet_latency::WIDE,
         base = experiment.baseline,
     );
     let _ = writeln!(
@@ -641,6 +730,13 @@ pub fn render_full(
     );
     if let Some(d) = seeding {
         let _ = writeln!(out, "## Seeding\n\n{}", stein_section(d, &selected));
+    }
+    if !extras.quiet_latency.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Latency\n\n{}",
+            latency_table(&selected, &extras.quiet_latency)
+        );
     }
     let _ = writeln!(out, "![test accuracy per epoch]({}.png)", experiment.name);
     out
@@ -756,7 +852,13 @@ pub fn write_report_with(
     seeding: Option<&SeedingDecision>,
     reports_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
-    write_report_full(experiment, records, seeding, &[], reports_dir)
+    write_report_full(
+        experiment,
+        records,
+        seeding,
+        &Extras::default(),
+        reports_dir,
+    )
 }
 
 /// [`write_report_with`] with extra Conditions lines (see [`render_full`]).
@@ -764,13 +866,13 @@ pub fn write_report_full(
     experiment: &Experiment,
     records: &[TrialRecord],
     seeding: Option<&SeedingDecision>,
-    notes: &[String],
+    extras: &Extras,
     reports_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
     let md = reports_dir.join(format!("{}.md", experiment.name));
     write_atomic(
         &md,
-        render_full(experiment, records, seeding, notes).as_bytes(),
+        render_full(experiment, records, seeding, extras).as_bytes(),
     )?;
     let selected = select(experiment, records);
     let series = accuracy_series(&selected);
@@ -806,8 +908,18 @@ pub fn splice_readme(readme: &str, name: &str, body: &str) -> Option<String> {
 
 /// What goes into the README for an experiment: a short conditions line and the table.
 pub fn readme_section(experiment: &Experiment, records: &[TrialRecord]) -> String {
+    readme_section_with(experiment, records, &Extras::default())
+}
+
+/// [`readme_section`] with the store's quiet latency (see [`Extras`]).
+pub fn readme_section_with(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    extras: &Extras,
+) -> String {
     let selected = select(experiment, records);
-    let stats = statistics(experiment, &selected);
+    let mut stats = statistics(experiment, &selected);
+    apply_quiet(&selected, &mut stats, &extras.quiet_latency);
     let all: Vec<&TrialRecord> = selected
         .iter()
         .flat_map(|t| t.finished.iter().chain(t.diverged.iter()).copied())

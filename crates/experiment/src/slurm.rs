@@ -199,9 +199,9 @@ pub fn sbatch(script: &Path) -> Result<String, SlurmError> {
     Ok(out.trim().split(';').next().unwrap_or_default().to_string())
 }
 
-/// Cancels job `job` (all its array tasks).
-pub fn scancel(job: &str) -> Result<(), SlurmError> {
-    run(Command::new("scancel").arg(job)).map(|_| ())
+/// Cancels `jobs` (all their array tasks) in one `scancel`.
+pub fn scancel(jobs: &[String]) -> Result<(), SlurmError> {
+    run(Command::new("scancel").args(jobs)).map(|_| ())
 }
 
 /// Requeues this process's own job (`SLURM_JOB_ID`), e.g. when preempted.
@@ -270,6 +270,17 @@ pub fn squeue(jobs: &[String]) -> Result<Vec<Queued>, SlurmError> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether a task that Slurm reports ended in `state` with `exit_code` (`code:signal`)
+/// failed: not when it completed, was cancelled (`harness cancel`), or its worker exited
+/// 4 (stopped on request) or 5 (the trial was done or held elsewhere).
+pub fn task_failed(state: &str, exit_code: &str) -> bool {
+    let failing = matches!(
+        state,
+        "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE"
+    );
+    failing && !exit_code.starts_with("4:") && !exit_code.starts_with("5:")
 }
 
 /// Per array task of `job` that Slurm still remembers (`scontrol show job`, kept for
@@ -487,6 +498,16 @@ mod tests {
                 ("7".into(), 5, "PENDING"),
             ]
         );
+    }
+
+    #[test]
+    fn cancelled_and_stopped_tasks_are_not_failures() {
+        assert!(task_failed("FAILED", "1:0"));
+        assert!(task_failed("TIMEOUT", "0:15"));
+        assert!(!task_failed("FAILED", "4:0"), "stopped on request");
+        assert!(!task_failed("FAILED", "5:0"), "done or held elsewhere");
+        assert!(!task_failed("CANCELLED", "0:15"));
+        assert!(!task_failed("COMPLETED", "0:0"));
     }
 
     #[test]

@@ -276,9 +276,24 @@ impl Store {
         }
     }
 
+    /// How many trials of any experiment in the store a live process holds right now.
+    pub fn held_anywhere(&self) -> usize {
+        let Ok(experiments) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        let stale = lease::stale_after();
+        experiments
+            .flatten()
+            .filter_map(|e| std::fs::read_dir(e.path().join(WORK)).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+            .filter(|e| matches!(lease::status(&e.path(), stale), Ok(lease::Status::Held(_))))
+            .count()
+    }
+
     /// Removes what dead runs left in `.work/` beside trials that are done: the claim file
-    /// of a trial published by a run killed before it could remove its claim, and a
-    /// crashed takeover's `.break` file. Never touches a live holder's claim. Returns what
+    /// of a trial published by a run killed before it could remove its claim, a crashed
+    /// takeover's `.break` file, and a claim file a killed process had set aside to check. Never touches a live holder's claim. Returns what
     /// it removed.
     pub fn sweep_leftovers(&self, experiment: &str) -> Vec<PathBuf> {
         let dir = self.experiment_dir(experiment).join(WORK);
@@ -290,20 +305,20 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            let dead = || {
+            let sweep = if name.starts_with('.') && name.ends_with(".aside") {
+                // A claim file set aside to be checked by a process killed right then.
                 matches!(
                     lease::status(&path, stale),
                     Ok(lease::Status::Stale(..) | lease::Status::Free)
-                )
-            };
-            let sweep = if let Some(id) = name.strip_suffix(".lock.break") {
-                !id.is_empty() && dead()
+                ) && std::fs::remove_file(&path).is_ok()
+            } else if let Some(id) = name.strip_suffix(".lock.break") {
+                !id.is_empty() && lease::remove_stale(&path, stale)
             } else if let Some(id) = name.strip_suffix(".lock") {
-                self.is_done(experiment, id) && dead()
+                self.is_done(experiment, id) && lease::remove_stale(&path, stale)
             } else {
                 false
             };
-            if sweep && std::fs::remove_file(&path).is_ok() {
+            if sweep {
                 removed.push(path);
             }
         }

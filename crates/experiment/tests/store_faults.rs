@@ -759,13 +759,15 @@ fn leftovers_of_dead_runs_beside_done_trials_are_swept_live_claims_are_not() {
     std::fs::write(&lease, holder.to_string()).unwrap();
     let breaker = lease.with_file_name(format!("{}.lock.break", trial_id(5)));
     std::fs::write(&breaker, holder.to_string()).unwrap();
+    let aside = lease.with_file_name(format!(".{}.lock.0123.aside", trial_id(6)));
+    std::fs::write(&aside, holder.to_string()).unwrap();
     // A live claim of a pending trial, and a live claim file beside a done trial.
     let live = store.claim("faults", &trial_id(1)).unwrap().unwrap();
     let live_lease = lease.with_file_name(format!("{}.lock", trial_id(1)));
 
     let removed = store.sweep_leftovers("faults");
-    assert_eq!(removed.len(), 2, "{removed:?}");
-    assert!(!lease.exists() && !breaker.exists());
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    assert!(!lease.exists() && !breaker.exists() && !aside.exists());
     assert!(live_lease.exists(), "a live claim stays");
     assert!(!live.lost());
     assert!(store.sweep_leftovers("faults").is_empty());

@@ -33,6 +33,12 @@ pub enum Command {
     /// Seeds per variant needed to detect a difference of D accuracy points, with the
     /// config's multiple-comparison correction, from the sd in the store (noncentral t).
     Plan(PlanArgs),
+    /// Results for other tools: `export csv` writes one tidy row per trial and epoch.
+    Export {
+        /// Which format.
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Print each architecture's layers and parameter count beside the study's.
     Models(ModelsArgs),
     /// Live dashboard of experiments in the store: grid of variants x seeds, curves,
@@ -67,6 +73,23 @@ pub enum DataCommand {
         /// Folder with the four files.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+/// `harness export ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One tidy CSV (a row per trial and epoch, the resolved config flattened into
+    /// columns) on standard output or into --out; reads with pandas or polars as is.
+    Csv {
+        /// Experiment files (default: every configs/*.ron with trials in the store).
+        configs: Vec<PathBuf>,
+        /// The run store.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 

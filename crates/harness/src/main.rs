@@ -58,6 +58,11 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Cancel(args) => slurm_cmd::cancel(args),
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Plan(args) => plan_cmd::run(args),
+        cli::Command::Export { command } => match command {
+            cli::ExportCommand::Csv { configs, runs, out } => {
+                report_cmd::export_csv(&configs, &runs, out.as_deref())
+            }
+        },
         cli::Command::Models(args) => report_cmd::models(args),
         cli::Command::BenchEpoch(args) => bench_cmd::run(args),
         cli::Command::Tui(args) => tui_cmd::run(args),

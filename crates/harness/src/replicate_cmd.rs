@@ -301,6 +301,18 @@ fn execute(
             cost::keep(&dir, &kept)?;
         }
     }
+    if missing == 0 && !tally.stop_requested {
+        let busy = store.held_anywhere();
+        if busy > 0 {
+            printer.line(&format!(
+                "latency not re-measured now: {busy} trial(s) of this store are running elsewhere (rerun replicate when they are done)"
+            ));
+        } else if let Err(e) =
+            quiet_latency_phase(experiment, &store, &dataset, device, &mut printer)
+        {
+            printer.line(&format!("warning: latency not measured: {e:#}"));
+        }
+    }
     for file in report_cmd::write_all(experiment, &store, &args.reports, &args.readme)? {
         printer.line(&format!("wrote {}", file.display()));
     }
@@ -321,6 +333,53 @@ fn execute(
     })
 }
 
+/// After every trial is recorded and nothing else of the plan runs: times each network
+/// of the experiment that `runs/<name>/latency.json` lacks (on all cores; see
+/// `experiment::quiet_latency`).
+pub fn quiet_latency_phase(
+    experiment: &Experiment,
+    store: &Store,
+    dataset: &data::FashionMnist,
+    device: tch::Device,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    use experiment::quiet_latency::{self, network_key};
+    let dir = store.experiment_dir(&experiment.name);
+    let mut all = quiet_latency::load(&dir);
+    let label = experiment::provenance::device_label(device);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    let mut measured = false;
+    for v in &experiment.variants {
+        let key = network_key(v.trial.config());
+        if all
+            .get(&key)
+            .is_some_and(|m| m.device == label && m.threads == cores)
+        {
+            continue;
+        }
+        tch::set_num_threads(cores);
+        let m = quiet_latency::measure(&v.trial, dataset, device);
+        printer.line(&format!(
+            "latency of {}'s network, nothing else of the plan running ({label}, {cores} threads): batch 1 {:.3} ms [{:.3}, {:.3}], batch {} {:.3} ms [{:.3}, {:.3}]{}",
+            v.name,
+            m.batch1.median_ms,
+            m.batch1.low_ms,
+            m.batch1.high_ms,
+            m.eval_batch,
+            m.eval.median_ms,
+            m.eval.low_ms,
+            m.eval.high_ms,
+            m.caveat().map(|c| format!(" ({c})")).unwrap_or_default()
+        ));
+        all.insert(key, m);
+        measured = true;
+    }
+    if measured {
+        quiet_latency::save(&dir, &all)?;
+    }
+    Ok(())
+}
+
 /// The jobs x threads split (`--jobs N`, or the fastest by the calibration for `auto`)
 /// and the estimate of the plan's pending trials (`None` when nothing is pending or the
 /// calibration failed, which is said and does not stop the run).
@@ -332,8 +391,7 @@ fn split_and_estimate(
     printer: &mut Printer,
 ) -> anyhow::Result<(usize, i32, Option<cost::Estimate>)> {
     let pending = planned.iter().any(|t| t.state != TrialState::Done);
-    let mut calibrating =
-        |what: &str| printer.line(&format!("calibrating {what} (once per machine)"));
+    let mut calibrating = |what: &str| println!("calibrating {what} (once per machine)");
     let jobs = match args.jobs {
         JobsArg::Count(n) => n,
         JobsArg::Auto => {
@@ -341,18 +399,32 @@ fn split_and_estimate(
                 bail!("--jobs auto chooses the threads per job too; drop --threads");
             }
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if device != tch::Device::Cpu {
+                // Parallel jobs share one GPU, which a one-job calibration cannot model.
+                printer.line("--jobs auto: on a GPU, 1 job (jobs would share the device)");
+                let threads = common::set_threads(None, 1)?;
+                let e = cost::estimate(planned, dataset, device, 1, threads, &mut calibrating);
+                return Ok((1, threads, e.ok().filter(|_| pending)));
+            }
             let mut best: Option<(usize, i32, cost::Estimate)> = None;
             let mut seen = Vec::new();
             for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
                 let threads = (cores / j) as i32;
-                let e = cost::estimate(planned, dataset, device, j, threads, &mut calibrating)
-                    .context("--jobs auto: calibrating")?;
-                seen.push(format!("{j} x {threads}: {}", cost::human(e.wall)));
-                if best.as_ref().is_none_or(|(_, _, b)| e.wall < b.wall) {
-                    best = Some((j, threads, e));
+                match cost::estimate(planned, dataset, device, j, threads, &mut calibrating) {
+                    Ok(e) => {
+                        seen.push(format!("{j} x {threads}: {}", cost::human(e.wall)));
+                        if best.as_ref().is_none_or(|(_, _, b)| e.wall < b.wall) {
+                            best = Some((j, threads, e));
+                        }
+                    }
+                    Err(e) => printer.line(&format!("warning: --jobs auto: {j} x {threads}: {e}")),
                 }
             }
-            let (j, threads, e) = best.expect("at least one split");
+            let Some((j, threads, e)) = best else {
+                printer.line("warning: --jobs auto: no split could be calibrated; 1 job");
+                let threads = common::set_threads(None, 1)?;
+                return Ok((1, threads, None));
+            };
             printer.line(&format!(
                 "--jobs auto: estimated wall time per split (jobs x threads): {}; picked {j} x {threads}",
                 seen.join(", ")
@@ -414,7 +486,7 @@ fn estimate_line(e: &cost::Estimate, device: &str) -> String {
 /// itself.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if !args.slurm {
-        return run_worker(args, None);
+        return Ok(run_worker(args, &mut || {})?.exit_code());
     }
     let exp_dir = Store::new(&args.runs).experiment_dir(&args.expect_experiment);
     let id = args.expect_id.clone();
@@ -438,15 +510,54 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             eprintln!("warning: {e}");
         }
     };
-    record(None);
-    let max_tries = args.max_tries;
-    let result = run_worker(args, Some(max_tries));
-    match &result {
-        Ok(code) if *code == ExitCode::SUCCESS => record(Some(AttemptEnd::Recorded)),
-        Ok(_) => record(Some(AttemptEnd::Stopped)),
-        Err(e) => record(Some(AttemptEnd::Failed(format!("{e:#}")))),
+    // The start is recorded once the claim is ours (a task that only finds the trial
+    // done or held elsewhere is no attempt); the end before any requeue (which kills us).
+    match run_worker(args, &mut || record(None)) {
+        Ok(WorkerEnd::Recorded) => {
+            record(Some(AttemptEnd::Recorded));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(WorkerEnd::Skipped) => Ok(ExitCode::from(exit::SKIPPED)),
+        Ok(WorkerEnd::Stopped { warned, trial }) => {
+            record(Some(AttemptEnd::Stopped));
+            if warned {
+                match slurm::requeue_self() {
+                    Ok(Some(job)) => eprintln!(
+                        "{trial}: stopped by Slurm's warning signal; requeued job {job}, which resumes from the last checkpoint"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => eprintln!(
+                        "warning: {trial}: could not requeue ({e}); `harness replicate --slurm` submits it again"
+                    ),
+                }
+            }
+            Ok(ExitCode::from(exit::STOPPED))
+        }
+        Err(e) => {
+            record(Some(AttemptEnd::Failed(format!("{e:#}"))));
+            Err(e)
+        }
     }
-    result
+}
+
+/// How a worker's trial ended (errors aside).
+enum WorkerEnd {
+    /// Published (finished or diverged).
+    Recorded,
+    /// Stopped on request; `warned` when by SIGUSR1 (Slurm's warning).
+    Stopped { warned: bool, trial: String },
+    /// Done or held by another process: nothing to do.
+    Skipped,
+}
+
+impl WorkerEnd {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            WorkerEnd::Recorded => ExitCode::SUCCESS,
+            WorkerEnd::Stopped { .. } => ExitCode::from(exit::STOPPED),
+            WorkerEnd::Skipped => ExitCode::from(exit::SKIPPED),
+        }
+    }
 }
 
 /// `<array job>_<task>` (or the plain job id) of this Slurm task.
@@ -460,7 +571,7 @@ fn slurm_job() -> String {
     }
 }
 
-fn run_worker(args: WorkerArgs, slurm_tries: Option<usize>) -> anyhow::Result<ExitCode> {
+fn run_worker(args: WorkerArgs, on_claimed: &mut dyn FnMut()) -> anyhow::Result<WorkerEnd> {
     let WorkerArgs {
         config,
         variant,
@@ -508,14 +619,13 @@ fn run_worker(args: WorkerArgs, slurm_tries: Option<usize>) -> anyhow::Result<Ex
         );
     }
     let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
-        if slurm_tries.is_some() {
-            eprintln!(
-                "{}: done or claimed by another process; nothing to do",
-                spec.short_id()
-            );
-        }
-        return Ok(ExitCode::from(exit::SKIPPED));
+        eprintln!(
+            "{}: done or claimed by another process; nothing to do",
+            spec.short_id()
+        );
+        return Ok(WorkerEnd::Skipped);
     };
+    on_claimed();
     for warning in claim.warnings() {
         eprintln!("warning: {warning}");
     }
@@ -541,7 +651,7 @@ fn run_worker(args: WorkerArgs, slurm_tries: Option<usize>) -> anyhow::Result<Ex
     match outcome {
         Outcome::Recorded(_) => {
             claim.publish()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(WorkerEnd::Recorded)
         }
         Outcome::Stopped => {
             let lost = claim.lost();
@@ -552,20 +662,10 @@ fn run_worker(args: WorkerArgs, slurm_tries: Option<usize>) -> anyhow::Result<Ex
                     spec.short_id()
                 );
             }
-            if slurm_tries.is_some() && warned.load(Ordering::Relaxed) {
-                match slurm::requeue_self() {
-                    Ok(Some(job)) => eprintln!(
-                        "{}: stopped by Slurm's warning signal; requeued job {job}, which resumes from the last checkpoint",
-                        spec.short_id()
-                    ),
-                    Ok(None) => {}
-                    Err(e) => eprintln!(
-                        "warning: {}: could not requeue ({e}); `harness replicate --slurm` submits it again",
-                        spec.short_id()
-                    ),
-                }
-            }
-            Ok(ExitCode::from(exit::STOPPED))
+            Ok(WorkerEnd::Stopped {
+                warned: warned.load(Ordering::Relaxed),
+                trial: spec.short_id().to_string(),
+            })
         }
     }
 }

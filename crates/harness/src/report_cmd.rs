@@ -2,7 +2,10 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use experiment::report::{format_count, readme_section, splice_readme, write_report_full};
+use anyhow::Context;
+use experiment::report::{
+    Extras, format_count, readme_section_with, splice_readme, write_report_full,
+};
 use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
@@ -28,7 +31,8 @@ pub fn write_all(
 ) -> anyhow::Result<Vec<PathBuf>> {
     let records = records(store, &experiment.name)?;
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
-    let notes: Vec<String> = experiment::cost::kept(&store.experiment_dir(&experiment.name))
+    let dir = store.experiment_dir(&experiment.name);
+    let notes: Vec<String> = experiment::cost::kept(&dir)
         .and_then(|k| {
             let actual = k.actual_s?;
             Some(format!(
@@ -44,18 +48,22 @@ pub fn write_all(
         })
         .into_iter()
         .collect();
+    let extras = Extras {
+        notes,
+        quiet_latency: experiment::quiet_latency::load(&dir),
+    };
     let mut written = vec![write_report_full(
         experiment,
         &records,
         seeding.as_ref(),
-        &notes,
+        &extras,
         reports,
     )?];
     if let Ok(text) = std::fs::read_to_string(readme)
         && let Some(updated) = splice_readme(
             &text,
             &experiment.name,
-            &readme_section(experiment, &records),
+            &readme_section_with(experiment, &records, &extras),
         )
     {
         if updated != text {
@@ -82,6 +90,48 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     if !wrote_any {
         println!("no experiment in {} has trials yet", args.runs.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness export csv`: the records of the experiments (every experiment folder of the
+/// store that has records, when no config is given), as one tidy CSV.
+pub fn export_csv(
+    configs: &[PathBuf],
+    runs: &Path,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::new(runs);
+    let names: Vec<String> = if configs.is_empty() {
+        let mut names: Vec<String> = std::fs::read_dir(runs)
+            .with_context(|| format!("reading {}", runs.display()))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    } else {
+        configs
+            .iter()
+            .map(|c| common::experiment(c, &[], None).map(|e| e.name))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let mut all = Vec::new();
+    for name in &names {
+        all.extend(records(&store, name)?);
+    }
+    let text = experiment::export::csv(&all);
+    match out {
+        Some(path) => {
+            experiment::store::write_atomic(path, text.as_bytes())?;
+            eprintln!("wrote {} ({} trials)", path.display(), all.len());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

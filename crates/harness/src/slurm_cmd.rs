@@ -295,7 +295,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 let slurm_failed = last_task.get(id).and_then(|&(job, index)| {
                     ended
                         .get(&(job.to_string(), index))
-                        .filter(|(state, _)| state != "COMPLETED")
+                        .filter(|(state, code)| slurm::task_failed(state, code))
                         .map(|(state, code)| (job, index, state, code))
                 });
                 if attempts.failures() >= max_tries || slurm_failed.is_some() {
@@ -360,8 +360,9 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
             println!("{}: no queued or running Slurm task", experiment.name);
             continue;
         }
-        for job in &jobs {
-            slurm::scancel(job)?;
+        // One scancel for all: a job that ends meanwhile is not an error worth stopping for.
+        if let Err(e) = slurm::scancel(&jobs) {
+            eprintln!("warning: {e}");
         }
         println!(
             "{}: cancelled job(s) {} ({} task(s)); waiting for them to stop",

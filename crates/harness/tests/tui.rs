@@ -231,7 +231,11 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
     );
     assert!(done.contains("smoke"), "{done}");
 
-    // The report the replicate wrote, in the report panel; then written again from here.
+    // The report the replicate wrote (at its end, after the quiet latency phase), in the
+    // report panel; then written again from here.
+    tmux.wait_for("rep", "the replicate to write its report", |s| {
+        s.contains("wrote reports/smoke.md")
+    });
     tmux.keys("tui", "o");
     let report = tmux.wait_for("tui", "the report panel", |s| {
         s.contains("Report reports/smoke.md")

@@ -1,0 +1,209 @@
+//! Latency measured when nothing else of the plan runs: after `replicate` has recorded
+//! every trial (or on `harness report --latency`), each distinct network of the experiment
+//! is timed once, on the whole machine, in [`ROUNDS`] rounds of the trainer's latency
+//! measurement (10 warm-up and 50 timed forward passes, eval mode, no grad).
+//!
+//! Latency is a property of the network and the machine, not of the trained weights, so
+//! equal networks share one measurement (equal latencies by construction) and a fresh
+//! network built with seed 0 stands in for the trained ones.
+//!
+//! The median of the rounds' medians is the figure; the lowest and highest round medians
+//! are its spread. A figure is marked when its spread is wide (highest > 1.25 x lowest)
+//! or when other processes used more than a quarter of one core during the measurement
+//! (from `/proc/stat` minus this process's own time).
+//!
+//! Kept in `runs/<experiment>/latency.json`, by network ([`network_key`]).
+
+use crate::store::{StoreError, write_atomic};
+use data::{BatchOrder, FashionMnist};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::Device;
+use trainer::{LatencyOptions, Streams, TrialConfig, ValidTrial};
+
+/// Rounds per network.
+pub const ROUNDS: usize = 5;
+/// A spread wider than this ratio (highest / lowest round median) is marked.
+pub const WIDE: f64 = 1.25;
+/// Other processes' CPU use (in cores) above which a measurement is marked as under load.
+pub const BUSY_CORES: f64 = 0.25;
+
+/// One figure with its spread over rounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Median of the rounds' medians, ms.
+    pub median_ms: f64,
+    /// Lowest round median, ms.
+    pub low_ms: f64,
+    /// Highest round median, ms.
+    pub high_ms: f64,
+}
+
+impl Spread {
+    fn of(mut medians: Vec<f64>) -> Spread {
+        medians.sort_by(f64::total_cmp);
+        let n = medians.len();
+        let median = if n % 2 == 1 {
+            medians[n / 2]
+        } else {
+            (medians[n / 2 - 1] + medians[n / 2]) / 2.0
+        };
+        Spread {
+            median_ms: median,
+            low_ms: medians[0],
+            high_ms: medians[n - 1],
+        }
+    }
+
+    /// Whether the rounds disagree by more than [`WIDE`].
+    pub fn wide(&self) -> bool {
+        self.high_ms > WIDE * self.low_ms
+    }
+}
+
+/// The quiet measurement of one network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// One image.
+    pub batch1: Spread,
+    /// One evaluation batch.
+    pub eval: Spread,
+    /// Images in the evaluation batch.
+    pub eval_batch: usize,
+    /// Device label.
+    pub device: String,
+    /// libtorch threads.
+    pub threads: i32,
+    /// Host name.
+    pub host: String,
+    /// Cores' worth of CPU other processes used while it ran.
+    pub other_cores_busy: f64,
+    /// Unix seconds.
+    pub measured_at: u64,
+}
+
+impl Measured {
+    /// Why this figure is marked, if it is: a wide spread or other load.
+    pub fn caveat(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.batch1.wide() || self.eval.wide() {
+            why.push("wide spread".to_string());
+        }
+        if self.other_cores_busy > BUSY_CORES {
+            why.push(format!(
+                "under load ({:.2} cores busy elsewhere)",
+                self.other_cores_busy
+            ));
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+}
+
+/// What decides a forward pass's time: the network and the evaluation batch.
+pub fn network_key(trial: &TrialConfig) -> String {
+    let text = serde_json::json!({"model": trial.model, "eval_batch_size": trial.eval_batch_size})
+        .to_string();
+    Sha256::digest(text.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Busy jiffies of the whole machine, and of this process.
+fn jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    let busy = cpu.iter().sum::<u64>() - cpu.get(3)? - cpu.get(4).copied().unwrap_or(0);
+    let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &me[me.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (1-based), 12 and 13 after the state field.
+    let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((busy, own))
+}
+
+/// Times the network of `trial` on `device` with libtorch's current threads.
+pub fn measure(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> Measured {
+    let (_vs, net) = trainer::build_model(trial, &Streams::new(0, &[]), device);
+    let images = dataset
+        .test
+        .take(trial.eval_batch_size.min(dataset.test.len()))
+        .to_device(device)
+        .batches(trial.eval_batch_size, BatchOrder::Sequential)
+        .next()
+        .map(|b| data::normalize(&b.images))
+        .expect("the test set has images");
+    let before = jiffies();
+    let started = std::time::Instant::now();
+    let (mut b1, mut eval) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let l = trainer::measure_latency(
+            &net,
+            &images,
+            trial.eval_batch_size,
+            LatencyOptions::default(),
+        );
+        b1.push(l.batch1.median_ms);
+        eval.push(l.eval.median_ms);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Jiffies are 1/100 s on Linux (USER_HZ).
+    let other_cores_busy = match (before, jiffies()) {
+        (Some((b0, o0)), Some((b1, o1))) if elapsed > 0.0 => {
+            (b1.saturating_sub(b0).saturating_sub(o1.saturating_sub(o0))) as f64 / 100.0 / elapsed
+        }
+        _ => 0.0,
+    };
+    Measured {
+        batch1: Spread::of(b1),
+        eval: Spread::of(eval),
+        eval_batch: trial.eval_batch_size,
+        device: crate::provenance::device_label(device),
+        threads: tch::get_num_threads(),
+        host: crate::provenance::host_name(),
+        other_cores_busy,
+        measured_at: crate::provenance::unix_seconds(),
+    }
+}
+
+/// `runs/<experiment>/latency.json`.
+pub fn path(experiment_dir: &Path) -> PathBuf {
+    experiment_dir.join("latency.json")
+}
+
+/// The kept measurements by network key (empty if none or unreadable).
+pub fn load(experiment_dir: &Path) -> BTreeMap<String, Measured> {
+    std::fs::read_to_string(path(experiment_dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Writes the measurements atomically.
+pub fn save(experiment_dir: &Path, all: &BTreeMap<String, Measured>) -> Result<(), StoreError> {
+    let mut json = serde_json::to_string_pretty(all).expect("serialises");
+    json.push('\n');
+    write_atomic(&path(experiment_dir), json.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_figure_is_the_median_of_round_medians_and_wide_spreads_are_marked() {
+        let s = Spread::of(vec![1.0, 1.1, 0.9, 1.05, 3.0]);
+        assert_eq!((s.median_ms, s.low_ms, s.high_ms), (1.05, 0.9, 3.0));
+        assert!(s.wide());
+        assert!(!Spread::of(vec![1.0, 1.1]).wide());
+    }
+}
