@@ -6,7 +6,16 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench setup clean-runs
+.PHONY: run build test bench setup clean-runs study-cpu study-cpu-report
+
+# The study's nine tables (configs at the study's full protocol), run as one plan under the
+# CPU-reduced protocol below: shared trials (the baseline is in eight tables) train once.
+# Variants estimated to take longer than STUDY_MAX_TRIAL per trial here are shown as
+# "not run on this machine (estimated ...)". `make study-cpu-report` rebuilds the reports.
+STUDY := architectures augmentation batchnorm channels dropout kernel lr optimizer scheduler
+STUDY_CONFIGS := $(STUDY:%=configs/%.ron)
+STUDY_CPU_SETS := --seeds 3 --set epochs=4 --set data.train_limit=5000 --set data.test_limit=2000 --set 'schedule=Step(every: 2, gamma: 0.1)'
+STUDY_MAX_TRIAL ?= 10m
 
 setup:
 	@scripts/setup.sh
@@ -16,6 +25,12 @@ build: setup
 
 run: build
 	$(HARNESS) replicate $(CONFIG)
+
+study-cpu: build
+	$(HARNESS) replicate $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL)
+
+study-cpu-report: build
+	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_CPU_SETS)
 
 test:
 	@scripts/setup.sh --test
@@ -28,3 +43,12 @@ bench:
 	@scripts/setup.sh --bench
 	@$(CARGO) build --release --quiet -p harness
 	bench/compare.sh
+
+# Our trainer against plain PyTorch (bench/reference/train_reference.py, torchvision from
+# `scripts/setup.sh --bench`) on the study's baseline: conv2 and conv4, 12 epochs, full data,
+# 3 seeds per side, all cores -> reports/parity.md. Long on CPU (about 5 hours on 2 cores);
+# interrupt and rerun at will: finished runs of either side are reused.
+.PHONY: parity
+parity: build
+	@scripts/setup.sh --bench
+	$(HARNESS) parity

@@ -10,6 +10,9 @@
 #      we are root; otherwise the harness downloads and verifies it on first use.
 #   4. With --test: tmux, which the terminal end-to-end tests drive, and Slurm (slurm-wlm,
 #      munge) for the tests that submit real jobs, through scripts/local-slurm.sh install.
+#   5. With --test or --bench: torchvision and pillow in that venv, for the PyTorch reference
+#      (bench/reference/train_reference.py) that `make bench` times and `harness parity`
+#      trains against (its end-to-end test runs it).
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -55,9 +58,9 @@ import os, importlib.util
 print(os.path.dirname(importlib.util.find_spec("torch").origin))
 PY
 )"
-if [ "$want_bench" = 1 ] && [ ! -f "$VENV/.torchvision-$TORCHVISION_VERSION" ]; then
+if { [ "$want_bench" = 1 ] || [ "$want_test" = 1 ]; } && [ ! -f "$VENV/.torchvision-$TORCHVISION_VERSION" ]; then
   say "installing torchvision==$TORCHVISION_VERSION and pillow into $VENV"
-  say "  why: the PyTorch reference that 'make bench' compares against"
+  say "  why: the PyTorch reference that 'make bench' times and 'harness parity' (and its test) trains against"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "torchvision==$TORCHVISION_VERSION" pillow
   touch "$VENV/.torchvision-$TORCHVISION_VERSION"
 fi

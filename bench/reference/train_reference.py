@@ -5,9 +5,22 @@ images to a `transforms.Compose`, a `DataLoader` with worker processes, eager Py
 models, Adam (or SGD with momentum), CrossEntropyLoss and a per-epoch StepLR.
 
 It exists so that `bench/compare.py` can time our Rust harness against what a PyTorch
-user would run on the same machine. Output is JSON lines on stdout (one per epoch, and a
-latency line at the end of `--mode train` / `--mode latency`); everything human-readable
-goes to stderr.
+user would run on the same machine, and so that `harness parity` can check that our
+trainer (its own Adam, SGD, initialisation, batch norm and data path) learns as well as
+plain PyTorch with the same settings. Everything here is stock PyTorch: `torch.optim.Adam`
+/ `SGD`, `StepLR`, the layers' default initialisation, `nn.CrossEntropyLoss()` (mean over
+the batch, as ours), and the normalisation constants of our `data` crate (`PIXEL_MEAN`,
+`PIXEL_STD`). `--seed` seeds torch (initialisation, dropout, the DataLoader's shuffle),
+Python's `random` and NumPy.
+
+Output is JSON lines on stdout; everything human-readable goes to stderr:
+  {"kind": "start", ...}   first: torch and torchvision versions, threads, parameters, seed;
+  {"kind": "epoch", ...}   one per epoch: epoch (1-based; 0 = warm-up), lr (during the
+                           epoch), train_loss_sum (sum over batches of the mean batch loss),
+                           train_loss_mean (that sum / batches), batches, images,
+                           epoch_time_s, test_accuracy (percent, or null without a test set);
+                           a non-finite number (a diverged run) is written as null;
+  {"kind": "latency", ...} last, in `--mode train` (unless --no-latency) / `--mode latency`.
 
 Modes:
   train    E epochs (train + evaluate each), then the latency measurement.
@@ -18,6 +31,7 @@ Modes:
 import argparse
 import gzip
 import json
+import math
 import os
 import random
 import statistics
@@ -27,10 +41,12 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
+import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+# The same constants as crates/data (PIXEL_MEAN, PIXEL_STD): pixels in [0, 1], normalised.
 MEAN, STD = 0.2860, 0.3530
 NUM_CLASSES = 10
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
@@ -195,11 +211,11 @@ def param_count(model):
 
 
 def train_epoch(model, loader, optimizer, criterion):
-    """One pass over the loader; returns (wall seconds, summed batch losses, images).
-    The wall time covers everything the loop does: worker start-up, decoding, augmentation,
-    collation, forward, backward, optimizer step."""
+    """One pass over the loader; returns (wall seconds, summed batch losses, images,
+    batches). The wall time covers everything the loop does: worker start-up, decoding,
+    augmentation, collation, forward, backward, optimizer step."""
     model.train()
-    loss_sum, images = 0.0, 0
+    loss_sum, images, batches = 0.0, 0, 0
     start = time.perf_counter()
     for x, y in loader:
         optimizer.zero_grad()
@@ -208,17 +224,19 @@ def train_epoch(model, loader, optimizer, criterion):
         optimizer.step()
         loss_sum += loss.item()
         images += y.shape[0]
-    return time.perf_counter() - start, loss_sum, images
+        batches += 1
+    return time.perf_counter() - start, loss_sum, images, batches
 
 
 @torch.no_grad()
 def evaluate(model, loader):
+    """Test accuracy in percent (as our records), or None without test images."""
     model.eval()
     correct, total = 0, 0
     for x, y in loader:
         correct += (model(x).argmax(dim=1) == y).sum().item()
         total += y.shape[0]
-    return correct / total if total else None
+    return 100.0 * correct / total if total else None
 
 
 def percentile(values, q):
@@ -246,8 +264,18 @@ def measure_latency(model, test_images, eval_batch):
     return result
 
 
+def _strict(value):
+    """`value` with every non-finite float (a diverged run's loss) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    return value
+
+
 def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
+    # Strict JSON: json.dumps would write NaN, which JSON parsers (serde_json) refuse.
+    sys.stdout.write(json.dumps(_strict(obj), allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
@@ -290,6 +318,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--mode", choices=["train", "epochs", "latency"], default="train")
+    p.add_argument("--no-latency", action="store_true", help="--mode train: skip the latency measurement at the end")
     args = p.parse_args(argv)
     for name in ("channels", "kernel", "batch_size", "eval_batch_size"):
         if getattr(args, name) < 1:
@@ -316,6 +345,17 @@ def main(argv=None):
 
     model = build_model(args.arch, args.channels, args.kernel, not args.no_bn, args.dropout)
     n_params = param_count(model)
+    emit(
+        {
+            "kind": "start",
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "threads": torch.get_num_threads(),
+            "device": "cpu",
+            "params": n_params,
+            "seed": args.seed,
+        }
+    )
     log(
         f"arch={args.arch} channels={args.channels} kernel={args.kernel} bn={not args.no_bn} "
         f"dropout={args.dropout} params={n_params} augment={','.join(sorted(args.augment)) or 'none'} "
@@ -354,14 +394,18 @@ def main(argv=None):
     epochs = [(0, True)] if args.mode == "epochs" else []
     epochs += [(e, False) for e in range(1, args.epochs + 1)]
     for epoch, warmup in epochs:
-        seconds, loss_sum, images = train_epoch(model, train_loader, optimizer, criterion)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
+        seconds, loss_sum, images, batches = train_epoch(model, train_loader, optimizer, criterion)
         scheduler.step()
         accuracy = evaluate(model, test_loader) if m > 0 else None
         line = {
             "kind": "epoch",
             "epoch": epoch,
+            "lr": lr,
             "epoch_time_s": seconds,
             "train_loss_sum": loss_sum,
+            "train_loss_mean": loss_sum / batches if batches else None,
+            "batches": batches,
             "test_accuracy": accuracy,
             "images": images,
         }
@@ -370,7 +414,7 @@ def main(argv=None):
         emit(line)
         log(f"epoch {epoch}{' (warm-up)' if warmup else ''}: {seconds:.3f}s, {images / seconds:.0f} img/s, loss_sum {loss_sum:.3f}, accuracy {accuracy}")
 
-    if args.mode == "train":
+    if args.mode == "train" and not args.no_latency:
         emit({"kind": "latency", **measure_latency(model, test_images, args.eval_batch_size)})
     return 0
 

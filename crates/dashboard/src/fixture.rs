@@ -156,7 +156,7 @@ pub fn diverge(mut record: TrialRecord, epoch: u32) -> TrialRecord {
 
 /// Publishes `record` into the store, as a finished trial folder with a `train.log`.
 pub fn write_record(store: &Store, record: &TrialRecord) -> Result<PathBuf, StoreError> {
-    let dir = store.trial_dir(&record.experiment, &record.id);
+    let dir = store.trial_dir(&record.id);
     let json = serde_json::to_string_pretty(record).expect("records serialise");
     write_atomic(&dir.join(SUMMARY), json.as_bytes())?;
     let mut log = format!(
@@ -227,7 +227,7 @@ pub fn start(store: &Store, experiment: &Experiment, variant: &str, seed: u64) -
         .config();
     let id = id::trial_id(config, seed, &data::canonical_digest());
     let claim = store
-        .claim(&experiment.name, &id)
+        .claim(&id)
         .expect("claiming in the fixture store")
         .expect("the fixture trial is free");
     let header = format!(

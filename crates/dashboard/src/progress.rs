@@ -1,6 +1,8 @@
 //! Progress of a whole plan (an experiment's grid): trials recorded, time spent, and the
-//! time left, from the paces of finished trials ([`crate::eta`]) and the progress of the
-//! running ones. Pure: it reads the scanned state and the followed trials only.
+//! time left, from the paces of finished trials of the same variant ([`crate::eta`]), else
+//! the command line's cost model (the calibration cached on this machine, the same
+//! estimate `replicate` prints), and the progress of the running ones. Pure: it reads the
+//! scanned state and the followed trials only.
 
 use crate::eta::{Pace, pace_of, pace_of_running, plan_left_s, trial_left_s};
 use crate::live::TrialProgress;
@@ -79,14 +81,19 @@ pub fn plan_progress<'p>(
                 spent_s += e.record(&cell.id).map_or(0.0, |r| r.wall_time_s);
             }
             CellState::Pending | CellState::Failed => {
-                let pace = variant_pace(e, cell.variant).or_else(|| {
-                    let same = running_paces.iter().find(|(v, _)| *v == cell.variant);
-                    same.or(running_paces.first()).map(|(_, p)| *p)
-                });
-                match pace {
-                    Some(p) => {
-                        pending.push(p.trial_s(e.experiment.variants[cell.variant].trial.epochs))
-                    }
+                let epochs = e.experiment.variants[cell.variant].trial.epochs;
+                let own = pace_of(&e.pooled_records(cell.variant)).map(|p| p.trial_s(epochs));
+                let modelled = e.calibrated_s.get(cell.variant).copied().flatten();
+                let guessed = || {
+                    variant_pace(e, cell.variant)
+                        .or_else(|| {
+                            let same = running_paces.iter().find(|(v, _)| *v == cell.variant);
+                            same.or(running_paces.first()).map(|(_, p)| *p)
+                        })
+                        .map(|p| p.trial_s(epochs))
+                };
+                match own.or(modelled).or_else(guessed) {
+                    Some(s) => pending.push(s),
                     None => unknown = true,
                 }
             }
@@ -110,6 +117,29 @@ mod tests {
     use crate::fixture;
     use experiment::Store;
     use trainer::Event;
+
+    /// Before a variant has a finished trial, its trials are estimated by the command
+    /// line's cost model (the calibration cached for the last run's split); its own
+    /// finished trials take over once they exist.
+    #[test]
+    fn the_plan_eta_falls_back_to_the_cost_model_not_to_other_variants() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, e) = fixture::experiment(dir.path());
+        let store = Store::new(dir.path().join("runs"));
+        let mut state = ExperimentState::new(e.clone(), &data::canonical_digest());
+        state.rescan(&store);
+        assert_eq!(state.calibrated_s, vec![None, None], "no run, no estimate");
+        state.calibrated_s = vec![Some(40.0), Some(20.0)];
+        let none = |_: &str| None;
+        let p = plan_progress(&state, &none);
+        assert_eq!(p.left_s, Some(120.0), "2 x 40 s + 2 x 20 s, one at a time");
+
+        // base has a finished trial of 30 s: its own pace wins; flip keeps the model's.
+        fixture::write_record(&store, &fixture::record(&e, "base", 0, &[70.0, 80.0])).unwrap();
+        state.rescan(&store);
+        let p = plan_progress(&state, &none);
+        assert_eq!(p.left_s, Some(70.0), "30 s + 2 x 20 s");
+    }
 
     #[test]
     fn the_plan_eta_uses_finished_paces_and_running_progress() {

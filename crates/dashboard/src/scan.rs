@@ -2,16 +2,20 @@
 //! of variants × seeds with each trial's state, the counts, the records (each
 //! `summary.json` read once) and the live statistics.
 //!
-//! A rescan lists `runs/<name>/` and `runs/<name>/.work/` and checks the claim of each
-//! trial in the work folder; nothing else is read unless it is new.
+//! A rescan lists the shared pool `runs/trials/` and `runs/trials/.work/` and checks the
+//! claim of each trial in the work folder; nothing else is read unless it is new. A record
+//! is the experiment's when its configuration digest is one of the variants' (whichever
+//! experiment ran it: shared trials show in every experiment that plans them) or when the
+//! experiment ran it itself.
 //!
 //! A cell's trial is found by its planned id (the plan's id with the canonical dataset
 //! digest). Trials the plan does not name are placed by what they say about themselves:
-//! a record by its variant, seed and configuration digest, a running trial by the header
-//! of its `config.ron`. So extra seeds (`replicate --seeds N`) show as extra columns.
+//! a record by its configuration digest and seed, a running trial by the header of its
+//! `config.ron` (when this experiment started it). So extra seeds (`replicate --seeds N`)
+//! show as extra columns.
 
 use crate::statistics::{StatsRow, rows};
-use experiment::store::{SUMMARY, read_record};
+use experiment::store::{SUMMARY, is_trial_id, read_record};
 use experiment::{Experiment, Store, TrialRecord, TrialState, id, lease};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -98,17 +102,25 @@ pub struct ExperimentState {
     pub cells: Vec<Cell>,
     /// Counts of the cells.
     pub counts: Counts,
-    /// Every readable record in the experiment's folder, sorted by variant, seed and id.
+    /// Every readable record of the pool that belongs to the experiment, sorted by
+    /// variant, seed and id.
     pub records: Vec<TrialRecord>,
     /// The statistics rows, one per variant.
     pub stats: Vec<StatsRow>,
     /// Per variant, the ids of the finished records the statistics pool.
     pub pooled: Vec<Vec<String>>,
+    /// Per variant, one trial's seconds as the command line's cost model estimates it
+    /// (the calibration cached for the split of the experiment's last run; see
+    /// `experiment::cost::cached_trial_seconds`); `None` where there is none.
+    pub calibrated_s: Vec<Option<f64>>,
+    calibrated_at: Option<std::time::Instant>,
     dataset_digest: String,
     by_id: HashMap<String, usize>,
     planned: HashMap<String, (usize, u64)>,
     wanted: Vec<String>,
     headers: HashMap<String, (String, u64)>,
+    /// Records of the pool read once and found to belong to other experiments.
+    others: BTreeSet<String>,
     work: Vec<(String, TrialState)>,
     jobs: HashMap<String, String>,
 }
@@ -130,11 +142,14 @@ impl ExperimentState {
             records: Vec::new(),
             stats,
             pooled,
+            calibrated_s: Vec::new(),
+            calibrated_at: None,
             dataset_digest: dataset_digest.to_string(),
             by_id: HashMap::new(),
             planned: HashMap::new(),
             wanted,
             headers: HashMap::new(),
+            others: BTreeSet::new(),
             work: Vec::new(),
             jobs: HashMap::new(),
         };
@@ -183,14 +198,30 @@ impl ExperimentState {
     /// Reads what changed in the store; returns whether anything did.
     pub fn rescan(&mut self, store: &Store) -> bool {
         let name = self.experiment.name.clone();
+        if self
+            .calibrated_at
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10))
+        {
+            self.calibrated_at = Some(std::time::Instant::now());
+            let dir = store.experiment_dir(&name);
+            self.calibrated_s = self
+                .experiment
+                .variants
+                .iter()
+                .map(|v| experiment::cost::cached_trial_seconds(&dir, v.trial.config()))
+                .collect();
+        }
         let records_changed = self.scan_records(store, &name);
-        let (work, jobs) = scan_work(store, &name, &self.by_id);
+        let (work, jobs) = scan_work(store, &self.by_id);
         let jobs_changed = jobs != self.jobs;
         self.jobs = jobs;
         for (id, _) in &work {
             if !self.planned.contains_key(id)
                 && !self.headers.contains_key(id)
-                && let Some(found) = read_header(&store.work_dir(&name, id))
+                && let Some(found) =
+                    read_header(&store.work_dir(id)).and_then(|(experiment, variant, seed)| {
+                        (experiment == name).then_some((variant, seed))
+                    })
             {
                 self.headers.insert(id.clone(), found);
             }
@@ -209,7 +240,7 @@ impl ExperimentState {
 
     /// Adds new records and forgets deleted ones; returns whether any changed.
     fn scan_records(&mut self, store: &Store, name: &str) -> bool {
-        let dir = store.experiment_dir(name);
+        let dir = store.trials_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             let changed = !self.records.is_empty();
             self.records.clear();
@@ -227,12 +258,19 @@ impl ExperimentState {
                 present.insert(file_name);
                 continue;
             }
+            if self.others.contains(&file_name) {
+                continue;
+            }
             let summary = entry.path().join(SUMMARY);
             if summary.is_file()
                 && let Ok(record) = read_record(&summary)
             {
-                present.insert(file_name);
-                added.push(record);
+                if self.wanted.contains(&record.config_digest) || record.experiment == name {
+                    present.insert(file_name);
+                    added.push(record);
+                } else {
+                    self.others.insert(file_name);
+                }
             }
         }
         let removed = self.records.iter().any(|r| !present.contains(&r.id));
@@ -257,15 +295,11 @@ impl ExperimentState {
         true
     }
 
-    /// Where an unplanned record belongs: its variant (by name, with the file's exact
-    /// settings) and seed.
+    /// Where an unplanned record belongs: the variant with its exact settings (whatever
+    /// the experiment that ran it called it), and its seed.
     fn place_record(&self, r: &TrialRecord) -> Option<(usize, u64)> {
-        let v = self
-            .experiment
-            .variants
-            .iter()
-            .position(|v| v.name == r.variant)?;
-        (self.wanted[v] == r.config_digest).then_some((v, r.seed))
+        let v = self.wanted.iter().position(|d| *d == r.config_digest)?;
+        Some((v, r.seed))
     }
 
     /// Where an unplanned trial of the work folder belongs, by its `config.ron` header.
@@ -376,18 +410,13 @@ impl ExperimentState {
     }
 }
 
-fn is_trial_id(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// The trials in the work folder that are not recorded: running (claimed) or left over;
 /// and the Slurm job of each one a Slurm task holds (from its claim).
 fn scan_work(
     store: &Store,
-    name: &str,
     recorded: &HashMap<String, usize>,
 ) -> (Vec<(String, TrialState)>, HashMap<String, String>) {
-    let dir = store.experiment_dir(name).join(".work");
+    let dir = store.trials_dir().join(".work");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return (Vec::new(), HashMap::new());
     };
@@ -397,10 +426,10 @@ fn scan_work(
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let id = e.file_name().to_string_lossy().to_string();
-            if !is_trial_id(&id) || recorded.contains_key(&id) || store.is_done(name, &id) {
+            if !is_trial_id(&id) || recorded.contains_key(&id) || store.is_done(&id) {
                 return None;
             }
-            match store.holder(name, &id) {
+            match store.holder(&id) {
                 lease::Status::Held(holder) => {
                     if let Some(job) = holder.and_then(|h| h.job) {
                         jobs.insert(id.clone(), job);
@@ -415,20 +444,23 @@ fn scan_work(
     (work, jobs)
 }
 
-/// `(variant, seed)` from the header a trial writes at the top of its `config.ron`:
-/// `// experiment: NAME, variant: VARIANT, seed: SEED`.
-pub fn parse_header(text: &str) -> Option<(String, u64)> {
+/// `(experiment, variant, seed)` from the header a trial writes at the top of its
+/// `config.ron`: `// experiment: NAME, variant: VARIANT, seed: SEED`.
+pub fn parse_header(text: &str) -> Option<(String, String, u64)> {
     let line = text
         .lines()
         .take(5)
         .find(|l| l.starts_with("// experiment: "))?;
-    let rest = &line[line.find(", variant: ")? + ", variant: ".len()..];
+    let after = ", variant: ";
+    let split = line.find(after)?;
+    let experiment = line["// experiment: ".len()..split].to_string();
+    let rest = &line[split + after.len()..];
     let at = rest.rfind(", seed: ")?;
     let seed = rest[at + ", seed: ".len()..].trim().parse().ok()?;
-    Some((rest[..at].to_string(), seed))
+    Some((experiment, rest[..at].to_string(), seed))
 }
 
-fn read_header(work_dir: &Path) -> Option<(String, u64)> {
+fn read_header(work_dir: &Path) -> Option<(String, String, u64)> {
     use std::io::Read;
     let mut head = [0u8; 512];
     let mut file = std::fs::File::open(work_dir.join("config.ron")).ok()?;
@@ -444,12 +476,43 @@ mod tests {
     #[test]
     fn headers_name_the_variant_and_seed() {
         let text = "// Resolved configuration of trial abc\n// experiment: e, variant: 0.5, seed: 7\n// dataset: d\n(";
-        assert_eq!(parse_header(text), Some(("0.5".into(), 7)));
+        assert_eq!(parse_header(text), Some(("e".into(), "0.5".into(), 7)));
         assert_eq!(parse_header("(epochs: 2)"), None);
         assert_eq!(
             parse_header("// experiment: e, variant: v, seed: x\n"),
             None
         );
+    }
+
+    /// A trial another experiment ran with the same settings fills this experiment's cell
+    /// (the pool is shared); one with other settings does not show.
+    #[test]
+    fn a_trial_shared_with_another_experiment_fills_the_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, e) = fixture::experiment(dir.path());
+        let store = Store::new(dir.path().join("runs"));
+        let mut state = ExperimentState::new(e.clone(), &data::canonical_digest());
+        let mut shared = fixture::record(&e, "flip", 0, &[70.0, 81.0]);
+        shared.experiment = "augmentation".into();
+        shared.variant = "horizontal flip".into();
+        fixture::write_record(&store, &shared).unwrap();
+        let mut other = fixture::record(&e, "base", 1, &[70.0, 60.0]);
+        other.config.epochs += 1;
+        other.config_digest = id::config_digest(&other.config);
+        other.id = id::trial_id(&other.config, 1, &data::canonical_digest());
+        other.experiment = "augmentation".into();
+        fixture::write_record(&store, &other).unwrap();
+        assert!(state.rescan(&store));
+        assert_eq!(state.cell(1, 0).unwrap().state, CellState::Done);
+        assert_eq!(state.cell(1, 0).unwrap().id, shared.id);
+        assert_eq!(state.cell(0, 1).unwrap().state, CellState::Pending);
+        assert_eq!(
+            state.records.len(),
+            1,
+            "only the shared record is this experiment's"
+        );
+        assert_eq!(state.stats[1].n, "1");
+        assert!(!state.rescan(&store), "the other record is read once");
     }
 
     #[test]

@@ -259,10 +259,7 @@ impl Watcher {
         for entry in &self.entries {
             if let Ok(state) = &entry.state {
                 for cell in state.cells.iter().filter(|c| c.state == CellState::Running) {
-                    running.insert(
-                        cell.id.clone(),
-                        self.store.work_dir(&state.experiment.name, &cell.id),
-                    );
+                    running.insert(cell.id.clone(), self.store.work_dir(&cell.id));
                 }
             }
         }
@@ -341,7 +338,7 @@ mod tests {
         // Finished: published by rename, no longer followed.
         let record = fixture::record(&e, "base", 0, &[70.0, 80.0]);
         drop(trial);
-        std::fs::remove_dir_all(store.work_dir("demo", &record.id)).unwrap();
+        std::fs::remove_dir_all(store.work_dir(&record.id)).unwrap();
         fixture::write_record(&store, &record).unwrap();
         assert!(watcher.poll(t0 + Duration::from_secs(3)));
         assert!(watcher.live(&record.id).is_none());

@@ -276,7 +276,7 @@ fn statistics_update_as_trials_finish() {
     } = f;
     let id = running.id.clone();
     drop(running);
-    std::fs::remove_dir_all(store.work_dir("demo", &id)).unwrap();
+    std::fs::remove_dir_all(store.work_dir(&id)).unwrap();
     fixture::write_record(&store, &fixture::record(&e, "flip", 1, &[73.0, 85.0])).unwrap();
     app.update(Instant::now() + Duration::from_secs(2));
     let lines = screen(&draw(&app, 120, 40), tmp.path());

@@ -35,7 +35,7 @@ use trainer::{Event, RunOptions, Stop, TrialConfig, ValidTrial};
 
 /// A calibration expected to take longer than this (from the probe) is not run; the
 /// probe's rates are used instead.
-pub const PROBE_LIMIT_S: f64 = 20.0;
+pub const PROBE_LIMIT_S: f64 = 60.0;
 /// Batch size of the probe.
 const PROBE_BATCH: usize = 8;
 /// Format of the cache file.
@@ -94,6 +94,32 @@ pub fn workload_key(trial: &TrialConfig) -> String {
     .to_string();
     let digest = Sha256::digest(text.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The workload in words, e.g. `conv4 32ch k3 bn dropout 0.2 batch 256 + HorizontalFlip`.
+pub fn workload_label(trial: &TrialConfig) -> String {
+    let m = &trial.model;
+    let mut label = format!(
+        "{} {}ch k{}{} dropout {} batch {}",
+        m.architecture,
+        m.channels,
+        m.kernel_size,
+        if m.batch_norm { " bn" } else { " no-bn" },
+        m.dropout,
+        trial.batch_size
+    );
+    for a in &trial.augmentations {
+        let name = match serde_json::to_value(a) {
+            Ok(serde_json::Value::Object(map)) => map.keys().next().cloned(),
+            Ok(serde_json::Value::String(name)) => Some(name),
+            _ => None,
+        };
+        label.push_str(&format!(
+            " + {}",
+            name.unwrap_or_else(|| "augmentation".into())
+        ));
+    }
+    label
 }
 
 /// `<cache>/fmnist-harness/calibration/<host>-<device>-<threads>t.json`.
@@ -206,17 +232,34 @@ fn run_tiny(
 
 /// Seconds one trial of `config` takes at `rate` on `dataset`.
 pub fn trial_seconds(config: &TrialConfig, dataset: &FashionMnist, rate: &Rate) -> f64 {
-    let train = config
-        .data
-        .train_limit
-        .map_or(dataset.train.len(), |n| n.min(dataset.train.len())) as f64;
-    let test = config
-        .data
-        .test_limit
-        .map_or(dataset.test.len(), |n| n.min(dataset.test.len())) as f64;
+    seconds_for(config, dataset.train.len(), dataset.test.len(), rate)
+}
+
+/// Seconds one trial of `config` takes at `rate` with `train` training and `test` test
+/// images available (the config's limits apply).
+pub fn seconds_for(config: &TrialConfig, train: usize, test: usize, rate: &Rate) -> f64 {
+    let train = config.data.train_limit.map_or(train, |n| n.min(train)) as f64;
+    let test = config.data.test_limit.map_or(test, |n| n.min(test)) as f64;
     f64::from(config.epochs) * (train / rate.train_images_per_s + test / rate.eval_images_per_s)
         + rate.latency_phase_s
         + rate.setup_s
+}
+
+/// The estimate of one trial of `config` from the calibration cached on this machine for
+/// the split the experiment's last run used (`runs/<name>/estimate.json`: device and
+/// threads), on the full Fashion-MNIST (60,000 / 10,000 images, limits applied). `None`
+/// without such a run or calibration. The dashboard's ETA uses it, so that it and the
+/// command line's estimate come from one model.
+pub fn cached_trial_seconds(experiment_dir: &Path, config: &TrialConfig) -> Option<f64> {
+    let kept = kept(experiment_dir)?;
+    let calibration = Calibration::load(&cache_path(&kept.device, kept.threads));
+    let rate = calibration.rates.get(&workload_key(config))?;
+    Some(seconds_for(
+        config,
+        data::FileKind::TrainImages.expected_count(),
+        data::FileKind::TestImages.expected_count(),
+        rate,
+    ))
 }
 
 /// The greedy schedule's wall time of `seconds` (in plan order) on `jobs` slots.
@@ -251,6 +294,8 @@ pub struct Estimate {
     pub extrapolated: usize,
     /// The cache file.
     pub cache: PathBuf,
+    /// Per pending trial (by id): its estimated seconds.
+    pub per_trial: BTreeMap<String, f64>,
 }
 
 /// Estimates the pending trials of `planned` on `device` with `jobs` x `threads`,
@@ -272,6 +317,7 @@ pub fn estimate(
     let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
     let (mut calibrated, mut extrapolated) = (0, 0);
     let mut counted_extrapolated = std::collections::BTreeSet::new();
+    let mut per_trial = BTreeMap::new();
     for t in planned
         .iter()
         .filter(|t| t.state != crate::TrialState::Done)
@@ -281,13 +327,7 @@ pub fn estimate(
         let rate = match calibration.rates.get(&key) {
             Some(rate) => rate.clone(),
             None => {
-                on_calibrate(&format!(
-                    "{} {}ch k{} batch {}",
-                    config.model.architecture,
-                    config.model.channels,
-                    config.model.kernel_size,
-                    config.batch_size
-                ));
+                on_calibrate(&workload_label(config));
                 let rate = calibrate(&t.spec.variant.trial, dataset, device)?;
                 calibration.rates.insert(key.clone(), rate.clone());
                 calibration.save(&cache);
@@ -300,6 +340,7 @@ pub fn estimate(
         }
         let s = trial_seconds(config, dataset, &rate);
         seconds.push(s);
+        per_trial.insert(t.spec.id.clone(), s);
         let entry = per_architecture
             .entry(config.model.architecture.to_string())
             .or_default();
@@ -315,6 +356,7 @@ pub fn estimate(
         calibrated,
         extrapolated,
         cache,
+        per_trial,
     })
 }
 
@@ -335,6 +377,61 @@ pub struct Kept {
     /// Actual seconds, once the run ended with every trial recorded.
     #[serde(default)]
     pub actual_s: Option<f64>,
+    /// The experiments planned together in that run (their union, each shared trial
+    /// once), when there were several; the estimate and the wall time are the union's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
+    /// Variants left out of that run because one trial of theirs was estimated to take
+    /// longer than `--max-trial-time` (a report shows them as not run, with the estimate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A variant left out of a run as too slow for this machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The variant's name.
+    pub variant: String,
+    /// Its trials left out.
+    pub trials: usize,
+    /// The estimated seconds of one of them.
+    pub seconds_each: f64,
+    /// The limit it exceeded (`--max-trial-time`), in seconds.
+    pub limit_s: f64,
+}
+
+/// Parses a duration as people write it: `90s`, `20m`, `1.5h`, `2h30m`; a bare number is
+/// minutes.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if let Ok(minutes) = t.parse::<f64>() {
+        return (minutes.is_finite() && minutes > 0.0)
+            .then(|| Duration::from_secs_f64(minutes * 60.0))
+            .ok_or_else(|| format!("`{text}`: must be a positive duration"));
+    }
+    let mut total = 0.0;
+    let mut number = String::new();
+    for c in t.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'h' | 'm' | 's' => {
+                let n: f64 = number
+                    .parse()
+                    .map_err(|_| format!("`{text}`: expected e.g. 90s, 20m, 1.5h or 2h30m"))?;
+                total += n * match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                number.clear();
+            }
+            _ => return Err(format!("`{text}`: expected e.g. 90s, 20m, 1.5h or 2h30m")),
+        }
+    }
+    if !number.is_empty() || total <= 0.0 || !total.is_finite() {
+        return Err(format!("`{text}`: expected e.g. 90s, 20m, 1.5h or 2h30m"));
+    }
+    Ok(Duration::from_secs_f64(total))
 }
 
 /// `runs/<name>/estimate.json`.
@@ -373,6 +470,18 @@ mod tests {
         assert_eq!(makespan(&[3.0, 1.0, 1.0, 1.0], 2), 3.0);
         assert_eq!(makespan(&[3.0, 1.0, 1.0, 1.0], 1), 6.0);
         assert_eq!(makespan(&[], 4), 0.0);
+    }
+
+    #[test]
+    fn durations_parse_as_people_write_them() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("2h30m"), Ok(Duration::from_secs(9000)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(900)));
+        for bad in ["", "0", "-3", "5x", "m", "3h2"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

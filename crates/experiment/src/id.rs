@@ -15,7 +15,10 @@ use trainer::TrialConfig;
 /// the seed, the source and the epoch; the `fix` field) and resumable epochs: the same
 /// configuration and seed give other numbers than under v1, so v1 and v2 trials never
 /// share an id.
-pub const SCHEMA: &str = "fmnist-harness/trial/v2";
+/// v3: every layer initialised as PyTorch does by default (conv and linear weights and
+/// biases uniform on ±1/sqrt(fan_in), batch-norm weight 1), instead of tch's defaults
+/// (Kaiming with the ReLU gain, zero conv bias, batch-norm weight uniform on [0, 1]).
+pub const SCHEMA: &str = "fmnist-harness/trial/v3";
 
 /// The canonical JSON text of a configuration (sorted keys, no whitespace).
 pub fn canonical_json(config: &TrialConfig) -> String {

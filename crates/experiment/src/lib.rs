@@ -11,6 +11,7 @@ pub mod export;
 pub mod id;
 pub mod lease;
 pub mod overrides;
+pub mod parity;
 pub mod plan;
 pub mod plot;
 pub mod power;

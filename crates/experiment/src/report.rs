@@ -41,6 +41,9 @@ pub struct VariantTrials<'a> {
     pub settings_differ: bool,
     /// Other settings of this variant present in the store, not shown.
     pub other_groups: usize,
+    /// Why the variant was not run here (too slow for this machine, with the estimate),
+    /// when its last run left it out.
+    pub not_run: Option<String>,
 }
 
 /// Statistics of one variant.
@@ -89,6 +92,21 @@ pub struct Extras {
     pub notes: Vec<String>,
     /// `runs/<experiment>/latency.json` (see [`crate::quiet_latency`]).
     pub quiet_latency: BTreeMap<String, quiet_latency::Measured>,
+    /// Variants the last run left out as too slow for the machine, and the words to show
+    /// instead of a verdict (e.g. "not run on this machine (estimated 4h 10m per trial)").
+    pub not_run: BTreeMap<String, String>,
+}
+
+fn select_with<'a>(
+    experiment: &'a Experiment,
+    records: &'a [TrialRecord],
+    extras: &Extras,
+) -> Vec<VariantTrials<'a>> {
+    let mut selected = select(experiment, records);
+    for t in &mut selected {
+        t.not_run = extras.not_run.get(&t.variant.name).cloned();
+    }
+    selected
 }
 
 /// Replaces each row's latency with the quiet measurement of its network, where one exists.
@@ -132,7 +150,12 @@ pub fn select<'a>(
         .map(|variant| {
             let wanted = id::config_digest(variant.trial.config());
             let mut groups: BTreeMap<(String, String), Vec<&TrialRecord>> = BTreeMap::new();
-            for r in records.iter().filter(|r| r.variant == variant.name) {
+            // The variant's exact settings, whichever experiment ran them (shared trials);
+            // and what this experiment ran for it under other settings.
+            for r in records.iter().filter(|r| {
+                r.config_digest == wanted
+                    || (r.experiment == experiment.name && r.variant == variant.name)
+            }) {
                 groups
                     .entry((r.config_digest.clone(), r.dataset_digest.clone()))
                     .or_default()
@@ -161,6 +184,7 @@ pub fn select<'a>(
                 other_groups: groups.len().saturating_sub(1),
                 finished,
                 diverged,
+                not_run: None,
             }
         })
         .collect()
@@ -315,7 +339,9 @@ pub fn verdict_cell(
         return String::new();
     }
     if t.finished.is_empty() {
-        return if t.diverged.is_empty() {
+        return if let (true, Some(why)) = (t.diverged.is_empty(), &t.not_run) {
+            why.clone()
+        } else if t.diverged.is_empty() {
             "no trials".into()
         } else {
             "no comparison: every trial diverged".into()
@@ -666,7 +692,7 @@ pub fn render_full(
     seeding: Option<&SeedingDecision>,
     extras: &Extras,
 ) -> String {
-    let selected = select(experiment, records);
+    let selected = select_with(experiment, records, extras);
     let mut stats = statistics(experiment, &selected);
     apply_quiet(&selected, &mut stats, &extras.quiet_latency);
     let notes = &extras.notes;
@@ -917,7 +943,7 @@ pub fn readme_section_with(
     records: &[TrialRecord],
     extras: &Extras,
 ) -> String {
-    let selected = select(experiment, records);
+    let selected = select_with(experiment, records, extras);
     let mut stats = statistics(experiment, &selected);
     apply_quiet(&selected, &mut stats, &extras.quiet_latency);
     let all: Vec<&TrialRecord> = selected

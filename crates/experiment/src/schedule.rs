@@ -152,7 +152,7 @@ fn send(pid: u32, signal: Signal) {
     }
 }
 
-/// The local executor for one experiment's plan.
+/// The local executor of a plan (one experiment's, or several experiments' union).
 pub struct Scheduler {
     tx: mpsc::Sender<Message>,
     rx: mpsc::Receiver<Message>,
@@ -216,13 +216,15 @@ impl Scheduler {
         })
     }
 
-    /// Runs the pending trials of `planned` (experiment `experiment` of `store`), `jobs`
-    /// at a time, each in the process `worker` builds; waits for those held elsewhere.
-    /// Returns when every trial is recorded or a stop has ended every running one.
+    /// Runs the pending trials of `planned` (of the experiments `experiments` of `store`),
+    /// `jobs` at a time, each in the process `worker` builds; waits for those held
+    /// elsewhere. Returns when every trial is recorded or a stop has ended every running
+    /// one. A stop request on any of the experiments stops the whole plan: it is passed on
+    /// to the others, so that every worker sees it.
     pub fn run(
         self,
         store: &Store,
-        experiment: &str,
+        experiments: &[String],
         planned: &[PlannedTrial],
         jobs: usize,
         worker: &dyn Fn(&TrialSpec) -> std::io::Result<Command>,
@@ -251,12 +253,22 @@ impl Scheduler {
             total: queue.len(),
             ..Tally::default()
         };
-        store.clear_stop(experiment);
+        for name in experiments {
+            store.clear_stop(name);
+        }
         let mut stopping = Stopping::No;
         let mut slots: Vec<Option<Running>> = (0..jobs).map(|_| None).collect();
         let mut last_poll = Instant::now();
         loop {
-            if stopping == Stopping::No && store.stop_request(experiment).is_some() {
+            let requested = experiments.iter().find_map(|name| store.stop_request(name));
+            if stopping == Stopping::No
+                && let Some(request) = requested
+            {
+                for name in experiments {
+                    if store.stop_request(name) != Some(request) {
+                        let _ = store.request_stop(name, request);
+                    }
+                }
                 stopping = Stopping::AfterEpoch;
                 tally.stop_requested = true;
                 report(Report::Line(format!(
@@ -268,7 +280,7 @@ impl Scheduler {
             }
             if stopping == Stopping::No && last_poll.elapsed() >= Duration::from_millis(500) {
                 last_poll = Instant::now();
-                elsewhere.retain(|t| match store.state(experiment, &t.spec.id) {
+                elsewhere.retain(|t| match store.state(&t.spec.id) {
                     TrialState::Done => false,
                     TrialState::Running => true,
                     TrialState::Pending => {
@@ -388,7 +400,7 @@ impl Scheduler {
                     let spec = &run.trial.spec;
                     match status.code() {
                         Some(0) => match store::read_record(
-                            &store.trial_dir(experiment, &spec.id).join(store::SUMMARY),
+                            &store.trial_dir(&spec.id).join(store::SUMMARY),
                         ) {
                             Ok(record) if record.diverged() => tally.diverged += 1,
                             Ok(_) => tally.finished += 1,
@@ -438,7 +450,9 @@ impl Scheduler {
                 }
             }
         }
-        store.clear_stop(experiment);
+        for name in experiments {
+            store.clear_stop(name);
+        }
         Ok(tally)
     }
 }

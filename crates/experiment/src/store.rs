@@ -1,6 +1,26 @@
-//! The run store: `runs/<experiment>/<trial-id>/` holds finished trials,
-//! `runs/<experiment>/.work/<trial-id>/` the ones being run, and
-//! `runs/<experiment>/.quarantine/` whatever was found broken.
+//! The run store. Trials are shared by every experiment that plans them: a trial is
+//! identified by its resolved configuration, seed and data (see [`crate::id`]), not by the
+//! experiment that asked for it, so the study's baseline trains once per seed however many
+//! tables show it.
+//!
+//! - `runs/trials/<trial-id>/` holds finished trials,
+//! - `runs/trials/.work/<trial-id>/` the ones being run,
+//! - `runs/trials/.quarantine/` whatever was found broken,
+//! - `runs/<experiment>/` what belongs to one experiment: its stop request, seeding
+//!   decision, cost estimate, latency phase and Slurm submissions.
+//!
+//! An experiment's records are the pool's records whose configuration digest is one of its
+//! variants' (any seed), plus those it ran itself under other settings (see
+//! [`Store::records_for`]).
+//!
+//! # Older stores
+//!
+//! Stores written before trials were shared kept them in `runs/<experiment>/<trial-id>/`
+//! (and `runs/<experiment>/.work/<trial-id>/`). [`Store::migrate`] moves those into the
+//! pool (finished ones, and a dead run's resumable work folders), each under its trial's
+//! lease in the pool; `replicate`, `train`, `report` and the dashboard call it first. An
+//! old copy of a trial the pool holds already (two experiments had run the same trial) is
+//! set aside in the pool's quarantine.
 //!
 //! # Done
 //!
@@ -57,9 +77,10 @@
 //! Temporary files are created exclusively (`O_CREAT|O_EXCL`, which never follows a
 //! symlink) under an unpredictable name (process id, a counter and 64 random bits), then
 //! fsynced and renamed into place, and the folder is fsynced ([`write_atomic`]).
-//! [`Store::ensure_writable`] proves that an experiment's folder accepts writes before any
+//! [`Store::ensure_writable`] proves that the store accepts writes before any
 //! data is loaded or any trial starts.
 
+use crate::config::Experiment;
 use crate::lease;
 use crate::record::{InvalidRecord, TrialRecord};
 use std::fmt;
@@ -74,6 +95,8 @@ pub const SUMMARY: &str = "summary.json";
 /// The file written into a quarantined folder to say why it was moved there.
 pub const QUARANTINE_NOTE: &str = "QUARANTINE.txt";
 const WORK: &str = ".work";
+/// The folder of the trial pool under the store's root; no experiment may take this name.
+pub const TRIALS: &str = "trials";
 const QUARANTINE: &str = ".quarantine";
 
 /// Errors of the run store.
@@ -216,32 +239,35 @@ impl Store {
         self.root.join(experiment)
     }
 
+    /// `runs/trials`: the pool of trials every experiment shares.
+    pub fn trials_dir(&self) -> PathBuf {
+        self.root.join(TRIALS)
+    }
+
     /// Where a finished trial lives.
-    pub fn trial_dir(&self, experiment: &str, id: &str) -> PathBuf {
-        self.experiment_dir(experiment).join(id)
+    pub fn trial_dir(&self, id: &str) -> PathBuf {
+        self.trials_dir().join(id)
     }
 
     /// Where a trial is built while it runs.
-    pub fn work_dir(&self, experiment: &str, id: &str) -> PathBuf {
-        self.experiment_dir(experiment).join(WORK).join(id)
+    pub fn work_dir(&self, id: &str) -> PathBuf {
+        self.trials_dir().join(WORK).join(id)
     }
 
-    /// Where unusable trial folders of `experiment` are moved.
-    pub fn quarantine_dir(&self, experiment: &str) -> PathBuf {
-        self.experiment_dir(experiment).join(QUARANTINE)
+    /// Where unusable trial folders are moved.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.trials_dir().join(QUARANTINE)
     }
 
-    fn lock_path(&self, experiment: &str, id: &str) -> PathBuf {
-        self.experiment_dir(experiment)
-            .join(WORK)
-            .join(format!("{id}.lock"))
+    fn lock_path(&self, id: &str) -> PathBuf {
+        self.trials_dir().join(WORK).join(format!("{id}.lock"))
     }
 
-    /// Checks that `experiment`'s folder in the store accepts writes: creates its work
-    /// folder and creates (exclusively), writes, fsyncs and removes a probe file there.
-    /// Run it before loading data or starting trials; the error names the path.
-    pub fn ensure_writable(&self, experiment: &str) -> Result<(), StoreError> {
-        let dir = self.experiment_dir(experiment).join(WORK);
+    /// Checks that the store accepts writes: creates the pool's work folder and creates
+    /// (exclusively), writes, fsyncs and removes a probe file there. Run it before loading
+    /// data or starting trials; the error names the path.
+    pub fn ensure_writable(&self) -> Result<(), StoreError> {
+        let dir = self.trials_dir().join(WORK);
         let unwritable = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Unwritable { path, source }
@@ -261,31 +287,29 @@ impl Store {
 
     /// Whether the trial is done: its `summary.json` is a valid record of it. Changes
     /// nothing.
-    pub fn is_done(&self, experiment: &str, id: &str) -> bool {
-        read_record(&self.trial_dir(experiment, id).join(SUMMARY)).is_ok()
+    pub fn is_done(&self, id: &str) -> bool {
+        read_record(&self.trial_dir(id).join(SUMMARY)).is_ok()
     }
 
     /// Done, running (claimed by a live process) or pending. Changes nothing.
-    pub fn state(&self, experiment: &str, id: &str) -> TrialState {
-        if self.is_done(experiment, id) {
+    pub fn state(&self, id: &str) -> TrialState {
+        if self.is_done(id) {
             return TrialState::Done;
         }
-        match lease::status(&self.lock_path(experiment, id), lease::stale_after()) {
+        match lease::status(&self.lock_path(id), lease::stale_after()) {
             Ok(lease::Status::Held(_)) => TrialState::Running,
             _ => TrialState::Pending,
         }
     }
 
-    /// How many trials of any experiment in the store a live process holds right now.
+    /// How many trials in the store a live process holds right now.
     pub fn held_anywhere(&self) -> usize {
-        let Ok(experiments) = std::fs::read_dir(&self.root) else {
+        let Ok(entries) = std::fs::read_dir(self.trials_dir().join(WORK)) else {
             return 0;
         };
         let stale = lease::stale_after();
-        experiments
+        entries
             .flatten()
-            .filter_map(|e| std::fs::read_dir(e.path().join(WORK)).ok())
-            .flat_map(|entries| entries.flatten())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
             .filter(|e| matches!(lease::status(&e.path(), stale), Ok(lease::Status::Held(_))))
             .count()
@@ -295,8 +319,8 @@ impl Store {
     /// of a trial published by a run killed before it could remove its claim, a crashed
     /// takeover's `.break` file, and a claim file a killed process had set aside to check. Never touches a live holder's claim. Returns what
     /// it removed.
-    pub fn sweep_leftovers(&self, experiment: &str) -> Vec<PathBuf> {
-        let dir = self.experiment_dir(experiment).join(WORK);
+    pub fn sweep_leftovers(&self) -> Vec<PathBuf> {
+        let dir = self.trials_dir().join(WORK);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
@@ -314,7 +338,7 @@ impl Store {
             } else if let Some(id) = name.strip_suffix(".lock.break") {
                 !id.is_empty() && lease::remove_stale(&path, stale)
             } else if let Some(id) = name.strip_suffix(".lock") {
-                self.is_done(experiment, id) && lease::remove_stale(&path, stale)
+                self.is_done(id) && lease::remove_stale(&path, stale)
             } else {
                 false
             };
@@ -326,9 +350,8 @@ impl Store {
     }
 
     /// Who holds the claim of a trial that is not done, if anyone (live or stale).
-    pub fn holder(&self, experiment: &str, id: &str) -> lease::Status {
-        lease::status(&self.lock_path(experiment, id), lease::stale_after())
-            .unwrap_or(lease::Status::Free)
+    pub fn holder(&self, id: &str) -> lease::Status {
+        lease::status(&self.lock_path(id), lease::stale_after()).unwrap_or(lease::Status::Free)
     }
 
     /// Takes the lease of trial (or folder) `name` if nobody holds it, or its holder is
@@ -336,12 +359,11 @@ impl Store {
     /// taken over.
     fn try_lock_trial(
         &self,
-        experiment: &str,
         name: &str,
     ) -> Result<Option<(TrialLock, Option<String>)>, StoreError> {
-        let work_root = self.experiment_dir(experiment).join(WORK);
+        let work_root = self.trials_dir().join(WORK);
         std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
-        let path = self.lock_path(experiment, name);
+        let path = self.lock_path(name);
         match lease::acquire(&path, lease::stale_after()).map_err(io(&path))? {
             lease::Acquired::Ours(lease, why) => Ok(Some((TrialLock { lease }, why))),
             lease::Acquired::Taken => Ok(None),
@@ -352,14 +374,14 @@ impl Store {
     /// it. A trial folder in the way without a valid record is moved to quarantine first
     /// (see [`Claim::warnings`]); the work folder is handed over as a dead run left it
     /// (see [`Claim::has_leftovers`]), never wiped.
-    pub fn claim(&self, experiment: &str, id: &str) -> Result<Option<Claim>, StoreError> {
-        if self.is_done(experiment, id) {
+    pub fn claim(&self, id: &str) -> Result<Option<Claim>, StoreError> {
+        if self.is_done(id) {
             return Ok(None);
         }
-        let Some((lock, taken_over)) = self.try_lock_trial(experiment, id)? else {
+        let Some((lock, taken_over)) = self.try_lock_trial(id)? else {
             return Ok(None);
         };
-        let target = self.trial_dir(experiment, id);
+        let target = self.trial_dir(id);
         let mut warnings = Vec::new();
         if let Some(why) = taken_over {
             warnings.push(Quarantined {
@@ -378,7 +400,7 @@ impl Store {
                 return Ok(None);
             }
             Found::Invalid(reason) => {
-                let moved = self.quarantine(experiment, &target, &reason)?;
+                let moved = self.quarantine(&target, &reason)?;
                 warnings.push(Quarantined {
                     path: target.clone(),
                     reason,
@@ -386,7 +408,7 @@ impl Store {
                 });
             }
         }
-        let work = self.work_dir(experiment, id);
+        let work = self.work_dir(id);
         // A dead writer's temporary files (`.<name>.tmp`, never valid data) must not be
         // published with the trial.
         sweep_temporaries(&work).map_err(io(&work))?;
@@ -398,7 +420,6 @@ impl Store {
         std::fs::create_dir_all(&work).map_err(io(&work))?;
         Ok(Some(Claim {
             store: self.clone(),
-            experiment: experiment.to_string(),
             lock,
             work,
             target,
@@ -407,16 +428,11 @@ impl Store {
         }))
     }
 
-    /// Moves `path` (a trial folder of `experiment`, or whatever stands in its place) to
+    /// Moves `path` (a trial folder of the pool, or whatever stands in its place) to
     /// `.quarantine/<name>.<unix-seconds>[.<n>]` with a note saying why. The caller holds
     /// the trial's lock.
-    fn quarantine(
-        &self,
-        experiment: &str,
-        path: &Path,
-        reason: &str,
-    ) -> Result<PathBuf, StoreError> {
-        let qdir = self.quarantine_dir(experiment);
+    fn quarantine(&self, path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
+        let qdir = self.quarantine_dir();
         std::fs::create_dir_all(&qdir).map_err(io(&qdir))?;
         let name = path
             .file_name()
@@ -431,7 +447,9 @@ impl Store {
             n += 1;
         }
         std::fs::rename(path, &dest).map_err(io(path))?;
-        sync_dir(&self.experiment_dir(experiment))?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
         sync_dir(&qdir)?;
         if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
             let note = format!(
@@ -444,13 +462,30 @@ impl Store {
         Ok(dest)
     }
 
-    /// Every usable record of an experiment, sorted by variant, seed and id, and a warning
-    /// for each unusable one: a `summary.json` that does not parse or validate is moved to
+    /// The records that belong to `experiment`: those of the pool whose configuration
+    /// digest is one of its variants' (any seed, whichever experiment ran them), and those
+    /// it ran itself under other settings (a report shows them as such). Unusable records
+    /// are handled as by [`Store::records`].
+    pub fn records_for(&self, experiment: &Experiment) -> Result<Records, StoreError> {
+        let wanted: std::collections::HashSet<String> = experiment
+            .variants
+            .iter()
+            .map(|v| crate::id::config_digest(v.trial.config()))
+            .collect();
+        let mut found = self.records()?;
+        found
+            .records
+            .retain(|r| wanted.contains(&r.config_digest) || r.experiment == experiment.name);
+        Ok(found)
+    }
+
+    /// Every usable record of the pool, sorted by variant, seed and id, and a warning for
+    /// each unusable one: a `summary.json` that does not parse or validate is moved to
     /// quarantine (under its trial's lock; if a running process holds it, it is skipped and
-    /// left in place), so its trial runs again. Fails only when the experiment's folder
-    /// cannot be listed.
-    pub fn records(&self, experiment: &str) -> Result<Records, StoreError> {
-        let dir = self.experiment_dir(experiment);
+    /// left in place), so its trial runs again. Fails only when the pool's folder cannot be
+    /// listed.
+    pub fn records(&self) -> Result<Records, StoreError> {
+        let dir = self.trials_dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
@@ -473,7 +508,7 @@ impl Store {
                 Found::Absent => {}
                 Found::Valid(record) => found.records.push(*record),
                 Found::Invalid(reason) => {
-                    if let Some(outcome) = self.set_aside(experiment, &name, &path, reason) {
+                    if let Some(outcome) = self.set_aside(&name, &path, reason) {
                         match outcome {
                             Ok(record) => found.records.push(record),
                             Err(q) => found.quarantined.push(q),
@@ -496,7 +531,6 @@ impl Store {
     /// `None` when it is gone; `Some(Ok)` when it turned out valid after all.
     fn set_aside(
         &self,
-        experiment: &str,
         name: &str,
         path: &Path,
         reason: String,
@@ -508,7 +542,7 @@ impl Store {
                 moved_to: None,
             }))
         };
-        let lock = match self.try_lock_trial(experiment, name) {
+        let lock = match self.try_lock_trial(name) {
             Ok(Some((lock, _))) => lock,
             Ok(None) => {
                 return skipped(format!(
@@ -520,7 +554,7 @@ impl Store {
         let outcome = match inspect(path) {
             Found::Absent => None,
             Found::Valid(record) => Some(Ok(*record)),
-            Found::Invalid(reason) => match self.quarantine(experiment, path, &reason) {
+            Found::Invalid(reason) => match self.quarantine(path, &reason) {
                 Ok(moved) => Some(Err(Quarantined {
                     path: path.to_path_buf(),
                     reason,
@@ -531,6 +565,144 @@ impl Store {
         };
         lock.release();
         outcome
+    }
+}
+
+/// What [`Store::migrate`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Migration {
+    /// Finished trials moved from `runs/<experiment>/<id>/` into the pool.
+    pub moved: Vec<String>,
+    /// Resumable work folders moved from `runs/<experiment>/.work/<id>/` into the pool.
+    pub moved_work: Vec<String>,
+    /// Old copies of finished trials the pool holds already (another experiment shared
+    /// them), moved to the pool's quarantine: from where, to where.
+    pub duplicates: Vec<(PathBuf, PathBuf)>,
+    /// Old folders left in place, and why (a process of an older version still holds
+    /// them, or the pool has a work folder of that trial already).
+    pub left: Vec<(PathBuf, String)>,
+}
+
+impl Migration {
+    /// Whether anything was moved or left.
+    pub fn is_empty(&self) -> bool {
+        self.moved.is_empty()
+            && self.moved_work.is_empty()
+            && self.duplicates.is_empty()
+            && self.left.is_empty()
+    }
+}
+
+/// Whether `name` is a trial id (64 hex digits).
+pub fn is_trial_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Store {
+    /// Moves the trials of the older per-experiment layout (`runs/<experiment>/<id>/` and
+    /// `runs/<experiment>/.work/<id>/`) into the pool, each while holding that trial's
+    /// lease in the pool. A finished trial whose id the pool holds already, and a work
+    /// folder whose old claim a live process still holds, stay where they are and are
+    /// listed in [`Migration::left`]; an old copy of a finished trial the pool holds
+    /// already (two experiments shared it) is moved to the pool's quarantine, never
+    /// deleted ([`Migration::duplicates`]). Running it again finds nothing to do.
+    pub fn migrate(&self) -> Result<Migration, StoreError> {
+        let mut done = Migration::default();
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Ok(done);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == TRIALS || name.starts_with('.') || !entry.path().is_dir() {
+                continue;
+            }
+            let dir = entry.path();
+            for child in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
+                let id = child.file_name().to_string_lossy().into_owned();
+                if is_trial_id(&id) && child.path().join(SUMMARY).is_file() {
+                    self.migrate_one(&id, &child.path(), false, &mut done)?;
+                }
+            }
+            let old_work = dir.join(WORK);
+            let Ok(work) = std::fs::read_dir(&old_work) else {
+                continue;
+            };
+            for child in work.flatten() {
+                let id = child.file_name().to_string_lossy().into_owned();
+                if !is_trial_id(&id) || !child.path().is_dir() {
+                    continue;
+                }
+                let old_lock = old_work.join(format!("{id}.lock"));
+                if let Ok(lease::Status::Held(_)) = lease::status(&old_lock, lease::stale_after()) {
+                    done.left.push((
+                        child.path(),
+                        "a running process of an older version holds it".into(),
+                    ));
+                    continue;
+                }
+                self.migrate_one(&id, &child.path(), true, &mut done)?;
+                if !child.path().exists() {
+                    let _ = std::fs::remove_file(&old_lock);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn migrate_one(
+        &self,
+        id: &str,
+        from: &Path,
+        work: bool,
+        done: &mut Migration,
+    ) -> Result<(), StoreError> {
+        let Some((lock, _)) = self.try_lock_trial(id)? else {
+            done.left.push((
+                from.to_path_buf(),
+                "its trial is running in the pool".into(),
+            ));
+            return Ok(());
+        };
+        let to = if work {
+            self.work_dir(id)
+        } else {
+            self.trial_dir(id)
+        };
+        let occupied = if work {
+            self.is_done(id) || std::fs::symlink_metadata(&to).is_ok()
+        } else {
+            std::fs::symlink_metadata(&to).is_ok()
+        };
+        let result = if occupied && !work {
+            let note = format!(
+                "a copy of {}, which the pool holds already (set aside when the store was moved into the pool)",
+                to.display()
+            );
+            self.quarantine(from, &note).map(|moved| {
+                done.duplicates.push((from.to_path_buf(), moved));
+            })
+        } else if occupied {
+            done.left.push((
+                from.to_path_buf(),
+                format!("the pool holds {} already", to.display()),
+            ));
+            Ok(())
+        } else {
+            std::fs::rename(from, &to).map_err(io(from)).and_then(|()| {
+                sync_dir(to.parent().unwrap_or(&self.root))?;
+                if let Some(parent) = from.parent() {
+                    sync_dir(parent)?;
+                }
+                if work {
+                    done.moved_work.push(id.to_string());
+                } else {
+                    done.moved.push(id.to_string());
+                }
+                Ok(())
+            })
+        };
+        lock.release();
+        result
     }
 }
 
@@ -545,7 +717,7 @@ pub enum StopRequest {
 
 impl Store {
     fn stop_path(&self, experiment: &str) -> PathBuf {
-        self.experiment_dir(experiment).join(WORK).join("STOP")
+        self.experiment_dir(experiment).join("STOP")
     }
 
     /// Asks every process running trials of `experiment` on this store to stop (a file
@@ -611,7 +783,6 @@ impl TrialLock {
 #[derive(Debug)]
 pub struct Claim {
     store: Store,
-    experiment: String,
     lock: TrialLock,
     work: PathBuf,
     target: PathBuf,
@@ -667,7 +838,6 @@ impl Claim {
         sync_dir(&self.work)?;
         if std::fs::symlink_metadata(&self.target).is_ok() {
             self.store.quarantine(
-                &self.experiment,
                 &self.target,
                 "appeared while the trial was being run (no claim held)",
             )?;
@@ -676,7 +846,7 @@ impl Claim {
         // Done from here on: end the claim at once, so that a kill during the fsyncs
         // leaves no claim file behind (`sweep_leftovers` removes one that is left anyway).
         self.lock.release();
-        sync_dir(&self.store.experiment_dir(&self.experiment))?;
+        sync_dir(&self.store.trials_dir())?;
         if let Some(work_root) = self.work.parent() {
             sync_dir(work_root)?;
         }

@@ -119,14 +119,14 @@ fn json(record: &TrialRecord) -> String {
 
 /// Claims, writes the record into the work folder and publishes it, as a worker does.
 fn publish(store: &Store, record: &TrialRecord) -> PathBuf {
-    let claim = store.claim("faults", &record.id).unwrap().expect("free");
+    let claim = store.claim(&record.id).unwrap().expect("free");
     write_atomic(&claim.work_dir().join(SUMMARY), json(record).as_bytes()).unwrap();
     claim.publish().unwrap()
 }
 
 /// Plants a trial folder `name` holding `summary` (and a user file) by hand.
 fn plant(store: &Store, name: &str, summary: &str) -> PathBuf {
-    let dir = store.trial_dir("faults", name);
+    let dir = store.trial_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(SUMMARY), summary).unwrap();
     std::fs::write(dir.join("train.log"), format!("log of {name}\n")).unwrap();
@@ -150,7 +150,7 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     let store = Store::new(tmp.path().join("runs"));
     let good = record(0, 80.0);
     publish(&store, &good);
-    assert_eq!(store.state("faults", &good.id), TrialState::Done);
+    assert_eq!(store.state(&good.id), TrialState::Done);
 
     let full = json(&record(1, 81.0));
     let mut cases: Vec<(String, String, &str)> = vec![
@@ -193,12 +193,12 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     for (name, text, _) in &cases {
         plant(&store, name, text);
         // Validation, not a test for the file; and asking changes nothing.
-        assert!(!store.is_done("faults", name), "{name}");
-        assert_eq!(store.state("faults", name), TrialState::Pending, "{name}");
-        assert!(store.trial_dir("faults", name).join(SUMMARY).is_file());
+        assert!(!store.is_done(name), "{name}");
+        assert_eq!(store.state(name), TrialState::Pending, "{name}");
+        assert!(store.trial_dir(name).join(SUMMARY).is_file());
     }
 
-    let found = store.records("faults").unwrap();
+    let found = store.records().unwrap();
     assert_eq!(found.records, vec![good.clone()]);
     assert_eq!(
         found.quarantined.len(),
@@ -207,7 +207,7 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
         found.quarantined
     );
     for (name, text, why) in &cases {
-        let original = store.trial_dir("faults", name);
+        let original = store.trial_dir(name);
         let q: &Quarantined = found
             .quarantined
             .iter()
@@ -224,7 +224,7 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
         );
         let moved = q.moved_to.as_ref().expect("moved aside");
         assert!(
-            moved.starts_with(store.quarantine_dir("faults")),
+            moved.starts_with(store.quarantine_dir()),
             "{}",
             moved.display()
         );
@@ -242,7 +242,7 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     }
 
     // Quarantined once: the next scan is clean.
-    let again = store.records("faults").unwrap();
+    let again = store.records().unwrap();
     assert_eq!(again.records, vec![good.clone()]);
     assert!(again.quarantined.is_empty(), "{:#?}", again.quarantined);
 
@@ -255,10 +255,7 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
 
     // Every quarantined trial is pending and can be claimed and run again.
     for (name, _, _) in cases.iter().filter(|(n, _, _)| n != "notes") {
-        let claim = store
-            .claim("faults", name)
-            .unwrap()
-            .expect("claimable again");
+        let claim = store.claim(name).unwrap().expect("claimable again");
         assert!(claim.warnings().is_empty());
         assert!(!claim.has_leftovers());
         claim.discard().unwrap();
@@ -276,8 +273,8 @@ fn a_diverged_record_full_of_nan_is_a_valid_record() {
     r.final_accuracy = Some(f64::NAN);
     r.train_loss_sum = Some(f64::NEG_INFINITY);
     publish(&store, &r);
-    assert!(store.is_done("faults", &r.id));
-    let found = store.records("faults").unwrap();
+    assert!(store.is_done(&r.id));
+    let found = store.records().unwrap();
     assert!(found.quarantined.is_empty(), "{:#?}", found.quarantined);
     let back = &found.records[0];
     assert!(back.epochs[0].train_loss_mean.is_nan());
@@ -292,17 +289,14 @@ fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succe
     let store = Store::new(tmp.path().join("runs"));
     let r = record(0, 88.0);
     publish(&store, &r);
-    let target = store.trial_dir("faults", &r.id);
+    let target = store.trial_dir(&r.id);
     // The user deletes the summary to force a rerun; the rest of the folder stays.
     std::fs::remove_file(target.join(SUMMARY)).unwrap();
     std::fs::write(target.join("notes.txt"), "my notes").unwrap();
-    assert!(!store.is_done("faults", &r.id));
-    assert_eq!(store.state("faults", &r.id), TrialState::Pending);
+    assert!(!store.is_done(&r.id));
+    assert_eq!(store.state(&r.id), TrialState::Pending);
 
-    let claim = store
-        .claim("faults", &r.id)
-        .unwrap()
-        .expect("pending again");
+    let claim = store.claim(&r.id).unwrap().expect("pending again");
     let [warning] = claim.warnings() else {
         panic!("one warning expected: {:?}", claim.warnings())
     };
@@ -319,11 +313,11 @@ fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succe
     assert!(!target.exists(), "set aside before any training");
     write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
     assert_eq!(claim.publish().unwrap(), target);
-    assert!(store.is_done("faults", &r.id));
+    assert!(store.is_done(&r.id));
 
     // Twice in the same second: the second copy gets its own name.
     std::fs::remove_file(target.join(SUMMARY)).unwrap();
-    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    let claim = store.claim(&r.id).unwrap().unwrap();
     let second = claim.warnings()[0].moved_to.clone().unwrap();
     assert_ne!(second, moved);
     assert!(second.is_dir() && moved.is_dir());
@@ -335,7 +329,7 @@ fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succe
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("keep"), "keep").unwrap();
     std::os::unix::fs::symlink(&outside, &target).unwrap();
-    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    let claim = store.claim(&r.id).unwrap().unwrap();
     assert!(
         claim.warnings()[0].reason.contains("not a folder"),
         "{:?}",
@@ -343,7 +337,7 @@ fn a_trial_folder_without_a_summary_is_set_aside_at_claim_time_and_publish_succe
     );
     write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
     claim.publish().unwrap();
-    assert!(store.is_done("faults", &r.id));
+    assert!(store.is_done(&r.id));
     assert_eq!(entries(&outside), ["keep"]);
 }
 
@@ -352,21 +346,19 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().join("runs"));
     let id = trial_id(0);
-    let lock_file = store
-        .work_dir("faults", &id)
-        .with_file_name(format!("{id}.lock"));
+    let lock_file = store.work_dir(&id).with_file_name(format!("{id}.lock"));
 
-    let claim = store.claim("faults", &id).unwrap().unwrap();
+    let claim = store.claim(&id).unwrap().unwrap();
     assert!(!claim.has_leftovers());
-    assert_eq!(store.state("faults", &id), TrialState::Running);
-    assert!(store.claim("faults", &id).unwrap().is_none(), "exclusive");
+    assert_eq!(store.state(&id), TrialState::Running);
+    assert!(store.claim(&id).unwrap().is_none(), "exclusive");
     std::fs::write(claim.work_dir().join("epoch-1"), "state").unwrap();
     // Stopped: the claim ends, the work folder stays for a resume.
     claim.release();
     assert!(!lock_file.exists(), "the holder removes its lock file");
-    assert_eq!(store.state("faults", &id), TrialState::Pending);
+    assert_eq!(store.state(&id), TrialState::Pending);
 
-    let claim = store.claim("faults", &id).unwrap().unwrap();
+    let claim = store.claim(&id).unwrap().unwrap();
     assert!(claim.has_leftovers());
     assert_eq!(
         std::fs::read_to_string(claim.work_dir().join("epoch-1")).unwrap(),
@@ -383,9 +375,9 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
     std::mem::forget(claim);
     holder["pid"] = serde_json::json!(u32::MAX - 1);
     std::fs::write(&lock_file, holder.to_string()).unwrap();
-    assert_eq!(store.state("faults", &id), TrialState::Pending);
+    assert_eq!(store.state(&id), TrialState::Pending);
 
-    let claim = store.claim("faults", &id).unwrap().unwrap();
+    let claim = store.claim(&id).unwrap().unwrap();
     assert!(claim.has_leftovers());
     assert_eq!(
         entries(claim.work_dir()),
@@ -402,7 +394,7 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
     assert!(!work.exists());
     assert!(!lock_file.exists());
 
-    let claim = store.claim("faults", &id).unwrap().unwrap();
+    let claim = store.claim(&id).unwrap().unwrap();
     assert!(!claim.has_leftovers());
     write_atomic(
         &claim.work_dir().join(SUMMARY),
@@ -412,8 +404,8 @@ fn claims_hand_leftovers_over_release_keeps_them_and_discard_removes_them() {
     claim.publish().unwrap();
     assert!(!lock_file.exists());
     assert!(!work.exists());
-    assert_eq!(store.state("faults", &id), TrialState::Done);
-    assert!(store.claim("faults", &id).unwrap().is_none(), "done");
+    assert_eq!(store.state(&id), TrialState::Done);
+    assert!(store.claim(&id).unwrap().is_none(), "done");
 }
 
 #[test]
@@ -421,10 +413,10 @@ fn a_bad_record_of_a_claimed_trial_is_skipped_not_moved_and_publish_sets_it_asid
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().join("runs"));
     let r = record(0, 70.0);
-    let claim = store.claim("faults", &r.id).unwrap().unwrap();
+    let claim = store.claim(&r.id).unwrap().unwrap();
     // Something writes a broken folder where the trial will be published.
     let planted = plant(&store, &r.id, "{ broken");
-    let found = store.records("faults").unwrap();
+    let found = store.records().unwrap();
     assert!(found.records.is_empty());
     let [q] = found.quarantined.as_slice() else {
         panic!("{:?}", found.quarantined)
@@ -438,10 +430,10 @@ fn a_bad_record_of_a_claimed_trial_is_skipped_not_moved_and_publish_sets_it_asid
     // The holder publishes: the broken folder is moved aside, not merged or lost.
     write_atomic(&claim.work_dir().join(SUMMARY), json(&r).as_bytes()).unwrap();
     claim.publish().unwrap();
-    assert!(store.is_done("faults", &r.id));
-    let quarantined = entries(&store.quarantine_dir("faults"));
+    assert!(store.is_done(&r.id));
+    let quarantined = entries(&store.quarantine_dir());
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
-    let moved = store.quarantine_dir("faults").join(&quarantined[0]);
+    let moved = store.quarantine_dir().join(&quarantined[0]);
     assert_eq!(
         std::fs::read_to_string(moved.join(SUMMARY)).unwrap(),
         "{ broken"
@@ -474,11 +466,11 @@ fn claimer(dir: &Path, who: &str) -> Vec<String> {
         let mut all_done = true;
         for seed in 0..STRESS_TRIALS {
             let id = id::trial_id(&config(), seed, DIGEST);
-            if store.is_done("faults", &id) {
+            if store.is_done(&id) {
                 continue;
             }
             all_done = false;
-            let claim = match store.claim("faults", &id) {
+            let claim = match store.claim(&id) {
                 Ok(Some(claim)) => claim,
                 Ok(None) => continue,
                 Err(e) => {
@@ -491,7 +483,7 @@ fn claimer(dir: &Path, who: &str) -> Vec<String> {
             if create_exclusive(&holder).is_err() {
                 violations.push(format!("{who}: two holders of {}", id::short(&id)));
             }
-            if store.is_done("faults", &id) {
+            if store.is_done(&id) {
                 violations.push(format!("{who}: claimed a done trial"));
             }
             // The work folder is exactly as the last holder left it.
@@ -593,22 +585,22 @@ fn claims_stay_exclusive_under_many_threads_and_processes() {
     assert!(violations.is_empty(), "{violations:#?}");
 
     let store = Store::new(dir.join("runs"));
-    let found = store.records("faults").unwrap();
+    let found = store.records().unwrap();
     assert!(found.quarantined.is_empty(), "{:#?}", found.quarantined);
     assert_eq!(found.records.len(), STRESS_TRIALS as usize);
     for seed in 0..STRESS_TRIALS {
         let id = id::trial_id(&config(), seed, DIGEST);
-        assert_eq!(store.state("faults", &id), TrialState::Done);
+        assert_eq!(store.state(&id), TrialState::Done);
         assert!(dir.join("ledger").join(format!("{id}.published")).is_file());
         // Every release's work survived into the published folder.
         assert_eq!(
-            read_number(&store.trial_dir("faults", &id).join("generation")),
+            read_number(&store.trial_dir(&id).join("generation")),
             STRESS_RELEASES
         );
     }
-    assert!(!store.quarantine_dir("faults").exists());
+    assert!(!store.quarantine_dir().exists());
     // Nothing left behind: no work folders, no lock files.
-    let work = store.work_dir("faults", "x");
+    let work = store.work_dir("x");
     assert_eq!(entries(work.parent().unwrap()), Vec::<String>::new());
 }
 
@@ -626,24 +618,20 @@ fn child_read_only_probe() {
     };
     let dir = PathBuf::from(dir);
     // The work folder exists (made before the remount): the probe file cannot be created.
-    let err = Store::new(dir.join("runs"))
-        .ensure_writable("faults")
-        .unwrap_err();
+    let err = Store::new(dir.join("runs")).ensure_writable().unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, StoreError::Unwritable { .. }), "{err:?}");
     assert!(text.contains("Read-only file system"), "{text}");
     assert!(
-        text.contains(&dir.join("runs/faults/.work/.probe.").display().to_string()),
+        text.contains(&dir.join("runs/trials/.work/.probe.").display().to_string()),
         "{text}"
     );
     // A store that does not exist yet cannot be created.
-    let err = Store::new(dir.join("fresh"))
-        .ensure_writable("faults")
-        .unwrap_err();
+    let err = Store::new(dir.join("fresh")).ensure_writable().unwrap_err();
     let text = err.to_string();
     assert!(text.contains("Read-only file system"), "{text}");
     assert!(
-        text.contains(&dir.join("fresh/faults/.work").display().to_string()),
+        text.contains(&dir.join("fresh/trials/.work").display().to_string()),
         "{text}"
     );
     println!("READ-ONLY-PROBE-OK: {text}");
@@ -654,9 +642,9 @@ fn an_unwritable_store_is_refused_with_its_path() {
     let tmp = tempfile::tempdir().unwrap();
     // Writable: passes and leaves nothing behind.
     let store = Store::new(tmp.path().join("runs"));
-    store.ensure_writable("faults").unwrap();
+    store.ensure_writable().unwrap();
     assert_eq!(
-        entries(&tmp.path().join("runs/faults/.work")),
+        entries(&tmp.path().join("runs/trials/.work")),
         Vec::<String>::new()
     );
 
@@ -665,7 +653,7 @@ fn an_unwritable_store_is_refused_with_its_path() {
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let exe = std::env::current_exe().unwrap();
-    let script = r#"mount -t tmpfs tmpfs "$1" && mkdir -p "$1/runs/faults/.work" && mount -o remount,ro "$1" && exec "$2" --exact child_read_only_probe --nocapture"#;
+    let script = r#"mount -t tmpfs tmpfs "$1" && mkdir -p "$1/runs/trials/.work" && mount -o remount,ro "$1" && exec "$2" --exact child_read_only_probe --nocapture"#;
     let out = Command::new("unshare")
         .args(["-m", "sh", "-c", script, "sh"])
         .arg(&mnt)
@@ -721,12 +709,12 @@ fn temporary_files_never_follow_a_planted_symlink() {
     // A symlink planted as a trial's lock file is refused, not followed.
     let store = Store::new(tmp.path().join("runs"));
     let id = trial_id(0);
-    let work_root = store.work_dir("faults", &id);
+    let work_root = store.work_dir(&id);
     let work_root = work_root.parent().unwrap();
     std::fs::create_dir_all(work_root).unwrap();
     let lock = work_root.join(format!("{id}.lock"));
     std::os::unix::fs::symlink(&victim, &lock).unwrap();
-    let err = store.claim("faults", &id).unwrap_err();
+    let err = store.claim(&id).unwrap_err();
     assert!(
         err.to_string().contains(&lock.display().to_string()),
         "{err}"
@@ -735,7 +723,7 @@ fn temporary_files_never_follow_a_planted_symlink() {
     let lock_nowhere = tmp.path().join("lock-nowhere");
     std::fs::remove_file(&lock).unwrap();
     std::os::unix::fs::symlink(&lock_nowhere, &lock).unwrap();
-    assert!(store.claim("faults", &id).is_err());
+    assert!(store.claim(&id).is_err());
     assert!(!lock_nowhere.exists());
 }
 
@@ -746,9 +734,9 @@ fn leftovers_of_dead_runs_beside_done_trials_are_swept_live_claims_are_not() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().join("runs"));
     let done = record(0, 80.0);
-    let claim = store.claim("faults", &done.id).unwrap().unwrap();
+    let claim = store.claim(&done.id).unwrap().unwrap();
     let lease = store
-        .work_dir("faults", &done.id)
+        .work_dir(&done.id)
         .with_file_name(format!("{}.lock", done.id));
     let text = std::fs::read_to_string(&lease).unwrap();
     write_atomic(&claim.work_dir().join(SUMMARY), json(&done).as_bytes()).unwrap();
@@ -762,13 +750,106 @@ fn leftovers_of_dead_runs_beside_done_trials_are_swept_live_claims_are_not() {
     let aside = lease.with_file_name(format!(".{}.lock.0123.aside", trial_id(6)));
     std::fs::write(&aside, holder.to_string()).unwrap();
     // A live claim of a pending trial, and a live claim file beside a done trial.
-    let live = store.claim("faults", &trial_id(1)).unwrap().unwrap();
+    let live = store.claim(&trial_id(1)).unwrap().unwrap();
     let live_lease = lease.with_file_name(format!("{}.lock", trial_id(1)));
 
-    let removed = store.sweep_leftovers("faults");
+    let removed = store.sweep_leftovers();
     assert_eq!(removed.len(), 3, "{removed:?}");
     assert!(!lease.exists() && !breaker.exists() && !aside.exists());
     assert!(live_lease.exists(), "a live claim stays");
     assert!(!live.lost());
-    assert!(store.sweep_leftovers("faults").is_empty());
+    assert!(store.sweep_leftovers().is_empty());
+}
+
+/// A store of the older layout (`runs/<experiment>/<id>/`, `runs/<experiment>/.work/<id>/`)
+/// is moved into the shared pool: finished trials and a dead run's resumable work folder;
+/// an old copy of a trial the pool holds already is set aside in quarantine (never
+/// deleted); a second run finds nothing to do.
+#[test]
+fn an_older_per_experiment_store_moves_into_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    let old = store.experiment_dir("faults");
+    let (a, b, c) = (record(0, 80.0), record(1, 81.0), record(2, 82.0));
+    for r in [&a, &b] {
+        std::fs::create_dir_all(old.join(&r.id)).unwrap();
+        std::fs::write(old.join(&r.id).join(SUMMARY), json(r)).unwrap();
+    }
+    // b is in the pool already (e.g. run by another experiment after an upgrade).
+    publish(&store, &b);
+    // c was half-run under the old layout by a process that died.
+    let old_work = old.join(".work").join(&c.id);
+    std::fs::create_dir_all(&old_work).unwrap();
+    std::fs::write(old_work.join("epoch-1.ckpt"), "state").unwrap();
+    std::fs::write(old.join("seeding.json"), "{}").unwrap();
+
+    let moved = store.migrate().unwrap();
+    assert_eq!(moved.moved, vec![a.id.clone()]);
+    assert_eq!(moved.moved_work, vec![c.id.clone()]);
+    assert!(moved.left.is_empty(), "{:?}", moved.left);
+    assert_eq!(moved.duplicates.len(), 1, "{:?}", moved.duplicates);
+    assert_eq!(moved.duplicates[0].0, old.join(&b.id));
+    assert!(moved.duplicates[0].1.starts_with(store.quarantine_dir()));
+    assert!(
+        std::fs::read_to_string(moved.duplicates[0].1.join(QUARANTINE_NOTE))
+            .unwrap()
+            .contains("which the pool holds already")
+    );
+
+    assert_eq!(store.state(&a.id), TrialState::Done);
+    assert_eq!(store.state(&b.id), TrialState::Done);
+    assert_eq!(
+        std::fs::read_to_string(store.work_dir(&c.id).join("epoch-1.ckpt")).unwrap(),
+        "state"
+    );
+    assert!(!old.join(&a.id).exists());
+    assert!(!old_work.exists());
+    assert!(old.join("seeding.json").is_file(), "experiment files stay");
+    let claim = store
+        .claim(&c.id)
+        .unwrap()
+        .expect("c is resumable in the pool");
+    assert!(claim.has_leftovers());
+    claim.release();
+
+    let again = store.migrate().unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}
+
+/// An experiment's records are the pool's records of its variants' settings, whichever
+/// experiment ran them, and those it ran itself; not another experiment's other settings.
+#[test]
+fn an_experiments_records_are_its_settings_from_any_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    let e = load_experiment(dir.path());
+    let mut shared = record(0, 80.0);
+    shared.experiment = "other".into();
+    shared.variant = "their name".into();
+    publish(&store, &shared);
+    let mut foreign = record(1, 81.0);
+    foreign.config.epochs = 3;
+    foreign.config_digest = id::config_digest(&foreign.config);
+    foreign.id = id::trial_id(&foreign.config, 1, DIGEST);
+    foreign.experiment = "other".into();
+    publish(&store, &foreign);
+    let mut own_other_settings = foreign.clone();
+    own_other_settings.seed = 2;
+    own_other_settings.id = id::trial_id(&own_other_settings.config, 2, DIGEST);
+    own_other_settings.experiment = "faults".into();
+    publish(&store, &own_other_settings);
+
+    assert_eq!(store.records().unwrap().records.len(), 3);
+    let mine: Vec<String> = store
+        .records_for(&e)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine.contains(&shared.id));
+    assert!(mine.contains(&own_other_settings.id));
+    let report = experiment::report::render(&e, &store.records_for(&e).unwrap().records);
+    assert!(report.contains("| base"), "{report}");
 }

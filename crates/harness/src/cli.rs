@@ -41,6 +41,11 @@ pub enum Command {
     },
     /// Print each architecture's layers and parameter count beside the study's.
     Models(ModelsArgs),
+    /// Train our trainer and plain PyTorch (bench/reference/train_reference.py) on the same
+    /// settings, several seeds each (both cached: a rerun trains nothing), and write
+    /// reports/parity.md: both sides' test accuracy and training loss per epoch, and the
+    /// final difference with its 95% CI (Welch).
+    Parity(ParityArgs),
     /// Live dashboard of experiments in the store: grid of variants x seeds, curves,
     /// statistics, progress; start or stop a replicate from it.
     Tui(TuiArgs),
@@ -200,8 +205,10 @@ pub struct TrainArgs {
 /// `harness replicate`.
 #[derive(Debug, Args)]
 pub struct ReplicateArgs {
-    /// Experiment file (configs/*.ron).
-    pub config: PathBuf,
+    /// Experiment files (configs/*.ron). With several, their union is planned: a trial
+    /// that several of them share (same resolved settings, seed and data) runs once.
+    #[arg(required = true)]
+    pub configs: Vec<PathBuf>,
     /// Seeds per variant (default: the file's `seeds`); raising it later runs only the new
     /// seeds.
     #[arg(long)]
@@ -225,6 +232,11 @@ pub struct ReplicateArgs {
     /// Print the plan (with --slurm: and the sbatch script) and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave out every variant one trial of which is estimated (by the calibration) to take
+    /// longer than this on this machine, e.g. 20m, 1.5h; reports show it as not run, with
+    /// the estimate.
+    #[arg(long, value_name = "DURATION", value_parser = experiment::cost::parse_duration)]
+    pub max_trial_time: Option<std::time::Duration>,
     /// Submit the trials that are not done (nor queued or running in a live job) to
     /// Slurm as ONE job array (`%N` throttle from --jobs) and return at once.
     #[arg(long)]
@@ -373,6 +385,45 @@ pub struct PlanArgs {
     /// The sd (accuracy points) to assume when the store has no usable trials.
     #[arg(long, default_value_t = experiment::power::ASSUMED_SD)]
     pub assume_sd: f64,
+}
+
+/// `harness parity`.
+#[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// Variants (architectures) of the parity experiment, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "conv2,conv4")]
+    pub archs: Vec<String>,
+    /// Epochs (default: the experiment file's, 12: past the first learning-rate drop).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Seeds per side (default: the experiment file's, 3).
+    #[arg(long)]
+    pub seeds: Option<u32>,
+    /// Train on the first N training images (default: all 60,000).
+    #[arg(long, value_name = "N")]
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first M test images (default: all 10,000).
+    #[arg(long, value_name = "M")]
+    pub test_limit: Option<usize>,
+    /// libtorch / torch threads, both sides (default: all cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// The run store (our trials; the PyTorch runs in <runs>/parity/pytorch/).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Python with torch and torchvision (default: the cached torch venv's,
+    /// ${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness/torch-2.11.0/bin/python).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Folder with the Fashion-MNIST files (both sides read the same).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The parity experiment file.
+    #[arg(long, default_value = "configs/parity.ron")]
+    pub config: PathBuf,
 }
 
 /// `harness models`.

@@ -71,6 +71,38 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
     Ok(experiment)
 }
 
+/// The run store at `runs`, with trials of the older per-experiment layout moved into the
+/// shared pool first (what moved, and what could not, is said on stderr).
+pub fn store(runs: &Path) -> anyhow::Result<experiment::Store> {
+    let store = experiment::Store::new(runs);
+    let migration = store.migrate().with_context(|| {
+        format!(
+            "moving older trials of {} into the shared pool",
+            runs.display()
+        )
+    })?;
+    if !migration.moved.is_empty() || !migration.moved_work.is_empty() {
+        eprintln!(
+            "{}: moved {} finished trial(s) and {} unfinished one(s) from runs/<experiment>/ into the shared pool {}",
+            runs.display(),
+            migration.moved.len(),
+            migration.moved_work.len(),
+            store.trials_dir().display()
+        );
+    }
+    for (from, to) in &migration.duplicates {
+        eprintln!(
+            "{}: a copy of a trial the pool holds already; set aside in {}",
+            from.display(),
+            to.display()
+        );
+    }
+    for (path, why) in &migration.left {
+        eprintln!("warning: {} stays where it is: {why}", path.display());
+    }
+    Ok(store)
+}
+
 /// Finds and loads the dataset (verified unless `--no-verify`).
 pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
     let source = data::locate(opts.data_dir.as_deref(), None)

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod cli;
 mod common;
 mod data_cmd;
+mod parity_cmd;
 mod plan_cmd;
 mod progress;
 mod replicate_cmd;
@@ -64,6 +65,7 @@ fn run() -> anyhow::Result<ExitCode> {
             }
         },
         cli::Command::Models(args) => report_cmd::models(args),
+        cli::Command::Parity(args) => parity_cmd::run(args),
         cli::Command::BenchEpoch(args) => bench_cmd::run(args),
         cli::Command::Tui(args) => tui_cmd::run(args),
     }

@@ -5,13 +5,12 @@
 
 use crate::cli::PlanArgs;
 use crate::common;
-use experiment::Store;
 use std::process::ExitCode;
 
 /// Prints the plan.
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &[], None)?;
-    let records = crate::report_cmd::records(&Store::new(&args.runs), &experiment.name)?;
+    let records = crate::report_cmd::records(&crate::common::store(&args.runs)?, &experiment)?;
     let plan = experiment::power::plan(
         &experiment,
         &records,

@@ -14,7 +14,7 @@ use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::cost;
-use experiment::plan::{PlannedTrial, counts, plan};
+use experiment::plan::{PlannedTrial, counts, plan, union};
 use experiment::schedule::{Report, Scheduler};
 use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
@@ -27,15 +27,16 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// The worker process that runs `spec`.
+/// The worker process that runs `spec` (of the experiment file `config`).
 fn worker_command(
     args: &ReplicateArgs,
+    config: &std::path::Path,
     spec: &TrialSpec,
     threads: i32,
 ) -> std::io::Result<Command> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("worker")
-        .arg(&args.config)
+        .arg(config)
         .args(["--variant", &spec.variant.name])
         .args(["--seed", &spec.seed.to_string()])
         .args(["--expect-id", &spec.id])
@@ -56,8 +57,43 @@ fn worker_command(
     Ok(cmd)
 }
 
+/// One experiment of the plan and the file it came from.
+pub struct Planned {
+    /// The experiment file.
+    pub path: std::path::PathBuf,
+    /// The experiment, with the command line's overrides and seeds.
+    pub experiment: Experiment,
+}
+
 pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
-    let experiment = common::experiment(&args.config, &args.run.sets, args.seeds)?;
+    let mut all: Vec<Planned> = Vec::new();
+    for path in &args.configs {
+        let experiment = common::experiment(path, &args.run.sets, args.seeds)?;
+        if let Some(other) = all.iter().find(|p| p.experiment.name == experiment.name) {
+            bail!(
+                "{} and {} both name the experiment `{}`; each experiment needs its own name",
+                other.path.display(),
+                path.display(),
+                experiment.name
+            );
+        }
+        all.push(Planned {
+            path: path.clone(),
+            experiment,
+        });
+    }
+    if all.len() > 1 {
+        if args.slurm {
+            bail!(
+                "--slurm takes one experiment file at a time (submit each; trials they share still run once, the store's claims see to it)"
+            );
+        }
+        if args.halfwidth.is_some() {
+            bail!("--halfwidth takes one experiment file at a time");
+        }
+        return execute(&args, &all, &|_| true);
+    }
+    let Planned { path, experiment } = all.pop().expect("clap requires one config");
     if args.slurm {
         if args.halfwidth.is_some() {
             bail!(
@@ -67,9 +103,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         return crate::slurm_cmd::submit(&args, &experiment);
     }
     let Some(halfwidth) = args.halfwidth else {
-        return execute(&args, &experiment, &|_| true);
+        return execute(&args, &[Planned { path, experiment }], &|_| true);
     };
-    sequential(&args, &experiment, halfwidth)
+    sequential(&args, &path, &experiment, halfwidth)
 }
 
 /// `--halfwidth W`: the experiment's seeds are the pilot; Stein's rule, applied to the
@@ -78,6 +114,7 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
 /// later runs, so adding seeds can never depend on the results after the pilot.
 fn sequential(
     args: &ReplicateArgs,
+    path: &std::path::Path,
     pilot: &Experiment,
     halfwidth: f64,
 ) -> anyhow::Result<ExitCode> {
@@ -105,12 +142,19 @@ fn sequential(
             d
         }
         None => {
-            let code = execute(args, pilot, &|_| true)?;
+            let code = execute(
+                args,
+                &[Planned {
+                    path: path.to_path_buf(),
+                    experiment: pilot.clone(),
+                }],
+                &|_| true,
+            )?;
             if code != ExitCode::SUCCESS {
                 println!("pilot incomplete: no seeding decision yet (run the same command again)");
                 return Ok(code);
             }
-            let records = report_cmd::records(&store, &pilot.name)?;
+            let records = report_cmd::records(&store, pilot)?;
             let selected = experiment::report::select(pilot, &records);
             let mut pilots = Vec::new();
             for v in &selected {
@@ -142,71 +186,182 @@ fn sequential(
         }
     };
     let max_n = u32::try_from(decision.max_n()).context("Stein's N does not fit")?;
-    let full = common::experiment(&args.config, &args.run.sets, Some(max_n))?;
+    let full = common::experiment(path, &args.run.sets, Some(max_n))?;
     let index: HashMap<u64, usize> = full
         .seeds
         .iter()
         .enumerate()
         .map(|(i, &s)| (s, i))
         .collect();
-    execute(args, &full, &|t: &PlannedTrial| {
+    let full = Planned {
+        path: path.to_path_buf(),
+        experiment: full,
+    };
+    execute(args, std::slice::from_ref(&full), &|t: &PlannedTrial| {
         let wanted = decision.total_n(&t.spec.variant.name).unwrap_or(n0);
         index.get(&t.spec.seed).is_some_and(|&i| i < wanted)
     })
 }
 
-/// Plans `experiment` (the trials `keep` accepts), runs what is missing, writes the report.
+/// Plans the union of `experiments` (the trials `keep` accepts; a trial they share once),
+/// runs what is missing, writes each experiment's report.
 fn execute(
     args: &ReplicateArgs,
-    experiment: &Experiment,
+    experiments: &[Planned],
     keep: &dyn Fn(&PlannedTrial) -> bool,
 ) -> anyhow::Result<ExitCode> {
     let device = common::device(&args.run.device)?;
-    let store = Store::new(&args.runs);
+    let store = common::store(&args.runs)?;
     if !args.dry_run {
-        store.ensure_writable(&experiment.name)?;
-        store.sweep_leftovers(&experiment.name);
+        store.ensure_writable()?;
+        store.sweep_leftovers();
     }
     let dataset = common::dataset(&args.run)?;
     let digest = dataset.digest.clone();
-    let planned: Vec<PlannedTrial> = plan(experiment, &digest, &store)
-        .into_iter()
-        .filter(|t| keep(t))
+    let make_plan = |store: &Store| {
+        let plans: Vec<(&Experiment, Vec<PlannedTrial>)> = experiments
+            .iter()
+            .map(|p| {
+                let trials = plan(&p.experiment, &digest, store)
+                    .into_iter()
+                    .filter(|t| keep(t))
+                    .collect();
+                (&p.experiment, trials)
+            })
+            .collect();
+        let u = union(&plans);
+        (
+            plans.into_iter().map(|(_, t)| t.len()).collect::<Vec<_>>(),
+            u,
+        )
+    };
+    let (mut sizes, mut union) = make_plan(&store);
+    let names: Vec<String> = experiments
+        .iter()
+        .map(|p| p.experiment.name.clone())
         .collect();
-    let (done, running, pending) = counts(&planned);
     let mut printer = Printer::new();
-    let (jobs, threads, estimate) =
-        split_and_estimate(args, &planned, &dataset, device, &mut printer)?;
+    let (jobs, threads, mut estimate) =
+        split_and_estimate(args, &union.trials, &dataset, device, &mut printer)?;
     let label = experiment::provenance::device_label(device);
+    // `--max-trial-time`: variants too slow for this machine are left out, and said so.
+    let mut too_slow: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut skipped: HashMap<String, Vec<cost::Skipped>> = HashMap::new();
+    if let (Some(limit), Some(e)) = (args.max_trial_time, &estimate) {
+        too_slow = e
+            .per_trial
+            .iter()
+            .filter(|(_, s)| **s > limit.as_secs_f64())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !too_slow.is_empty() {
+            for p in experiments {
+                for v in &p.experiment.variants {
+                    let ids: Vec<String> = p
+                        .experiment
+                        .seeds
+                        .iter()
+                        .map(|&seed| TrialSpec::new(&p.experiment, v, seed, &digest).id)
+                        .filter(|id| too_slow.contains(id))
+                        .collect();
+                    if let Some(first) = ids.first() {
+                        let each = e.per_trial[first];
+                        printer.line(&format!(
+                            "{} {}: not run on this machine: one trial is estimated at {} (--max-trial-time {}); {} trial(s) left out",
+                            p.experiment.name,
+                            v.name,
+                            cost::human(std::time::Duration::from_secs_f64(each)),
+                            cost::human(limit),
+                            ids.len()
+                        ));
+                        skipped
+                            .entry(p.experiment.name.clone())
+                            .or_default()
+                            .push(cost::Skipped {
+                                variant: v.name.clone(),
+                                trials: ids.len(),
+                                seconds_each: each,
+                                limit_s: limit.as_secs_f64(),
+                            });
+                    }
+                }
+            }
+            let kept: Vec<PlannedTrial> = union
+                .trials
+                .iter()
+                .filter(|t| !too_slow.contains(&t.spec.id))
+                .cloned()
+                .collect();
+            sizes = experiments
+                .iter()
+                .map(|p| {
+                    plan(&p.experiment, &digest, &store)
+                        .iter()
+                        .filter(|t| keep(t) && !too_slow.contains(&t.spec.id))
+                        .count()
+                })
+                .collect();
+            union.planned -= union.trials.len() - kept.len();
+            union.trials = kept;
+            estimate = cost::estimate(&union.trials, &dataset, device, jobs, threads, &mut |_| {})
+                .ok()
+                .filter(|_| union.trials.iter().any(|t| t.state != TrialState::Done));
+        }
+    }
+    let planned = &union.trials;
+    let (done, running, pending) = counts(planned);
+    for (p, size) in experiments.iter().zip(&sizes) {
+        printer.line(&format!(
+            "{} ({}): {} variants x up to {} seeds = {size} trials",
+            p.experiment.name,
+            p.path.display(),
+            p.experiment.variants.len(),
+            p.experiment.seeds.len(),
+        ));
+    }
+    if experiments.len() > 1 {
+        printer.line(&format!(
+            "{}: {} planned, {} unique, {} shared",
+            names.join(" + "),
+            union.planned,
+            planned.len(),
+            union.shared()
+        ));
+    }
     printer.line(&format!(
-        "{} ({}): {} variants x up to {} seeds = {} trials: {done} done, {running} running elsewhere, {pending} to run on {label} ({jobs} job(s) x {threads} threads)",
-        experiment.name,
-        args.config.display(),
-        experiment.variants.len(),
-        experiment.seeds.len(),
-        planned.len(),
+        "{} trials: {done} done, {running} running elsewhere, {pending} to run on {label} ({jobs} job(s) x {threads} threads)",
+        planned.len()
     ));
     if let Some(e) = &estimate {
         printer.line(&estimate_line(e, &label));
         if !args.dry_run {
-            cost::keep(
-                &store.experiment_dir(&experiment.name),
-                &cost::Kept {
-                    estimated_s: e.wall.as_secs_f64(),
-                    trials: e.trials,
-                    jobs,
-                    threads,
-                    device: label.clone(),
-                    actual_s: None,
-                },
-            )?;
+            for name in &names {
+                cost::keep(
+                    &store.experiment_dir(name),
+                    &cost::Kept {
+                        estimated_s: e.wall.as_secs_f64(),
+                        trials: e.trials,
+                        jobs,
+                        threads,
+                        device: label.clone(),
+                        actual_s: None,
+                        plan: if names.len() > 1 {
+                            names.clone()
+                        } else {
+                            Vec::new()
+                        },
+                        skipped: skipped.get(name).cloned().unwrap_or_default(),
+                    },
+                )?;
+            }
         }
     }
-    for t in &planned {
+    for t in planned {
         if args.dry_run || t.state != TrialState::Done {
             printer.line(&format!(
-                "  {} {:<12} seed {:<3} {}",
+                "  {} {:<12} {:<12} seed {:<3} {}",
                 t.spec.short_id(),
+                t.spec.experiment,
                 t.spec.variant.name,
                 t.spec.seed,
                 match t.state {
@@ -221,6 +376,10 @@ fn execute(
         return Ok(ExitCode::SUCCESS);
     }
 
+    let paths: HashMap<&str, &std::path::Path> = experiments
+        .iter()
+        .map(|p| (p.experiment.name.as_str(), p.path.as_path()))
+        .collect();
     let scheduler = Scheduler::new();
     let control = scheduler.control();
     let mut signals =
@@ -239,10 +398,10 @@ fn execute(
     let started = Instant::now();
     let tally = scheduler.run(
         &store,
-        &experiment.name,
-        &planned,
+        &names,
+        planned,
         jobs,
-        &|spec| worker_command(args, spec, threads),
+        &|spec| worker_command(args, paths[spec.experiment.as_str()], spec, threads),
         &mut |report| match report {
             Report::Line(line) | Report::Warning(line) => printer.line(&line),
             Report::Event {
@@ -265,13 +424,15 @@ fn execute(
     )?;
     handle.close();
     // What the store holds now decides the exit code, not what this process saw.
-    let missing = plan(experiment, &digest, &store)
+    let missing = make_plan(&store)
+        .1
+        .trials
         .iter()
-        .filter(|t| keep(t) && t.state != TrialState::Done)
+        .filter(|t| t.state != TrialState::Done && !too_slow.contains(&t.spec.id))
         .count();
     printer.line(&format!(
         "{}: started {} of {} trial(s) in {}: {} finished, {} diverged, {} failed, {} stopped; {} of {} planned trials recorded",
-        experiment.name,
+        names.join(" + "),
         tally.started,
         tally.total,
         format_duration(started.elapsed()),
@@ -295,10 +456,12 @@ fn execute(
             cost::human(actual),
             100.0 * (estimated - actual.as_secs_f64()) / actual.as_secs_f64().max(1e-9)
         ));
-        let dir = store.experiment_dir(&experiment.name);
-        if let Some(mut kept) = cost::kept(&dir) {
-            kept.actual_s = Some(actual.as_secs_f64());
-            cost::keep(&dir, &kept)?;
+        for name in &names {
+            let dir = store.experiment_dir(name);
+            if let Some(mut kept) = cost::kept(&dir) {
+                kept.actual_s = Some(actual.as_secs_f64());
+                cost::keep(&dir, &kept)?;
+            }
         }
     }
     if missing == 0 && !tally.stop_requested {
@@ -308,13 +471,15 @@ fn execute(
                 "latency not re-measured now: {busy} trial(s) of this store are running elsewhere (rerun replicate when they are done)"
             ));
         } else if let Err(e) =
-            quiet_latency_phase(experiment, &store, &dataset, device, &mut printer)
+            quiet_latency_phase(experiments, &store, &dataset, device, &mut printer)
         {
             printer.line(&format!("warning: latency not measured: {e:#}"));
         }
     }
-    for file in report_cmd::write_all(experiment, &store, &args.reports, &args.readme)? {
-        printer.line(&format!("wrote {}", file.display()));
+    for p in experiments {
+        for file in report_cmd::write_all(&p.experiment, &store, &args.reports, &args.readme)? {
+            printer.line(&format!("wrote {}", file.display()));
+        }
     }
     if let Some(signal) = tally.signalled {
         printer.line(&format!(
@@ -334,48 +499,56 @@ fn execute(
 }
 
 /// After every trial is recorded and nothing else of the plan runs: times each network
-/// of the experiment that `runs/<name>/latency.json` lacks (on all cores; see
-/// `experiment::quiet_latency`).
+/// of the experiments that their `runs/<name>/latency.json` lacks (on all cores; see
+/// `experiment::quiet_latency`), each distinct network once however many experiments
+/// show it.
 pub fn quiet_latency_phase(
-    experiment: &Experiment,
+    experiments: &[Planned],
     store: &Store,
     dataset: &data::FashionMnist,
     device: tch::Device,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
     use experiment::quiet_latency::{self, network_key};
-    let dir = store.experiment_dir(&experiment.name);
-    let mut all = quiet_latency::load(&dir);
     let label = experiment::provenance::device_label(device);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
-    let mut measured = false;
-    for v in &experiment.variants {
-        let key = network_key(v.trial.config());
-        if all
-            .get(&key)
-            .is_some_and(|m| m.device == label && m.threads == cores)
-        {
-            continue;
+    let mut fresh = HashMap::new();
+    for p in experiments {
+        let dir = store.experiment_dir(&p.experiment.name);
+        let mut all = quiet_latency::load(&dir);
+        let mut changed = false;
+        for v in &p.experiment.variants {
+            let key = network_key(v.trial.config());
+            if all
+                .get(&key)
+                .is_some_and(|m| m.device == label && m.threads == cores)
+            {
+                continue;
+            }
+            let m = fresh.entry(key.clone()).or_insert_with(|| {
+                tch::set_num_threads(cores);
+                let m = quiet_latency::measure(&v.trial, dataset, device);
+                printer.line(&format!(
+                    "latency of {} {}'s network, nothing else of the plan running ({label}, {cores} threads): batch 1 {:.3} ms [{:.3}, {:.3}], batch {} {:.3} ms [{:.3}, {:.3}]{}",
+                    p.experiment.name,
+                    v.name,
+                    m.batch1.median_ms,
+                    m.batch1.low_ms,
+                    m.batch1.high_ms,
+                    m.eval_batch,
+                    m.eval.median_ms,
+                    m.eval.low_ms,
+                    m.eval.high_ms,
+                    m.caveat().map(|c| format!(" ({c})")).unwrap_or_default()
+                ));
+                m
+            });
+            all.insert(key, m.clone());
+            changed = true;
         }
-        tch::set_num_threads(cores);
-        let m = quiet_latency::measure(&v.trial, dataset, device);
-        printer.line(&format!(
-            "latency of {}'s network, nothing else of the plan running ({label}, {cores} threads): batch 1 {:.3} ms [{:.3}, {:.3}], batch {} {:.3} ms [{:.3}, {:.3}]{}",
-            v.name,
-            m.batch1.median_ms,
-            m.batch1.low_ms,
-            m.batch1.high_ms,
-            m.eval_batch,
-            m.eval.median_ms,
-            m.eval.low_ms,
-            m.eval.high_ms,
-            m.caveat().map(|c| format!(" ({c})")).unwrap_or_default()
-        ));
-        all.insert(key, m);
-        measured = true;
-    }
-    if measured {
-        quiet_latency::save(&dir, &all)?;
+        if changed {
+            quiet_latency::save(&dir, &all)?;
+        }
     }
     Ok(())
 }
@@ -607,7 +780,7 @@ fn run_worker(args: WorkerArgs, on_claimed: &mut dyn FnMut()) -> anyhow::Result<
     let device = common::device(device)?;
     common::set_threads(*threads, 1)?;
     let store = Store::new(&runs);
-    store.ensure_writable(&experiment.name)?;
+    store.ensure_writable()?;
     let dataset = common::dataset(&run)?;
     let spec = TrialSpec::new(&experiment, variant, seed, &dataset.digest);
     if spec.id != expect_id {
@@ -618,7 +791,7 @@ fn run_worker(args: WorkerArgs, on_claimed: &mut dyn FnMut()) -> anyhow::Result<
             experiment::id::short(&expect_id)
         );
     }
-    let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
+    let Some(claim) = store.claim(&spec.id)? else {
         eprintln!(
             "{}: done or claimed by another process; nothing to do",
             spec.short_id()

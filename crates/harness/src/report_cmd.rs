@@ -2,7 +2,6 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use anyhow::Context;
 use experiment::report::{
     Extras, format_count, readme_section_with, splice_readme, write_report_full,
 };
@@ -11,10 +10,11 @@ use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The usable records of `experiment`; each unusable one (moved to quarantine by the
-/// store) is named in a warning on stderr.
-pub fn records(store: &Store, experiment: &str) -> anyhow::Result<Vec<TrialRecord>> {
-    let found = store.records(experiment)?;
+/// The usable records of `experiment` (the shared pool's records of its variants, and
+/// those it ran itself); each unusable one (moved to quarantine by the store) is named in
+/// a warning on stderr.
+pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<TrialRecord>> {
+    let found = store.records_for(experiment)?;
     for q in &found.quarantined {
         eprintln!("warning: {q}");
     }
@@ -29,14 +29,22 @@ pub fn write_all(
     reports: &Path,
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let records = records(store, &experiment.name)?;
+    let records = records(store, experiment)?;
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
     let dir = store.experiment_dir(&experiment.name);
     let notes: Vec<String> = experiment::cost::kept(&dir)
         .and_then(|k| {
             let actual = k.actual_s?;
+            let whole = if k.plan.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " of the plan {} (each shared trial once)",
+                    k.plan.join(" + ")
+                )
+            };
             Some(format!(
-                "Wall time of the last run: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({:+.0}%)",
+                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({:+.0}%)",
                 experiment::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
                 k.trials,
                 k.jobs,
@@ -48,9 +56,27 @@ pub fn write_all(
         })
         .into_iter()
         .collect();
+    let not_run = experiment::cost::kept(&dir)
+        .map(|k| k.skipped)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            let each = std::time::Duration::from_secs_f64(s.seconds_each);
+            let limit = std::time::Duration::from_secs_f64(s.limit_s);
+            (
+                s.variant,
+                format!(
+                    "not run on this machine (estimated {} per trial, over the {} limit)",
+                    experiment::cost::human(each),
+                    experiment::cost::human(limit)
+                ),
+            )
+        })
+        .collect();
     let extras = Extras {
         notes,
         quiet_latency: experiment::quiet_latency::load(&dir),
+        not_run,
     };
     let mut written = vec![write_report_full(
         experiment,
@@ -75,12 +101,12 @@ pub fn write_all(
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::new(&args.runs);
+    let store = common::store(&args.runs)?;
     let configs = common::configs_or_all(&args.configs)?;
     let mut wrote_any = false;
     for path in &configs {
         let experiment = common::experiment(path, &args.sets, args.seeds)?;
-        if args.configs.is_empty() && records(&store, &experiment.name)?.is_empty() {
+        if args.configs.is_empty() && records(&store, &experiment)?.is_empty() {
             continue;
         }
         for file in write_all(&experiment, &store, &args.reports, &args.readme)? {
@@ -94,33 +120,31 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `harness export csv`: the records of the experiments (every experiment folder of the
-/// store that has records, when no config is given), as one tidy CSV.
+/// `harness export csv`: the records of the experiments (every trial of the store when no
+/// config is given), as one tidy CSV; a trial shared by several experiments is one row.
 pub fn export_csv(
     configs: &[PathBuf],
     runs: &Path,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::new(runs);
-    let names: Vec<String> = if configs.is_empty() {
-        let mut names: Vec<String> = std::fs::read_dir(runs)
-            .with_context(|| format!("reading {}", runs.display()))?
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
-        names.sort();
-        names
-    } else {
-        configs
-            .iter()
-            .map(|c| common::experiment(c, &[], None).map(|e| e.name))
-            .collect::<anyhow::Result<_>>()?
-    };
+    let store = common::store(runs)?;
     let mut all = Vec::new();
-    for name in &names {
-        all.extend(records(&store, name)?);
+    if configs.is_empty() {
+        let found = store.records()?;
+        for q in &found.quarantined {
+            eprintln!("warning: {q}");
+        }
+        all = found.records;
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        for config in configs {
+            let experiment = common::experiment(config, &[], None)?;
+            all.extend(
+                records(&store, &experiment)?
+                    .into_iter()
+                    .filter(|r| seen.insert(r.id.clone())),
+            );
+        }
     }
     let text = experiment::export::csv(&all);
     match out {

@@ -53,9 +53,9 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
         .clone()
         .or_else(|| experiment.slurm.signal.clone())
         .unwrap_or_else(|| DEFAULT_SIGNAL.to_string());
-    let store = Store::new(&args.runs);
+    let store = common::store(&args.runs)?;
     if !args.dry_run {
-        store.ensure_writable(&experiment.name)?;
+        store.ensure_writable()?;
     }
     let digest = common::dataset(&args.run)?.digest;
     let exp_dir = store.experiment_dir(&experiment.name);
@@ -104,7 +104,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
     println!(
         "{} ({}): {} trials: {done} done, {in_queue} queued or running in Slurm, {held} running elsewhere, {failed} failed, {} to submit",
         experiment.name,
-        args.config.display(),
+        args.configs[0].display(),
         planned.len(),
         tasks.len()
     );
@@ -118,7 +118,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
             .display()
             .to_string(),
         "worker".into(),
-        absolute(&args.config)?.display().to_string(),
+        absolute(&args.configs[0])?.display().to_string(),
         "--expect-experiment".into(),
         experiment.name.clone(),
         "--runs".into(),
@@ -184,7 +184,7 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
             .join("logs")
             .join(format!("{job}_<task>.log"))
             .display(),
-        args.config.display()
+        args.configs[0].display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -209,7 +209,7 @@ fn run_options(run: &RunOpts) -> anyhow::Result<Vec<String>> {
 
 /// `harness status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::new(&args.runs);
+    let store = common::store(&args.runs)?;
     let run = RunOpts {
         sets: args.sets.clone(),
         device: crate::cli::DeviceArg::Cpu,
@@ -255,7 +255,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let records: BTreeMap<String, bool> = store
-            .records(&experiment.name)?
+            .records_for(&experiment)?
             .records
             .into_iter()
             .map(|r| (r.id.clone(), r.diverged()))
@@ -280,7 +280,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     if running { "running" } else { "queued" }
                 ));
                 if running { "running" } else { "queued" }
-            } else if let lease::Status::Held(holder) = store.holder(&experiment.name, id) {
+            } else if let lease::Status::Held(holder) = store.holder(id) {
                 let by = holder.map_or_else(String::new, |h| {
                     format!(
                         " by pid {} on {}{}",

@@ -34,7 +34,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
     match &args.out {
         Some(out) => common::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?,
-        None => Store::new(&args.runs).ensure_writable(&experiment.name)?,
+        None => common::store(&args.runs)?.ensure_writable()?,
     }
     let dataset = common::dataset(&args.run)?;
     let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
@@ -76,9 +76,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let store = Store::new(&args.runs);
-            let Some(claim) = store.claim(&experiment.name, &spec.id)? else {
-                let dir = store.trial_dir(&experiment.name, &spec.id);
-                if store.is_done(&experiment.name, &spec.id) {
+            let Some(claim) = store.claim(&spec.id)? else {
+                let dir = store.trial_dir(&spec.id);
+                if store.is_done(&spec.id) {
                     printer.line(&format!(
                         "already done: {} (delete it to run again)",
                         dir.display()
@@ -101,7 +101,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 Outcome::Recorded(_) => claim.publish()?,
                 Outcome::Stopped => {
                     claim.release();
-                    store.trial_dir(&experiment.name, &spec.id)
+                    store.trial_dir(&spec.id)
                 }
             };
             (outcome, folder)

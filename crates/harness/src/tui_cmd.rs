@@ -10,6 +10,7 @@ use std::process::ExitCode;
 /// Runs the dashboard until the user quits, then says what is left running.
 pub fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the harness binary")?;
+    crate::common::store(&args.runs)?;
     let options = dashboard::Options::new(
         args.configs,
         args.runs,

@@ -135,10 +135,10 @@ fn check_complete_store(ws: &Workspace, expected: &BTreeMap<String, Vec<String>>
             .collect();
         assert!(stray.is_empty(), "temporary files published: {stray:?}");
     }
-    let leftovers = files_under(&ws.join("runs/smoke/.work"));
+    let leftovers = files_under(&ws.join("runs/trials/.work"));
     assert!(leftovers.is_empty(), "left in .work: {leftovers:?}");
     assert!(
-        !ws.join("runs/smoke/.quarantine").exists(),
+        !ws.join("runs/trials/.quarantine").exists(),
         "no record had to be quarantined"
     );
     assert_eq!(&metrics_by_trial(ws), expected, "bit-identical metrics");

@@ -111,7 +111,7 @@ fn a_replicate_killed_mid_trial_completes_every_trial_exactly_once_on_rerun() {
         .unwrap();
     // Wait until one trial is finished and the next is mid-way (its work folder has
     // logged an epoch).
-    let work = ws.join("runs/smoke/.work");
+    let work = ws.join("runs/trials/.work");
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let mid_trial = std::fs::read_dir(&work)
@@ -170,7 +170,8 @@ fn planned_ids(ws: &Workspace, config: &str, extra: &[&str]) -> BTreeMap<String,
             if id.len() != 12 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
                 return None;
             }
-            let rest: Vec<&str> = words.collect();
+            // `<id> <experiment> <variant...> seed <n> <state>`
+            let rest: Vec<&str> = words.skip(1).collect();
             let seed_at = rest.iter().position(|w| *w == "seed")?;
             Some((
                 format!("{} {}", rest[..seed_at].join(" "), rest[seed_at + 1]),
@@ -363,7 +364,7 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
     };
     let first = run(&["replicate", SMOKE, "--dry-run", "--threads", "1"]);
     assert!(
-        first.contains("calibrating conv2 4ch k3 batch 64"),
+        first.contains("calibrating conv2 4ch k3 bn dropout 0.2 batch 64"),
         "{first}"
     );
     let line = first
@@ -416,4 +417,73 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
         report.contains("- Wall time of the last run: estimated "),
         "{report}"
     );
+}
+
+/// Two experiment files that share a variant (same settings, other names) plan it once:
+/// the plan says how many trials are unique and shared, the shared trials train once per
+/// seed, and both reports show them. A later `replicate` of either file alone trains
+/// nothing. An older store (trials under `runs/<experiment>/`) is moved into the pool.
+#[test]
+fn two_configs_that_share_a_variant_plan_it_once_and_both_reports_include_it() {
+    let ws = Workspace::new();
+    let smoke = std::fs::read_to_string(ws.join(SMOKE)).unwrap();
+    let other = smoke
+        .replace("name: \"smoke\"", "name: \"narrow\"")
+        .replace("baseline: \"base\"", "baseline: \"plain\"")
+        .replace("(name: \"base\"),", "(name: \"plain\"),")
+        .replace(
+            "(name: \"flip\", set: {\"augmentations\": \"[HorizontalFlip(p: 0.5)]\"}),",
+            "(name: \"no bn\", set: {\"model.batch_norm\": \"false\"}),",
+        );
+    assert_ne!(smoke, other);
+    std::fs::write(ws.join("configs/narrow.ron"), &other).unwrap();
+
+    let out = ws.ok(&["replicate", SMOKE, "configs/narrow.ron", "--dry-run"]);
+    assert!(
+        out.contains("smoke + narrow: 8 planned, 6 unique, 2 shared"),
+        "{out}"
+    );
+    let out = ws.ok(&["replicate", SMOKE, "configs/narrow.ron", "--jobs", "2"]);
+    assert!(out.contains("6 trials: 0 done"), "{out}");
+    assert_eq!(out.matches(": starting").count(), 6, "{out}");
+    let pool: Vec<_> = std::fs::read_dir(ws.join("runs/trials"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("summary.json").is_file())
+        .collect();
+    assert_eq!(pool.len(), 6, "each shared trial trained once");
+
+    // Both reports show the shared trials, with the same numbers.
+    let row = |report: &str, name: &str| -> String {
+        let text = std::fs::read_to_string(ws.join(&format!("reports/{report}.md"))).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no {name} row in {report}:\n{text}"))
+            .to_string();
+        assert!(line.contains("| 2 |"), "n = 2: {line}");
+        line.split('|').nth(3).unwrap().trim().to_string()
+    };
+    assert_eq!(row("smoke", "base"), row("narrow", "plain"));
+    row("narrow", "no bn");
+    row("smoke", "flip");
+
+    // Either file alone finds its trials done, whoever ran them.
+    let out = ws.ok(&["replicate", "configs/narrow.ron"]);
+    assert!(out.contains("4 trials: 4 done"), "{out}");
+    assert!(!out.contains("starting"), "{out}");
+
+    // An older store: trials moved back under runs/smoke/ are moved into the pool again.
+    let trials = ws.finished_trials("smoke");
+    for t in &trials {
+        std::fs::rename(t, ws.join("runs/smoke").join(t.file_name().unwrap())).unwrap();
+    }
+    let out = ws.run(&["report", SMOKE]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("moved {} finished trial(s)", trials.len())),
+        "{err}"
+    );
+    assert_eq!(ws.finished_trials("smoke").len(), trials.len());
 }

@@ -146,7 +146,7 @@ fn two_replicates_started_together_publish_every_trial_once_and_both_exit_0() {
         vec![1; 4],
         "each trial published once"
     );
-    let work = ws.join("runs/smoke/.work");
+    let work = ws.join("runs/trials/.work");
     let left: Vec<_> = std::fs::read_dir(&work)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();

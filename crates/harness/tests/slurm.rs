@@ -127,7 +127,7 @@ fn results(ws: &Workspace) -> BTreeMap<String, String> {
 /// Waits (up to 3 minutes) until some trial's first epoch is checkpointed; returns the
 /// store's work folder.
 fn wait_first_checkpoint(ws: &Workspace) -> PathBuf {
-    let work = ws.join("runs/smoke/.work");
+    let work = ws.join("runs/trials/.work");
     let deadline = Instant::now() + Duration::from_secs(180);
     while !std::fs::read_dir(&work).is_ok_and(|d| {
         d.flatten()

@@ -495,3 +495,47 @@ fn debug_is_short() {
     );
     assert_eq!(net.config(), &ModelConfig::default());
 }
+
+/// Every layer starts as PyTorch's `nn.Conv2d`, `nn.Linear` and `nn.BatchNorm2d` start by
+/// default: weights and biases of conv and linear layers uniform on ±1/sqrt(fan_in) (and
+/// spread over that range, not concentrated near 0), batch-norm weight 1 and bias 0.
+#[test]
+fn initialisation_is_pytorchs_default() {
+    let _rng = lock();
+    tch::manual_seed(3);
+    let cfg = ModelConfig {
+        kernel_size: 5,
+        ..cfg(Architecture::Conv4Res)
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = Net::new(&vs.root(), &cfg);
+    let variables = vs.variables();
+    let mut checked = 0;
+    for (name, value) in &variables {
+        let (layer, what) = name.rsplit_once('.').unwrap();
+        let leaf = layer.rsplit('.').next().unwrap();
+        if leaf.starts_with("bn") {
+            let expected = match what {
+                "weight" | "running_var" => 1.0,
+                _ => 0.0,
+            };
+            assert!(
+                value.eq(expected).all().int64_value(&[]) == 1,
+                "{name} should be all {expected}"
+            );
+            continue;
+        }
+        let weight = &variables[&format!("{layer}.weight")];
+        let fan_in = weight.numel() as i64 / weight.size()[0];
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let max = value.abs().max().double_value(&[]);
+        assert!(max <= bound, "{name}: max |w| {max} > {bound}");
+        assert!(
+            max > 0.8 * bound,
+            "{name}: max |w| {max} far below the bound {bound}"
+        );
+        checked += 1;
+    }
+    // 4 convs + 2 in the residual block + the classifier, weight and bias each.
+    assert_eq!(checked, 14);
+}

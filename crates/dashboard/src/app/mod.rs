@@ -439,12 +439,12 @@ impl App {
         let (title, lines, tail) = match state {
             CellState::Done | CellState::Diverged => (
                 "train.log".to_string(),
-                read_last_lines(&store.trial_dir(&name, &id).join("train.log")),
+                read_last_lines(&store.trial_dir(&id).join("train.log")),
                 None,
             ),
             CellState::Failed => (
                 "train.log (left over)".to_string(),
-                read_last_lines(&store.work_dir(&name, &id).join("train.log")),
+                read_last_lines(&store.work_dir(&id).join("train.log")),
                 None,
             ),
             CellState::Pending | CellState::Running => {

@@ -75,15 +75,16 @@ impl Workspace {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// The finished trial folders of an experiment.
+    /// The finished trial folders (in the shared pool `runs/trials/`) that `experiment`
+    /// ran.
     pub fn finished_trials(&self, experiment: &str) -> Vec<PathBuf> {
-        let dir = self.join(&format!("runs/{experiment}"));
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(entries) = std::fs::read_dir(self.join("runs/trials")) else {
             return Vec::new();
         };
         let mut out: Vec<PathBuf> = entries
             .map(|e| e.unwrap().path())
             .filter(|p| p.join("summary.json").is_file())
+            .filter(|p| summary(p)["experiment"] == experiment)
             .collect();
         out.sort();
         out
