@@ -14,7 +14,7 @@ CONFIG ?= configs/quickstart.ron
 # "not run on this machine (estimated ...)". `make study-cpu-report` rebuilds the reports.
 STUDY := architectures augmentation batchnorm channels dropout kernel lr optimizer scheduler
 STUDY_CONFIGS := $(STUDY:%=configs/%.ron)
-STUDY_CPU_SETS := --seeds 3 --set epochs=4 --set data.train_limit=5000 --set data.test_limit=2000 --set 'schedule=Step(every: 2, gamma: 0.1)'
+STUDY_CPU_SETS := --seeds 2 --set epochs=4 --set data.train_limit=5000 --set data.test_limit=2000 --set 'schedule=Step(every: 2, gamma: 0.1)'
 STUDY_MAX_TRIAL ?= 10m
 
 setup:

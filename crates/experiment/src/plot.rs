@@ -203,7 +203,12 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         return Ok(());
     };
 
-    let x_fmt = tick_formatter(x1 - x0);
+    let (x_ticks, integer_x) = x_ticks(chart.series, x0, x1);
+    let x_fmt: Box<dyn Fn(&f64) -> String> = if integer_x {
+        Box::new(|v: &f64| format!("{v:.0}"))
+    } else {
+        Box::new(tick_formatter(x1 - x0))
+    };
     let y_fmt = tick_formatter(y1 - y0);
     // Room for the tick labels and the axis title beside them. The widest
     // y tick label is at one end of the range (the most digits or a sign).
@@ -230,7 +235,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         .y_desc(chart.y_label)
         .axis_desc_style(label_font.clone())
         .label_style(tick_font.clone())
-        .x_labels(MAX_TICKS)
+        .x_labels(x_ticks)
         .y_labels(MAX_TICKS)
         .max_light_lines(4)
         .x_label_formatter(&x_fmt)
@@ -375,6 +380,27 @@ impl Extent {
     }
 }
 
+/// How many x ticks to ask `plotters` for, and whether they must be whole numbers: when
+/// every x of the chart is a whole number (epochs), at most one tick per unit of the span,
+/// so that the `{1, 2, 5} x 10^k` step `plotters` picks is never below 1 and no tick reads
+/// "epoch 1.5"; otherwise [`MAX_TICKS`].
+fn x_ticks(series: &[Series], x0: f64, x1: f64) -> (usize, bool) {
+    let whole = |x: f64| !x.is_finite() || x.fract() == 0.0;
+    let integer = series.iter().all(|s| {
+        s.points.iter().all(|&(x, _)| whole(x))
+            && s.band
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .all(|&(x, _, _)| whole(x))
+    });
+    if !integer {
+        return (MAX_TICKS, false);
+    }
+    let units = (x1 - x0).floor().max(0.0) as usize + 1;
+    (units.clamp(2, MAX_TICKS), true)
+}
+
 /// Formats the ticks of an axis spanning `span` with the same number of
 /// decimals each, just enough for the tick step (`90`, `92`, `94`, or `0.0`,
 /// `0.5`, `1.0`; never `93.25000000000001`).
@@ -428,5 +454,39 @@ fn legend_position(series: &[Series], x: (f64, f64), y: (f64, f64)) -> SeriesLab
         SeriesLabelPosition::LowerRight
     } else {
         SeriesLabelPosition::UpperRight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(xs: &[f64]) -> Series {
+        Series {
+            label: "s".into(),
+            points: xs.iter().map(|&x| (x, 1.0)).collect(),
+            band: Some(xs.iter().map(|&x| (x, 0.5, 1.5)).collect()),
+        }
+    }
+
+    #[test]
+    fn epoch_axes_get_whole_number_ticks_only() {
+        // 4 epochs: at most 4 ticks, so the step is 1, never 0.5.
+        assert_eq!(
+            x_ticks(&[series(&[1.0, 2.0, 3.0, 4.0])], 1.0, 4.0),
+            (4, true)
+        );
+        // 2 epochs: 2 ticks.
+        assert_eq!(x_ticks(&[series(&[1.0, 2.0])], 1.0, 2.0), (2, true));
+        // 30 epochs: the usual cap (plotters then steps by 5).
+        let thirty: Vec<f64> = (1..=30).map(f64::from).collect();
+        assert_eq!(x_ticks(&[series(&thirty)], 1.0, 30.0), (MAX_TICKS, true));
+        // One epoch (the range is widened around it): still whole numbers.
+        assert_eq!(x_ticks(&[series(&[1.0])], 0.5, 1.5), (2, true));
+        // Any fractional x: the general rule.
+        assert_eq!(
+            x_ticks(&[series(&[1.0]), series(&[0.5, 1.0])], 0.5, 1.0),
+            (MAX_TICKS, false)
+        );
     }
 }

@@ -36,14 +36,9 @@ pub struct Provenance {
     pub finished_at: String,
 }
 
-/// The device as text: `cpu`, `cuda:0`.
-pub fn device_label(device: Device) -> String {
-    match device {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
+/// The device as text: `cpu`, `cuda:0` (the trainer's label, so records and the
+/// command line never disagree).
+pub use trainer::device_label;
 
 /// The current commit of the checkout at `repo` and whether it is dirty.
 pub fn git_state(repo: &Path) -> (String, bool) {

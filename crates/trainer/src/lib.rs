@@ -20,9 +20,9 @@ mod error;
 mod events;
 pub mod finite;
 mod latency;
-mod loop_;
 mod optim;
 pub mod streams;
+mod training;
 
 pub use checkpoint::Checkpoint;
 pub use config::{
@@ -31,6 +31,8 @@ pub use config::{
 pub use error::TrainError;
 pub use events::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
 pub use latency::{LatencyOptions, measure_latency};
-pub use loop_::{RunOptions, Stop, build_model, compute_only_epoch, train, try_train};
 pub use optim::Optimizer;
 pub use streams::{RandomSource, Streams};
+pub use training::{
+    RunOptions, Stop, build_model, compute_only_epoch, device_label, train, try_train,
+};

@@ -78,7 +78,8 @@ fn prepare(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> (Split
     )
 }
 
-fn device_name(device: Device) -> String {
+/// The device as text, the one label every crate uses: `cpu`, `cuda:0`.
+pub fn device_label(device: Device) -> String {
     match device {
         Device::Cpu => "cpu".into(),
         Device::Cuda(i) => format!("cuda:{i}"),
@@ -199,7 +200,7 @@ pub fn try_train(
         test_images: test_split.len(),
         batches: batches_per_epoch,
         epochs: trial.epochs,
-        device: device_name(device),
+        device: device_label(device),
         threads: tch::get_num_threads(),
     })?;
 
