@@ -470,9 +470,18 @@ fn execute(
             printer.line(&format!(
                 "latency not re-measured now: {busy} trial(s) of this store are running elsewhere (rerun replicate when they are done)"
             ));
-        } else if let Err(e) =
-            quiet_latency_phase(experiments, &store, &dataset, device, &mut printer)
-        {
+        } else if let Err(e) = quiet_latency_phase(
+            experiments,
+            &store,
+            &dataset,
+            device,
+            &mut printer,
+            &|p, v| {
+                skipped
+                    .get(&p.experiment.name)
+                    .is_some_and(|s| s.iter().any(|s| s.variant == v.name))
+            },
+        ) {
             printer.line(&format!("warning: latency not measured: {e:#}"));
         }
     }
@@ -501,13 +510,15 @@ fn execute(
 /// After every trial is recorded and nothing else of the plan runs: times each network
 /// of the experiments that their `runs/<name>/latency.json` lacks (on all cores; see
 /// `experiment::quiet_latency`), each distinct network once however many experiments
-/// show it.
+/// show it. Variants `left_out` says were not run (`--max-trial-time`) are not timed
+/// either: a network too slow to train here may take hours for 300 timed passes.
 pub fn quiet_latency_phase(
     experiments: &[Planned],
     store: &Store,
     dataset: &data::FashionMnist,
     device: tch::Device,
     printer: &mut Printer,
+    left_out: &dyn Fn(&Planned, &experiment::Variant) -> bool,
 ) -> anyhow::Result<()> {
     use experiment::quiet_latency::{self, network_key};
     let label = experiment::provenance::device_label(device);
@@ -517,7 +528,7 @@ pub fn quiet_latency_phase(
         let dir = store.experiment_dir(&p.experiment.name);
         let mut all = quiet_latency::load(&dir);
         let mut changed = false;
-        for v in &p.experiment.variants {
+        for v in p.experiment.variants.iter().filter(|v| !left_out(p, v)) {
             let key = network_key(v.trial.config());
             if all
                 .get(&key)
