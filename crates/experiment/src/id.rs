@@ -93,19 +93,19 @@ mod tests {
 
     #[test]
     fn the_schema_is_part_of_the_id() {
-        // The id of the default config, seed 0, dataset "d" under schema v2 (a v1 id of
+        // The id of the default config, seed 0, dataset "d" under schema v3 (a v2 id of
         // the same inputs differs): recomputed here from its definition.
         let identity = json!({
-            "schema": "fmnist-harness/trial/v2",
+            "schema": "fmnist-harness/trial/v3",
             "config": serde_json::to_value(TrialConfig::default()).unwrap(),
             "seed": 0,
             "dataset": "d",
         });
-        let v2 = hex(Sha256::digest(identity.to_string()));
-        assert_eq!(trial_id(&TrialConfig::default(), 0, "d"), v2);
-        let mut v1 = identity.clone();
-        v1["schema"] = json!("fmnist-harness/trial/v1");
-        assert_ne!(hex(Sha256::digest(v1.to_string())), v2);
+        let v3 = hex(Sha256::digest(identity.to_string()));
+        assert_eq!(trial_id(&TrialConfig::default(), 0, "d"), v3);
+        let mut v2 = identity.clone();
+        v2["schema"] = json!("fmnist-harness/trial/v2");
+        assert_ne!(hex(Sha256::digest(v2.to_string())), v3);
     }
 
     #[test]
