@@ -3,7 +3,7 @@
 //! settings?
 //!
 //! `harness parity` trains both sides with several seeds each: ours through the run store
-//! (the experiment file `configs/parity.ron`, one variant per architecture), PyTorch
+//! (the experiment file `configs/parity-ours.ron`, one variant per architecture), PyTorch
 //! through `bench/reference/train_reference.py` (`torch.optim`, `StepLR`, the layers'
 //! default initialisation, `nn.CrossEntropyLoss`, a `DataLoader`), one process per
 //! (architecture, seed), each run cached as a [`ReferenceRun`] JSON file. This module is
@@ -36,7 +36,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use trainer::{OptimizerKind, Schedule, TrialConfig};
 
-/// The name of our side's experiment (`configs/parity.ron`), not `parity`, so that its
+/// The name of our side's experiment (`configs/parity-ours.ron`), not `parity`, so that its
 /// generic report never takes the name of `reports/parity.md`.
 pub const EXPERIMENT: &str = "parity-ours";
 
@@ -1187,7 +1187,7 @@ mod tests {
     use crate::record::RECORD_FORMAT;
     use trainer::{EpochMetrics, Status};
 
-    const PARITY: &str = include_str!("../../../configs/parity.ron");
+    const PARITY: &str = include_str!("../../../configs/parity-ours.ron");
 
     fn epochs_config(epochs: u32) -> TrialConfig {
         TrialConfig {
@@ -1312,7 +1312,7 @@ mod tests {
 
     #[test]
     fn restrict_keeps_the_requested_variants_with_their_settings() {
-        let path = Path::new("configs/parity.ron");
+        let path = Path::new("configs/parity-ours.ron");
         let full = crate::config::parse(path, PARITY, &[]).unwrap();
         let text = restrict(path, PARITY, &["conv2".into()]).unwrap();
         let reduced = crate::config::parse(path, &text, &[]).unwrap();
@@ -1343,7 +1343,7 @@ mod tests {
 
     #[test]
     fn restrict_names_what_is_wrong_with_archs() {
-        let path = Path::new("configs/parity.ron");
+        let path = Path::new("configs/parity-ours.ron");
         let err = restrict(path, PARITY, &["conv3".into()])
             .unwrap_err()
             .to_string();
@@ -1358,7 +1358,7 @@ mod tests {
         let err = restrict(path, "Experiment(", &["conv2".into()])
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("configs/parity.ron: 1:"), "{err}");
+        assert!(err.starts_with("configs/parity-ours.ron: 1:"), "{err}");
     }
 
     #[test]

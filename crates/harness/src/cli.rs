@@ -422,7 +422,7 @@ pub struct ParityArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// The parity experiment file.
-    #[arg(long, default_value = "configs/parity.ron")]
+    #[arg(long, default_value = "configs/parity-ours.ron")]
     pub config: PathBuf,
 }
 

@@ -2,7 +2,7 @@
 //! seeds each, and writes `reports/parity.md` (the statistics and the markdown are in
 //! `experiment::parity`; this module runs the processes).
 //!
-//! 1. **The experiment.** `configs/parity.ron` (`--config`) is reduced to the variants of
+//! 1. **The experiment.** `configs/parity-ours.ron` (`--config`) is reduced to the variants of
 //!    `--archs` by `experiment::parity::restrict` and written to
 //!    `runs/parity-ours/config-<archs>.ron`. `replicate` has no option to run some variants of
 //!    a file only, and training conv4 for a `--archs conv2` run would cost four times the

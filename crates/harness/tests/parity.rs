@@ -218,7 +218,7 @@ fn parity_refuses_bad_requests_before_training() {
     let err = fail(&["parity", "--archs", "conv3"]);
     assert!(
         err.contains(
-            "--archs: `conv3` is not a variant of configs/parity.ron (it has: conv2, conv4)"
+            "--archs: `conv3` is not a variant of configs/parity-ours.ron (it has: conv2, conv4)"
         ),
         "{err}"
     );
