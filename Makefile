@@ -38,6 +38,11 @@ test:
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	@# The dashboard builds, lints and runs without libtorch (the contract crate is serde only).
+	@if $(CARGO) tree -p dashboard -e normal,build --prefix none | grep -qE '^(tch|torch-sys) '; then \
+		echo "cargo tree -p dashboard shows libtorch (tch): the dashboard must build without it" >&2; exit 1; fi
+	$(CARGO) clippy -p contract -p dashboard --all-targets --quiet -- -D warnings
+	$(CARGO) test -p contract -p dashboard
 
 bench:
 	@scripts/setup.sh --bench

@@ -49,9 +49,13 @@
 //! `RandomErasing(p: 1.0, value: 0.5)`, `RandomTranslation(fraction: 0.2)`.
 
 pub mod config;
+#[cfg(feature = "torch")]
 pub mod ops;
+#[cfg(feature = "torch")]
 pub mod pipeline;
 
 pub use config::{AugmentError, Augmentation};
+#[cfg(feature = "torch")]
 pub use ops::{Drawn, EraseRect, Shift, erase, flip, translate};
+#[cfg(feature = "torch")]
 pub use pipeline::{Pipeline, STREAM};

@@ -2,6 +2,7 @@
 //! files, written by hand with serde from the real types, so the dashboard can be shown a
 //! store in any state without training anything.
 
+use contract::layout::{EVENTS, LOG, TRIAL_START};
 use experiment::provenance::Provenance;
 use experiment::record::RECORD_FORMAT;
 use experiment::store::{Claim, SUMMARY, Store, StoreError, write_atomic};
@@ -171,7 +172,7 @@ pub fn write_record(store: &Store, record: &TrialRecord) -> Result<PathBuf, Stor
             m.epoch, m.test_accuracy
         ));
     }
-    write_atomic(&dir.join("train.log"), log.as_bytes())?;
+    write_atomic(&dir.join(LOG), log.as_bytes())?;
     Ok(dir)
 }
 
@@ -193,7 +194,7 @@ impl RunningTrial {
 
     /// Appends events to `events.jsonl`, one JSON line each.
     pub fn events(&self, events: &[Event]) {
-        let mut file = append(&self.dir().join("events.jsonl"));
+        let mut file = append(&self.dir().join(EVENTS));
         for e in events {
             let line = serde_json::to_string(e).expect("events serialise");
             writeln!(file, "{line}").expect("writing events");
@@ -202,7 +203,7 @@ impl RunningTrial {
 
     /// Appends lines to `train.log`.
     pub fn log(&self, lines: &[&str]) {
-        let mut file = append(&self.dir().join("train.log"));
+        let mut file = append(&self.dir().join(LOG));
         for l in lines {
             writeln!(file, "{l}").expect("writing the log");
         }
@@ -230,13 +231,19 @@ pub fn start(store: &Store, experiment: &Experiment, variant: &str, seed: u64) -
         .claim(&id)
         .expect("claiming in the fixture store")
         .expect("the fixture trial is free");
-    let header = format!(
-        "// Resolved configuration of trial {id}\n// experiment: {}, variant: {variant}, seed: {seed}\n// dataset: {}\n(epochs: {})\n",
-        experiment.name,
-        data::canonical_digest(),
-        config.epochs
-    );
-    std::fs::write(claim.work_dir().join("config.ron"), header).expect("writing config.ron");
+    let start = contract::TrialStart {
+        id: id.clone(),
+        experiment: experiment.name.clone(),
+        variant: variant.to_string(),
+        seed,
+        dataset_digest: data::canonical_digest(),
+        started: 0,
+    };
+    std::fs::write(
+        claim.work_dir().join(TRIAL_START),
+        serde_json::to_string(&start).expect("a trial start serialises"),
+    )
+    .expect("writing trial.json");
     RunningTrial { claim, id }
 }
 

@@ -88,7 +88,7 @@ fn detach(_cmd: &mut Command) {}
 /// Where the dashboard sends a task's output: `runs/<experiment>/.work/<task>.log`.
 pub fn log_path(runs: &Path, experiment: &str, task: &Task) -> PathBuf {
     runs.join(experiment)
-        .join(".work")
+        .join(contract::layout::WORK)
         .join(format!("{}.log", task.name()))
 }
 

@@ -218,10 +218,9 @@ impl ExperimentState {
         for (id, _) in &work {
             if !self.planned.contains_key(id)
                 && !self.headers.contains_key(id)
-                && let Some(found) =
-                    read_header(&store.work_dir(id)).and_then(|(experiment, variant, seed)| {
-                        (experiment == name).then_some((variant, seed))
-                    })
+                && let Some(found) = read_trial_start(&store.work_dir(id)).and_then(|start| {
+                    (start.experiment == name).then_some((start.variant, start.seed))
+                })
             {
                 self.headers.insert(id.clone(), found);
             }
@@ -416,7 +415,7 @@ fn scan_work(
     store: &Store,
     recorded: &HashMap<String, usize>,
 ) -> (Vec<(String, TrialState)>, HashMap<String, String>) {
-    let dir = store.trials_dir().join(".work");
+    let dir = store.work_root();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return (Vec::new(), HashMap::new());
     };
@@ -444,45 +443,16 @@ fn scan_work(
     (work, jobs)
 }
 
-/// `(experiment, variant, seed)` from the header a trial writes at the top of its
-/// `config.ron`: `// experiment: NAME, variant: VARIANT, seed: SEED`.
-pub fn parse_header(text: &str) -> Option<(String, String, u64)> {
-    let line = text
-        .lines()
-        .take(5)
-        .find(|l| l.starts_with("// experiment: "))?;
-    let after = ", variant: ";
-    let split = line.find(after)?;
-    let experiment = line["// experiment: ".len()..split].to_string();
-    let rest = &line[split + after.len()..];
-    let at = rest.rfind(", seed: ")?;
-    let seed = rest[at + ", seed: ".len()..].trim().parse().ok()?;
-    Some((experiment, rest[..at].to_string(), seed))
-}
-
-fn read_header(work_dir: &Path) -> Option<(String, String, u64)> {
-    use std::io::Read;
-    let mut head = [0u8; 512];
-    let mut file = std::fs::File::open(work_dir.join("config.ron")).ok()?;
-    let n = file.read(&mut head).ok()?;
-    parse_header(&String::from_utf8_lossy(&head[..n]))
+/// Who started the trial in `work_dir` (its `trial.json`), if it says.
+fn read_trial_start(work_dir: &Path) -> Option<contract::TrialStart> {
+    let text = std::fs::read_to_string(work_dir.join(contract::layout::TRIAL_START)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixture;
-
-    #[test]
-    fn headers_name_the_variant_and_seed() {
-        let text = "// Resolved configuration of trial abc\n// experiment: e, variant: 0.5, seed: 7\n// dataset: d\n(";
-        assert_eq!(parse_header(text), Some(("e".into(), "0.5".into(), 7)));
-        assert_eq!(parse_header("(epochs: 2)"), None);
-        assert_eq!(
-            parse_header("// experiment: e, variant: v, seed: x\n"),
-            None
-        );
-    }
 
     /// A trial another experiment ran with the same settings fills this experiment's cell
     /// (the pool is shared); one with other settings does not show.

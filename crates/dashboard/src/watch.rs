@@ -9,6 +9,7 @@
 use crate::live::TrialProgress;
 use crate::scan::{CellState, ExperimentState};
 use crate::tail::Tail;
+use contract::layout::{EVENTS, LOG};
 use experiment::Store;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -31,8 +32,8 @@ pub struct LiveTrial {
 impl LiveTrial {
     fn new(dir: &Path) -> Self {
         LiveTrial {
-            events: Tail::new(dir.join("events.jsonl")),
-            log: Tail::new(dir.join("train.log")),
+            events: Tail::new(dir.join(EVENTS)),
+            log: Tail::new(dir.join(LOG)),
             progress: TrialProgress::default(),
             log_lines: VecDeque::new(),
         }

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "torch")]
 mod dataset;
 mod digest;
 pub mod download;
@@ -20,12 +21,15 @@ mod error;
 pub mod idx;
 mod kind;
 mod locate;
+#[cfg(feature = "torch")]
 mod split;
+#[cfg(feature = "torch")]
 mod verify;
 
 #[cfg(test)]
 mod test_support;
 
+#[cfg(feature = "torch")]
 pub use dataset::FashionMnist;
 pub use digest::{canonical_digest, dataset_digest, sha256_hex};
 pub use error::DataError;
@@ -34,7 +38,9 @@ pub use locate::{
     DEFAULT_MIRROR, DataSource, ENV_DIR, ENV_MIRROR, Origin, SYSTEM_DIR, cache_dir, has_data,
     locate, missing_files,
 };
+#[cfg(feature = "torch")]
 pub use split::{Batch, BatchOrder, Batches, Split, normalize};
+#[cfg(feature = "torch")]
 pub use verify::{FileReport, verify_dir};
 
 /// Class names, indexed by label.

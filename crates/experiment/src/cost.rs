@@ -22,21 +22,29 @@
 //! trials, in plan order, on `jobs` slots. Not modelled: checkpoint writing (small for
 //! these models) and contention between parallel jobs (calibrations run one at a time).
 
+#[cfg(feature = "torch")]
 use crate::plan::PlannedTrial;
 use crate::store::write_atomic;
+#[cfg(feature = "torch")]
 use data::FashionMnist;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "torch")]
+use std::time::Instant;
+#[cfg(feature = "torch")]
 use tch::Device;
-use trainer::{Event, RunOptions, Stop, TrialConfig, ValidTrial};
+use trainer::TrialConfig;
+#[cfg(feature = "torch")]
+use trainer::{Event, RunOptions, Stop, ValidTrial};
 
 /// A calibration expected to take longer than this (from the probe) is not run; the
 /// probe's rates are used instead.
 pub const PROBE_LIMIT_S: f64 = 60.0;
 /// Batch size of the probe.
+#[cfg(feature = "torch")]
 const PROBE_BATCH: usize = 8;
 /// Format of the cache file.
 const FORMAT: u32 = 1;
@@ -45,6 +53,7 @@ const FORMAT: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
     /// The calibration trial failed.
+    #[cfg(feature = "torch")]
     #[error("calibration trial: {0}")]
     Train(#[from] trainer::TrainError),
     /// Its configuration was refused.
@@ -155,6 +164,7 @@ impl Calibration {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Runs the calibration trial of `trial`'s workload on `device` with libtorch's current
 /// thread count.
 pub fn calibrate(
@@ -175,6 +185,7 @@ pub fn calibrate(
     run_tiny(config, dataset, device, None, true)
 }
 
+#[cfg(feature = "torch")]
 /// A 2-epoch trial of 3 training and 2 evaluation batches (of `batch` images if given).
 fn run_tiny(
     config: &TrialConfig,
@@ -230,6 +241,7 @@ fn run_tiny(
     })
 }
 
+#[cfg(feature = "torch")]
 /// Seconds one trial of `config` takes at `rate` on `dataset`.
 pub fn trial_seconds(config: &TrialConfig, dataset: &FashionMnist, rate: &Rate) -> f64 {
     seconds_for(config, dataset.train.len(), dataset.test.len(), rate)
@@ -298,6 +310,7 @@ pub struct Estimate {
     pub per_trial: BTreeMap<String, f64>,
 }
 
+#[cfg(feature = "torch")]
 /// Estimates the pending trials of `planned` on `device` with `jobs` x `threads`,
 /// calibrating (and caching) the workloads the cache lacks. Sets libtorch's thread count
 /// to `threads` while it calibrates, and leaves it there.

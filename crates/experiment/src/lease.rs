@@ -35,7 +35,6 @@
 //! dead: suspended, partitioned) raises [`Lease::lost`]; the run stops and publishes
 //! nothing. The holder removes the file on release only if it still holds its nonce.
 
-use serde::{Deserialize, Serialize};
 use std::fs::{File, FileTimes, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -58,33 +57,7 @@ pub fn stale_after() -> Duration {
         .map_or(DEFAULT_STALE_AFTER, Duration::from_secs)
 }
 
-/// Who holds a lease (the lease file's content).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    /// Host name.
-    pub host: String,
-    /// `/proc/sys/kernel/random/boot_id` of the host.
-    pub boot: String,
-    /// Process id.
-    pub pid: u32,
-    /// The process's start time (clock ticks since boot, `/proc/<pid>/stat`), so that a
-    /// reused pid is not taken for the holder.
-    pub start: u64,
-    /// Random, unique per lease.
-    pub nonce: String,
-    /// Unix seconds when the lease was taken.
-    pub since: u64,
-    /// `SLURM_JOB_ID` (with `_<task>` for an array task) of the holder, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
-    /// The holder's pid namespace (`/proc/self/ns/pid`): its pid is judged only from the
-    /// same namespace (containers may share a host name but not their pids).
-    #[serde(default)]
-    pub pidns: String,
-    /// The holder's stale age in seconds: an observer waits at least this long.
-    #[serde(default)]
-    pub stale_s: u64,
-}
+pub use contract::claim::Holder;
 
 /// What a lease path holds right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,52 +114,50 @@ pub(crate) fn nonce() -> String {
     format!("{:016x}", h.finish())
 }
 
-impl Holder {
-    /// This process.
-    fn me() -> Holder {
-        let pid = std::process::id();
-        let job = std::env::var("SLURM_JOB_ID").ok().map(|job| {
-            match (
-                std::env::var("SLURM_ARRAY_JOB_ID"),
-                std::env::var("SLURM_ARRAY_TASK_ID"),
-            ) {
-                (Ok(array), Ok(task)) => format!("{array}_{task}"),
-                _ => job,
-            }
-        });
-        Holder {
-            host: host(),
-            boot: boot_id(),
-            pid,
-            start: start_time(pid).unwrap_or(0),
-            nonce: nonce(),
-            since: crate::provenance::unix_seconds(),
-            job,
-            pidns: pid_namespace(),
-            stale_s: stale_after().as_secs(),
+/// This process as a lease holder.
+fn me() -> Holder {
+    let pid = std::process::id();
+    let job = std::env::var("SLURM_JOB_ID").ok().map(|job| {
+        match (
+            std::env::var("SLURM_ARRAY_JOB_ID"),
+            std::env::var("SLURM_ARRAY_TASK_ID"),
+        ) {
+            (Ok(array), Ok(task)) => format!("{array}_{task}"),
+            _ => job,
         }
+    });
+    Holder {
+        host: host(),
+        boot: boot_id(),
+        pid,
+        start: start_time(pid).unwrap_or(0),
+        nonce: nonce(),
+        since: crate::provenance::unix_seconds(),
+        job,
+        pidns: pid_namespace(),
+        stale_s: stale_after().as_secs(),
     }
+}
 
-    /// Why this holder (of a lease this host can judge) is dead, if it is.
-    fn dead_here(&self) -> Option<String> {
-        if self.host != host() {
-            return None;
-        }
-        if self.boot != boot_id() {
-            return Some(format!("taken on {} before a reboot", self.host));
-        }
-        if self.pidns.is_empty() || self.pidns != pid_namespace() {
-            // Another container on this host: its pids are not ours to judge.
-            return None;
-        }
-        match start_time(self.pid) {
-            None => Some(format!("process {} on {} is gone", self.pid, self.host)),
-            Some(start) if start != self.start => Some(format!(
-                "process {} on {} is gone (the pid was reused)",
-                self.pid, self.host
-            )),
-            Some(_) => None,
-        }
+/// Why `holder` (of a lease this host can judge) is dead, if it is.
+fn dead_here(holder: &Holder) -> Option<String> {
+    if holder.host != host() {
+        return None;
+    }
+    if holder.boot != boot_id() {
+        return Some(format!("taken on {} before a reboot", holder.host));
+    }
+    if holder.pidns.is_empty() || holder.pidns != pid_namespace() {
+        // Another container on this host: its pids are not ours to judge.
+        return None;
+    }
+    match start_time(holder.pid) {
+        None => Some(format!("process {} on {} is gone", holder.pid, holder.host)),
+        Some(start) if start != holder.start => Some(format!(
+            "process {} on {} is gone (the pid was reused)",
+            holder.pid, holder.host
+        )),
+        Some(_) => None,
     }
 }
 
@@ -216,7 +187,7 @@ pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
         .ok()
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .unwrap_or_default();
-    if let Some(why) = holder.as_ref().and_then(Holder::dead_here) {
+    if let Some(why) = holder.as_ref().and_then(dead_here) {
         return Ok(Status::Stale(holder, why));
     }
     let stale_after = holder.as_ref().map_or(stale_after, |h| {
@@ -272,7 +243,7 @@ fn create(path: &Path, me: &Holder) -> std::io::Result<File> {
 
 /// Takes the lease at `path` if it is free or stale (see the module docs).
 pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> {
-    let me = Holder::me();
+    let me = me();
     match create(path, &me) {
         Ok(_) => return Ok(Acquired::Ours(Lease::start(path, &me, stale_after), None)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -483,7 +454,7 @@ mod tests {
         assert!(!path.exists());
 
         // A holder on this host whose process is gone.
-        let mut dead = Holder::me();
+        let mut dead = me();
         dead.pid = u32::MAX - 1;
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
         let Status::Stale(_, why) = status(&path, DEFAULT_STALE_AFTER).unwrap() else {
@@ -503,7 +474,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t.lock");
         // Same host name, another container: its (here: dead-looking) pid is not judged.
-        let mut other = Holder::me();
+        let mut other = me();
         other.pid = u32::MAX - 1;
         other.pidns = "pid:[1]".into();
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
@@ -538,7 +509,7 @@ mod tests {
     fn a_silent_remote_holder_is_stale_after_its_heartbeat_stops_and_the_loser_knows() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t.lock");
-        let mut remote = Holder::me();
+        let mut remote = me();
         remote.host = "another-node".into();
         remote.stale_s = 1;
         std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();

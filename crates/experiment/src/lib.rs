@@ -24,10 +24,13 @@ pub mod seeding;
 pub mod slurm;
 pub mod stats;
 pub mod store;
+#[cfg(feature = "torch")]
 pub mod trial_run;
 
 pub use config::{ConfigError, Experiment, StudyValues, Variant};
 pub use overrides::Override;
+pub use plan::TrialSpec;
 pub use record::TrialRecord;
 pub use store::{Store, TrialState};
-pub use trial_run::{Outcome, TrialSpec, run_trial};
+#[cfg(feature = "torch")]
+pub use trial_run::{Outcome, run_trial};

@@ -1,9 +1,44 @@
 //! The plan of an experiment: every variant × every seed, with ids and their state in the
 //! store.
 
-use crate::config::Experiment;
+use crate::config::{Experiment, Variant};
+use crate::id;
 use crate::store::{Store, TrialState};
-use crate::trial_run::TrialSpec;
+
+/// One planned trial: a variant of an experiment and a seed.
+#[derive(Clone, Debug)]
+pub struct TrialSpec {
+    /// Experiment name.
+    pub experiment: String,
+    /// The variant (with its validated configuration).
+    pub variant: Variant,
+    /// Seed.
+    pub seed: u64,
+    /// Trial id.
+    pub id: String,
+}
+
+impl TrialSpec {
+    /// The spec of `variant` at `seed` on the dataset with `dataset_digest`.
+    pub fn new(
+        experiment: &Experiment,
+        variant: &Variant,
+        seed: u64,
+        dataset_digest: &str,
+    ) -> Self {
+        TrialSpec {
+            experiment: experiment.name.clone(),
+            id: id::trial_id(variant.trial.config(), seed, dataset_digest),
+            variant: variant.clone(),
+            seed,
+        }
+    }
+
+    /// The first 12 hex digits of the id.
+    pub fn short_id(&self) -> &str {
+        id::short(&self.id)
+    }
+}
 
 /// One planned trial and where it stands.
 #[derive(Clone, Debug)]

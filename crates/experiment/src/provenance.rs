@@ -1,43 +1,17 @@
 //! What could explain a difference between two trials without being part of their id:
 //! code version, library versions, device, threads, host and time.
 
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
+#[cfg(feature = "torch")]
 use tch::Device;
 
-/// Recorded beside every trial.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Provenance {
-    /// The harness crate version.
-    pub harness_version: String,
-    /// `git rev-parse HEAD` of the harness checkout, or `unknown`.
-    pub git_commit: String,
-    /// Whether the checkout had uncommitted changes.
-    pub git_dirty: bool,
-    /// tch crate version.
-    pub tch_version: String,
-    /// libtorch version, e.g. `2.11.0+cu130`.
-    pub libtorch_version: String,
-    /// CUDA available to libtorch (and cuDNN version), or `none`.
-    pub cuda: String,
-    /// The device, e.g. `cpu` or `cuda:0`.
-    pub device: String,
-    /// What the device is (CPU model or GPU name).
-    pub device_name: String,
-    /// libtorch intra-op threads.
-    pub threads: i32,
-    /// Host name.
-    pub host: String,
-    /// Start, RFC 3339 UTC.
-    pub started_at: String,
-    /// End, RFC 3339 UTC.
-    pub finished_at: String,
-}
+pub use contract::Provenance;
 
 /// The device as text: `cpu`, `cuda:0` (the trainer's label, so records and the
 /// command line never disagree).
+#[cfg(feature = "torch")]
 pub use trainer::device_label;
 
 /// The current commit of the checkout at `repo` and whether it is dirty.
@@ -78,6 +52,7 @@ fn parse_torch_version(version_py: &str) -> Option<String> {
         .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
 }
 
+#[cfg(feature = "torch")]
 /// CUDA as libtorch sees it.
 pub fn cuda_description() -> String {
     if tch::Cuda::is_available() {
@@ -95,6 +70,7 @@ pub fn cuda_description() -> String {
     }
 }
 
+#[cfg(feature = "torch")]
 /// CPU model, or the GPU's name from `nvidia-smi` when on CUDA.
 pub fn device_name(device: Device) -> String {
     match device {

@@ -15,13 +15,17 @@
 //! Kept in `runs/<experiment>/latency.json`, by network ([`network_key`]).
 
 use crate::store::{StoreError, write_atomic};
+#[cfg(feature = "torch")]
 use data::{BatchOrder, FashionMnist};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "torch")]
 use tch::Device;
-use trainer::{LatencyOptions, Streams, TrialConfig, ValidTrial};
+use trainer::TrialConfig;
+#[cfg(feature = "torch")]
+use trainer::{LatencyOptions, Streams, ValidTrial};
 
 /// Rounds per network.
 pub const ROUNDS: usize = 5;
@@ -42,6 +46,7 @@ pub struct Spread {
 }
 
 impl Spread {
+    #[cfg(feature = "torch")]
     fn of(mut medians: Vec<f64>) -> Spread {
         medians.sort_by(f64::total_cmp);
         let n = medians.len();
@@ -111,6 +116,7 @@ pub fn network_key(trial: &TrialConfig) -> String {
         .collect()
 }
 
+#[cfg(feature = "torch")]
 /// Busy jiffies of the whole machine, and of this process.
 fn jiffies() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -131,6 +137,7 @@ fn jiffies() -> Option<(u64, u64)> {
     Some((busy, own))
 }
 
+#[cfg(feature = "torch")]
 /// Times the network of `trial` on `device` with libtorch's current threads.
 pub fn measure(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> Measured {
     let (_vs, net) = trainer::build_model(trial, &Streams::new(0, &[]), device);

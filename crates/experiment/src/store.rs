@@ -90,14 +90,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The file that marks a trial folder as complete.
-pub const SUMMARY: &str = "summary.json";
-/// The file written into a quarantined folder to say why it was moved there.
-pub const QUARANTINE_NOTE: &str = "QUARANTINE.txt";
-const WORK: &str = ".work";
-/// The folder of the trial pool under the store's root; no experiment may take this name.
-pub const TRIALS: &str = "trials";
-const QUARANTINE: &str = ".quarantine";
+use contract::layout::{LEASE_SUFFIX, Layout, STOP};
+pub use contract::layout::{QUARANTINE, QUARANTINE_NOTE, SUMMARY, TRIALS, WORK};
 
 /// Errors of the run store.
 #[derive(Debug, thiserror::Error)]
@@ -234,33 +228,43 @@ impl Store {
         &self.root
     }
 
+    /// The store's folder names ([`contract::layout`]).
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.root)
+    }
+
     /// `runs/<experiment>`.
     pub fn experiment_dir(&self, experiment: &str) -> PathBuf {
-        self.root.join(experiment)
+        self.layout().experiment_dir(experiment)
     }
 
     /// `runs/trials`: the pool of trials every experiment shares.
     pub fn trials_dir(&self) -> PathBuf {
-        self.root.join(TRIALS)
+        self.layout().trials_dir()
     }
 
     /// Where a finished trial lives.
     pub fn trial_dir(&self, id: &str) -> PathBuf {
-        self.trials_dir().join(id)
+        self.layout().trial_dir(id)
     }
 
     /// Where a trial is built while it runs.
     pub fn work_dir(&self, id: &str) -> PathBuf {
-        self.trials_dir().join(WORK).join(id)
+        self.layout().work_dir(id)
+    }
+
+    /// Where the work folders are.
+    pub fn work_root(&self) -> PathBuf {
+        self.layout().work_root()
     }
 
     /// Where unusable trial folders are moved.
     pub fn quarantine_dir(&self) -> PathBuf {
-        self.trials_dir().join(QUARANTINE)
+        self.layout().quarantine_dir()
     }
 
     fn lock_path(&self, id: &str) -> PathBuf {
-        self.trials_dir().join(WORK).join(format!("{id}.lock"))
+        self.layout().lease_path(id)
     }
 
     /// Checks that the store accepts writes: creates the pool's work folder and creates
@@ -310,7 +314,7 @@ impl Store {
         let stale = lease::stale_after();
         entries
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+            .filter(|e| e.file_name().to_string_lossy().ends_with(LEASE_SUFFIX))
             .filter(|e| matches!(lease::status(&e.path(), stale), Ok(lease::Status::Held(_))))
             .count()
     }
@@ -337,7 +341,7 @@ impl Store {
                 ) && std::fs::remove_file(&path).is_ok()
             } else if let Some(id) = name.strip_suffix(".lock.break") {
                 !id.is_empty() && lease::remove_stale(&path, stale)
-            } else if let Some(id) = name.strip_suffix(".lock") {
+            } else if let Some(id) = name.strip_suffix(LEASE_SUFFIX) {
                 self.is_done(id) && lease::remove_stale(&path, stale)
             } else {
                 false
@@ -593,10 +597,7 @@ impl Migration {
     }
 }
 
-/// Whether `name` is a trial id (64 hex digits).
-pub fn is_trial_id(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
+pub use contract::is_trial_id;
 
 impl Store {
     /// Moves the trials of the older per-experiment layout (`runs/<experiment>/<id>/` and
@@ -632,7 +633,7 @@ impl Store {
                 if !is_trial_id(&id) || !child.path().is_dir() {
                     continue;
                 }
-                let old_lock = old_work.join(format!("{id}.lock"));
+                let old_lock = old_work.join(format!("{id}{LEASE_SUFFIX}"));
                 if let Ok(lease::Status::Held(_)) = lease::status(&old_lock, lease::stale_after()) {
                     done.left.push((
                         child.path(),
@@ -717,7 +718,7 @@ pub enum StopRequest {
 
 impl Store {
     fn stop_path(&self, experiment: &str) -> PathBuf {
-        self.experiment_dir(experiment).join("STOP")
+        self.experiment_dir(experiment).join(STOP)
     }
 
     /// Asks every process running trials of `experiment` on this store to stop (a file

@@ -2,6 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `trial.json` | who started it: experiment, variant, seed, dataset ([`contract::TrialStart`]), written first |
 //! | `config.ron` | the resolved configuration, with the seed and id in its header |
 //! | `events.jsonl` | every trainer event, one JSON object a line, flushed as it happens (the dashboard follows it); appended to by a resumed attempt |
 //! | `train.log` | what the terminal showed, in plain lines; appended to by a resumed attempt |
@@ -24,7 +25,6 @@
 //! config, plots, record; a full disk) stops the trial at once, and [`run_trial`] returns
 //! an error naming the file and carrying the OS error.
 
-use crate::config::{Experiment, Variant};
 use crate::id;
 use crate::plot::{Chart, Series, write_png};
 use crate::provenance::{self, Provenance};
@@ -38,40 +38,7 @@ use tch::Device;
 use trainer::checkpoint::{self, Checkpoint};
 use trainer::{Event, Resumed, RunOptions, Status, Stop, TrainError, TrialResult};
 
-/// One planned trial: a variant of an experiment and a seed.
-#[derive(Clone, Debug)]
-pub struct TrialSpec {
-    /// Experiment name.
-    pub experiment: String,
-    /// The variant (with its validated configuration).
-    pub variant: Variant,
-    /// Seed.
-    pub seed: u64,
-    /// Trial id.
-    pub id: String,
-}
-
-impl TrialSpec {
-    /// The spec of `variant` at `seed` on the dataset with `dataset_digest`.
-    pub fn new(
-        experiment: &Experiment,
-        variant: &Variant,
-        seed: u64,
-        dataset_digest: &str,
-    ) -> Self {
-        TrialSpec {
-            experiment: experiment.name.clone(),
-            id: id::trial_id(variant.trial.config(), seed, dataset_digest),
-            variant: variant.clone(),
-            seed,
-        }
-    }
-
-    /// The first 12 hex digits of the id.
-    pub fn short_id(&self) -> &str {
-        id::short(&self.id)
-    }
-}
+pub use crate::plan::TrialSpec;
 
 /// Errors while running a trial into its folder.
 #[derive(Debug, thiserror::Error)]
@@ -113,10 +80,8 @@ pub enum Outcome {
 }
 
 /// Where the trial's checkpoints live, inside its folder.
-pub const CKPT: &str = "ckpt";
-const EVENTS: &str = "events.jsonl";
-const LOG: &str = "train.log";
-const METRICS: &str = "metrics.jsonl";
+pub use contract::layout::CHECKPOINTS as CKPT;
+use contract::layout::{ACCURACY_PLOT, CONFIG, EVENTS, LOG, LOSS_PLOT, METRICS, TRIAL_START};
 
 /// One appendable file of the trial folder.
 struct Output {
@@ -424,17 +389,30 @@ pub fn run_trial(
         note: resumed,
     } = plan_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| io_err(&path, e))?;
 
+    let start = contract::TrialStart {
+        id: spec.id.clone(),
+        experiment: spec.experiment.clone(),
+        variant: spec.variant.name.clone(),
+        seed: spec.seed,
+        dataset_digest: dataset.digest.clone(),
+        started: provenance::unix_seconds(),
+    };
+    write_atomic(
+        &dir.join(TRIAL_START),
+        format!(
+            "{}\n",
+            serde_json::to_string(&start).expect("a trial start serialises")
+        )
+        .as_bytes(),
+    )
+    .map_err(store_err)?;
     let header = format!(
         "// Resolved configuration of trial {}\n// experiment: {}, variant: {}, seed: {}\n// dataset: {}\n",
         spec.id, spec.experiment, spec.variant.name, spec.seed, dataset.digest
     );
     let ron = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())
         .expect("a trial config serialises to RON");
-    write_atomic(
-        &dir.join("config.ron"),
-        format!("{header}{ron}\n").as_bytes(),
-    )
-    .map_err(store_err)?;
+    write_atomic(&dir.join(CONFIG), format!("{header}{ron}\n").as_bytes()).map_err(store_err)?;
     if let Some(from) = &resume {
         // The epochs up to the checkpoint, from its manifest: never a torn tail.
         let mut text = String::new();
@@ -552,7 +530,7 @@ fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), String> {
         series("test loss", points(|m| m.test_loss)),
     ];
     write_png(
-        &dir.join("losses.png"),
+        &dir.join(LOSS_PLOT),
         &Chart {
             title: "Loss",
             x_label: "epoch",
@@ -565,7 +543,7 @@ fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let accuracy = [series("test accuracy", points(|m| m.test_accuracy))];
     write_png(
-        &dir.join("accuracies.png"),
+        &dir.join(ACCURACY_PLOT),
         &Chart {
             title: "Test accuracy",
             x_label: "epoch",

@@ -155,10 +155,12 @@
 //! | `conv4`, w 32, k 5 | 730,186 | 576K |
 
 pub mod config;
+#[cfg(feature = "torch")]
 pub mod net;
 pub mod plan;
 
 pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, ModelError};
+#[cfg(feature = "torch")]
 pub use net::{Net, parameter_count};
 pub use plan::{
     IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, group_thousands,

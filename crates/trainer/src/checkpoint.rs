@@ -17,7 +17,7 @@
 //! before. The random streams need no state: they are re-derived from the seed and the
 //! epoch (see the `streams` module).
 
-use crate::events::EpochMetrics;
+use contract::EpochMetrics;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -221,6 +221,16 @@ impl ValidTrial {
     }
 }
 
+/// A record's configuration is valid when [`TrialConfig::validate`] accepts it.
+impl contract::Settings for TrialConfig {
+    fn check(&self) -> Result<(), (String, String)> {
+        self.clone()
+            .validate()
+            .map(|_| ())
+            .map_err(|e| (e.field, e.message))
+    }
+}
+
 impl TrialConfig {
     /// Checks every value; the error names the first field that is out of range.
     pub fn validate(self) -> Result<ValidTrial, ValidationError> {

@@ -1,7 +1,7 @@
 //! Test-time latency: forward passes of one batch, no augmentation, eval mode, no
 //! gradients, timed after a warm-up, with CUDA synchronised before each clock read.
 
-use crate::events::{Latency, Timing};
+use contract::{Latency, Timing};
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Tensor};

@@ -14,25 +14,34 @@
 //! The library prints nothing: progress leaves through [`Event`]s handed to a sink, so the
 //! CLI, the dashboard and the run store each consume the same stream.
 
+#[cfg(feature = "torch")]
 pub mod checkpoint;
 mod config;
+#[cfg(feature = "torch")]
 mod error;
-mod events;
-pub mod finite;
+#[cfg(feature = "torch")]
 mod latency;
+#[cfg(feature = "torch")]
 mod optim;
 pub mod streams;
+#[cfg(feature = "torch")]
 mod training;
 
+#[cfg(feature = "torch")]
 pub use checkpoint::Checkpoint;
 pub use config::{
     DataLimits, OptimizerConfig, OptimizerKind, Schedule, TrialConfig, ValidTrial, ValidationError,
 };
+pub use contract::finite;
+pub use contract::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
+#[cfg(feature = "torch")]
 pub use error::TrainError;
-pub use events::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
+#[cfg(feature = "torch")]
 pub use latency::{LatencyOptions, measure_latency};
+#[cfg(feature = "torch")]
 pub use optim::Optimizer;
 pub use streams::{RandomSource, Streams};
+#[cfg(feature = "torch")]
 pub use training::{
     RunOptions, Stop, build_model, compute_only_epoch, device_label, train, try_train,
 };

@@ -23,6 +23,7 @@
 //! part of the trial's definition: changing it changes every trial's numbers and must
 //! change the trial schema in the experiment crate's `id` module.
 
+#[cfg(feature = "torch")]
 use data::BatchOrder;
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,7 @@ impl Streams {
     }
 
     /// The order of the training examples in `epoch` (0-based).
+    #[cfg(feature = "torch")]
     pub fn order(&self, epoch: u32) -> BatchOrder {
         BatchOrder::Shuffled {
             seed: derive(self.order, RandomSource::Order, None),

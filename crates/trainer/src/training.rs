@@ -11,11 +11,11 @@
 use crate::checkpoint::{self, Checkpoint, MANIFEST_FORMAT, Manifest};
 use crate::config::ValidTrial;
 use crate::error::TrainError;
-use crate::events::{EpochMetrics, Event, Status, TrialResult};
 use crate::latency::{LatencyOptions, measure_latency};
 use crate::optim::Optimizer;
 use crate::streams::Streams;
 use augmentation::Pipeline;
+use contract::{EpochMetrics, Event, Status, TrialResult};
 use data::{BatchOrder, FashionMnist, Split};
 use models::Net;
 use std::collections::BTreeMap;

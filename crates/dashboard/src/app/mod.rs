@@ -15,6 +15,7 @@ use crate::launch::{Launcher, Task, log_path};
 use crate::scan::{Cell, CellState, ExperimentState};
 use crate::tail::Tail;
 use crate::watch::{LOG_LINES, LiveTrial, Watcher, read_last_lines};
+use contract::layout::LOG;
 use experiment::Store;
 use experiment::store::StopRequest;
 use std::collections::VecDeque;
@@ -304,7 +305,7 @@ impl App {
     pub fn log(&self) -> (String, Vec<&str>) {
         if let Some(live) = self.focused_live() {
             return (
-                "train.log (live)".into(),
+                format!("{LOG} (live)"),
                 live.log_lines.iter().map(String::as_str).collect(),
             );
         }
@@ -438,13 +439,13 @@ impl App {
         let store = self.watcher.store();
         let (title, lines, tail) = match state {
             CellState::Done | CellState::Diverged => (
-                "train.log".to_string(),
-                read_last_lines(&store.trial_dir(&id).join("train.log")),
+                LOG.to_string(),
+                read_last_lines(&store.trial_dir(&id).join(LOG)),
                 None,
             ),
             CellState::Failed => (
-                "train.log (left over)".to_string(),
-                read_last_lines(&store.work_dir(&id).join("train.log")),
+                format!("{LOG} (left over)"),
+                read_last_lines(&store.work_dir(&id).join(LOG)),
                 None,
             ),
             CellState::Pending | CellState::Running => {
