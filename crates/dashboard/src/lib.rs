@@ -11,19 +11,16 @@
 //! - [`app::App`] holds the state and handles keys; [`App::update`] catches up with the
 //!   store and with the processes the dashboard started ([`launch`]);
 //! - [`ui`] draws `&App` as a ratatui `Widget`; the numbers it shows come from pure,
-//!   tested functions ([`format`](mod@format), [`eta`], [`progress`], [`curves`], [`statistics`]).
+//!   tested functions ([`plan`], [`curves`], [`statistics`]; the progress and ETA model and the text formatters are the `progress` crate's, shared with the command line).
 //!
 //! [`run`] is the event loop on any ratatui backend; [`run_in_terminal`] sets the real
 //! terminal up, and always restores it: on quit, on error and on panic.
 
 pub mod app;
 pub mod curves;
-pub mod eta;
 pub mod fixture;
-pub mod format;
 pub mod launch;
-pub mod live;
-pub mod progress;
+pub mod plan;
 pub mod scan;
 pub mod statistics;
 pub mod tail;

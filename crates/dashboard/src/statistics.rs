@@ -3,10 +3,10 @@
 //! Holm-adjusted p-values and verdicts, P(variant > baseline), and the minimum detectable
 //! effect beside "no detectable difference".
 
-use crate::format::{MISSING, fixed};
 use experiment::report;
 use experiment::stats::Verdict;
 use experiment::{Experiment, TrialRecord};
+use progress::format::{MISSING, fixed};
 
 /// One variant's row of the statistics panel.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,11 +6,11 @@
 //! experiment files whose modification time changed, picks up new files in the config
 //! folder, and starts or stops following trials as they start and end.
 
-use crate::live::TrialProgress;
 use crate::scan::{CellState, ExperimentState};
 use crate::tail::Tail;
 use contract::layout::{EVENTS, LOG};
 use experiment::Store;
+use progress::trial::TrialProgress;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};

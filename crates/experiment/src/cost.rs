@@ -464,15 +464,7 @@ pub fn kept(experiment_dir: &Path) -> Option<Kept> {
     serde_json::from_str(&std::fs::read_to_string(kept_path(experiment_dir)).ok()?).ok()
 }
 
-/// `1h 20m`, `12m 5s`, `40s`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        _ => format!("{}h {}m", s / 3600, s / 60 % 60),
-    }
-}
+pub use progress::format::human;
 
 #[cfg(test)]
 mod tests {

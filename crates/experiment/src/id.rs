@@ -60,7 +60,7 @@ pub fn trial_id(config: &TrialConfig, seed: u64, dataset_digest: &str) -> String
 
 /// The first 12 hex digits, shown everywhere.
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    progress::format::short_id(id)
 }
 
 fn hex(bytes: impl AsRef<[u8]>) -> String {

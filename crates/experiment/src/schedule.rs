@@ -23,12 +23,13 @@ use crate::store::{self, Store};
 use crate::{TrialSpec, TrialState};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::collections::VecDeque;
+use progress::{PlanTracker, TrialProgress};
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use trainer::{Event, Status};
+use trainer::Event;
 
 /// Exit code of a worker whose trial was stopped on request (resumes later).
 pub const WORKER_STOPPED: i32 = 4;
@@ -84,14 +85,21 @@ impl Control {
 pub enum Report<'a> {
     /// Something happened (a trial starts, ends, fails; a stop is under way).
     Line(String),
-    /// A trainer event of a running trial, with the plan's estimated time left.
+    /// A trainer event of a running trial, with where the trial and the plan stand
+    /// ([`progress::PlanTracker`]: the one progress and ETA model).
     Event {
         /// The trial.
         trial: &'a TrialSpec,
         /// The event.
         event: &'a Event,
-        /// Time left for the whole plan, from the mean epoch time so far.
-        plan_eta: Option<Duration>,
+        /// The trial's progress, the event applied.
+        progress: &'a TrialProgress,
+        /// Time left of this trial.
+        trial_left: Option<Duration>,
+        /// Time left of the whole plan.
+        plan_left: Option<Duration>,
+        /// Trials still to run, running, and ended since the start.
+        counts: (usize, usize, usize),
     },
     /// A line a worker printed on stderr starting with `warning: `.
     Warning(String),
@@ -127,25 +135,6 @@ struct Running {
     signalled_at: Option<Instant>,
 }
 
-/// Plan-wide ETA from the mean epoch time seen so far.
-struct Eta {
-    epochs_left: u64,
-    epoch_seconds: Vec<f64>,
-    jobs: usize,
-}
-
-impl Eta {
-    fn left(&self) -> Option<Duration> {
-        if self.epoch_seconds.is_empty() {
-            return None;
-        }
-        let mean = self.epoch_seconds.iter().sum::<f64>() / self.epoch_seconds.len() as f64;
-        Some(Duration::from_secs_f64(
-            mean * self.epochs_left as f64 / self.jobs as f64,
-        ))
-    }
-}
-
 fn send(pid: u32, signal: Signal) {
     if let Ok(pid) = i32::try_from(pid) {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
@@ -156,6 +145,7 @@ fn send(pid: u32, signal: Signal) {
 pub struct Scheduler {
     tx: mpsc::Sender<Message>,
     rx: mpsc::Receiver<Message>,
+    estimates: HashMap<String, f64>,
 }
 
 impl Default for Scheduler {
@@ -168,7 +158,18 @@ impl Scheduler {
     /// A scheduler; take its [`Control`] before [`Scheduler::run`].
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel();
-        Scheduler { tx, rx }
+        Scheduler {
+            tx,
+            rx,
+            estimates: HashMap::new(),
+        }
+    }
+
+    /// The estimated seconds of trials by id (the cost model's), for the plan's ETA
+    /// before its first epoch ends; trials without one are estimated from the pace seen.
+    pub fn with_estimates(mut self, estimates: HashMap<String, f64>) -> Self {
+        self.estimates = estimates;
+        self
     }
 
     /// A handle to stop the run.
@@ -241,14 +242,14 @@ impl Scheduler {
             .filter(|t| t.state == TrialState::Running)
             .cloned()
             .collect();
-        let mut eta = Eta {
-            epochs_left: queue
-                .iter()
-                .map(|t| u64::from(t.spec.variant.trial.epochs))
-                .sum(),
-            epoch_seconds: Vec::new(),
-            jobs,
-        };
+        let mut tracker = PlanTracker::new(jobs);
+        for t in &queue {
+            tracker.add(
+                &t.spec.id,
+                t.spec.variant.trial.epochs,
+                self.estimates.get(&t.spec.id).copied(),
+            );
+        }
         let mut tally = Tally {
             total: queue.len(),
             ..Tally::default()
@@ -290,6 +291,11 @@ impl Scheduler {
                             t.spec.variant.name,
                             t.spec.seed
                         )));
+                        tracker.add(
+                            &t.spec.id,
+                            t.spec.variant.trial.epochs,
+                            self.estimates.get(&t.spec.id).copied(),
+                        );
                         queue.push_back(t.clone());
                         false
                     }
@@ -309,6 +315,7 @@ impl Scheduler {
                             trial.spec.variant.name,
                             trial.spec.seed
                         )));
+                        tracker.start(&trial.spec.id);
                         *place = Some(self.spawn(worker, trial, slot)?);
                     }
                 }
@@ -359,25 +366,19 @@ impl Scheduler {
                     let Some(run) = slots[slot].as_ref() else {
                         continue;
                     };
-                    if let Event::Epoch(m) = &event {
-                        eta.epochs_left = eta.epochs_left.saturating_sub(1);
-                        eta.epoch_seconds.push(m.train_time_s + m.eval_time_s);
+                    let id = &run.trial.spec.id;
+                    tracker.event(id, &event);
+                    let seconds = |s: Option<f64>| s.map(Duration::from_secs_f64);
+                    if let Some(progress) = tracker.progress(id) {
+                        report(Report::Event {
+                            trial: &run.trial.spec,
+                            event: &event,
+                            progress,
+                            trial_left: seconds(tracker.trial_left_s(id)),
+                            plan_left: seconds(tracker.left_s()),
+                            counts: tracker.counts(),
+                        });
                     }
-                    if let Event::Finished {
-                        status: Status::Diverged { epoch, .. },
-                        ..
-                    } = &event
-                    {
-                        let planned_epochs = u64::from(run.trial.spec.variant.trial.epochs);
-                        eta.epochs_left = eta
-                            .epochs_left
-                            .saturating_sub(planned_epochs.saturating_sub(u64::from(*epoch)));
-                    }
-                    report(Report::Event {
-                        trial: &run.trial.spec,
-                        event: &event,
-                        plan_eta: eta.left(),
-                    });
                 }
                 Message::Stderr(slot, line) => {
                     if line.starts_with("warning: ") {
@@ -398,6 +399,7 @@ impl Scheduler {
                     let mut run = slots[slot].take().expect("present");
                     let status = run.child.wait().map_err(ScheduleError::Worker)?;
                     let spec = &run.trial.spec;
+                    tracker.end(&spec.id);
                     match status.code() {
                         Some(0) => match store::read_record(
                             &store.trial_dir(&spec.id).join(store::SUMMARY),
@@ -432,9 +434,6 @@ impl Scheduler {
                         }
                         _ => {
                             tally.failed += 1;
-                            eta.epochs_left = eta
-                                .epochs_left
-                                .saturating_sub(u64::from(spec.variant.trial.epochs));
                             report(Report::Line(format!(
                                 "{} {} seed {}: FAILED ({status}): {}",
                                 spec.short_id(),

@@ -9,7 +9,7 @@
 
 use crate::cli::{JobsArg, ReplicateArgs, RunOpts, WorkerArgs};
 use crate::common;
-use crate::progress::{Printer, format_duration};
+use crate::progress::{PlanState, Printer};
 use crate::report_cmd;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
@@ -20,6 +20,7 @@ use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
 use experiment::{Experiment, Store, TrialState, seeding};
+use progress::format::duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::collections::HashMap;
 use std::io::Write;
@@ -380,7 +381,12 @@ fn execute(
         .iter()
         .map(|p| (p.experiment.name.as_str(), p.path.as_path()))
         .collect();
-    let scheduler = Scheduler::new();
+    let scheduler = Scheduler::new().with_estimates(
+        estimate
+            .as_ref()
+            .map(|e| e.per_trial.clone().into_iter().collect())
+            .unwrap_or_default(),
+    );
     let control = scheduler.control();
     let mut signals =
         signals::listen(&[SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
@@ -407,22 +413,27 @@ fn execute(
             Report::Event {
                 trial,
                 event,
-                plan_eta,
+                progress,
+                trial_left,
+                plan_left,
+                counts,
             } => {
-                let prefix = format!(
+                let label = format!(
                     "{} {} s{}: ",
                     trial.short_id(),
                     trial.variant.name,
                     trial.seed
                 );
-                let eta = plan_eta
-                    .map(|d| format!(" | plan ETA {}", format_duration(d)))
-                    .unwrap_or_default();
-                printer.event(&prefix, event, &eta);
+                printer.trial(&trial.id, &label, event, progress, trial_left);
+                printer.plan(&PlanState {
+                    counts,
+                    left: plan_left,
+                });
             }
         },
     )?;
     handle.close();
+    printer.clear();
     // What the store holds now decides the exit code, not what this process saw.
     let missing = make_plan(&store)
         .1
@@ -435,7 +446,7 @@ fn execute(
         names.join(" + "),
         tally.started,
         tally.total,
-        format_duration(started.elapsed()),
+        duration(started.elapsed().as_secs_f64()),
         tally.finished,
         tally.diverged,
         tally.failed,

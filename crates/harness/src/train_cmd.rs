@@ -47,7 +47,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         spec.seed,
         experiment::provenance::device_label(device)
     ));
-    let mut show = |event: &trainer::Event| printer.event("", event, "");
+    let mut show = |event: &trainer::Event| printer.own(event);
 
     let (outcome, folder) = match &args.out {
         Some(out) => {

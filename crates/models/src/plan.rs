@@ -209,22 +209,6 @@ fn table_rows(cfg: &ModelConfig) -> Vec<Row> {
     b.rows
 }
 
-/// Formats `n` with `,` thousands separators (`303690` → `"303,690"`).
-pub fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// A markdown table of `cfg`'s layers: layer, output shape (per sample, without
 /// the batch dimension) and trainable parameters, ending with a total row.
 ///
@@ -240,27 +224,12 @@ pub fn layer_table(cfg: &ModelConfig) -> String {
             "| {} | `[{}]` | {} |\n",
             r.layer,
             shape.join(", "),
-            group_thousands(r.params)
+            progress::format::thousands(r.params)
         ));
     }
     out.push_str(&format!(
         "| **total** | | **{}** |\n",
-        group_thousands(total)
+        progress::format::thousands(total)
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1000), "1,000");
-        assert_eq!(group_thousands(303_690), "303,690");
-        assert_eq!(group_thousands(87_540_000), "87,540,000");
-        assert_eq!(group_thousands(-1234), "-1,234");
-    }
 }

@@ -469,7 +469,7 @@ fn layer_table_totals_and_doc_tables_are_current() {
         let cfg = cfg(a);
         let table = layer_table(&cfg);
         assert!(table.starts_with("| layer | output shape | parameters |\n|---|---|---:|\n"));
-        let total = models::group_thousands(expected_parameter_count(&cfg));
+        let total = progress::format::thousands(expected_parameter_count(&cfg));
         assert!(
             table.ends_with(&format!("| **total** | | **{total}** |\n")),
             "{table}"

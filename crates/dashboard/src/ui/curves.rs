@@ -4,8 +4,8 @@
 use super::theme;
 use crate::app::App;
 use crate::curves::{CurveData, Metric, curve_data};
-use crate::live::Phase;
 use crate::scan::CellState;
+use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::symbols::Marker;

@@ -3,10 +3,10 @@
 
 use super::theme;
 use crate::app::{App, Focus};
-use crate::live::Phase;
 use crate::scan::{Cell as GridCell, CellState};
 use crate::watch::LiveTrial;
 use experiment::TrialRecord;
+use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};

@@ -26,7 +26,7 @@ mod stats;
 pub mod theme;
 
 use crate::app::{App, Mode};
-use crate::format::truncate;
+use ::progress::format::truncate;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};

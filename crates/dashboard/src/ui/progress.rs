@@ -4,11 +4,11 @@
 
 use super::{fit, theme};
 use crate::app::App;
-use crate::eta::{epoch_left_s, pace_of_running};
-use crate::format::{MISSING, bar, duration, percent, rate, short_id};
-use crate::live::{Phase, TrialProgress};
-use crate::progress::{PlanProgress, plan_progress, running_left_s, variant_pace};
+use crate::plan::{PlanProgress, plan_progress, running_left_s, variant_pace};
 use crate::scan::{Cell, CellState, ExperimentState};
+use progress::eta::{epoch_left_s, pace_of_running};
+use progress::format::{MISSING, bar, duration, percent, rate, short_id};
+use progress::trial::{Phase, TrialProgress};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

@@ -1,8 +1,8 @@
 //! The progress of one running trial, rebuilt from its `events.jsonl` (one
-//! [`trainer::Event`] a line). Everything here is derived from the events alone, never from
+//! [`contract::Event`] a line). Everything here is derived from the events alone, never from
 //! the clock, so the same file always gives the same picture.
 
-use trainer::{EpochMetrics, Event, Status};
+use contract::{EpochMetrics, Event, Status};
 
 /// What the `started` event says.
 #[derive(Clone, Debug, PartialEq)]
@@ -246,6 +246,50 @@ pub(crate) mod tests {
             train_time_s: 10.0,
             eval_time_s: 2.0,
             images_per_s: 51.2,
+        }
+    }
+
+    /// A finished record of 12 s epochs (10 s training, 2 s evaluation) with these
+    /// accuracies, and no configuration.
+    pub(crate) fn record(accuracies: &[f64]) -> contract::TrialRecord<()> {
+        let epochs: Vec<EpochMetrics> = accuracies
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| metrics(i as u32 + 1, a))
+            .collect();
+        contract::TrialRecord {
+            format: contract::RECORD_FORMAT,
+            id: "0".repeat(64),
+            config_digest: String::new(),
+            experiment: "e".into(),
+            variant: "v".into(),
+            seed: 0,
+            dataset_digest: String::new(),
+            config: (),
+            status: Status::Finished,
+            parameters: 1,
+            study_parameters: None,
+            final_accuracy: accuracies.last().copied(),
+            best_accuracy: None,
+            best_epoch: None,
+            train_loss_sum: None,
+            latency: None,
+            wall_time_s: 12.0 * epochs.len() as f64,
+            epochs,
+            provenance: contract::Provenance {
+                harness_version: String::new(),
+                git_commit: String::new(),
+                git_dirty: false,
+                tch_version: String::new(),
+                libtorch_version: String::new(),
+                cuda: String::new(),
+                device: "cpu".into(),
+                device_name: String::new(),
+                threads: 1,
+                host: String::new(),
+                started_at: String::new(),
+                finished_at: String::new(),
+            },
         }
     }
 

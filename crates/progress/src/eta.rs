@@ -3,9 +3,8 @@
 //! evaluation pass's time beside the training pass's, and the fixed cost of a trial (data
 //! loading, latency measurement, plots) as an overhead.
 
-use crate::live::{Phase, TrialProgress};
-use experiment::TrialRecord;
-use trainer::Status;
+use crate::trial::{Phase, TrialProgress};
+use contract::{Status, TrialRecord};
 
 /// Until one epoch of a trial has been evaluated, its evaluation pass is guessed to run
 /// this many times faster per image than training (forward only, no backward pass).
@@ -44,7 +43,7 @@ fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
 
 /// The mean pace of finished trials: epoch times over every recorded epoch, overhead over
 /// the trials that ran to the end. `None` without a recorded epoch.
-pub fn pace_of(records: &[&TrialRecord]) -> Option<Pace> {
+pub fn pace_of<C>(records: &[&TrialRecord<C>]) -> Option<Pace> {
     let epochs = || records.iter().flat_map(|r| r.epochs.iter());
     let train_s = mean(epochs().map(|e| e.train_time_s))?;
     let eval_s = mean(epochs().map(|e| e.eval_time_s))?;
@@ -154,8 +153,8 @@ pub fn plan_left_s(running: &[f64], pending: &[f64], slots: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::tests::{metrics, started};
-    use trainer::Event;
+    use crate::trial::tests::{metrics, record, started};
+    use contract::Event;
 
     const PACE: Pace = Pace {
         train_s: 10.0,
@@ -171,21 +170,9 @@ mod tests {
 
     #[test]
     fn the_pace_of_finished_trials_is_their_mean() {
-        let mut a = crate::fixture::record_with(
-            "e",
-            "v",
-            &trainer::TrialConfig::default(),
-            0,
-            &[70.0, 80.0],
-        );
+        let mut a = record(&[70.0, 80.0]);
         a.wall_time_s = 30.0; // 2 epochs of 12 s + 6 s overhead
-        let mut b = crate::fixture::record_with(
-            "e",
-            "v",
-            &trainer::TrialConfig::default(),
-            1,
-            &[71.0, 81.0],
-        );
+        let mut b = record(&[71.0, 81.0]);
         b.epochs[0].train_time_s = 20.0;
         b.epochs[1].train_time_s = 20.0;
         b.wall_time_s = 46.0; // 2 epochs of 22 s + 2 s overhead
@@ -193,7 +180,7 @@ mod tests {
         assert_eq!(pace.train_s, 15.0);
         assert_eq!(pace.eval_s, 2.0);
         assert_eq!(pace.overhead_s, 4.0);
-        assert_eq!(pace_of(&[]), None);
+        assert_eq!(pace_of::<()>(&[]), None);
     }
 
     #[test]

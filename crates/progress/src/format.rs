@@ -1,5 +1,5 @@
-//! Pure text formatting for the dashboard: durations, rates, percentages, bars and
-//! truncation. Every function here is total (non-finite inputs give `—`), so views never
+//! Pure text formatting for every view (the dashboard, the command line, reports):
+//! durations, counts, rates, percentages, bars and truncation. Every function here is total (non-finite inputs give `—`), so views never
 //! panic on odd data.
 
 /// What the dashboard shows for a value it does not have.
@@ -18,10 +18,13 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
-/// `50186` -> `50,186`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+/// `50186` -> `50,186`; `-1234` -> `-1,234`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
@@ -31,12 +34,22 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A duration in words for estimates: `42s`, `12m 5s`, `1h 24m`.
+pub fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s / 60 % 60),
+    }
+}
+
 /// Training speed: `2,812 img/s`.
 pub fn rate(images_per_s: f64) -> String {
     if !images_per_s.is_finite() || images_per_s < 0.0 {
         return format!("{MISSING} img/s");
     }
-    format!("{} img/s", thousands(images_per_s.round() as u64))
+    format!("{} img/s", thousands(images_per_s.round() as i64))
 }
 
 /// A number with `digits` decimals, or [`MISSING`].
@@ -83,7 +96,7 @@ pub fn truncate(text: &str, width: usize) -> String {
 
 /// The first 12 hex digits of a trial id.
 pub fn short_id(id: &str) -> &str {
-    experiment::id::short(id)
+    id.get(..12).unwrap_or(id)
 }
 
 #[cfg(test)]
@@ -109,6 +122,8 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(60_000), "60,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-1234), "-1,234");
+        assert_eq!(human(std::time::Duration::from_secs(5040)), "1h 24m");
         assert_eq!(rate(2811.6), "2,812 img/s");
         assert_eq!(rate(f64::NAN), "— img/s");
         assert_eq!(fixed(Some(84.326), 2), "84.33");

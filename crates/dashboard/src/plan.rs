@@ -1,12 +1,12 @@
 //! Progress of a whole plan (an experiment's grid): trials recorded, time spent, and the
-//! time left, from the paces of finished trials of the same variant ([`crate::eta`]), else
+//! time left, from the paces of finished trials of the same variant ([`progress::eta`]), else
 //! the command line's cost model (the calibration cached on this machine, the same
 //! estimate `replicate` prints), and the progress of the running ones. Pure: it reads the
 //! scanned state and the followed trials only.
 
-use crate::eta::{Pace, pace_of, pace_of_running, plan_left_s, trial_left_s};
-use crate::live::TrialProgress;
 use crate::scan::{CellState, ExperimentState};
+use progress::eta::{Pace, pace_of, pace_of_running, plan_left_s, trial_left_s};
+use progress::trial::TrialProgress;
 
 /// The numbers of the progress panel's plan line.
 #[derive(Clone, Debug, PartialEq)]
