@@ -49,6 +49,7 @@ pub fn trial_message(p: &TrialProgress, left: Option<Duration>) -> String {
     match &p.phase {
         Phase::Starting => "loading data, building the model".into(),
         Phase::Ready => format!("ready{left}"),
+        Phase::Training { batch: 0, .. } => format!("epoch {}/{epochs} starting{left}", p.epoch),
         Phase::Training {
             loss, images_per_s, ..
         } => format!(
@@ -132,8 +133,11 @@ impl Printer {
             return;
         }
         let bar = self.bars.entry(key.to_string()).or_insert_with(|| {
-            let bar = ProgressBar::new(1).with_style(style("{prefix}[{bar:24}] {msg}"));
-            bar.set_prefix(label.to_string());
+            // Hidden until the MultiProgress takes it: a bar drawing on its own before
+            // (stderr, by default) leaves a stale frame behind.
+            let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::hidden())
+                .with_style(style("{prefix}[{bar:24}] {msg}"))
+                .with_prefix(label.to_string());
             match &self.plan {
                 Some(plan) => multi.insert_before(plan, bar),
                 None => multi.add(bar),
@@ -153,7 +157,10 @@ impl Printer {
         let (waiting, running, ended) = state.counts;
         let total = (waiting + running + ended) as u64;
         let plan = self.plan.get_or_insert_with(|| {
-            multi.add(ProgressBar::new(total).with_style(style("plan [{bar:24}] {msg}")))
+            multi.add(
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
+                    .with_style(style("plan [{bar:24}] {msg}")),
+            )
         });
         plan.set_length(total.max(1));
         plan.set_position(ended as u64);
@@ -217,6 +224,7 @@ mod tests {
         assert_eq!(trial_message(&p, None), "loading data, building the model");
         p.apply(&started());
         p.apply(&Event::EpochStarted { epoch: 1, lr: 0.01 });
+        assert_eq!(trial_message(&p, None), "epoch 1/2 starting");
         p.apply(&Event::Batch {
             epoch: 1,
             batch: 4,

@@ -24,6 +24,11 @@ fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
         out.contains("4 trials: 0 done, 0 running elsewhere, 4 to run"),
         "{out}"
     );
+    // Not a terminal: plain lines, no progress bars or control sequences.
+    assert!(
+        !out.contains('\x1b') && !out.contains('\r') && !out.contains("plan ["),
+        "{out}"
+    );
     let trials = ws.finished_trials("smoke");
     assert_eq!(trials.len(), 4);
 
@@ -37,6 +42,7 @@ fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
             .or_default()
             .push(s["final_accuracy"].as_f64().unwrap());
         for file in [
+            "trial.json",
             "config.ron",
             "train.log",
             "events.jsonl",
@@ -47,6 +53,12 @@ fn replicate_runs_every_trial_once_reports_and_resumes_without_training() {
             "ckpt/best.optim.ot",
         ] {
             assert!(t.join(file).is_file(), "{} lacks {file}", t.display());
+        }
+        // Who started it (what the dashboard reads of a running trial), as the record says.
+        let start: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(t.join("trial.json")).unwrap()).unwrap();
+        for field in ["id", "experiment", "variant", "seed", "dataset_digest"] {
+            assert_eq!(start[field], s[field], "{field} in {}", t.display());
         }
     }
     let report = std::fs::read_to_string(ws.join("reports/smoke.md")).unwrap();

@@ -1,4 +1,5 @@
-//! End-to-end test of `harness tui`: the real binary in tmux, attached to a `harness
+//! End-to-end tests of what a terminal shows: `harness replicate`'s progress bars, and
+//! `harness tui`: the real binary in tmux, attached to a `harness
 //! replicate` of `configs/smoke.ron` running in another tmux window on the same store. It
 //! must follow the run (progress advancing, statistics appearing), quit on `q`, and leave
 //! the terminal as it found it (main screen, cooked mode, cursor shown, a working prompt).
@@ -101,6 +102,18 @@ impl Tmux {
 
     fn capture(&self, window: &str) -> String {
         self.ok(&["capture-pane", "-p", "-t", &format!("t:{window}")])
+    }
+
+    /// The window's whole history, scrolled-off lines included.
+    fn capture_all(&self, window: &str) -> String {
+        self.ok(&[
+            "capture-pane",
+            "-p",
+            "-S",
+            "-",
+            "-t",
+            &format!("t:{window}"),
+        ])
     }
 
     fn format(&self, window: &str, format: &str) -> String {
@@ -373,4 +386,67 @@ fn sigterm_and_sighup_end_the_dashboard_and_restore_the_terminal() {
             "SIG{signal}: the terminal modes are restored"
         );
     }
+}
+
+/// The lines of a trial's progress bar: `<short id> <variant> s<seed>: [###>...] epoch ...`.
+fn trial_bars(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .filter(|l| l.contains(": [") && l.contains(']') && l.contains("epoch "))
+        .collect()
+}
+
+/// `harness replicate --jobs 2` on a terminal: a bar per running trial (indicatif's
+/// MultiProgress) with its epoch, speed and ETA, the plan's bar under them, the epoch
+/// lines printed above; at the end no bar is left on the screen or in its history.
+#[test]
+fn replicate_on_a_terminal_shows_a_bar_per_running_trial_and_the_plans() {
+    let ws = Workspace::new();
+    let tmux = Tmux::start(ws.path());
+    let harness = env!("CARGO_BIN_EXE_harness");
+    tmux.wait_for("rep", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line(
+        "rep",
+        &format!(
+            "{harness} replicate configs/smoke.ron --runs runs --jobs 2 --threads 1 \
+             --set epochs=30 --set data.train_limit=2048; echo REPLICATE-EXIT=$?"
+        ),
+    );
+    let screen = tmux.wait_for("rep", "two trial bars and the plan's", |s| {
+        trial_bars(s).len() == 2
+            && s.lines().any(|l| l.contains(": epoch   2: lr"))
+            && s.lines()
+                .any(|l| l.starts_with("plan [") && l.contains("running; ETA"))
+    });
+    let bars = trial_bars(&screen);
+    assert!(
+        bars.iter()
+            .all(|b| b.contains("img/s") || b.contains("evaluating") || b.contains("done")),
+        "{screen}"
+    );
+    let lines: Vec<&str> = screen.lines().collect();
+    let first_bar = lines.iter().position(|l| trial_bars(l).len() == 1);
+    let last_epoch_line = lines.iter().rposition(|l| l.contains(": epoch "));
+    assert!(
+        last_epoch_line < first_bar,
+        "epoch lines are printed above the bars:\n{screen}"
+    );
+    tmux.wait_for("rep", "the end of the run", |s| {
+        s.lines().any(|l| l.starts_with("REPLICATE-EXIT="))
+    });
+    let history = tmux.capture_all("rep");
+    assert!(history.contains("REPLICATE-EXIT=0"), "{history}");
+    assert!(
+        history.contains("smoke: started 4 of 4 trial(s)"),
+        "{history}"
+    );
+    assert!(
+        trial_bars(&history).is_empty() && !history.lines().any(|l| l.starts_with("plan [")),
+        "no bar is left behind:\n{history}"
+    );
+    assert_eq!(
+        history.matches(": epoch  30: lr").count(),
+        4,
+        "every trial's last epoch line:\n{history}"
+    );
 }
