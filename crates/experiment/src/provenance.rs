@@ -1,7 +1,7 @@
 //! What could explain a difference between two trials without being part of their id:
 //! code version, library versions, device, threads, host and time.
 
-use std::path::Path;
+#[cfg(feature = "torch")]
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 #[cfg(feature = "torch")]
@@ -14,42 +14,33 @@ pub use contract::Provenance;
 #[cfg(feature = "torch")]
 pub use trainer::device_label;
 
-/// The current commit of the checkout at `repo` and whether it is dirty.
-pub fn git_state(repo: &Path) -> (String, bool) {
-    let run = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(commit) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            (commit, dirty)
-        }
-        None => ("unknown".into(), false),
+/// `git rev-parse HEAD` of the workspace this binary was built from, or `unknown` (fixed at
+/// build time by `build.rs`, never asked of `git` at run time).
+pub const GIT_COMMIT: &str = env!("HARNESS_GIT_COMMIT");
+
+/// Whether tracked files differed from [`GIT_COMMIT`] when this binary was built.
+pub const GIT_DIRTY: bool = const_str_eq(env!("HARNESS_GIT_DIRTY"), "true");
+
+/// The `tch` crate's version in `Cargo.lock` when this binary was built.
+pub const TCH_VERSION: &str = env!("HARNESS_TCH_VERSION");
+
+/// The libtorch version this binary was built against, e.g. `2.11.0+cu130` (from the
+/// `version.py` of the PyPI torch package that `LIBTORCH` pointed at when building).
+pub const LIBTORCH_VERSION: &str = env!("HARNESS_LIBTORCH_VERSION");
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
     }
-}
-
-/// The libtorch version this binary was built against, e.g. `2.11.0+cu130` (read from
-/// the `version.py` of the PyPI torch package that `LIBTORCH` pointed at when building).
-pub fn libtorch_version() -> String {
-    option_env!("LIBTORCH")
-        .and_then(|dir| std::fs::read_to_string(Path::new(dir).join("version.py")).ok())
-        .and_then(|text| parse_torch_version(&text))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn parse_torch_version(version_py: &str) -> Option<String> {
-    version_py
-        .lines()
-        .find_map(|l| l.strip_prefix("__version__ = "))
-        .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 #[cfg(feature = "torch")]
@@ -142,11 +133,18 @@ pub fn rfc3339(secs: u64) -> String {
 mod tests {
     use super::*;
 
+    /// The build captured the commit this source is at, tch's locked version and the
+    /// libtorch it was built against.
     #[test]
-    fn torch_version_is_read_from_version_py() {
-        let text = "x = 1\n__version__ = '2.11.0+cu130'\ncuda = '13.0'\n";
-        assert_eq!(parse_torch_version(text).as_deref(), Some("2.11.0+cu130"));
-        assert_eq!(parse_torch_version("nothing"), None);
+    fn the_build_records_commit_tch_and_libtorch() {
+        let head = std::process::Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+            .output()
+            .expect("git (the tests run in a checkout)");
+        assert_eq!(GIT_COMMIT, String::from_utf8_lossy(&head.stdout).trim());
+        assert_eq!(TCH_VERSION, "0.24.0");
+        assert!(LIBTORCH_VERSION.starts_with("2.11.0"), "{LIBTORCH_VERSION}");
+        assert!(!const_str_eq("true", "tru") && const_str_eq("true", "true"));
     }
 
     #[test]

@@ -61,12 +61,12 @@ pub enum RunError {
         source: StoreError,
     },
     /// Drawing a plot failed.
-    #[error("trial {id}: {message}")]
+    #[error("trial {id}: {source}")]
     Plot {
         /// Short id.
         id: String,
         /// The cause.
-        message: String,
+        source: crate::plot::PlotError,
     },
 }
 
@@ -466,12 +466,11 @@ pub fn run_trial(
     if result.status == Status::Stopped {
         return Ok(Outcome::Stopped);
     }
-    write_plots(dir, &result).map_err(|message| RunError::Plot {
+    write_plots(dir, &result).map_err(|source| RunError::Plot {
         id: short.clone(),
-        message,
+        source,
     })?;
 
-    let (git_commit, git_dirty) = provenance::git_state(Path::new(env!("CARGO_MANIFEST_DIR")));
     let record = TrialRecord {
         format: RECORD_FORMAT,
         id: spec.id.clone(),
@@ -493,10 +492,10 @@ pub fn run_trial(
         wall_time_s: result.wall_time_s,
         provenance: Provenance {
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit,
-            git_dirty,
-            tch_version: "0.24.0".to_string(),
-            libtorch_version: provenance::libtorch_version(),
+            git_commit: provenance::GIT_COMMIT.to_string(),
+            git_dirty: provenance::GIT_DIRTY,
+            tch_version: provenance::TCH_VERSION.to_string(),
+            libtorch_version: provenance::LIBTORCH_VERSION.to_string(),
             cuda: provenance::cuda_description(),
             device: provenance::device_label(device),
             device_name: provenance::device_name(device),
@@ -512,7 +511,7 @@ pub fn run_trial(
 }
 
 /// `losses.png` (train and test loss) and `accuracies.png` (test accuracy) per epoch.
-fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), String> {
+fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), crate::plot::PlotError> {
     let points = |f: fn(&trainer::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         result
             .epochs
@@ -539,8 +538,7 @@ fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), String> {
         },
         800,
         500,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let accuracy = [series("test accuracy", points(|m| m.test_accuracy))];
     write_png(
         &dir.join(ACCURACY_PLOT),
@@ -553,5 +551,4 @@ fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), String> {
         800,
         500,
     )
-    .map_err(|e| e.to_string())
 }

@@ -43,7 +43,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             let mut config = variant.trial.config().clone();
             config.epochs = epochs as u32;
             config.data.test_limit = Some(config.eval_batch_size.min(10_000));
-            let trial = config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let trial = config.validate()?;
             let mut options = RunOptions::new(0, device);
             options.progress_every = usize::MAX;
             let mut latency = None;

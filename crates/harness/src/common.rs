@@ -50,7 +50,7 @@ pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {
 /// Parses `--set` arguments.
 pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<Override>> {
     sets.iter()
-        .map(|s| Override::parse(s).map_err(|e| anyhow::anyhow!("--set {e}")))
+        .map(|s| Override::parse(s).context("--set"))
         .collect()
 }
 
