@@ -40,6 +40,8 @@ use std::path::{Path, PathBuf};
 /// The file version of the first event of every event file.
 pub const FILE_VERSION: &str = "brain.Event:2";
 
+/// The scalars plugin's name in summary metadata.
+pub const SCALARS_PLUGIN: &str = "scalars";
 /// The HParams plugin's name in summary metadata.
 pub const HPARAMS_PLUGIN: &str = "hparams";
 /// Version of the HParams plugin data (`PLUGIN_DATA_VERSION` in its `metadata.py`).
@@ -91,7 +93,7 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// `0xa282ead8` (so that a CRC of data holding CRCs is not degenerate).
 pub fn masked_crc32c(data: &[u8]) -> u32 {
     let crc = crc32c::crc32c(data);
-    ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// One TFRecord: length (`u64` LE), its masked CRC32C, `data`, the data's masked CRC32C.
@@ -232,7 +234,14 @@ impl EventWriter {
             Some(text) if !self.described.contains(tag) => {
                 self.described.insert(tag.to_string());
                 Some(SummaryMetadata {
+                    // As TensorBoard's own scalar summaries: the scalars plugin, its
+                    // (empty) version-0 content, the scalar data class.
+                    plugin_data: Some(PluginData {
+                        plugin_name: SCALARS_PLUGIN.into(),
+                        content: Vec::new(),
+                    }),
                     summary_description: text.clone(),
+                    data_class: proto::DATA_CLASS_SCALAR,
                     ..SummaryMetadata::default()
                 })
             }

@@ -4,7 +4,7 @@
 //! Field numbers as in tensorboard 2.21.0's descriptors:
 //! `tensorboard/compat/proto/event.proto` (`Event`), `summary.proto` (`Summary`,
 //! `Summary.Value`, `SummaryMetadata`, `SummaryMetadata.PluginData`), `tensor.proto` and
-//! `tensor_shape.proto` (`TensorProto`, `TensorShapeProto`),
+//! `tensor_shape.proto` (`TensorProto`, `TensorShapeProto`, `DataClass`),
 //! `tensorboard/plugins/hparams/plugin_data.proto` (`HParamsPluginData`,
 //! `SessionStartInfo`, `SessionEndInfo`), `api.proto` (`Status`), and
 //! `google/protobuf/struct.proto` (`Value`).
@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 /// `DT_FLOAT` of `types.proto`'s `DataType`.
 pub const DT_FLOAT: i32 = 1;
+/// `DATA_CLASS_SCALAR` of `summary.proto`'s `DataClass`.
+pub const DATA_CLASS_SCALAR: i32 = 1;
 
 /// One record of an event file.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -90,6 +92,9 @@ pub struct SummaryMetadata {
     /// Description (markdown), shown with the chart.
     #[prost(string, tag = "3")]
     pub summary_description: String,
+    /// `DataClass` enum value, e.g. [`DATA_CLASS_SCALAR`].
+    #[prost(int32, tag = "4")]
+    pub data_class: i32,
 }
 
 /// `SummaryMetadata.PluginData`.
