@@ -24,6 +24,7 @@ pub mod seeding;
 pub mod slurm;
 pub mod stats;
 pub mod store;
+pub mod tensorboard_export;
 pub mod trial_run;
 
 pub use config::{ConfigError, Experiment, StudyValues, Variant};
