@@ -13,7 +13,8 @@
 //! `experiment` and `variant`; not the seed) with the group name `<experiment>/<variant>`,
 //! so the HParams table shows the seeds of a variant as one row; the session ends with
 //! status success, or failure for a diverged trial. Wall times are the trial's start time
-//! plus its cumulative epoch times.
+//! plus its cumulative epoch times, so exporting the same records gives the same bytes (the
+//! event file is named after the trial's start time and this machine's host name).
 //!
 //! The aggregate run `mean` holds, per epoch, the mean over the variant's trials under the
 //! same tags as the trials (so it is drawn in the same charts as the seeds), the curves
