@@ -7,6 +7,9 @@
 //! whose name contains `tfevents` in a run's folder; [`EventWriter`] names its file
 //! `events.out.tfevents.<unix seconds>.<host>` as TensorFlow does.
 //!
+//! Besides scalars and HParams sessions it writes the custom scalars plugin's layout
+//! ([`EventWriter::custom_scalars_layout`]), e.g. margin charts that draw a band.
+//!
 //! No maintained crate fits: `tensorboard-rs` is unmaintained, pulls protobuf 2 and has no
 //! HParams. The few messages needed are derived with `prost` by hand ([`proto`], no
 //! `protoc`); their field numbers were checked against the descriptors shipped in the
@@ -26,9 +29,12 @@
 
 pub mod proto;
 
+/// The protobuf runtime of [`proto`]'s messages (for `Message::decode` and `encode_to_vec`).
+pub use prost;
+
 use prost::Message;
 use proto::{
-    Event, HParamsPluginData, PluginData, SessionEndInfo, SessionStartInfo, Summary,
+    Event, HParamsPluginData, Layout, PluginData, SessionEndInfo, SessionStartInfo, Summary,
     SummaryMetadata, SummaryValue, TensorProto, TensorShapeProto, event, hparams_plugin_data,
     summary_value, tensor_shape_proto,
 };
@@ -42,6 +48,10 @@ pub const FILE_VERSION: &str = "brain.Event:2";
 
 /// The scalars plugin's name in summary metadata.
 pub const SCALARS_PLUGIN: &str = "scalars";
+/// The custom scalars plugin's name in summary metadata.
+pub const CUSTOM_SCALARS_PLUGIN: &str = "custom_scalars";
+/// Tag of the custom scalars plugin's layout (`CONFIG_SUMMARY_TAG` in its `metadata.py`).
+pub const CUSTOM_SCALARS_LAYOUT_TAG: &str = "custom_scalars__config__";
 /// The HParams plugin's name in summary metadata.
 pub const HPARAMS_PLUGIN: &str = "hparams";
 /// Version of the HParams plugin data (`PLUGIN_DATA_VERSION` in its `metadata.py`).
@@ -161,6 +171,7 @@ fn null_tensor() -> TensorProto {
                 name: String::new(),
             }],
         }),
+        string_val: Vec::new(),
     }
 }
 
@@ -274,6 +285,31 @@ impl EventWriter {
             SESSION_END_INFO_TAG,
             hparams_plugin_data::Data::SessionEndInfo(info),
             wall_time,
+        )
+    }
+
+    /// Appends a layout of the custom scalars dashboard (as its `summary.pb` does: a
+    /// string scalar tensor holding the serialised [`Layout`]). TensorBoard merges the
+    /// layouts of all runs, categories by title, skipping duplicate charts.
+    pub fn custom_scalars_layout(&mut self, layout: &Layout, wall_time: f64) -> Result<(), Error> {
+        self.summary(
+            0,
+            wall_time,
+            SummaryValue {
+                tag: CUSTOM_SCALARS_LAYOUT_TAG.into(),
+                metadata: Some(SummaryMetadata {
+                    plugin_data: Some(PluginData {
+                        plugin_name: CUSTOM_SCALARS_PLUGIN.into(),
+                        content: Vec::new(),
+                    }),
+                    ..SummaryMetadata::default()
+                }),
+                value: Some(summary_value::Value::Tensor(TensorProto {
+                    dtype: proto::DT_STRING,
+                    tensor_shape: Some(TensorShapeProto::default()),
+                    string_val: vec![layout.encode_to_vec()],
+                })),
+            },
         )
     }
 

@@ -6,13 +6,16 @@
 //! `Summary.Value`, `SummaryMetadata`, `SummaryMetadata.PluginData`), `tensor.proto` and
 //! `tensor_shape.proto` (`TensorProto`, `TensorShapeProto`, `DataClass`),
 //! `tensorboard/plugins/hparams/plugin_data.proto` (`HParamsPluginData`,
-//! `SessionStartInfo`, `SessionEndInfo`), `api.proto` (`Status`), and
-//! `google/protobuf/struct.proto` (`Value`).
+//! `SessionStartInfo`, `SessionEndInfo`), `api.proto` (`Status`),
+//! `tensorboard/plugins/custom_scalar/layout.proto` (`Layout`, `Category`, `Chart`,
+//! `MarginChartContent`), and `google/protobuf/struct.proto` (`Value`).
 
 use std::collections::BTreeMap;
 
 /// `DT_FLOAT` of `types.proto`'s `DataType`.
 pub const DT_FLOAT: i32 = 1;
+/// `DT_STRING` of `types.proto`'s `DataType`.
+pub const DT_STRING: i32 = 7;
 /// `DATA_CLASS_SCALAR` of `summary.proto`'s `DataClass`.
 pub const DATA_CLASS_SCALAR: i32 = 1;
 
@@ -108,7 +111,8 @@ pub struct PluginData {
     pub content: Vec<u8>,
 }
 
-/// A tensor (only its type and shape: the HParams plugin's summaries hold an empty one).
+/// A tensor (the fields we use: the HParams plugin's summaries hold an empty float tensor,
+/// the custom scalars plugin's layout a string scalar).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     /// `DataType` enum value, e.g. [`DT_FLOAT`].
@@ -117,6 +121,9 @@ pub struct TensorProto {
     /// The shape.
     #[prost(message, optional, tag = "2")]
     pub tensor_shape: Option<TensorShapeProto>,
+    /// The elements of a [`DT_STRING`] tensor.
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub string_val: Vec<Vec<u8>>,
 }
 
 /// A tensor's shape.
@@ -264,5 +271,77 @@ pub mod hparam {
         ProtoValue {
             kind: Some(Kind::BoolValue(b)),
         }
+    }
+}
+
+/// The custom scalars plugin's dashboard layout (`layout.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Layout {
+    /// Format version (0).
+    #[prost(int32, tag = "1")]
+    pub version: i32,
+    /// Sections of the dashboard.
+    #[prost(message, repeated, tag = "2")]
+    pub category: Vec<Category>,
+}
+
+/// A section of the custom scalars dashboard (same titles from several runs merge).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Category {
+    /// Its title.
+    #[prost(string, tag = "1")]
+    pub title: String,
+    /// Its charts.
+    #[prost(message, repeated, tag = "2")]
+    pub chart: Vec<Chart>,
+    /// Whether it starts collapsed.
+    #[prost(bool, tag = "3")]
+    pub closed: bool,
+}
+
+/// One chart of the custom scalars dashboard.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Chart {
+    /// Its title.
+    #[prost(string, tag = "1")]
+    pub title: String,
+    /// What it draws (only margin charts are used).
+    #[prost(oneof = "chart::Content", tags = "3")]
+    pub content: Option<chart::Content>,
+}
+
+/// Nested types of [`Chart`].
+pub mod chart {
+    /// The `content` oneof (the variant we use).
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Content {
+        /// A line with a band between a lower and an upper line.
+        #[prost(message, tag = "3")]
+        Margin(super::MarginChartContent),
+    }
+}
+
+/// A margin chart: per series, a value line and a band between two other tags.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MarginChartContent {
+    /// The series.
+    #[prost(message, repeated, tag = "1")]
+    pub series: Vec<margin_chart_content::Series>,
+}
+
+/// Nested types of [`MarginChartContent`].
+pub mod margin_chart_content {
+    /// The tags of one series.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Series {
+        /// Tag of the line.
+        #[prost(string, tag = "1")]
+        pub value: String,
+        /// Tag of the band's lower edge.
+        #[prost(string, tag = "2")]
+        pub lower: String,
+        /// Tag of the band's upper edge.
+        #[prost(string, tag = "3")]
+        pub upper: String,
     }
 }
