@@ -18,8 +18,10 @@
 //!
 //! The aggregate run `mean` holds, per epoch, the mean over the variant's trials under the
 //! same tags as the trials (so it is drawn in the same charts as the seeds), the curves
-//! `<tag>/mean+sd` and `<tag>/mean-sd` (sample standard deviation, n - 1; only where two
-//! or more values exist) and `aggregate/trials`, how many trials each point averages.
+//! `<tag>/mean_plus_sd` and `<tag>/mean_minus_sd` (sample standard deviation, n - 1; only
+//! where two or more values exist) and `aggregate/trials`, how many trials each point
+//! averages. It also holds a layout for TensorBoard's custom scalars dashboard: one margin
+//! chart per scalar, drawing every variant's mean with its ± sd band ([`layout`]).
 //! Only trials of the same settings are averaged: when a variant's trials ran under
 //! different settings (another configuration or dataset digest), each settings group gets
 //! its own aggregate run `mean-<first 8 hex of the config digest>`.
@@ -39,7 +41,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tensorboard::EventWriter;
-use tensorboard::proto::{ProtoValue, SessionEndInfo, SessionStartInfo, SessionStatus, hparam};
+use tensorboard::proto::{
+    Category, Chart, Layout, MarginChartContent, ProtoValue, SessionEndInfo, SessionStartInfo,
+    SessionStatus, chart, hparam, margin_chart_content,
+};
 use trainer::EpochMetrics;
 
 /// One exported per-epoch scalar.
@@ -91,9 +96,37 @@ pub const SCALARS: [Scalar; 5] = [
 /// Tag of the number of trials behind each point of an aggregate run.
 pub const TRIALS_TAG: &str = "aggregate/trials";
 /// Suffix of the mean-plus-sd curve of a tag in an aggregate run.
-pub const PLUS_SD: &str = "/mean+sd";
+pub const PLUS_SD: &str = "/mean_plus_sd";
 /// Suffix of the mean-minus-sd curve of a tag in an aggregate run.
-pub const MINUS_SD: &str = "/mean-sd";
+pub const MINUS_SD: &str = "/mean_minus_sd";
+
+/// Title of the custom scalars dashboard's section that [`layout`] defines.
+pub const LAYOUT_CATEGORY: &str = "mean ± sd over seeds (mean runs)";
+
+/// The custom scalars layout of the mean runs: per scalar, a margin chart of the mean with
+/// the band from mean - sd to mean + sd (every mean run's, one colour per variant).
+pub fn layout() -> Layout {
+    Layout {
+        version: 0,
+        category: vec![Category {
+            title: LAYOUT_CATEGORY.into(),
+            chart: SCALARS
+                .iter()
+                .map(|s| Chart {
+                    title: s.tag.into(),
+                    content: Some(chart::Content::Margin(MarginChartContent {
+                        series: vec![margin_chart_content::Series {
+                            value: s.tag.into(),
+                            lower: format!("{}{MINUS_SD}", s.tag),
+                            upper: format!("{}{PLUS_SD}", s.tag),
+                        }],
+                    })),
+                })
+                .collect(),
+            closed: false,
+        }],
+    }
+}
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -423,6 +456,7 @@ fn write_aggregate(
     );
     let wall: BTreeMap<u32, f64> = wall.iter().map(|p| (p.step, p.mean)).collect();
     let mut w = EventWriter::create(dir, host, start)?;
+    w.custom_scalars_layout(&layout(), start)?;
     let left_out = if excluded > 0 {
         format!(" {excluded} diverged trial(s) left out.")
     } else {
@@ -664,6 +698,33 @@ mod tests {
         out
     }
 
+    /// The custom scalars layouts in the run in `dir`.
+    fn layouts(dir: &Path) -> Vec<Layout> {
+        use tensorboard::prost::Message;
+        let file = std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        tensorboard::read_events(&file)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.what {
+                Some(event::What::Summary(s)) => Some(s.value),
+                _ => None,
+            })
+            .flatten()
+            .filter(|v| v.tag == tensorboard::CUSTOM_SCALARS_LAYOUT_TAG)
+            .map(|v| match v.value {
+                Some(summary_value::Value::Tensor(t)) => {
+                    Layout::decode(&t.string_val[0][..]).unwrap()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn diverged_trials_and_non_finite_values_stay_out_of_the_mean() {
         let records = vec![
@@ -701,7 +762,7 @@ mod tests {
             vec![(1, 2.0), (2, 0.5), (3, 0.5)]
         );
         // sd of {1, 3} is sqrt(2); epoch 2 has one finite value, so no band there.
-        let plus = &mean["loss/train/mean+sd"];
+        let plus = &mean["loss/train/mean_plus_sd"];
         assert_eq!(plus.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 3]);
         assert!((plus[0].2 - (2.0 + 2f32.sqrt())).abs() < 1e-6);
         assert_eq!(
@@ -709,6 +770,12 @@ mod tests {
             vec![2.0, 2.0, 2.0]
         );
         assert_eq!(mean["accuracy/test"][0].2, 71.5);
+        let layouts = layouts(&variant.join("mean"));
+        assert_eq!(layouts, vec![layout()]);
+        let chart::Content::Margin(m) = layouts[0].category[0].chart[0].content.clone().unwrap();
+        assert_eq!(m.series[0].value, "loss/train");
+        assert_eq!(m.series[0].upper, "loss/train/mean_plus_sd");
+        assert!(mean.contains_key(&m.series[0].lower));
 
         // A second export replaces the event files instead of adding to them, and empties
         // the runs of trials no longer exported.

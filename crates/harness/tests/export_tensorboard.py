@@ -1,8 +1,9 @@
 """Reads a `harness export tensorboard` folder with the real `tensorboard` package and
 prints, as JSON, what TensorBoard sees: per run, its scalars (EventAccumulator) and its
-HParams session (the plugin data parsed with tensorboard's own plugin_data_pb2); and the
+HParams session (the plugin data parsed with tensorboard's own plugin_data_pb2); the
 session groups of the HParams dashboard (its list_session_groups handler over the same
-data provider that `tensorboard --logdir` serves). Non-finite floats are written as the
+data provider that `tensorboard --logdir` serves); and the custom scalars dashboard's
+layout (its plugin's layout_impl). Non-finite floats are written as the
 strings "nan", "inf", "-inf" (JSON has no such numbers).
 
 Usage: python export_tensorboard.py OUT_DIR
@@ -18,6 +19,7 @@ from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import event_accumulator as ea
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
+from tensorboard.plugins.custom_scalar import custom_scalars_plugin
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import backend_context
 from tensorboard.plugins.hparams import list_session_groups
@@ -74,14 +76,25 @@ def run_contents(path):
     }
 
 
-def session_groups(logdir):
+def tb_context(logdir):
+    """What `tensorboard --logdir` gives its plugins."""
     multiplexer = plugin_event_multiplexer.EventMultiplexer()
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
-    tb_context = base_plugin.TBContext(
+    return base_plugin.TBContext(
         logdir=logdir, multiplexer=multiplexer, data_provider=provider
     )
+
+
+def custom_scalars_layout(tb_context):
+    """The custom scalars dashboard's layout, merged over all runs by the plugin."""
+    plugin = custom_scalars_plugin.CustomScalarsPlugin(tb_context)
+    layout = plugin.layout_impl(context.RequestContext(), "")
+    return json.loads(layout) if isinstance(layout, (str, bytes)) else layout
+
+
+def session_groups(tb_context):
     # As the dashboard asks by default: every status, metrics averaged over a group.
     request = api_pb2.ListSessionGroupsRequest(
         allowed_statuses=[
@@ -117,7 +130,16 @@ def main():
     for dirpath, _, files in os.walk(out):
         if any("tfevents" in f for f in files):
             runs[os.path.relpath(dirpath, out)] = run_contents(dirpath)
-    print(json.dumps({"runs": runs, "groups": session_groups(out)}))
+    tb = tb_context(out)
+    print(
+        json.dumps(
+            {
+                "runs": runs,
+                "groups": session_groups(tb),
+                "layout": custom_scalars_layout(tb),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 //! `export_tensorboard.py`: every scalar of every trial against its `metrics.jsonl`, the
 //! epochs as steps, the hyper-parameters of the HParams session against the trial's
 //! resolved configuration, the HParams dashboard's groups (the seeds of each variant),
-//! and the `mean` runs against the mean and sd computed here from the records.
+//! the `mean` runs against the mean and sd computed here from the records, and the custom
+//! scalars dashboard's margin charts over them.
 //!
 //! Without the venv or the package the test fails (it never skips) and says what to run.
 
@@ -240,8 +241,12 @@ fn tensorboard_reads_every_scalar_hparam_and_mean_of_the_export() {
         );
         for (tag, field) in SCALARS {
             let mean_pts = run["scalars"][tag].as_array().unwrap();
-            let plus = run["scalars"][format!("{tag}/mean+sd")].as_array().unwrap();
-            let minus = run["scalars"][format!("{tag}/mean-sd")].as_array().unwrap();
+            let plus = run["scalars"][format!("{tag}/mean_plus_sd")]
+                .as_array()
+                .unwrap();
+            let minus = run["scalars"][format!("{tag}/mean_minus_sd")]
+                .as_array()
+                .unwrap();
             assert_eq!(mean_pts.len(), epochs.len());
             for (i, (epoch, fields)) in epochs.iter().enumerate() {
                 let xs = &fields[field];
@@ -267,6 +272,22 @@ fn tensorboard_reads_every_scalar_hparam_and_mean_of_the_export() {
             .map(|p| float(&p[2]))
             .collect();
         assert_eq!(counts, vec![2.0, 2.0]);
+    }
+
+    // The custom scalars dashboard: a margin chart (mean with its ± sd band) per scalar.
+    let categories = view["layout"]["category"].as_array().unwrap();
+    assert_eq!(
+        categories.len(),
+        1,
+        "merged over the mean runs: {categories:?}"
+    );
+    let charts = categories[0]["chart"].as_array().unwrap();
+    assert_eq!(charts.len(), SCALARS.len());
+    for ((tag, _), chart) in SCALARS.iter().zip(charts) {
+        let series = &chart["margin"]["series"][0];
+        assert_eq!(series["value"], *tag);
+        assert_eq!(series["lower"], format!("{tag}/mean_minus_sd"));
+        assert_eq!(series["upper"], format!("{tag}/mean_plus_sd"));
     }
 
     // The HParams dashboard: one group per variant holding its two seeds.
