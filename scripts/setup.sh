@@ -13,10 +13,14 @@
 #   5. With --test or --bench: torchvision and pillow in that venv, for the PyTorch reference
 #      (bench/reference/train_reference.py) that `make bench` times and `harness parity`
 #      trains against (its end-to-end test runs it).
+#   6. With --test: tensorboard in that venv, whose own reader the test of
+#      `harness export tensorboard` reads the exported event files back with.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
+# Pure Python (no TensorFlow needed): its event reader and HParams plugin, for the tests.
+TENSORBOARD_VERSION=2.21.0
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness"
 VENV="$CACHE_ROOT/torch-$TORCH_VERSION"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +67,12 @@ if { [ "$want_bench" = 1 ] || [ "$want_test" = 1 ]; } && [ ! -f "$VENV/.torchvis
   say "  why: the PyTorch reference that 'make bench' times and 'harness parity' (and its test) trains against"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "torchvision==$TORCHVISION_VERSION" pillow
   touch "$VENV/.torchvision-$TORCHVISION_VERSION"
+fi
+if [ "$want_test" = 1 ] && [ ! -f "$VENV/.tensorboard-$TENSORBOARD_VERSION" ]; then
+  say "installing tensorboard==$TENSORBOARD_VERSION into $VENV"
+  say "  why: the test of 'harness export tensorboard' reads the event files back with TensorBoard's own reader"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
+  touch "$VENV/.tensorboard-$TENSORBOARD_VERSION"
 fi
 
 # 2. Cargo configuration for this machine.

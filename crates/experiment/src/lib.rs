@@ -24,6 +24,7 @@ pub mod seeding;
 pub mod slurm;
 pub mod stats;
 pub mod store;
+pub mod tensorboard_export;
 #[cfg(feature = "torch")]
 pub mod trial_run;
 

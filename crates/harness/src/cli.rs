@@ -33,7 +33,8 @@ pub enum Command {
     /// Seeds per variant needed to detect a difference of D accuracy points, with the
     /// config's multiple-comparison correction, from the sd in the store (noncentral t).
     Plan(PlanArgs),
-    /// Results for other tools: `export csv` writes one tidy row per trial and epoch.
+    /// Results for other tools: `export csv` writes one tidy row per trial and epoch,
+    /// `export tensorboard` TensorBoard runs.
     Export {
         /// Which format.
         #[command(subcommand)]
@@ -95,6 +96,20 @@ pub enum ExportCommand {
         /// Write here (atomically) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// TensorBoard event files: a run per trial (per-epoch scalars; its hyper-parameters
+    /// for the HParams dashboard, seeds of a variant grouped) and a `mean` run per variant
+    /// (mean and mean ± sd over its seeds, diverged trials left out). Then:
+    /// `tensorboard --logdir OUT`.
+    Tensorboard {
+        /// Experiment files (default: every trial of the store).
+        configs: Vec<PathBuf>,
+        /// The run store.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Folder of the runs: <OUT>/<experiment>/<variant>/{seed-<n>-<id>,mean}/.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

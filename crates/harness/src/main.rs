@@ -14,6 +14,7 @@ mod replicate_cmd;
 mod report_cmd;
 mod signals;
 mod slurm_cmd;
+mod tensorboard_cmd;
 mod train_cmd;
 mod tui_cmd;
 
@@ -62,6 +63,9 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Export { command } => match command {
             cli::ExportCommand::Csv { configs, runs, out } => {
                 report_cmd::export_csv(&configs, &runs, out.as_deref())
+            }
+            cli::ExportCommand::Tensorboard { configs, runs, out } => {
+                tensorboard_cmd::run(&configs, &runs, &out)
             }
         },
         cli::Command::Models(args) => report_cmd::models(args),
