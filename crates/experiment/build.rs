@@ -57,10 +57,20 @@ fn main() {
     for watched in ["crates", "configs", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    // HEAD and the index are per worktree; the branches are in the common folder.
     if let Some(git_dir) = git(&root, &["rev-parse", "--absolute-git-dir"]) {
         let git_dir = Path::new(&git_dir);
-        for watched in ["HEAD", "index", "refs"] {
+        for watched in ["HEAD", "index"] {
             println!("cargo:rerun-if-changed={}", git_dir.join(watched).display());
+        }
+    }
+    if let Some(common) = git(
+        &root,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    ) {
+        let common = Path::new(&common);
+        for watched in ["refs", "packed-refs"] {
+            println!("cargo:rerun-if-changed={}", common.join(watched).display());
         }
     }
 

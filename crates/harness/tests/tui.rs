@@ -421,7 +421,10 @@ fn replicate_on_a_terminal_shows_a_bar_per_running_trial_and_the_plans() {
     let bars = trial_bars(&screen);
     assert!(
         bars.iter()
-            .all(|b| b.contains("img/s") || b.contains("evaluating") || b.contains("done")),
+            .all(|b| ["img/s", "starting", "evaluating", "done"]
+                .iter()
+                .any(|what| b.contains(what))
+                && b.contains(" ETA ")),
         "{screen}"
     );
     let lines: Vec<&str> = screen.lines().collect();
