@@ -87,7 +87,7 @@ impl ConvUnit {
                 Some(bn) => {
                     let mut scale = (&bn.running_var + BN_EPS).rsqrt();
                     if let Some(gamma) = &bn.ws {
-                        scale = scale * gamma.detach();
+                        scale *= gamma.detach();
                     }
                     let mut bias = (&b - &bn.running_mean) * &scale;
                     if let Some(beta) = &bn.bs {
