@@ -18,7 +18,11 @@ use trainer::TrialConfig;
 /// v3: every layer initialised as PyTorch does by default (conv and linear weights and
 /// biases uniform on ±1/sqrt(fan_in), batch-norm weight 1), instead of tch's defaults
 /// (Kaiming with the ReLU gain, zero conv bias, batch-norm weight uniform on [0, 1]).
-pub const SCHEMA: &str = "fmnist-harness/trial/v3";
+/// v4: on the CPU the nets run on NHWC ("channels last") activations, which oneDNN
+/// convolves without reordering them (a faster training step); the kernels sum in another
+/// order, so the numbers differ from v3's in the last bits and v3 and v4 trials are never
+/// pooled.
+pub const SCHEMA: &str = "fmnist-harness/trial/v4";
 
 /// The canonical JSON text of a configuration (sorted keys, no whitespace).
 pub fn canonical_json(config: &TrialConfig) -> String {
@@ -93,19 +97,19 @@ mod tests {
 
     #[test]
     fn the_schema_is_part_of_the_id() {
-        // The id of the default config, seed 0, dataset "d" under schema v3 (a v2 id of
+        // The id of the default config, seed 0, dataset "d" under schema v4 (a v3 id of
         // the same inputs differs): recomputed here from its definition.
         let identity = json!({
-            "schema": "fmnist-harness/trial/v3",
+            "schema": "fmnist-harness/trial/v4",
             "config": serde_json::to_value(TrialConfig::default()).unwrap(),
             "seed": 0,
             "dataset": "d",
         });
-        let v3 = hex(Sha256::digest(identity.to_string()));
-        assert_eq!(trial_id(&TrialConfig::default(), 0, "d"), v3);
-        let mut v2 = identity.clone();
-        v2["schema"] = json!("fmnist-harness/trial/v2");
-        assert_ne!(hex(Sha256::digest(v2.to_string())), v3);
+        let v4 = hex(Sha256::digest(identity.to_string()));
+        assert_eq!(trial_id(&TrialConfig::default(), 0, "d"), v4);
+        let mut v3 = identity.clone();
+        v3["schema"] = json!("fmnist-harness/trial/v3");
+        assert_ne!(hex(Sha256::digest(v3.to_string())), v4);
     }
 
     #[test]

@@ -539,3 +539,73 @@ fn initialisation_is_pytorchs_default() {
     // 4 convs + 2 in the residual block + the classifier, weight and bias each.
     assert_eq!(checked, 14);
 }
+
+/// The folded inference copy (batch norm folded into the convolutions) computes what the
+/// net computes in eval mode, within float tolerance, in every layout, for every
+/// architecture, with and without batch norm, at batch 1 and at a larger batch; and it
+/// is a copy (training the net further does not change it).
+#[test]
+fn folded_net_matches_eval_mode() {
+    use models::net::Layout;
+    let _rng = lock();
+    tch::manual_seed(11);
+    for architecture in Architecture::ALL {
+        for batch_norm in [true, false] {
+            let cfg = ModelConfig {
+                architecture,
+                channels: 8,
+                batch_norm,
+                ..ModelConfig::default()
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Net::new(&vs.root(), &cfg);
+            // Non-trivial BN: running statistics from a few train-mode passes over shifted,
+            // scaled inputs, and affine parameters away from (1, 0).
+            for _ in 0..3 {
+                let _ = net.forward_t(&(images(16) * 3.0 + 0.5), true);
+            }
+            tch::no_grad(|| {
+                for (name, mut var) in vs.variables() {
+                    if name.contains("bn") {
+                        let noise = var.rand_like() * 0.5 - 0.25;
+                        let _ = var.g_add_(&noise);
+                    }
+                }
+            });
+            for layout in [Layout::Contiguous, Layout::ChannelsLast, Layout::Mkldnn] {
+                let folded = net.folded(layout);
+                assert_eq!(folded.layout(), layout);
+                for batch in [1, 5] {
+                    let xs = images(batch);
+                    let expected = tch::no_grad(|| net.forward_t(&xs, false));
+                    let got = folded.forward_t(&xs, false);
+                    assert_eq!(got.size(), expected.size());
+                    assert!(!got.requires_grad(), "{architecture} {layout:?}: autograd");
+                    let diff = (&got - &expected).abs().max().double_value(&[]);
+                    let scale = expected.abs().max().double_value(&[]).max(1.0);
+                    assert!(
+                        diff <= 1e-4 * scale,
+                        "{architecture} bn={batch_norm} {layout:?} batch {batch}: max diff {diff} (scale {scale})"
+                    );
+                }
+                // A copy: a change to the net's weights does not reach it.
+                let xs = images(2);
+                let before = folded.forward(&xs);
+                tch::no_grad(|| {
+                    for (_, mut var) in vs.variables() {
+                        let _ = var.g_mul_scalar_(1.5);
+                    }
+                });
+                assert!(
+                    folded.forward(&xs).equal(&before),
+                    "{architecture} {layout:?}: not a copy"
+                );
+                tch::no_grad(|| {
+                    for (_, mut var) in vs.variables() {
+                        let _ = var.g_div_scalar_(1.5);
+                    }
+                });
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ use augmentation::Pipeline;
 use contract::{EpochMetrics, Event, Status, TrialResult};
 use data::{BatchOrder, FashionMnist, Split};
 use models::Net;
+use models::net::Layout;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -317,8 +318,12 @@ pub fn try_train(
                 .batches(trial.eval_batch_size, BatchOrder::Sequential)
                 .next()
                 .map(|b| data::normalize(&b.images));
+            // The deployed form of the trained net: batch norm folded into the convolutions
+            // and, on the CPU, oneDNN's own layout with the weights reordered once (see
+            // `models::net::FoldedNet`; its outputs equal the net's in eval mode, tested).
+            let folded = net.folded(Layout::Mkldnn);
             images.map(|images| {
-                measure_latency(&net, &images, trial.eval_batch_size, latency_options)
+                measure_latency(&folded, &images, trial.eval_batch_size, latency_options)
             })
         }
         _ => None,
