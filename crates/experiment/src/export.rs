@@ -44,8 +44,10 @@ pub const EPOCH_COLUMNS: [&str; 9] = [
     "images_per_s",
 ];
 
-/// `value` flattened into `out` by dotted path under `prefix`; lists become one JSON cell.
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+/// The leaves of `value` by dotted path under `prefix` (objects are walked, lists and
+/// scalars are leaves): how a resolved configuration becomes columns here and
+/// hyper-parameters in the TensorBoard export.
+pub fn leaves(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
@@ -54,13 +56,20 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten(&key, v, out);
+                leaves(&key, v, out);
             }
         }
         other => {
-            out.insert(prefix.to_string(), cell(other));
+            out.insert(prefix.to_string(), other.clone());
         }
     }
+}
+
+/// `value` flattened into `out` by dotted path under `prefix`; lists become one JSON cell.
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+    let mut all = BTreeMap::new();
+    leaves(prefix, value, &mut all);
+    out.extend(all.iter().map(|(k, v)| (k.clone(), cell(v))));
 }
 
 /// One value as a cell's text.

@@ -266,33 +266,25 @@ fn folder_names<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a st
 /// The hyper-parameters of a trial: `experiment`, `variant` and its resolved configuration
 /// flattened by dotted path (numbers, booleans and strings as such; lists as JSON text).
 pub fn hparams(record: &TrialRecord) -> BTreeMap<String, ProtoValue> {
-    fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, ProtoValue>) {
-        let v = match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(&key, v, out);
-                }
-                return;
-            }
-            Value::Null => return,
-            Value::Bool(b) => hparam::boolean(*b),
-            Value::Number(n) => hparam::number(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => hparam::string(s.clone()),
-            list @ Value::Array(_) => hparam::string(list.to_string()),
-        };
-        out.insert(prefix.to_string(), v);
-    }
-    let mut out = BTreeMap::new();
-    flatten(
+    let mut config = BTreeMap::new();
+    crate::export::leaves(
         "",
         &serde_json::to_value(&record.config).expect("configs serialise"),
-        &mut out,
+        &mut config,
     );
+    let mut out: BTreeMap<String, ProtoValue> = config
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let v = match value {
+                Value::Null | Value::Object(_) => return None,
+                Value::Bool(b) => hparam::boolean(b),
+                Value::Number(n) => hparam::number(n.as_f64().unwrap_or(f64::NAN)),
+                Value::String(s) => hparam::string(s),
+                list @ Value::Array(_) => hparam::string(list.to_string()),
+            };
+            Some((key, v))
+        })
+        .collect();
     out.insert("experiment".into(), hparam::string(&record.experiment));
     out.insert("variant".into(), hparam::string(&record.variant));
     out
