@@ -80,6 +80,43 @@ fn host() -> String {
     crate::provenance::host_name()
 }
 
+/// Where this process's pids mean something: host, boot and pid namespace, hashed to 8
+/// hex digits (names of short-lived files carry it; see [`writer_tag`]).
+fn pid_context() -> String {
+    use std::hash::{Hash, Hasher};
+    // A fixed hasher (not RandomState): every process must compute the same tag.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (host(), boot_id(), pid_namespace()).hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
+}
+
+/// This process as the writer of a short-lived file (a probe, a temporary file):
+/// `<pid context>.<pid>.<start time>`. [`writer_dead`] judges it later, from any process.
+pub fn writer_tag() -> String {
+    use std::sync::OnceLock;
+    static TAG: OnceLock<String> = OnceLock::new();
+    // Computed once per process (fork-free: a worker is a new process, not a fork).
+    TAG.get_or_init(|| {
+        let pid = std::process::id();
+        format!("{}.{pid}.{}", pid_context(), start_time(pid).unwrap_or(0))
+    })
+    .clone()
+}
+
+/// Whether the writer named by `tag` (the start of `rest`, as [`writer_tag`] writes it) is
+/// known to be dead: it ran in this host's boot and pid namespace and its process is gone
+/// (or the pid now belongs to a later process). A writer elsewhere is never judged dead.
+pub fn writer_dead(rest: &str) -> bool {
+    let mut parts = rest.split('.');
+    let (Some(context), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    context == pid_context() && start_time(pid) != Some(start)
+}
+
 fn boot_id() -> String {
     read_trimmed("/proc/sys/kernel/random/boot_id")
 }
@@ -238,6 +275,8 @@ fn create(path: &Path, me: &Holder) -> std::io::Result<File> {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
+    let is_break = path.extension().is_some_and(|e| e == "break");
+    crate::crash::point(if is_break { "break" } else { "lease" });
     Ok(file)
 }
 
@@ -348,6 +387,7 @@ fn remove_if_holder(path: &Path, nonce: &str) -> bool {
     if std::fs::rename(path, &aside).is_err() {
         return false;
     }
+    crate::crash::point("aside");
     if holds(&aside, nonce) == Some(true) {
         let _ = std::fs::remove_file(&aside);
         true

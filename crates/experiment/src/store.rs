@@ -277,8 +277,10 @@ impl Store {
             move |source| StoreError::Unwritable { path, source }
         };
         std::fs::create_dir_all(&dir).map_err(unwritable(&dir))?;
-        let probe = dir.join(format!(".probe.{}", unique_suffix()));
+        sweep_dead_writers(&dir, PROBE_PREFIX, "");
+        let probe = dir.join(format!("{PROBE_PREFIX}{}", unique_suffix()));
         let written = create_exclusive(&probe).and_then(|mut file| {
+            crate::crash::point("probe");
             file.write_all(b"probe\n")?;
             file.sync_all()
         });
@@ -286,7 +288,11 @@ impl Store {
             let _ = std::fs::remove_file(&probe);
             return Err(unwritable(&probe)(source));
         }
-        std::fs::remove_file(&probe).map_err(unwritable(&probe))
+        match std::fs::remove_file(&probe) {
+            // Swept by another process that judged us dead: the write went through.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unwritable(&probe)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the trial is done: its `summary.json` is a valid record of it. Changes
@@ -321,8 +327,9 @@ impl Store {
 
     /// Removes what dead runs left in `.work/` beside trials that are done: the claim file
     /// of a trial published by a run killed before it could remove its claim, a crashed
-    /// takeover's `.break` file, and a claim file a killed process had set aside to check. Never touches a live holder's claim. Returns what
-    /// it removed.
+    /// takeover's `.break` file, a claim file a killed process had set aside to check, and
+    /// a killed process's write probe ([`Store::ensure_writable`]). Never touches a live
+    /// holder's files. Returns what it removed.
     pub fn sweep_leftovers(&self) -> Vec<PathBuf> {
         let dir = self.trials_dir().join(WORK);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -333,7 +340,10 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            let sweep = if name.starts_with('.') && name.ends_with(".aside") {
+            let sweep = if let Some(rest) = name.strip_prefix(PROBE_PREFIX) {
+                // A write probe of a process killed between creating and removing it.
+                lease::writer_dead(rest) && std::fs::remove_file(&path).is_ok()
+            } else if name.starts_with('.') && name.ends_with(".aside") {
                 // A claim file set aside to be checked by a process killed right then.
                 matches!(
                     lease::status(&path, stale),
@@ -843,6 +853,7 @@ impl Claim {
                 "appeared while the trial was being run (no claim held)",
             )?;
         }
+        crate::crash::point("publish");
         std::fs::rename(&self.work, &self.target).map_err(io(&self.target))?;
         // Done from here on: end the claim at once, so that a kill during the fsyncs
         // leaves no claim file behind (`sweep_leftovers` removes one that is left anyway).
@@ -902,8 +913,9 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
-/// `<pid>.<counter>.<64 random bits in hex>`: unique in this process, unpredictable to
-/// others.
+/// `<writer>.<counter>.<64 random bits in hex>`, where `<writer>` is
+/// [`lease::writer_tag`] (pid context, pid, start time): unique in this process,
+/// unpredictable to others, and telling a later process whether its writer is dead.
 fn unique_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -916,7 +928,33 @@ fn unique_suffix() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     );
-    format!("{}.{count}.{:016x}", std::process::id(), hasher.finish())
+    format!("{}.{count}.{:016x}", lease::writer_tag(), hasher.finish())
+}
+
+/// The name prefix of [`Store::ensure_writable`]'s probe files.
+const PROBE_PREFIX: &str = ".probe.";
+
+/// Removes the files in `dir` named `<prefix><unique suffix><suffix>` whose writer is known
+/// to be dead ([`lease::writer_dead`]): what a process killed between creating and
+/// renaming or removing them left. A live writer's files, and those of writers on other
+/// hosts, are kept. Best effort: a folder that cannot be read is left as it is.
+fn sweep_dead_writers(dir: &Path, prefix: &str, suffix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+        else {
+            continue;
+        };
+        if lease::writer_dead(rest) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `path` for writing, failing if anything (a symlink included) is there.
@@ -936,6 +974,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    // A writer of this file killed before its rename left its temporary file here.
+    sweep_dead_writers(dir, &format!(".{name}."), ".tmp");
     let mut attempts = 0;
     let (tmp, mut file) = loop {
         let tmp = dir.join(format!(".{name}.{}.tmp", unique_suffix()));
@@ -947,6 +987,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             Err(source) => return Err(StoreError::Io { path: tmp, source }),
         }
     };
+    crate::crash::point("tmp");
     let result = (|| {
         file.write_all(bytes)?;
         file.sync_all()?;

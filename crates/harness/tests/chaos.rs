@@ -6,6 +6,11 @@
 //!
 //! The moments come from a fixed-seed generator (printed), so a failure can be replayed;
 //! the count and the total time are bounded.
+//!
+//! Random moments rarely land inside a file that lives for microseconds (the store's write
+//! probe, a temporary file before its rename, a takeover's `.break`), so a leak of one of
+//! those would fail one run in N. The second test therefore kills the run exactly there,
+//! at each crash point (`HARNESS_CRASH_AT`, see `experiment::crash`), every time.
 
 mod util;
 
@@ -194,4 +199,86 @@ fn a_replicate_killed_at_random_moments_ends_with_exactly_the_uninterrupted_resu
         "chaos: {kills} kills in {attempts} runs over {rounds} round(s) ({done_before} of 4 trials done before the last run), {:.0} s in all, seed {seed:#x}",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Every file under `dir` whose name marks it short-lived: temporary files, write probes,
+/// takeover `.break` files and claim files set aside.
+fn short_lived_under(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            let name = Path::new(f)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            name.ends_with(".tmp")
+                || name.starts_with(".probe.")
+                || name.ends_with(".break")
+                || name.ends_with(".aside")
+        })
+        .collect()
+}
+
+/// A kill exactly while each short-lived file exists (the write probe, a temporary file in
+/// the experiment's folder and in a worker's work folder, a fresh claim, a takeover's
+/// `.break`, a claim set aside, a finished trial before its publishing rename) leaves
+/// nothing behind once a later run has finished: every trial once, `.work` empty, no
+/// short-lived file anywhere in the store. Each crash point must be reached (the run dies
+/// of SIGKILL), so a point that moves or is renamed fails here too.
+#[test]
+fn a_kill_at_each_short_lived_file_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let ws = Workspace::new();
+    // The order matters: `break` takes over the claim `lease` left, `aside` clears the
+    // `.break` that `break` left, and `publish` needs a trial to finish.
+    let points = [
+        "probe", "tmp", "lease", "break", "aside", "publish", "tmp@2", "tmp@5",
+    ];
+    let check_leftovers = |when: &str| {
+        let leftovers = files_under(&ws.join("runs/trials/.work"));
+        assert!(leftovers.is_empty(), "{when}: left in .work: {leftovers:?}");
+        let stray = short_lived_under(&ws.join("runs"));
+        assert!(
+            stray.is_empty(),
+            "{when}: short-lived files left: {stray:?}"
+        );
+    };
+    for point in points {
+        if ws.finished_trials("smoke").len() == 4 {
+            // Complete: check it, then start again on an empty store so that the next
+            // point is reached in the middle of work.
+            ws.ok(&ARGS);
+            check_leftovers(point);
+            std::fs::remove_dir_all(ws.join("runs")).unwrap();
+        }
+        let mut run = Spawned::start_with_env(&ws, &ARGS, &[("HARNESS_CRASH_AT", point)]);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = run.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{point}: still running; output:\n{}",
+                run.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "crash point {point} was not reached ({status}); output:\n{}",
+            run.output()
+        );
+        let pgid = run.child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group_alive(pgid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let out = ws.ok(&ARGS);
+    assert!(out.contains("4 of 4 planned trials recorded"), "{out}");
+    assert_eq!(ws.finished_trials("smoke").len(), 4);
+    check_leftovers("the end");
 }

@@ -165,9 +165,15 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `harness args...` in `ws`, in a new process group, output collected.
     pub fn start(ws: &Workspace, args: &[&str]) -> Spawned {
+        Self::start_with_env(ws, args, &[])
+    }
+
+    /// [`Spawned::start`] with extra environment variables.
+    pub fn start_with_env(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Spawned {
         use std::os::unix::process::CommandExt;
-        let mut child = ws
-            .harness()
+        let mut cmd = ws.harness();
+        cmd.envs(env.iter().copied());
+        let mut child = cmd
             .args(args)
             .process_group(0)
             .stdin(Stdio::null())
