@@ -6,16 +6,17 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench setup clean-runs study-cpu study-cpu-report
+.PHONY: run build test bench setup clean-runs study-cpu study-report study-records protocol protocol-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
-# CPU-reduced protocol below: shared trials (the baseline is in eight tables) train once.
+# CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
+# configs/study-cpu.args, which study-cpu, study-report, study-records and the README share.
 # Variants estimated to take longer than STUDY_MAX_TRIAL per trial here are shown as
-# "not run on this machine (estimated ...)". `make study-cpu-report` rebuilds the reports.
+# "not run on this machine (estimated ...)".
 STUDY := architectures augmentation batchnorm channels dropout kernel lr optimizer scheduler
 STUDY_CONFIGS := $(STUDY:%=configs/%.ron)
-STUDY_CPU_SETS := --seeds 2 --set epochs=4 --set data.train_limit=5000 --set data.test_limit=2000 --set 'schedule=Step(every: 2, gamma: 0.1)'
-STUDY_MAX_TRIAL ?= 10m
+STUDY_CPU_SETS := $(shell grep -v '^\#' configs/study-cpu.args)
+STUDY_MAX_TRIAL ?= 20m
 
 setup:
 	@scripts/setup.sh
@@ -26,11 +27,30 @@ build: setup
 run: build
 	$(HARNESS) replicate $(CONFIG)
 
+# Trains the study (hours on a CPU; interrupt and rerun at will), then copies its records
+# into the committed store results/.
 study-cpu: build
 	$(HARNESS) replicate $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL)
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --out results
 
-study-cpu-report: build
-	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_CPU_SETS)
+# Copies the study's finished records from runs/ into results/ (no checkpoints, no plots).
+study-records: build
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --out results
+
+# Regenerates the nine reports and their README sections from the committed records, without
+# training: on a fresh clone it leaves `git status` clean.
+study-report: build
+	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --runs results
+
+# The protocol frontier (configs/protocol.ron: 2 conv and 4 conv under reduced protocols,
+# 2 seeds, all test images; hours on 2 cores), its records copied into results/, and
+# reports/protocol.md with its plot.
+protocol: build
+	$(HARNESS) replicate configs/protocol.ron --device cpu --jobs 2 --threads 1
+	$(HARNESS) export records configs/protocol.ron --out results
+
+protocol-report: build
+	$(HARNESS) report configs/protocol.ron --runs results
 
 test:
 	@scripts/setup.sh --test

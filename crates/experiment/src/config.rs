@@ -37,6 +37,20 @@ pub struct ExperimentFile {
     /// Defaults for `replicate --slurm` (optional).
     #[serde(default)]
     pub slurm: SlurmDefaults,
+    /// Which report the experiment gets (optional; the standard one by default).
+    #[serde(default)]
+    pub report: ReportKind,
+}
+
+/// Which report an experiment gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ReportKind {
+    /// Variants against the baseline: accuracy, loss, latency, tests (`report`).
+    #[default]
+    Standard,
+    /// A protocol frontier: accuracy against minutes per trial, per architecture and
+    /// protocol (`frontier`).
+    Frontier,
 }
 
 /// An experiment's defaults for `harness replicate --slurm`; the command line adds to
@@ -108,6 +122,8 @@ pub struct Experiment {
     pub overrides: Vec<Override>,
     /// Defaults for `replicate --slurm`.
     pub slurm: SlurmDefaults,
+    /// Which report it gets.
+    pub report: ReportKind,
 }
 
 /// A resolved variant.
@@ -385,6 +401,7 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         variants,
         overrides: overrides.to_vec(),
         slurm: file.slurm,
+        report: file.report,
     })
 }
 

@@ -5,9 +5,12 @@
 //! × seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
 //! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
 
+pub mod archive;
 pub mod config;
 pub mod cost;
+pub mod crash;
 pub mod export;
+pub mod frontier;
 pub mod id;
 pub mod lease;
 pub mod overrides;
@@ -19,6 +22,7 @@ pub mod provenance;
 pub mod quiet_latency;
 pub mod record;
 pub mod report;
+pub mod reproduce;
 pub mod schedule;
 pub mod seeding;
 pub mod slurm;
@@ -28,7 +32,7 @@ pub mod tensorboard_export;
 #[cfg(feature = "torch")]
 pub mod trial_run;
 
-pub use config::{ConfigError, Experiment, StudyValues, Variant};
+pub use config::{ConfigError, Experiment, ReportKind, StudyValues, Variant};
 pub use overrides::Override;
 pub use plan::TrialSpec;
 pub use record::TrialRecord;

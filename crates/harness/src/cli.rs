@@ -56,6 +56,11 @@ pub enum Command {
     /// Per experiment: trials done, running, queued, failed and diverged, with Slurm job
     /// ids and states, and the log tail of each failed task.
     Status(StatusArgs),
+    /// Retrain one recorded trial in a temporary folder from its record alone (resolved
+    /// configuration, seed, data digest) and compare every per-epoch result with the
+    /// record: `identical` (exit 0) or `differs` (exit 6) with the first differing epoch,
+    /// the largest difference per metric and both sides' machine, schema and libtorch.
+    Reproduce(ReproduceArgs),
     /// Cancel an experiment's queued and running Slurm tasks; their trials stay resumable.
     Cancel(CancelArgs),
     /// Internal: run one trial of a replicate and stream its events (JSON lines).
@@ -96,6 +101,27 @@ pub enum ExportCommand {
         /// Write here (atomically) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Copy the records of experiments (no checkpoints, no plots) and the side files their
+    /// reports read into another run store, e.g. the committed `results/`: `report`,
+    /// `tui`, `export` and `reproduce` then work on it with `--runs OUT`, without training.
+    Records {
+        /// Experiment files.
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        /// The run store to copy from.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// The run store to copy into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The overrides the experiments were run with (as given to `replicate`).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Seeds per variant, as given to `replicate` (every seed's records are copied
+        /// whatever it says: membership is by settings).
+        #[arg(long)]
+        seeds: Option<u32>,
     },
     /// TensorBoard event files: a run per trial (per-epoch scalars; its hyper-parameters
     /// for the HParams dashboard, seeds of a variant grouped) and a `mean` run per variant
@@ -193,6 +219,29 @@ pub struct RunOpts {
     /// Skip the SHA-256 check of the data (structure checks still run). Loud on purpose.
     #[arg(long)]
     pub no_verify: bool,
+}
+
+/// `harness reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The trial's id, or a prefix of it (at least 6 hex digits) naming one trial.
+    pub trial: String,
+    /// The run store holding its record (e.g. `results`, the committed one).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// auto | cpu | cuda | cuda:N (default: cpu for a record made on a CPU, else auto).
+    #[arg(long)]
+    pub device: Option<DeviceArg>,
+    /// libtorch threads (default: the record's, as kernels may sum in another order with
+    /// another count).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Folder with the Fashion-MNIST files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the retrained trial folder here (must not exist) instead of deleting it.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
 }
 
 /// `harness train`.

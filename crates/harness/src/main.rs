@@ -12,6 +12,7 @@ mod plan_cmd;
 mod progress;
 mod replicate_cmd;
 mod report_cmd;
+mod reproduce_cmd;
 mod signals;
 mod slurm_cmd;
 mod tensorboard_cmd;
@@ -56,6 +57,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Train(args) => train_cmd::run(args),
         cli::Command::Replicate(args) => replicate_cmd::run(args),
         cli::Command::Worker(args) => replicate_cmd::worker(args),
+        cli::Command::Reproduce(args) => reproduce_cmd::run(args),
         cli::Command::Status(args) => slurm_cmd::status(args),
         cli::Command::Cancel(args) => slurm_cmd::cancel(args),
         cli::Command::Report(args) => report_cmd::run(args),
@@ -64,6 +66,13 @@ fn run() -> anyhow::Result<ExitCode> {
             cli::ExportCommand::Csv { configs, runs, out } => {
                 report_cmd::export_csv(&configs, &runs, out.as_deref())
             }
+            cli::ExportCommand::Records {
+                configs,
+                runs,
+                out,
+                sets,
+                seeds,
+            } => report_cmd::export_records(&configs, &runs, &out, &sets, seeds),
             cli::ExportCommand::Tensorboard { configs, runs, out } => {
                 tensorboard_cmd::run(&configs, &runs, &out)
             }

@@ -30,6 +30,9 @@ pub fn write_all(
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let records = records(store, experiment)?;
+    if experiment.report == experiment::ReportKind::Frontier {
+        return Ok(experiment::frontier::write(experiment, &records, reports)?);
+    }
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
     let dir = store.experiment_dir(&experiment.name);
     let notes: Vec<String> = experiment::cost::kept(&dir)
@@ -122,6 +125,32 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
 
 /// `harness export csv`: the records of the experiments (every trial of the store when no
 /// config is given), as one tidy CSV; a trial shared by several experiments is one row.
+/// `harness export records`.
+pub fn export_records(
+    configs: &[PathBuf],
+    runs: &Path,
+    out: &Path,
+    sets: &[String],
+    seeds: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let from = common::store(runs)?;
+    let experiments = configs
+        .iter()
+        .map(|c| common::experiment(c, sets, seeds))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let to = experiment::Store::new(out);
+    let done = experiment::archive::export(&from, &experiments, &to)?;
+    println!(
+        "{}: {} trial(s) copied, {} replaced, {} unchanged; {} side file(s) written",
+        out.display(),
+        done.copied.len(),
+        done.replaced.len(),
+        done.unchanged,
+        done.side_files.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn export_csv(
     configs: &[PathBuf],
     runs: &Path,

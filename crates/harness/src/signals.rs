@@ -36,6 +36,8 @@ pub mod exit {
     pub const STOPPED: u8 = experiment::schedule::WORKER_STOPPED as u8;
     /// Worker only: the trial was already done, or another process holds it.
     pub const SKIPPED: u8 = experiment::schedule::WORKER_SKIPPED as u8;
+    /// `reproduce`: the retrained trial's numbers differ from its record.
+    pub const DIFFERS: u8 = 6;
 }
 
 /// The signals a command wants delivered to its own thread instead of their default action.

@@ -1,0 +1,108 @@
+//! Copying an experiment's records into another run store, without checkpoints or plots:
+//! the committed `results/` store, which a fresh clone can report from, browse in the
+//! dashboard, export and `reproduce`, without training.
+//!
+//! Per trial the record files are copied (`summary.json`, `metrics.jsonl`, `config.ron`,
+//! `trial.json`, `events.jsonl`, `train.log`); per experiment its side files that reports
+//! read (`estimate.json`, `latency.json`, `seeding.json`), so that a report regenerated
+//! from the copy is byte-identical to one from the source. Each trial lands with one
+//! rename (a half-copied trial never shows), and a trial the target holds with the same
+//! record already is left alone.
+
+use crate::config::Experiment;
+use crate::store::{Store, StoreError, write_atomic};
+use contract::layout::{CONFIG, EVENTS, LOG, METRICS, SUMMARY, TRIAL_START};
+use std::path::{Path, PathBuf};
+
+/// The files of a trial folder that a record needs (no checkpoints, no plots).
+pub const RECORD_FILES: [&str; 6] = [SUMMARY, METRICS, CONFIG, TRIAL_START, EVENTS, LOG];
+
+/// What [`export`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Exported {
+    /// Trials copied (new in the target).
+    pub copied: Vec<String>,
+    /// Trials the target held with another record, replaced by the source's.
+    pub replaced: Vec<String>,
+    /// Trials the target held with the same record already.
+    pub unchanged: usize,
+    /// Side files written.
+    pub side_files: Vec<PathBuf>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The side files of an experiment folder that reports read.
+fn side_files(experiment_dir: &Path) -> [PathBuf; 3] {
+    [
+        crate::cost::kept_path(experiment_dir),
+        crate::quiet_latency::path(experiment_dir),
+        crate::seeding::path(experiment_dir),
+    ]
+}
+
+/// Copies the records of `experiments` (as [`Store::records_for`] finds them in `from`)
+/// and their side files into `to`. Unusable records in `from` are quarantined there as
+/// usual and returned as warnings by `records_for`'s callers; they are not copied.
+pub fn export(
+    from: &Store,
+    experiments: &[Experiment],
+    to: &Store,
+) -> Result<Exported, StoreError> {
+    let mut done = Exported::default();
+    let mut seen = std::collections::HashSet::new();
+    let trials = to.trials_dir();
+    std::fs::create_dir_all(&trials).map_err(io(&trials))?;
+    for experiment in experiments {
+        for record in from.records_for(experiment)?.records {
+            if !seen.insert(record.id.clone()) {
+                continue;
+            }
+            let source = from.trial_dir(&record.id);
+            let target = to.trial_dir(&record.id);
+            let summary = std::fs::read(source.join(SUMMARY)).map_err(io(&source))?;
+            let existing = std::fs::read(target.join(SUMMARY)).ok();
+            if existing.as_deref() == Some(summary.as_slice()) {
+                done.unchanged += 1;
+                continue;
+            }
+            let staging = trials.join(format!(".{}.export.tmp", record.id));
+            if staging.exists() {
+                std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+            }
+            for name in RECORD_FILES {
+                match std::fs::read(source.join(name)) {
+                    Ok(bytes) => write_atomic(&staging.join(name), &bytes)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&source.join(name))(e)),
+                }
+            }
+            if existing.is_some() {
+                std::fs::remove_dir_all(&target).map_err(io(&target))?;
+                done.replaced.push(record.id.clone());
+            } else {
+                done.copied.push(record.id.clone());
+            }
+            std::fs::rename(&staging, &target).map_err(io(&target))?;
+        }
+        let (src_dir, dst_dir) = (
+            from.experiment_dir(&experiment.name),
+            to.experiment_dir(&experiment.name),
+        );
+        for (src, dst) in side_files(&src_dir).iter().zip(side_files(&dst_dir)) {
+            let Ok(bytes) = std::fs::read(src) else {
+                continue;
+            };
+            if std::fs::read(&dst).ok().as_deref() != Some(bytes.as_slice()) {
+                write_atomic(&dst, &bytes)?;
+                done.side_files.push(dst);
+            }
+        }
+    }
+    Ok(done)
+}

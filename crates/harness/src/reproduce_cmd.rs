@@ -1,0 +1,83 @@
+//! `harness reproduce`: retrain one recorded trial and compare it with its record.
+
+use crate::cli::{DeviceArg, ReproduceArgs, RunOpts};
+use crate::common;
+use crate::progress::Printer;
+use crate::signals::{self, exit};
+use anyhow::{Context, anyhow, bail};
+use experiment::reproduce;
+use experiment::trial_run::{Outcome, run_trial};
+use std::process::ExitCode;
+
+pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
+    let store = experiment::Store::new(&args.runs);
+    let record = reproduce::find(&store, &args.trial).map_err(|e| anyhow!(e))?;
+    let short = experiment::id::short(&record.id).to_string();
+    if let Some(keep) = &args.keep
+        && keep.exists()
+    {
+        bail!(
+            "--keep {}: already exists; choose a new folder",
+            keep.display()
+        );
+    }
+    let device_arg = args
+        .device
+        .clone()
+        .unwrap_or(if record.provenance.device == "cpu" {
+            DeviceArg::Cpu
+        } else {
+            DeviceArg::Auto
+        });
+    let device = common::device(&device_arg)?;
+    let threads = common::set_threads(Some(args.threads.unwrap_or(record.provenance.threads)), 1)?;
+    let stop = std::sync::Arc::new(trainer::Stop::new());
+    signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
+    let dataset = common::dataset(&RunOpts {
+        sets: Vec::new(),
+        device: device_arg,
+        threads: Some(threads),
+        data_dir: args.data_dir.clone(),
+        no_verify: false,
+    })?;
+    reproduce::check(&record, &dataset.digest)?;
+    let spec = reproduce::spec_of(&record)
+        .with_context(|| format!("trial {short}: its recorded configuration"))?;
+    let work = match &args.keep {
+        Some(keep) => keep.clone(),
+        None => {
+            std::env::temp_dir().join(format!("harness-reproduce-{short}-{}", std::process::id()))
+        }
+    };
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let mut printer = Printer::new();
+    printer.line(&format!(
+        "reproducing trial {short}: {} / {} / seed {} ({} epochs) on {} ({threads} threads), in {}",
+        record.experiment,
+        record.variant,
+        record.seed,
+        record.epochs.len(),
+        experiment::provenance::device_label(device),
+        work.display()
+    ));
+    let mut show = |event: &trainer::Event| printer.own(event);
+    let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show);
+    if args.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    match outcome? {
+        Outcome::Stopped => {
+            printer.line("stopped before the end: nothing compared");
+            Ok(ExitCode::from(exit::STOPPED))
+        }
+        Outcome::Recorded(fresh) => {
+            let comparison = reproduce::compare(&record, &fresh);
+            printer.line(reproduce::describe(&comparison).trim_end());
+            Ok(ExitCode::from(if comparison.identical() {
+                exit::SUCCESS
+            } else {
+                exit::DIFFERS
+            }))
+        }
+    }
+}

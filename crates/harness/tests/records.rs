@@ -1,0 +1,148 @@
+//! Results as data: `harness reproduce` retrains a recorded trial and compares it with its
+//! record, and `harness export records` copies records into a store without checkpoints
+//! or plots that `report` and `export` read as they read `runs/`.
+
+mod util;
+
+use std::path::Path;
+use util::{Workspace, summary};
+
+const SMOKE: &str = "configs/smoke.ron";
+
+/// The id of the one trial `harness train` recorded.
+fn only_trial(ws: &Workspace) -> (String, std::path::PathBuf) {
+    let trials = ws.finished_trials("smoke");
+    assert_eq!(trials.len(), 1, "{trials:?}");
+    let id = summary(&trials[0])["id"].as_str().unwrap().to_string();
+    (id, trials[0].clone())
+}
+
+fn edit_summary(trial: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = trial.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut s);
+    std::fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn reproduce_says_identical_then_differs_on_a_tampered_record_and_refuses_another_schema() {
+    let ws = Workspace::new();
+    ws.ok(&["train", SMOKE, "--threads", "1", "--set", "epochs=2"]);
+    let (id, trial) = only_trial(&ws);
+
+    // The record as it was written: bit for bit, exit 0.
+    let out = ws.run(&["reproduce", &id[..12]]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("trial {}: identical", &id[..12])),
+        "{said}"
+    );
+    assert!(said.contains("2 epoch(s)"), "{said}");
+
+    // One metric changed by hand: `differs`, the epoch, the metric, both sides; exit 6.
+    edit_summary(&trial, |s| {
+        let v = s["epochs"][1]["test_loss"].as_f64().unwrap();
+        s["epochs"][1]["test_loss"] = serde_json::json!(v + 0.001);
+    });
+    let out = ws.run(&["reproduce", &id]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{said}");
+    assert!(said.contains("differs from epoch 2 on"), "{said}");
+    assert!(said.contains("test_loss"), "{said}");
+    assert!(said.contains("1 of 2 epoch(s) differ"), "{said}");
+    assert!(
+        said.contains("recorded") && said.contains("reproduced"),
+        "{said}"
+    );
+    assert!(said.contains("libtorch"), "{said}");
+    assert!(
+        !said.contains("train_loss_mean "),
+        "only the edited metric: {said}"
+    );
+
+    // A record whose id no longer follows from its contents (another schema, or edited):
+    // refused with the reason, nothing trained.
+    edit_summary(&trial, |s| s["seed"] = serde_json::json!(7));
+    let out = ws.run(&["reproduce", &id]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("another trial schema"), "{said}");
+    assert!(!said.contains("epoch   1"), "nothing trained: {said}");
+
+    // Not a trial of this store.
+    let out = ws.run(&["reproduce", "abcdef"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no trial abcdef"), "{}", text(&out));
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn exported_records_regenerate_byte_identical_reports_without_checkpoints() {
+    let ws = Workspace::new();
+    ws.ok(&["replicate", SMOKE, "--threads", "1"]);
+    let report = std::fs::read(ws.join("reports/smoke.md")).unwrap();
+    let plot = std::fs::read(ws.join("reports/smoke.png")).unwrap();
+    let readme = std::fs::read(ws.join("README.md")).unwrap();
+    assert!(String::from_utf8_lossy(&readme).contains("| base |"));
+
+    let out = ws.ok(&["export", "records", SMOKE, "--out", "results"]);
+    assert!(out.contains("4 trial(s) copied"), "{out}");
+    let files = files_under(&ws.join("results"));
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.contains("/ckpt/") && !f.ends_with(".png")),
+        "no checkpoints or plots: {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("smoke/estimate.json")),
+        "{files:?}"
+    );
+    // A second export changes nothing.
+    let again = ws.ok(&["export", "records", SMOKE, "--out", "results"]);
+    assert!(
+        again.contains("0 trial(s) copied, 0 replaced, 4 unchanged"),
+        "{again}"
+    );
+
+    // Without runs/, from the exported store alone: the same bytes.
+    std::fs::remove_dir_all(ws.join("runs")).unwrap();
+    std::fs::remove_dir_all(ws.join("reports")).unwrap();
+    ws.ok(&["report", SMOKE, "--runs", "results"]);
+    assert_eq!(std::fs::read(ws.join("reports/smoke.md")).unwrap(), report);
+    assert_eq!(std::fs::read(ws.join("reports/smoke.png")).unwrap(), plot);
+    assert_eq!(std::fs::read(ws.join("README.md")).unwrap(), readme);
+
+    // The CSV export reads it too: a row per trial and epoch.
+    let csv = ws.ok(&["export", "csv", SMOKE, "--runs", "results"]);
+    assert_eq!(csv.lines().count(), 1 + 4 * 2, "{csv}");
+    // And reproduce finds its trials there.
+    let trials = std::fs::read_dir(ws.join("results/trials"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .count();
+    assert_eq!(trials, 4);
+}
