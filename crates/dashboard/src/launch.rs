@@ -34,6 +34,8 @@ pub struct TaskArgs {
     pub runs: PathBuf,
     /// The reports folder.
     pub reports: PathBuf,
+    /// `--set` overrides, passed on as they were given.
+    pub sets: Vec<String>,
 }
 
 /// Starts tasks as child processes.
@@ -59,6 +61,9 @@ impl ExeLauncher {
             .arg(&args.runs)
             .arg("--reports")
             .arg(&args.reports);
+        for set in &args.sets {
+            cmd.arg("--set").arg(set);
+        }
         cmd
     }
 }
@@ -105,6 +110,7 @@ mod tests {
             config: "configs/smoke.ron".into(),
             runs: "/tmp/runs".into(),
             reports: "reports".into(),
+            sets: vec!["epochs=1".into()],
         };
         let cmd = launcher.command(&Task::Replicate, &args);
         assert_eq!(cmd.get_program(), "/bin/harness");
@@ -120,7 +126,9 @@ mod tests {
                 "--runs",
                 "/tmp/runs",
                 "--reports",
-                "reports"
+                "reports",
+                "--set",
+                "epochs=1"
             ]
         );
         assert_eq!(

@@ -61,9 +61,39 @@ pub trait Events {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TerminalEvents;
 
+/// Waits at most `timeout` for input on the terminal (standard input). `Err` when the
+/// terminal has gone away (hang-up, error: its tmux server or ssh session ended), which
+/// crossterm alone would report as endless readiness, spinning a core.
+fn wait_for_input(timeout: Duration) -> std::io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    match poll(&mut fds, ms) {
+        // A signal (SIGTERM, SIGHUP): back to the loop, which sees the shutdown flag.
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+        Ok(n) => {
+            let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+            if fds[0].revents().is_some_and(|r| r.intersects(gone)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the terminal went away",
+                ));
+            }
+            Ok(n > 0)
+        }
+    }
+}
+
 impl Events for TerminalEvents {
     fn next(&mut self, timeout: Duration) -> std::io::Result<Option<crossterm::event::Event>> {
-        if crossterm::event::poll(timeout)? {
+        // The terminal's state first, then what crossterm has buffered, then wait.
+        let ready = wait_for_input(Duration::ZERO)?
+            || crossterm::event::poll(Duration::ZERO)?
+            || wait_for_input(timeout)?;
+        if ready && crossterm::event::poll(Duration::ZERO)? {
             crossterm::event::read().map(Some)
         } else {
             Ok(None)

@@ -9,6 +9,7 @@
 use crate::scan::{CellState, ExperimentState};
 use crate::tail::Tail;
 use contract::layout::{EVENTS, LOG};
+use experiment::Override;
 use experiment::Store;
 use progress::trial::TrialProgress;
 use std::collections::{HashMap, VecDeque};
@@ -108,9 +109,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn load(path: PathBuf, pinned: bool, digest: &str) -> Self {
+    fn load(path: PathBuf, pinned: bool, digest: &str, overrides: &[Override]) -> Self {
         let modified = modified(&path);
-        let state = experiment::config::load(&path, &[])
+        let state = experiment::config::load(&path, overrides)
             .map(|e| Box::new(ExperimentState::new(e, digest)))
             .map_err(|e| e.to_string());
         Entry {
@@ -143,6 +144,8 @@ fn modified(path: &Path) -> Option<SystemTime> {
 pub struct Watcher {
     store: Store,
     config_dir: Option<PathBuf>,
+    /// The `--set` overrides every experiment is loaded with (as `replicate` was given).
+    overrides: Vec<Override>,
     digest: String,
     /// The experiments, in display order (command-line files first, then the folder's).
     pub entries: Vec<Entry>,
@@ -160,6 +163,7 @@ impl Watcher {
         let mut watcher = Watcher {
             store,
             config_dir,
+            overrides: Vec::new(),
             entries: Vec::new(),
             live: HashMap::new(),
             last_rescan: None,
@@ -173,6 +177,21 @@ impl Watcher {
         watcher
     }
 
+    /// Loads every experiment with these `--set` overrides, as `replicate` was run with
+    /// them, so that its trials are found in the store rather than shown as pending.
+    pub fn with_overrides(mut self, overrides: Vec<Override>) -> Self {
+        self.overrides = overrides;
+        for entry in &mut self.entries {
+            *entry = Entry::load(
+                entry.path.clone(),
+                entry.pinned,
+                &self.digest,
+                &self.overrides,
+            );
+        }
+        self
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -183,7 +202,8 @@ impl Watcher {
         if self.entries.iter().any(|e| e.key == key) {
             return false;
         }
-        self.entries.push(Entry::load(path, pinned, &self.digest));
+        self.entries
+            .push(Entry::load(path, pinned, &self.digest, &self.overrides));
         true
     }
 
@@ -248,7 +268,12 @@ impl Watcher {
         for entry in &mut self.entries {
             let now = modified(&entry.path);
             if now != entry.modified {
-                *entry = Entry::load(entry.path.clone(), entry.pinned, &self.digest);
+                *entry = Entry::load(
+                    entry.path.clone(),
+                    entry.pinned,
+                    &self.digest,
+                    &self.overrides,
+                );
                 changed = true;
             }
             if let Ok(state) = &mut entry.state {

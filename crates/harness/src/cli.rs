@@ -506,6 +506,11 @@ pub struct TuiArgs {
     /// The run store.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
+    /// The overrides the experiments were (or are to be) run with, as given to
+    /// `replicate`: their trials are found in the store, and a replicate started from the
+    /// dashboard gets them too.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
 }
 
 /// What `bench-epoch` times.

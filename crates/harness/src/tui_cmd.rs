@@ -11,11 +11,13 @@ use std::process::ExitCode;
 pub fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the harness binary")?;
     crate::common::store(&args.runs)?;
-    let options = dashboard::Options::new(
+    crate::common::overrides(&args.sets)?;
+    let mut options = dashboard::Options::new(
         args.configs,
         args.runs,
         Box::new(dashboard::ExeLauncher { exe }),
     );
+    options.sets = args.sets;
     // SIGTERM and SIGHUP (the terminal closed) end the dashboard like `q` `l`: the
     // terminal is restored, and replicates started from it keep running.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {

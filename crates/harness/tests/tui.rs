@@ -453,3 +453,77 @@ fn replicate_on_a_terminal_shows_a_bar_per_running_trial_and_the_plans() {
         "every trial's last epoch line:\n{history}"
     );
 }
+
+/// Whether process `pid` is alive (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+/// The dashboard ends with its terminal: `tmux kill-server` takes the terminal away (the
+/// dashboard is re-parented to init), and it exits within 5 s instead of spinning on the
+/// dead terminal. SIGTERM ends it in the same way. It lists only the experiment asked
+/// for, and with the `--set` the replicate ran with it finds that run's trials done.
+#[test]
+fn the_dashboard_exits_when_its_terminal_goes_away_or_on_sigterm() {
+    let ws = Workspace::new();
+    let harness = env!("CARGO_BIN_EXE_harness");
+    ws.ok(&[
+        "replicate",
+        "configs/smoke.ron",
+        "--set",
+        "epochs=1",
+        "--threads",
+        "1",
+    ]);
+    for ending in ["kill-server", "SIGTERM"] {
+        let tmux = Tmux::start(ws.path());
+        tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+        tmux.type_line(
+            "tui",
+            &format!("{harness} tui --runs runs configs/smoke.ron --set epochs=1"),
+        );
+        let screen = tmux.wait_for("tui", "the dashboard with the --set run's trials", |s| {
+            s.contains("smoke · Smoke test") && plan_done(s) == Some((4, 4))
+        });
+        // Only the experiment asked for is listed, not every file of configs/.
+        assert!(
+            !screen.contains("architectures"),
+            "lists only configs/smoke.ron:\n{screen}"
+        );
+        let pid = child_of(&tmux.format("tui", "#{pane_pid}")).expect("the dashboard's pid");
+        assert!(alive(pid));
+        match ending {
+            "kill-server" => {
+                tmux.ok(&["kill-server"]);
+            }
+            _ => {
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                )
+                .unwrap();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let still = alive(pid);
+        if still {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        assert!(
+            !still,
+            "{ending}: the dashboard (pid {pid}) is still running after 5 s"
+        );
+    }
+}

@@ -90,6 +90,7 @@ impl App {
             config,
             runs: self.runs.clone(),
             reports: self.reports.clone(),
+            sets: self.sets.clone(),
         };
         let child = opened.and_then(|file| self.launcher.launch(&task, &args, file));
         match child {

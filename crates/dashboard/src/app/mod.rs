@@ -33,6 +33,8 @@ pub struct Options {
     pub config_dir: Option<PathBuf>,
     /// The run store.
     pub runs: PathBuf,
+    /// `--set` overrides (`PATH=VALUE`) every experiment is loaded and run with.
+    pub sets: Vec<String>,
     /// Where reports are (`reports/`).
     pub reports: PathBuf,
     /// Starts `replicate` and `report`.
@@ -45,12 +47,15 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults: `configs/` listed, reports in `reports/`, a 150 ms tick.
+    /// The defaults: the experiment files named, or every file of `configs/` when none is
+    /// named; reports in `reports/`, a 150 ms tick.
     pub fn new(configs: Vec<PathBuf>, runs: PathBuf, launcher: Box<dyn Launcher>) -> Self {
+        let config_dir = configs.is_empty().then(|| PathBuf::from("configs"));
         Options {
             configs,
-            config_dir: Some(PathBuf::from("configs")),
+            config_dir,
             runs,
+            sets: Vec::new(),
             reports: PathBuf::from("reports"),
             launcher,
             tick: Duration::from_millis(150),
@@ -241,6 +246,7 @@ pub struct App {
     /// See [`Options::shutdown`].
     pub shutdown: Arc<AtomicBool>,
     runs: PathBuf,
+    sets: Vec<String>,
     reports: PathBuf,
     launcher: Box<dyn Launcher>,
     other_log: Option<OtherLog>,
@@ -250,11 +256,17 @@ pub struct App {
 impl App {
     /// A dashboard over `options`; the store is first read by [`App::update`].
     pub fn new(options: Options) -> Self {
+        let overrides = options
+            .sets
+            .iter()
+            .filter_map(|s| experiment::Override::parse(s).ok())
+            .collect();
         let watcher = Watcher::new(
             Store::new(&options.runs),
             &options.configs,
             options.config_dir.clone(),
-        );
+        )
+        .with_overrides(overrides);
         App {
             watcher,
             selected: 0,
@@ -271,6 +283,7 @@ impl App {
             tick: options.tick,
             shutdown: options.shutdown,
             runs: options.runs,
+            sets: options.sets,
             reports: options.reports,
             launcher: options.launcher,
             other_log: None,
