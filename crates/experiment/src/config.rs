@@ -484,6 +484,10 @@ pub fn check_variant_name(name: &str) -> Result<(), String> {
         Some("must not contain `<!--` or `-->` (they would break the README's generated section)")
     } else if name.chars().any(char::is_control) {
         Some("must not contain control characters such as a newline or a tab")
+    } else if name.chars().any(is_bidi_control) {
+        Some(
+            "must not contain bidirectional-control characters (U+200E, U+200F, U+061C, U+202A-U+202E, U+2066-U+2069): they reorder the text around them where it is printed",
+        )
     } else if name.chars().count() > 100 {
         Some("must be at most 100 characters")
     } else {
@@ -493,6 +497,11 @@ pub fn check_variant_name(name: &str) -> Result<(), String> {
         Some(problem) => Err(format!("name {name:?} {problem}")),
         None => Ok(()),
     }
+}
+
+/// The invisible characters that reorder text on screen (the "Trojan Source" set).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks the study's figures: finite, accuracy in `[0, 100]`, loss and latency `>= 0`.

@@ -447,6 +447,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// How far an estimate was off, in words that cannot be misread as the run's own change:
+/// `estimate 66% high` (it said more than it took), `estimate 12% low`, `estimate exact`
+/// (within 0.5%). The percentage is of the actual time.
+pub fn estimate_error(estimated_s: f64, actual_s: f64) -> String {
+    let pct = 100.0 * (estimated_s - actual_s) / actual_s.max(1e-9);
+    if pct.abs() < 0.5 {
+        "estimate exact".into()
+    } else if pct > 0.0 {
+        format!("estimate {pct:.0}% high")
+    } else {
+        format!("estimate {:.0}% low", -pct)
+    }
+}
+
 /// `runs/<name>/estimate.json`.
 pub fn kept_path(experiment_dir: &Path) -> PathBuf {
     experiment_dir.join("estimate.json")
@@ -468,6 +482,13 @@ pub use progress::format::human;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn estimate_errors_say_high_or_low_in_words() {
+        assert_eq!(estimate_error(254.0, 153.0), "estimate 66% high");
+        assert_eq!(estimate_error(100.0, 125.0), "estimate 20% low");
+        assert_eq!(estimate_error(100.0, 100.2), "estimate exact");
+    }
+
     use super::*;
 
     #[test]

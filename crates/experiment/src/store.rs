@@ -120,6 +120,16 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// One of the store's own folders is not what the store made it: a symbolic link (the
+    /// work would land outside the store), or on another filesystem than the trials (the
+    /// publishing rename would fail after training).
+    #[error("{path}: {message}")]
+    Layout {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Another process took this claim over while the trial ran.
     #[error(
         "{path}: the claim was taken over by another process (this one's heartbeat was thought dead); nothing published"
@@ -276,7 +286,9 @@ impl Store {
             let path = path.to_path_buf();
             move |source| StoreError::Unwritable { path, source }
         };
+        self.check_layout()?;
         std::fs::create_dir_all(&dir).map_err(unwritable(&dir))?;
+        self.check_layout()?;
         sweep_dead_writers(&dir, PROBE_PREFIX, "");
         let probe = dir.join(format!("{PROBE_PREFIX}{}", unique_suffix()));
         let written = create_exclusive(&probe).and_then(|mut file| {
@@ -293,6 +305,51 @@ impl Store {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unwritable(&probe)(e)),
             _ => Ok(()),
         }
+    }
+
+    /// Refuses a store whose own folders (`trials/`, `trials/.work/`, `trials/.quarantine/`)
+    /// are symbolic links, or whose work folder is on another filesystem than its trials:
+    /// a trial would train there to the end and then fail to publish ("Invalid
+    /// cross-device link"). The store's root itself may be a link (runs -> /scratch/runs).
+    pub fn check_layout(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let trials = self.trials_dir();
+        let work = trials.join(WORK);
+        let mut devices = Vec::new();
+        for dir in [trials.clone(), work.clone(), self.quarantine_dir()] {
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(StoreError::Layout {
+                        message: format!(
+                            "is a symbolic link (to {}); the store's own folders must be real folders inside it, or the work lands outside the store. Link the store's root instead (e.g. runs -> /scratch/runs) and move this folder back",
+                            std::fs::read_link(&dir)
+                                .map_or_else(|_| "?".into(), |t| t.display().to_string())
+                        ),
+                        path: dir,
+                    });
+                }
+                Ok(meta) if !meta.is_dir() => {
+                    return Err(StoreError::Layout {
+                        path: dir,
+                        message: "is not a folder; move it away".into(),
+                    });
+                }
+                Ok(meta) => devices.push((dir, meta.dev())),
+                Err(_) => {}
+            }
+        }
+        if let [(_, first), rest @ ..] = devices.as_slice()
+            && let Some((dir, _)) = rest.iter().find(|(_, d)| d != first)
+        {
+            return Err(StoreError::Layout {
+                path: dir.clone(),
+                message: format!(
+                    "is on another filesystem than {}: finished trials are published by renaming, which cannot cross filesystems; keep the whole store on one filesystem",
+                    trials.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Whether the trial is done: its `summary.json` is a valid record of it. Changes

@@ -236,6 +236,10 @@ fn variant_names_that_break_argv_tables_or_the_readme_are_rejected() {
         r#""a\u{7}b""#,
         r#""a <!-- b""#,
         r#""b --> a""#,
+        // Bidirectional controls (right-to-left override, isolates, marks).
+        r#""adam\u{202E}dalb""#,
+        r#""a\u{2066}b""#,
+        r#""a\u{200F}b""#,
     ];
     for name in bad {
         let text = with(r#"(name: "b","#, &format!("(name: {name},"));

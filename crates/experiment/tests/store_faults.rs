@@ -853,3 +853,74 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     let report = experiment::report::render(&e, &store.records_for(&e).unwrap().records);
     assert!(report.contains("| base"), "{report}");
 }
+
+/// A symlinked store folder is refused before anything runs, with the path and what to
+/// do: the work would otherwise land outside the store.
+#[test]
+fn symlinked_store_folders_are_refused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for folder in [".work", ".quarantine"] {
+        let root = tmp.path().join(format!("runs-{folder}"));
+        std::fs::create_dir_all(root.join("trials")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("trials").join(folder)).unwrap();
+        let err = Store::new(&root).ensure_writable().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Layout { .. }), "{err:?}");
+        assert!(text.contains("is a symbolic link"), "{text}");
+        assert!(text.contains(&format!("trials/{folder}")), "{text}");
+        assert_eq!(
+            entries(&elsewhere),
+            Vec::<String>::new(),
+            "nothing written there"
+        );
+    }
+    // The store's root may be a link.
+    let real = tmp.path().join("real-runs");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, tmp.path().join("linked-runs")).unwrap();
+    Store::new(tmp.path().join("linked-runs"))
+        .ensure_writable()
+        .unwrap();
+}
+
+const CROSS_DEVICE_ENV: &str = "STORE_FAULTS_CROSS_DEVICE_DIR";
+
+/// Child of the cross-device test (run by it, never alone): inside a mount namespace where
+/// the store's work folder is a tmpfs of its own.
+#[test]
+#[ignore = "run by work_on_another_filesystem_is_refused_before_training"]
+fn child_cross_device() {
+    let dir = PathBuf::from(std::env::var_os(CROSS_DEVICE_ENV).expect("run by its parent"));
+    let err = Store::new(dir.join("runs")).ensure_writable().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Layout { .. }), "{err:?}");
+    assert!(text.contains("another filesystem"), "{text}");
+    println!("CROSS-DEVICE-OK: {text}");
+}
+
+/// A work folder on another filesystem than the trials (a mount, or a link the user made
+/// and the check above would catch) is refused before any training: publishing is a rename.
+#[test]
+fn work_on_another_filesystem_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("runs/trials/.work");
+    std::fs::create_dir_all(&work).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let script = r#"mount -t tmpfs tmpfs "$1/runs/trials/.work" && exec "$2" --exact child_cross_device --ignored --nocapture"#;
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(tmp.path())
+        .arg(&exe)
+        .env(CROSS_DEVICE_ENV, tmp.path())
+        .output()
+        .expect("running unshare (util-linux) is required for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        stdout.contains("CROSS-DEVICE-OK"),
+        "the child ran: {stdout}\n{stderr}"
+    );
+}

@@ -47,10 +47,19 @@ pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {
     Ok(threads)
 }
 
-/// Parses `--set` arguments.
+/// A malformed command line found after clap parsed it (a bad `--set`): exit code 2, as
+/// clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses `--set` arguments; a malformed one is a [`UsageError`].
 pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<Override>> {
     sets.iter()
-        .map(|s| Override::parse(s).context("--set"))
+        .map(|s| {
+            Override::parse(s)
+                .map_err(|e| anyhow::Error::new(UsageError(format!("--set {s}: {e}"))))
+        })
         .collect()
 }
 

@@ -35,10 +35,32 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(signals::exit::FAILURE)
+            eprintln!("error: {}", chain_text(&err));
+            if err.downcast_ref::<common::UsageError>().is_some() {
+                ExitCode::from(signals::exit::USAGE)
+            } else {
+                ExitCode::from(signals::exit::FAILURE)
+            }
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each cause once: library errors print their
+/// source in their own message (`{path}: {source}`), so a cause whose text is already
+/// there is not repeated (no "No such file or directory (os error 2): No such file ...").
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run() -> anyhow::Result<ExitCode> {

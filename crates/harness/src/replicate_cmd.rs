@@ -166,6 +166,12 @@ fn sequential(
                     .filter_map(|r| r.final_accuracy.map(|a| (r.seed, a)))
                     .collect();
                 accuracies.sort_by_key(|&(seed, _)| seed);
+                if accuracies.len() != n0 && args.dry_run {
+                    println!(
+                        "dry run: the pilot is not complete, so no seeding decision yet (the real run makes it after the pilot); nothing written"
+                    );
+                    return Ok(code);
+                }
                 if accuracies.len() != n0 {
                     bail!(
                         "{} {}: {} of {n0} pilot seeds finished with an accuracy (diverged trials \
@@ -181,7 +187,16 @@ fn sequential(
                 ));
             }
             let d = seeding::decide(&pilots, halfwidth, args.alpha)?;
-            seeding::write(&dir, &d)?;
+            if args.dry_run {
+                // A dry run writes nothing to the store: the real run decides the same
+                // way from the same pilot and keeps the decision.
+                println!(
+                    "dry run: the decision the real run would keep in {} (not written)",
+                    seeding::path(&dir).display()
+                );
+            } else {
+                seeding::write(&dir, &d)?;
+            }
             println!("{}", seeding::report_line(Some(&d), n0));
             d
         }
@@ -462,10 +477,10 @@ fn execute(
         let actual = started.elapsed();
         let estimated = e.wall.as_secs_f64();
         printer.line(&format!(
-            "estimate vs actual: estimated {}, took {} ({:+.0}%)",
+            "estimate vs actual: estimated {}, took {} ({})",
             cost::human(e.wall),
             cost::human(actual),
-            100.0 * (estimated - actual.as_secs_f64()) / actual.as_secs_f64().max(1e-9)
+            cost::estimate_error(estimated, actual.as_secs_f64())
         ));
         for name in &names {
             let dir = store.experiment_dir(name);

@@ -47,14 +47,14 @@ pub fn write_all(
                 )
             };
             Some(format!(
-                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({:+.0}%)",
+                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({})",
                 experiment::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
                 k.trials,
                 k.jobs,
                 k.threads,
                 k.device,
                 experiment::cost::human(std::time::Duration::from_secs_f64(actual)),
-                100.0 * (k.estimated_s - actual) / actual.max(1e-9)
+                experiment::cost::estimate_error(k.estimated_s, actual)
             ))
         })
         .into_iter()

@@ -28,7 +28,8 @@ pub mod exit {
     pub const SUCCESS: u8 = 0;
     /// An error (its message is printed), or trials failed.
     pub const FAILURE: u8 = 1;
-    // 2: the command line was malformed (clap's own code).
+    /// The command line was malformed (clap's own code, and a bad `--set`).
+    pub const USAGE: u8 = 2;
     /// `train`: the trial diverged (non-finite loss); its folder is complete and recorded.
     pub const DIVERGED: u8 = 3;
     /// Stopped on request (a signal, the dashboard's stop key) before everything was done;

@@ -285,6 +285,22 @@ fn halfwidth_runs_only_the_extra_seeds_stein_decides_and_keeps_the_decision() {
     // t(0.975, 1 df); W chosen so that the widest variant needs N = floor(3.5) + 1 = 4.
     let t = 12.706_204_736_174_707;
     let w = t * sd_max / 3.5f64.sqrt();
+    // A dry run shows the decision and writes nothing: a later real run with another W
+    // is not refused because of it.
+    let dry = ws.ok(&[
+        "replicate",
+        SMOKE,
+        "--set",
+        "epochs=1",
+        "--halfwidth",
+        &format!("{}", w / 2.0),
+        "--dry-run",
+    ]);
+    assert!(dry.contains("(not written)"), "{dry}");
+    assert!(
+        !ws.join("runs/smoke/seeding.json").exists(),
+        "a dry run writes no seeding decision"
+    );
     let out = ws.ok(&[
         "replicate",
         SMOKE,
@@ -498,4 +514,19 @@ fn two_configs_that_share_a_variant_plan_it_once_and_both_reports_include_it() {
         "{err}"
     );
     assert_eq!(ws.finished_trials("smoke").len(), trials.len());
+}
+
+/// A malformed `--set` is a usage error (exit 2, as clap's), and an OS error is printed
+/// once, not once per layer that wraps it.
+#[test]
+fn a_bad_set_exits_2_and_os_errors_are_not_repeated() {
+    let ws = Workspace::new();
+    let out = ws.run(&["replicate", SMOKE, "--set", "epochs", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--set epochs"), "{err}");
+    let out = ws.run(&["report", "configs/no-such-file.ron"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
