@@ -473,9 +473,15 @@ pub fn keep(experiment_dir: &Path, kept: &Kept) -> Result<(), crate::store::Stor
     write_atomic(&kept_path(experiment_dir), json.as_bytes())
 }
 
-/// The kept estimate of an experiment, if any.
+/// The kept estimate of an experiment, if any (a bad copy counts as none; see
+/// [`kept_file`] for one that says so).
 pub fn kept(experiment_dir: &Path) -> Option<Kept> {
-    serde_json::from_str(&std::fs::read_to_string(kept_path(experiment_dir)).ok()?).ok()
+    kept_file(experiment_dir).good()
+}
+
+/// The kept estimate through the side-file reader ([`crate::side_file`]).
+pub fn kept_file(experiment_dir: &Path) -> crate::side_file::SideFile<Kept> {
+    crate::side_file::read(&kept_path(experiment_dir))
 }
 
 pub use progress::format::human;

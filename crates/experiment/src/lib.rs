@@ -25,6 +25,7 @@ pub mod report;
 pub mod reproduce;
 pub mod schedule;
 pub mod seeding;
+pub mod side_file;
 pub mod slurm;
 pub mod stats;
 pub mod store;

@@ -187,12 +187,15 @@ pub fn path(experiment_dir: &Path) -> PathBuf {
     experiment_dir.join("latency.json")
 }
 
-/// The kept measurements by network key (empty if none or unreadable).
+/// The kept measurements by network key (empty if none or a bad copy; see [`file`] for
+/// one that says so).
 pub fn load(experiment_dir: &Path) -> BTreeMap<String, Measured> {
-    std::fs::read_to_string(path(experiment_dir))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    file(experiment_dir).good().unwrap_or_default()
+}
+
+/// The kept measurements through the side-file reader ([`crate::side_file`]).
+pub fn file(experiment_dir: &Path) -> crate::side_file::SideFile<BTreeMap<String, Measured>> {
+    crate::side_file::read(&path(experiment_dir))
 }
 
 /// Writes the measurements atomically.

@@ -223,7 +223,9 @@ pub fn read(experiment_dir: &Path) -> Result<Option<SeedingDecision>, SeedingErr
         .map(Some)
         .map_err(|e| SeedingError::BadRecord {
             path: file,
-            message: e.to_string(),
+            message: format!(
+                "{e}; a seeding decision is never re-made silently: delete the file and rerun `replicate --halfwidth W` to decide anew from the pilot"
+            ),
         })
 }
 

@@ -228,6 +228,10 @@ fn execute(
 ) -> anyhow::Result<ExitCode> {
     let device = common::device(&args.run.device)?;
     let store = common::store(&args.runs)?;
+    // A bad seeding decision is refused by every run, dry or not (see side_file).
+    for p in experiments {
+        experiment::seeding::read(&store.experiment_dir(&p.experiment.name))?;
+    }
     if !args.dry_run {
         store.ensure_writable()?;
         store.sweep_leftovers();

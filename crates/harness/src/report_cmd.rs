@@ -35,7 +35,22 @@ pub fn write_all(
     }
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
     let dir = store.experiment_dir(&experiment.name);
-    let notes: Vec<String> = experiment::cost::kept(&dir)
+    let mut warnings = Vec::new();
+    let kept = experiment::cost::kept_file(&dir).or_warn(
+        "the report leaves out the last run's wall time and its not-run notes; the next replicate writes it again",
+        &mut warnings,
+    );
+    let quiet_latency = experiment::quiet_latency::file(&dir)
+        .or_warn(
+            "the report shows the trials' own latency (†); the next replicate measures again",
+            &mut warnings,
+        )
+        .unwrap_or_default();
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let notes: Vec<String> = kept
+        .clone()
         .and_then(|k| {
             let actual = k.actual_s?;
             let whole = if k.plan.is_empty() {
@@ -59,7 +74,7 @@ pub fn write_all(
         })
         .into_iter()
         .collect();
-    let not_run = experiment::cost::kept(&dir)
+    let not_run = kept
         .map(|k| k.skipped)
         .unwrap_or_default()
         .into_iter()
@@ -78,7 +93,7 @@ pub fn write_all(
         .collect();
     let extras = Extras {
         notes,
-        quiet_latency: experiment::quiet_latency::load(&dir),
+        quiet_latency,
         not_run,
     };
     let mut written = vec![write_report_full(

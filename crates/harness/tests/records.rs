@@ -145,4 +145,34 @@ fn exported_records_regenerate_byte_identical_reports_without_checkpoints() {
         .filter(|n| !n.starts_with('.'))
         .count();
     assert_eq!(trials, 4);
+
+    // Side files, one rule each: a bad estimate.json or latency.json is named in a warning
+    // and left out; a bad seeding.json is refused, by dry runs too, saying what to do.
+    for file in ["estimate.json", "latency.json"] {
+        assert!(ws.join("results/smoke").join(file).exists(), "{file}");
+        std::fs::write(ws.join("results/smoke").join(file), "{ not json").unwrap();
+    }
+    let out = ws.run(&["report", SMOKE, "--runs", "results"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for file in ["estimate.json", "latency.json"] {
+        assert!(
+            err.contains(&format!("results/smoke/{file}: is not a valid copy")),
+            "{file}: {err}"
+        );
+    }
+    std::fs::write(ws.join("results/smoke/seeding.json"), "garbage").unwrap();
+    for args in [
+        &["report", SMOKE, "--runs", "results"][..],
+        &["replicate", SMOKE, "--runs", "results", "--dry-run"][..],
+    ] {
+        let out = ws.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("results/smoke/seeding.json"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("delete the file and rerun"), "{args:?}: {err}");
+    }
 }
