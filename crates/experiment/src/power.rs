@@ -237,8 +237,14 @@ pub enum SdSource {
         /// Degrees of freedom of the pooled estimate.
         df: usize,
     },
-    /// No usable trials: an assumed value.
+    /// No usable trials: the default assumption.
     Assumed,
+    /// Given with `--assume-sd`, which wins over the store's: the sd the store observed
+    /// (if any), said beside it so nothing is silently ignored.
+    Given {
+        /// The store's pooled sd and the trials behind it, when it has one.
+        observed: Option<(f64, usize)>,
+    },
 }
 
 /// How many seeds per variant an experiment needs to detect a difference.
@@ -296,14 +302,15 @@ pub enum PlanError {
 /// points with probability `target_power` at family-wise level `alpha`,
 /// correcting for its comparisons against the baseline, from the standard
 /// deviation pooled over the finished trials in `records` (those the report
-/// would pool), or `assumed_sd` when there are none.
+/// would pool), or [`ASSUMED_SD`] when there are none; `assumed_sd` (the user's
+/// `--assume-sd`), when given, is used instead of either, and the plan says so.
 pub fn plan(
     experiment: &Experiment,
     records: &[TrialRecord],
     detect: f64,
     alpha: f64,
     target_power: f64,
-    assumed_sd: f64,
+    assumed_sd: Option<f64>,
 ) -> Result<Plan, PlanError> {
     if !(detect.is_finite() && detect > 0.0) {
         return Err(PlanError::Detect(detect));
@@ -314,14 +321,25 @@ pub fn plan(
     if !(target_power > alpha && target_power < 1.0) {
         return Err(PlanError::Power(target_power));
     }
-    if !(assumed_sd.is_finite() && assumed_sd > 0.0) {
-        return Err(PlanError::Sd(assumed_sd));
+    if let Some(sd) = assumed_sd
+        && !(sd.is_finite() && sd > 0.0)
+    {
+        return Err(PlanError::Sd(sd));
     }
     let selected = report::select(experiment, records);
     let samples: Vec<Vec<f64>> = selected.iter().map(accuracies).collect();
     let refs: Vec<&[f64]> = samples.iter().map(Vec::as_slice).collect();
-    let (sd, sd_source) = match pooled_sd(&refs) {
-        Some((sd, df)) if sd > 0.0 => (
+    let trials: usize = samples.iter().filter(|s| s.len() >= 2).map(Vec::len).sum();
+    let (sd, sd_source) = match (assumed_sd, pooled_sd(&refs)) {
+        (Some(given), observed) => (
+            given,
+            SdSource::Given {
+                observed: observed
+                    .filter(|(sd, _)| *sd > 0.0)
+                    .map(|(sd, _)| (sd, trials)),
+            },
+        ),
+        (None, Some((sd, df))) if sd > 0.0 => (
             sd,
             SdSource::Observed {
                 trials: samples.iter().filter(|s| s.len() >= 2).map(Vec::len).sum(),
@@ -329,7 +347,7 @@ pub fn plan(
                 df,
             },
         ),
-        _ => (assumed_sd, SdSource::Assumed),
+        _ => (ASSUMED_SD, SdSource::Assumed),
     };
     let comparisons = experiment.variants.len().saturating_sub(1).max(1);
     let alpha_per_comparison = alpha / comparisons as f64;
@@ -372,6 +390,16 @@ impl Plan {
             } => format!(
                 "sd {:.3} points: observed, pooled within {variants} variant(s) over {trials} finished trial(s) in the store ({df} degrees of freedom)",
                 self.sd
+            ),
+            SdSource::Given { observed } => format!(
+                "sd {:.3} points: GIVEN by --assume-sd ({})",
+                self.sd,
+                observed.map_or_else(
+                    || "the store has no variant with two finished trials".to_string(),
+                    |(sd, n)| format!(
+                        "used instead of the store's observed {sd:.3}, pooled over {n} finished trial(s)"
+                    )
+                )
             ),
             SdSource::Assumed => format!(
                 "sd {:.3} points: ASSUMED (the store has no variant of `{experiment}` with two finished trials; pass --assume-sd to change it)",

@@ -49,6 +49,8 @@ pub struct VariantTrials<'a> {
 /// Statistics of one variant.
 #[derive(Clone, Debug)]
 pub struct VariantStats {
+    /// Whether this is the baseline (compared with nothing).
+    pub baseline: bool,
     /// Final test accuracy over finished trials.
     pub accuracy: Option<Summary>,
     /// Final training loss (sum over the last epoch's batches).
@@ -134,7 +136,9 @@ pub struct ProbImprovement {
     pub ci95: Option<(f64, f64)>,
 }
 
-/// Significance level of the minimum detectable effect.
+/// Family-wise significance level of the minimum detectable effect: each comparison is
+/// judged at `MDE_ALPHA / m` for a family of `m` comparisons with the baseline (Holm's
+/// first step, the bound the strongest comparison must pass; `harness plan` uses the same).
 pub const MDE_ALPHA: f64 = 0.05;
 /// Power of the minimum detectable effect.
 pub const MDE_POWER: f64 = 0.8;
@@ -209,6 +213,8 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
         .find(|t| t.variant.name == experiment.baseline)
         .map(accuracies)
         .unwrap_or_default();
+    let family = selected.len().saturating_sub(1).max(1);
+    let mde_alpha = MDE_ALPHA / family as f64;
     let mut out: Vec<VariantStats> = selected
         .iter()
         .map(|t| {
@@ -239,11 +245,12 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
                 let mde = power::pooled_sd(&[&baseline, &acc])
                     .filter(|(sd, _)| *sd > 0.0)
                     .and_then(|(sd, _)| {
-                        power::mde(baseline.len(), acc.len(), MDE_ALPHA, MDE_POWER).map(|d| d * sd)
+                        power::mde(baseline.len(), acc.len(), mde_alpha, MDE_POWER).map(|d| d * sd)
                     });
                 (stats::welch(&baseline, &acc), prob, mde)
             };
             VariantStats {
+                baseline: is_baseline,
                 sd_ci: accuracy.and_then(|a| stats::sd_ci(a.std, a.n, 0.95)),
                 accuracy,
                 train_loss: stats::summarize(&losses),
@@ -257,25 +264,25 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
             }
         })
         .collect();
+    // The family is every variant compared with the baseline, testable or not: an
+    // untestable comparison (too few trials, diverged) stays in it, so it never makes the
+    // others look stronger.
     let raw: Vec<f64> = out
         .iter()
+        .filter(|s| !s.baseline)
         .map(|s| s.versus_baseline.map_or(f64::NAN, |c| c.p_value))
         .collect();
     let holm = stats::holm(&raw);
-    for (s, p_adj) in out.iter_mut().zip(holm) {
+    for (s, p_adj) in out.iter_mut().filter(|s| !s.baseline).zip(holm) {
         s.adjusted = s.versus_baseline.map(|c| stats::adjusted(&c, p_adj));
     }
     out
 }
 
-/// The number of comparisons with the baseline that the Holm adjustment corrected for
-/// (those with a p-value).
+/// The number of comparisons with the baseline that the Holm adjustment corrected for:
+/// every variant but the baseline, including those that could not be tested.
 pub fn comparisons_corrected(stats: &[VariantStats]) -> usize {
-    let raw: Vec<f64> = stats
-        .iter()
-        .map(|s| s.versus_baseline.map_or(f64::NAN, |c| c.p_value))
-        .collect();
-    stats::comparisons(&raw)
+    stats.iter().filter(|s| !s.baseline).count()
 }
 
 fn join_set<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
@@ -719,13 +726,23 @@ pub fn render_full(
         "## Results\n\n{}",
         table(experiment, &selected, &stats)
     );
-    let correction = match corrected {
-        0 => "No comparison with the baseline could be tested.".to_string(),
-        1 => "One comparison with the baseline, so no correction was needed (Holm = raw)."
+    let tested = stats
+        .iter()
+        .filter(|s| !s.baseline && s.versus_baseline.is_some())
+        .count();
+    let untested = match corrected - tested {
+        0 => String::new(),
+        u => format!(
+            " The family is every variant compared with the baseline: {u} of them could not be tested and count as p = 1, so they never make the others look stronger."
+        ),
+    };
+    let correction = match (tested, corrected) {
+        (0, _) => "No comparison with the baseline could be tested.".to_string(),
+        (_, 1) => "One comparison with the baseline, so no correction was needed (Holm = raw)."
             .to_string(),
-        m => format!(
+        (_, m) => format!(
             "Verdicts use Holm-adjusted p-values, corrected for {m} comparisons with the baseline \
-             (family-wise α = 0.05); the raw p-values are shown beside them."
+             (family-wise α = 0.05); the raw p-values are shown beside them.{untested}"
         ),
     };
     let _ = writeln!(
@@ -735,7 +752,7 @@ pub fn render_full(
          P(> {base}) is the probability that a random seed of the variant beats a random seed of the baseline \
          (Mann-Whitney U / (n₁·n₂), ties count ½; 0.5 = no tendency), with a percentile bootstrap 95% interval \
          ({} resamples, seeded: the report is reproducible). \
-         MDE is the smallest difference (accuracy points) this row's n could detect: two-sided α = {MDE_ALPHA}, \
+         MDE is the smallest difference (accuracy points) this row's n could detect under the verdict's rule: two-sided α = {MDE_ALPHA}/m for the m comparisons of the family (Holm's first step; `harness plan` plans with the same), \
          power {MDE_POWER}, pooled sd of the two variants, noncentral t. \
          Training loss is the sum of the mean batch losses over the last epoch (the study's column). \
          Latency is the forward time of one image and of one evaluation batch (eval mode, no grad): \

@@ -294,9 +294,10 @@ pub fn adjusted(c: &Comparison, p_adjusted: f64) -> Comparison {
 
 /// Holm's step-down adjustment of the p-values of several tests.
 ///
-/// NaN entries (tests that were not made) are passed through as NaN and not
-/// counted: `m` is the number of finite p-values. With the finite p-values
-/// sorted ascending, `p_(i)` becomes `max_{j <= i} min(1, (m - j + 1) p_(j))`
+/// NaN entries (comparisons that were attempted but could not be tested) stay
+/// NaN and stay in the family: `m` is the number of entries, as if each NaN
+/// were p = 1, so an untestable comparison never makes the others look
+/// stronger. With the finite p-values sorted ascending, `p_(i)` becomes `max_{j <= i} min(1, (m - j + 1) p_(j))`
 /// (1-based), as `statsmodels.stats.multitest.multipletests(method="holm")`
 /// computes. Rejecting where the adjusted value is below `alpha` controls
 /// the family-wise error rate at `alpha`, never less powerful than
@@ -304,7 +305,7 @@ pub fn adjusted(c: &Comparison, p_adjusted: f64) -> Comparison {
 pub fn holm(p: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
     idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
-    let m = idx.len();
+    let m = p.len();
     let mut out = vec![f64::NAN; p.len()];
     let mut running = 0.0f64;
     for (rank, &i) in idx.iter().enumerate() {
@@ -315,9 +316,9 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
-/// The number of tests [`holm`] corrects for: the finite p-values.
+/// The number of tests [`holm`] corrects for: every entry, testable or not.
 pub fn comparisons(p: &[f64]) -> usize {
-    p.iter().filter(|x| x.is_finite()).count()
+    p.len()
 }
 
 /// The probability that a random value of `b` exceeds a random value of

@@ -1083,7 +1083,11 @@ mod tests {
         let a = unique_suffix();
         let b = unique_suffix();
         assert_ne!(a, b);
-        assert!(a.starts_with(&format!("{}.", std::process::id())), "{a}");
+        // The writer's tag first (pid context, pid, start time): a later process can tell
+        // whether the writer is dead; this one is alive.
+        assert!(a.starts_with(&crate::lease::writer_tag()), "{a}");
+        assert!(a.contains(&format!(".{}.", std::process::id())), "{a}");
+        assert!(!crate::lease::writer_dead(&a));
         // The random part differs too, not only the counter.
         assert_ne!(a.rsplit('.').next(), b.rsplit('.').next());
     }

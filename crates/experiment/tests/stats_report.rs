@@ -138,6 +138,16 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     assert_eq!(p.p, 1.0);
     assert!(p.ci95.unwrap().0 <= 1.0);
     assert!(stats[2].mde.unwrap() > 0.0);
+    // The MDE uses the verdict's rule: α / m for the family of 3 comparisons.
+    let base = [90.0, 90.3, 89.8, 90.1];
+    let same = [90.1, 90.0, 89.9, 90.3];
+    let (sd, _) = experiment::power::pooled_sd(&[&base, &same]).unwrap();
+    let expected = experiment::power::mde(4, 4, 0.05 / 3.0, 0.8).unwrap() * sd;
+    assert!(
+        (stats[2].mde.unwrap() - expected).abs() < 1e-12,
+        "{:?}",
+        stats[2].mde
+    );
     let sd = stats[0].sd_ci.unwrap();
     let a = stats[0].accuracy.unwrap();
     assert!(sd.0 < a.std && a.std < sd.1);

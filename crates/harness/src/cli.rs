@@ -446,9 +446,10 @@ pub struct PlanArgs {
     /// Family-wise significance level, split over the comparisons with the baseline.
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
-    /// The sd (accuracy points) to assume when the store has no usable trials.
-    #[arg(long, default_value_t = experiment::power::ASSUMED_SD)]
-    pub assume_sd: f64,
+    /// The sd (accuracy points) to plan with, instead of the one the store observed
+    /// (default: the store's; 0.3 when it has no usable trials). The plan says which.
+    #[arg(long)]
+    pub assume_sd: Option<f64>,
 }
 
 /// `harness parity`.

@@ -53,3 +53,30 @@ fn plan_refuses_a_bad_difference() {
         "{err}"
     );
 }
+
+/// `--assume-sd` is never silently ignored: with trials in the store, the given sd is used
+/// and the plan names the store's observed sd beside it; without, the observed one is used.
+#[test]
+fn plan_says_which_sd_it_used() {
+    let ws = Workspace::new();
+    ws.ok(&["replicate", "configs/smoke.ron", "--threads", "1"]);
+    let observed = ws.ok(&["plan", "configs/smoke.ron", "--detect", "1"]);
+    assert!(
+        observed.contains("points: observed, pooled within"),
+        "{observed}"
+    );
+    let given = ws.ok(&[
+        "plan",
+        "configs/smoke.ron",
+        "--detect",
+        "1",
+        "--assume-sd",
+        "0.5",
+    ]);
+    assert!(
+        given.contains(
+            "sd 0.500 points: GIVEN by --assume-sd (used instead of the store's observed"
+        ),
+        "{given}"
+    );
+}
