@@ -281,8 +281,13 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         invalid(0, e.field, format!("--set {culprit}: {}", e.message))
     })?;
 
-    let mut variants: Vec<Variant> = Vec::new();
-    let mut lines: Vec<usize> = Vec::new();
+    let mut variants: Vec<Variant> = Vec::with_capacity(file.variants.len());
+    let mut lines: Vec<usize> = Vec::with_capacity(file.variants.len());
+    // Name -> index, so that a generated sweep of 100k variants checks names in linear time.
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Canonical settings -> index, for the same reason (twins resolve to equal settings).
+    let mut same_settings: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     for (index, variant) in file.variants.iter().enumerate() {
         let at = format!("variants.{index}");
         let variant_line = layout.line_or_parent(&format!("{at}.name"));
@@ -297,7 +302,7 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 ),
             ));
         }
-        if let Some(first) = variants.iter().position(|v| v.name == variant.name) {
+        if let Some(&first) = seen.get(variant.name.as_str()) {
             return Err(invalid(
                 variant_line,
                 format!("variants[{}].name", variant.name),
@@ -351,7 +356,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 message,
             ));
         }
-        if let Some(twin) = variants.iter().position(|v| v.trial == trial) {
+        let settings = crate::id::canonical_json(trial.config());
+        if let Some(&twin) = same_settings.get(&settings) {
             let with_sets = if overrides.is_empty() {
                 String::new()
             } else {
@@ -369,6 +375,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 ),
             ));
         }
+        seen.insert(&variant.name, variants.len());
+        same_settings.insert(settings, variants.len());
         lines.push(variant_line);
         variants.push(Variant {
             name: variant.name.clone(),

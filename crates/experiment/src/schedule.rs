@@ -296,6 +296,9 @@ impl Scheduler {
                             t.spec.variant.trial.epochs,
                             self.estimates.get(&t.spec.id).copied(),
                         );
+                        // It joins this run's trials: counted, so "[n/total]" and
+                        // "started n of total" never overrun.
+                        tally.total += 1;
                         queue.push_back(t.clone());
                         false
                     }

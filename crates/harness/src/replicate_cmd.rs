@@ -863,13 +863,28 @@ fn run_worker(args: WorkerArgs, on_claimed: &mut dyn FnMut()) -> anyhow::Result<
         },
     )?;
     match outcome {
-        Outcome::Recorded(_) => {
-            claim.publish()?;
-            Ok(WorkerEnd::Recorded)
-        }
+        Outcome::Recorded(_) => match claim.publish() {
+            Ok(_) => Ok(WorkerEnd::Recorded),
+            // Taken over and recorded by the taker meanwhile: the trial is done, not failed.
+            Err(experiment::store::StoreError::ClaimLost { .. }) if store.is_done(&spec.id) => {
+                eprintln!(
+                    "{}: taken over by another process, which recorded it; nothing to do",
+                    spec.short_id()
+                );
+                Ok(WorkerEnd::Skipped)
+            }
+            Err(e) => Err(e.into()),
+        },
         Outcome::Stopped => {
             let lost = claim.lost();
             claim.release();
+            if lost && store.is_done(&spec.id) {
+                eprintln!(
+                    "{}: taken over by another process, which recorded it; nothing to do",
+                    spec.short_id()
+                );
+                return Ok(WorkerEnd::Skipped);
+            }
             if lost {
                 bail!(
                     "{}: the claim was taken over by another process (this one was thought dead); stopped",
