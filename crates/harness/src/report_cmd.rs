@@ -31,7 +31,10 @@ pub fn write_all(
 ) -> anyhow::Result<Vec<PathBuf>> {
     let records = records(store, experiment)?;
     if experiment.report == experiment::ReportKind::Frontier {
-        return Ok(experiment::frontier::write(experiment, &records, reports)?);
+        let mut written = experiment::frontier::write(experiment, &records, reports)?;
+        let section = experiment::frontier::readme_section(experiment, &records);
+        written.extend(splice_into_readme(readme, &experiment.name, &section)?);
+        return Ok(written);
     }
     let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
     let dir = store.experiment_dir(&experiment.name);
@@ -103,19 +106,24 @@ pub fn write_all(
         &extras,
         reports,
     )?];
-    if let Ok(text) = std::fs::read_to_string(readme)
-        && let Some(updated) = splice_readme(
-            &text,
-            &experiment.name,
-            &readme_section_with(experiment, &records, &extras),
-        )
-    {
-        if updated != text {
-            experiment::store::write_atomic(readme, updated.as_bytes())?;
-        }
-        written.push(readme.to_path_buf());
-    }
+    let section = readme_section_with(experiment, &records, &extras);
+    written.extend(splice_into_readme(readme, &experiment.name, &section)?);
     Ok(written)
+}
+
+/// Replaces the README's `<!-- report:NAME -->` section (if it has the markers); returns
+/// the README's path when it has them.
+fn splice_into_readme(readme: &Path, name: &str, section: &str) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(text) = std::fs::read_to_string(readme) else {
+        return Ok(None);
+    };
+    let Some(updated) = splice_readme(&text, name, section) else {
+        return Ok(None);
+    };
+    if updated != text {
+        experiment::store::write_atomic(readme, updated.as_bytes())?;
+    }
+    Ok(Some(readme.to_path_buf()))
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -176,3 +176,65 @@ fn exported_records_regenerate_byte_identical_reports_without_checkpoints() {
         assert!(err.contains("delete the file and rerun"), "{args:?}: {err}");
     }
 }
+
+/// The arguments of `configs/study-cpu.args` as the Makefile's shell passes them: one per
+/// line, `#` lines skipped, single quotes removed.
+fn study_args(repo: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(repo.join("configs/study-cpu.args")).unwrap();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .flat_map(|l| {
+            let (flag, value) = l.split_once(' ').unwrap_or((l, ""));
+            [flag.to_string(), value.trim_matches('\'').to_string()]
+        })
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// `make study-report` and `make protocol-report` on a fresh clone leave `git status`
+/// clean: the committed reports, plots and README sections are exactly what the committed
+/// records in `results/` give, without training.
+#[test]
+fn the_committed_reports_are_what_the_committed_records_give() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ws = Workspace::new();
+    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
+    let results = repo.join("results");
+    let results = results.to_str().unwrap();
+    const STUDY: [&str; 9] = [
+        "architectures",
+        "augmentation",
+        "batchnorm",
+        "channels",
+        "dropout",
+        "kernel",
+        "lr",
+        "optimizer",
+        "scheduler",
+    ];
+    let mut args: Vec<String> = vec!["report".into()];
+    args.extend(STUDY.iter().map(|s| format!("configs/{s}.ron")));
+    args.extend(study_args(&repo));
+    args.extend(["--runs".into(), results.into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ws.ok(&args);
+    ws.ok(&["report", "configs/protocol.ron", "--runs", results]);
+    let mut compared = 0;
+    for name in STUDY.iter().chain(&["protocol"]) {
+        for ext in ["md", "png"] {
+            let file = format!("reports/{name}.{ext}");
+            assert!(
+                std::fs::read(ws.join(&file)).unwrap() == std::fs::read(repo.join(&file)).unwrap(),
+                "{file} differs from what `make study-report`/`make protocol-report` writes: run them and commit"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 20);
+    assert!(
+        std::fs::read(ws.join("README.md")).unwrap()
+            == std::fs::read(repo.join("README.md")).unwrap(),
+        "README.md's generated sections differ from `make study-report`'s: run it and commit"
+    );
+}
