@@ -553,16 +553,38 @@ pub fn quiet_latency_phase(
     use experiment::quiet_latency::{self, network_key};
     let label = experiment::provenance::device_label(device);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
-    let mut fresh = HashMap::new();
+    // One figure per network for the whole store: what any experiment's latency.json
+    // holds for this device and thread count (the newest where several do) is reused, and
+    // written into every experiment that shows the network, so that the same network
+    // shows the same latency in every table.
+    let mut fresh: HashMap<String, quiet_latency::Measured> = HashMap::new();
+    for dir in std::fs::read_dir(store.root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| d.is_dir())
+    {
+        for (key, m) in quiet_latency::load(&dir) {
+            if m.device != label || m.threads != cores {
+                continue;
+            }
+            let newer = fresh
+                .get(&key)
+                .is_none_or(|known| m.measured_at > known.measured_at);
+            if newer {
+                fresh.insert(key, m);
+            }
+        }
+    }
     for p in experiments {
         let dir = store.experiment_dir(&p.experiment.name);
         let mut all = quiet_latency::load(&dir);
         let mut changed = false;
         for v in p.experiment.variants.iter().filter(|v| !left_out(p, v)) {
             let key = network_key(v.trial.config());
-            if all
-                .get(&key)
-                .is_some_and(|m| m.device == label && m.threads == cores)
+            if let Some(known) = fresh.get(&key)
+                && all.get(&key) == Some(known)
             {
                 continue;
             }

@@ -530,3 +530,31 @@ fn a_bad_set_exits_2_and_os_errors_are_not_repeated() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
+
+/// One latency per network for the whole store: a second experiment showing the same
+/// network reuses the figure the first measured (no new measurement), so the network
+/// shows the same latency in both tables.
+#[test]
+fn a_network_gets_one_latency_in_every_experiment_that_shows_it() {
+    let ws = Workspace::new();
+    let out = ws.ok(&["replicate", SMOKE, "--threads", "1"]);
+    assert!(out.contains("latency of smoke"), "{out}");
+    let smoke = std::fs::read_to_string(ws.join("configs/smoke.ron")).unwrap();
+    std::fs::write(
+        ws.join("configs/twin.ron"),
+        smoke.replace("name: \"smoke\"", "name: \"twin\""),
+    )
+    .unwrap();
+    let out = ws.ok(&["replicate", "configs/twin.ron", "--threads", "1"]);
+    assert!(
+        !out.contains("latency of"),
+        "reused, not measured again: {out}"
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(ws.join(&format!("runs/{name}/latency.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(read("smoke"), read("twin"));
+}
