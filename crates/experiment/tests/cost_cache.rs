@@ -12,7 +12,12 @@ const CHILD: &str = "COST_CACHE_TEST_CHILD";
 fn a_trial_is_estimated_from_the_calibration_of_the_experiments_last_split() {
     let cache = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_estimates_from_the_cache", "--nocapture"])
+        .args([
+            "--exact",
+            "child_estimates_from_the_cache",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .env("XDG_CACHE_HOME", cache.path())
         .output()
@@ -28,10 +33,9 @@ fn a_trial_is_estimated_from_the_calibration_of_the_experiments_last_split() {
 }
 
 #[test]
+#[ignore = "a child of a_trial_is_estimated_from_the_calibration_of_the_experiments_last_split"]
 fn child_estimates_from_the_cache() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
+    assert!(std::env::var_os(CHILD).is_some(), "run by its parent test");
     let cache = std::path::PathBuf::from(std::env::var_os("XDG_CACHE_HOME").unwrap());
     let runs = tempfile::tempdir().unwrap();
     let dir = runs.path().join("demo");

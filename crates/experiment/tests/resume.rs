@@ -85,12 +85,13 @@ fn spec(seed: u64, fix: &str, epochs: usize) -> TrialSpec {
     }
 }
 
-/// The child: runs the trial into `$RESUME_TEST_CHILD_DIR`; a no-op in a normal test run.
+/// The child: runs the trial into `$RESUME_TEST_CHILD_DIR` (ignored: only its parent
+/// tests run it, with `--ignored`, and check that it ran).
 #[test]
+#[ignore = "a child of the resume tests"]
 fn child_process_entry_point() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else {
-        return;
-    };
+    let dir = std::env::var(CHILD_DIR).expect("run by its parent test");
+    println!("CHILD started");
     tch::set_num_threads(1);
     let pause: Option<u32> = std::env::var(CHILD_PAUSE).ok().map(|v| v.parse().unwrap());
     let seed: u64 = std::env::var(CHILD_SEED).map_or(1, |v| v.parse().unwrap());
@@ -120,6 +121,7 @@ fn child(dir: &Path, seed: u64, pause: Option<u32>) -> Child {
         .args([
             "--exact",
             "child_process_entry_point",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -142,6 +144,10 @@ fn run_to_end(dir: &Path, seed: u64) {
         "child failed: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("CHILD started"),
+        "the child ran"
     );
 }
 
@@ -402,6 +408,7 @@ fn garbage_in_every_checkpoint_or_another_trials_leftovers_restart_from_scratch(
     run_and_kill(other.path(), 1, true);
     let out = child(other.path(), 2, None).wait_with_output().unwrap();
     assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD started"));
     let log = read(other.path().join("train.log"));
     assert!(log.contains("it belongs to another trial"), "{log}");
     assert!(

@@ -549,14 +549,15 @@ fn claimers(dir: &Path, threads: usize, tag: &str) -> Vec<String> {
     Arc::try_unwrap(violations).unwrap().into_inner().unwrap()
 }
 
-/// Child entry point of the concurrency test (a no-op unless its variable is set).
+/// Child entry point of the concurrency test (ignored: only its parent runs it, and
+/// checks that it ran).
 #[test]
+#[ignore = "a child of claims_stay_exclusive_under_many_threads_and_processes"]
 fn child_claimer_process() {
-    let Some(dir) = std::env::var_os(STRESS_ENV) else {
-        return;
-    };
+    let dir = std::env::var_os(STRESS_ENV).expect("run by its parent test");
     let violations = claimers(Path::new(&dir), 4, &format!("pid {}", std::process::id()));
     assert!(violations.is_empty(), "{violations:#?}");
+    println!("CLAIMER-OK");
 }
 
 #[test]
@@ -568,19 +569,28 @@ fn claims_stay_exclusive_under_many_threads_and_processes() {
     let children: Vec<_> = (0..3)
         .map(|_| {
             Command::new(&exe)
-                .args(["--exact", "child_claimer_process", "--nocapture"])
+                .args([
+                    "--exact",
+                    "child_claimer_process",
+                    "--ignored",
+                    "--nocapture",
+                ])
                 .env(STRESS_ENV, dir)
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
     let violations = claimers(dir, 16, "parent");
-    for mut child in children {
-        let status = child.wait().unwrap();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
         assert!(
-            status.success(),
-            "a child process saw a violation: {status}"
+            out.status.success(),
+            "a child process saw a violation: {}",
+            out.status
         );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("CLAIMER-OK"), "the child ran: {stdout}");
     }
     assert!(violations.is_empty(), "{violations:#?}");
 
@@ -610,12 +620,11 @@ fn claims_stay_exclusive_under_many_threads_and_processes() {
 const READ_ONLY_ENV: &str = "STORE_FAULTS_READ_ONLY_DIR";
 
 /// Child entry point of the read-only test: runs inside a mount namespace where the
-/// folder in its variable is a read-only tmpfs (a no-op unless the variable is set).
+/// folder in its variable is a read-only tmpfs (ignored: only its parent runs it).
 #[test]
+#[ignore = "a child of an_unwritable_store_is_refused_with_its_path"]
 fn child_read_only_probe() {
-    let Some(dir) = std::env::var_os(READ_ONLY_ENV) else {
-        return;
-    };
+    let dir = std::env::var_os(READ_ONLY_ENV).expect("run by its parent test");
     let dir = PathBuf::from(dir);
     // The work folder exists (made before the remount): the probe file cannot be created.
     let err = Store::new(dir.join("runs")).ensure_writable().unwrap_err();
@@ -653,7 +662,7 @@ fn an_unwritable_store_is_refused_with_its_path() {
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let exe = std::env::current_exe().unwrap();
-    let script = r#"mount -t tmpfs tmpfs "$1" && mkdir -p "$1/runs/trials/.work" && mount -o remount,ro "$1" && exec "$2" --exact child_read_only_probe --nocapture"#;
+    let script = r#"mount -t tmpfs tmpfs "$1" && mkdir -p "$1/runs/trials/.work" && mount -o remount,ro "$1" && exec "$2" --exact child_read_only_probe --ignored --nocapture"#;
     let out = Command::new("unshare")
         .args(["-m", "sh", "-c", script, "sh"])
         .arg(&mnt)
