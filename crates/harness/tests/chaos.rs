@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use util::{Spawned, Workspace, summary};
+use util::{Spawned, Workspace, files_under, summary};
 
 const SMOKE: &str = "configs/smoke.ron";
 const ARGS: [&str; 10] = [
@@ -93,22 +93,6 @@ fn group_alive(pgid: i32) -> bool {
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
     })
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 /// Checks the invariants on a store that has every trial: each planned trial exactly once,

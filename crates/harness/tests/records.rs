@@ -5,7 +5,7 @@
 mod util;
 
 use std::path::Path;
-use util::{Workspace, summary};
+use util::{Workspace, files_under, summary};
 
 const SMOKE: &str = "configs/smoke.ron";
 
@@ -83,19 +83,6 @@ fn reproduce_says_identical_then_differs_on_a_tampered_record_and_refuses_anothe
     let out = ws.run(&["reproduce", "abcdef"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no trial abcdef"), "{}", text(&out));
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 #[test]

@@ -155,6 +155,23 @@ pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     true
 }
 
+/// Every file under `dir`, recursively (empty when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
 /// A `harness` process whose standard output is collected line by line as it runs.
 pub struct Spawned {
     /// The process (in a process group of its own).
