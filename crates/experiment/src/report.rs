@@ -596,17 +596,33 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         experiment.seeds.len(),
         join_set(experiment.seeds.iter())
     );
-    let _ = writeln!(
-        out,
-        "- Epochs: {}",
-        join_set(all.iter().map(|r| r.config.epochs))
-    );
-    let _ = writeln!(
-        out,
-        "- Data: train {}, test {}",
-        join_set(all.iter().map(|r| limit(r.config.data.train_limit, 60_000))),
-        join_set(all.iter().map(|r| limit(r.config.data.test_limit, 10_000)))
-    );
+    if all.is_empty() {
+        // Nothing recorded yet: the settings the plan will run with, said as such.
+        let base = experiment.baseline_variant().trial.config();
+        let _ = writeln!(
+            out,
+            "- Epochs: {} (as planned; no trial recorded yet)",
+            base.epochs
+        );
+        let _ = writeln!(
+            out,
+            "- Data: train {}, test {} (as planned)",
+            limit(base.data.train_limit, 60_000),
+            limit(base.data.test_limit, 10_000)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- Epochs: {}",
+            join_set(all.iter().map(|r| r.config.epochs))
+        );
+        let _ = writeln!(
+            out,
+            "- Data: train {}, test {}",
+            join_set(all.iter().map(|r| limit(r.config.data.train_limit, 60_000))),
+            join_set(all.iter().map(|r| limit(r.config.data.test_limit, 10_000)))
+        );
+    }
     let _ = writeln!(
         out,
         "- Device: {}",
@@ -975,6 +991,20 @@ pub fn readme_section_with(
             .map_or("60000".to_string(), |n| n.to_string())
     }));
     let devices = join_set(all.iter().map(|r| r.provenance.device.clone()));
+    if all.is_empty() {
+        let base = experiment.baseline_variant().trial.config();
+        return format!(
+            "*{}*: no trial recorded yet (planned: {} epochs, {} training images). Full report: [reports/{}.md](reports/{}.md).\n\n{}",
+            experiment.title,
+            base.epochs,
+            base.data
+                .train_limit
+                .map_or("60000".to_string(), |n| n.to_string()),
+            experiment.name,
+            experiment.name,
+            table_with(experiment, &selected, &stats, Columns::Readme)
+        );
+    }
     format!(
         "*{}*: {} trials, {} epochs, {} training images, on {}. Full report: [reports/{}.md](reports/{}.md).\n\n{}",
         experiment.title,

@@ -269,3 +269,19 @@ fn stein_decision_shows_in_the_report() {
     assert!(out.contains("## Seeding"), "{out}");
     assert!(out.contains("Stein 95% interval"), "{out}");
 }
+
+/// A report of an experiment with nothing recorded yet states the planned settings, as
+/// planned, instead of blanks.
+#[test]
+fn a_report_with_no_trials_states_the_planned_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let out = report::render(&e, &[]);
+    let epochs = e.baseline_variant().trial.config().epochs;
+    assert!(
+        out.contains(&format!("- Epochs: {epochs} (as planned; no trial recorded yet)")),
+        "{out}"
+    );
+    let readme = report::readme_section_with(&e, &[], &report::Extras::default());
+    assert!(readme.contains("no trial recorded yet (planned: "), "{readme}");
+}
