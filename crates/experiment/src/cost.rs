@@ -164,6 +164,18 @@ impl Calibration {
     }
 }
 
+/// One workload about to be calibrated, for progress: the `index`-th of `total` that this
+/// machine has not measured yet.
+#[derive(Clone, Copy, Debug)]
+pub struct Calibrating<'a> {
+    /// 1-based.
+    pub index: usize,
+    /// Workloads to calibrate in this estimate.
+    pub total: usize,
+    /// What the workload is, e.g. `conv4 32ch k3 bn dropout 0.2 batch 256`.
+    pub workload: &'a str,
+}
+
 #[cfg(feature = "torch")]
 /// Runs the calibration trial of `trial`'s workload on `device` with libtorch's current
 /// thread count.
@@ -320,11 +332,23 @@ pub fn estimate(
     device: Device,
     jobs: usize,
     threads: i32,
-    on_calibrate: &mut dyn FnMut(&str),
+    on_calibrate: &mut dyn FnMut(Calibrating<'_>),
 ) -> Result<Estimate, CostError> {
     let label = crate::provenance::device_label(device);
     let cache = cache_path(&label, threads);
     let mut calibration = Calibration::load(&cache);
+    // Said up front: how many workloads this machine has not measured yet.
+    let mut missing = std::collections::BTreeSet::new();
+    for t in planned
+        .iter()
+        .filter(|t| t.state != crate::TrialState::Done)
+    {
+        let key = workload_key(t.spec.variant.trial.config());
+        if !calibration.rates.contains_key(&key) {
+            missing.insert(key);
+        }
+    }
+    let total = missing.len();
     tch::set_num_threads(threads);
     let mut seconds = Vec::new();
     let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
@@ -340,7 +364,11 @@ pub fn estimate(
         let rate = match calibration.rates.get(&key) {
             Some(rate) => rate.clone(),
             None => {
-                on_calibrate(&workload_label(config));
+                on_calibrate(Calibrating {
+                    index: calibrated + 1,
+                    total,
+                    workload: &workload_label(config),
+                });
                 let rate = calibrate(&t.spec.variant.trial, dataset, device)?;
                 calibration.rates.insert(key.clone(), rate.clone());
                 calibration.save(&cache);

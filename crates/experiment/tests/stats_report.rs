@@ -279,9 +279,14 @@ fn a_report_with_no_trials_states_the_planned_protocol() {
     let out = report::render(&e, &[]);
     let epochs = e.baseline_variant().trial.config().epochs;
     assert!(
-        out.contains(&format!("- Epochs: {epochs} (as planned; no trial recorded yet)")),
+        out.contains(&format!(
+            "- Epochs: {epochs} (as planned; no trial recorded yet)"
+        )),
         "{out}"
     );
     let readme = report::readme_section_with(&e, &[], &report::Extras::default());
-    assert!(readme.contains("no trial recorded yet (planned: "), "{readme}");
+    assert!(
+        readme.contains("no trial recorded yet (planned: "),
+        "{readme}"
+    );
 }

@@ -627,7 +627,18 @@ fn split_and_estimate(
     printer: &mut Printer,
 ) -> anyhow::Result<(usize, i32, Option<cost::Estimate>)> {
     let pending = planned.iter().any(|t| t.state != TrialState::Done);
-    let mut calibrating = |what: &str| println!("calibrating {what} (once per machine)");
+    let mut calibrating = |c: cost::Calibrating<'_>| {
+        if c.index == 1 {
+            println!(
+                "calibrating {} workload(s) this machine has not measured yet, once per machine: a tiny trial each (3 training and 2 evaluation batches, twice, and a short latency phase; seconds each, longer for wide networks)",
+                c.total
+            );
+        }
+        println!(
+            "calibrating [{}/{}] {} (once per machine)",
+            c.index, c.total, c.workload
+        );
+    };
     let jobs = match args.jobs {
         JobsArg::Count(n) => n,
         JobsArg::Auto => {

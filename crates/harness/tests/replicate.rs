@@ -392,7 +392,8 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
     };
     let first = run(&["replicate", SMOKE, "--dry-run", "--threads", "1"]);
     assert!(
-        first.contains("calibrating conv2 4ch k3 bn dropout 0.2 batch 64"),
+        first.contains("calibrating [1/2] conv2 4ch k3 bn dropout 0.2 batch 64 (")
+            && first.contains("calibrating 2 workload(s) this machine has not measured yet"),
         "{first}"
     );
     let line = first
@@ -435,6 +436,11 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
 
     let real = run(&["replicate", SMOKE, "--threads", "1"]);
     assert!(real.contains("estimate vs actual: estimated "), "{real}");
+    // In words that cannot be misread as the run's own change.
+    assert!(
+        real.contains("% high)") || real.contains("% low)") || real.contains("(estimate exact)"),
+        "{real}"
+    );
     let kept: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.join("runs/smoke/estimate.json")).unwrap(),
     )
