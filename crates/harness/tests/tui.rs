@@ -469,6 +469,7 @@ fn alive(pid: u32) -> bool {
 /// dashboard is re-parented to init), and it exits within 5 s instead of spinning on the
 /// dead terminal. SIGTERM ends it in the same way. It lists only the experiment asked
 /// for, and with the `--set` the replicate ran with it finds that run's trials done.
+/// It shows a store without checkpoints or plots (`export records`) as well.
 #[test]
 fn the_dashboard_exits_when_its_terminal_goes_away_or_on_sigterm() {
     let ws = Workspace::new();
@@ -526,4 +527,26 @@ fn the_dashboard_exits_when_its_terminal_goes_away_or_on_sigterm() {
             "{ending}: the dashboard (pid {pid}) is still running after 5 s"
         );
     }
+
+    // A store without checkpoints or plots (`export records`, as the committed `results/`)
+    // shows the same trials and statistics.
+    ws.ok(&[
+        "export",
+        "records",
+        "configs/smoke.ron",
+        "--set",
+        "epochs=1",
+        "--out",
+        "results",
+    ]);
+    let tmux = Tmux::start(ws.path());
+    tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line(
+        "tui",
+        &format!("{harness} tui --runs results configs/smoke.ron --set epochs=1"),
+    );
+    tmux.wait_for("tui", "the exported store's trials and statistics", |s| {
+        plan_done(s) == Some((4, 4)) && has_statistics(s, "base") && has_statistics(s, "flip")
+    });
+    tmux.keys("tui", "q");
 }
