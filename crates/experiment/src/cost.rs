@@ -6,10 +6,10 @@
 //!
 //! For each distinct *workload* of a plan (model, batch sizes, augmentations: what sets the
 //! time of an epoch; the optimiser and seed do not), one tiny trial runs through the real
-//! trainer: 2 epochs of 3 training batches and 2 evaluation batches, then the latency
-//! phase. The second epoch gives images per second for training and evaluation (the first
-//! warms up); the latency medians give the latency phase; the rest of the wall time is
-//! per-trial set-up. A workload too heavy for that (more than [`PROBE_LIMIT_S`] by a
+//! trainer: 2 epochs of 3 training batches and 2 evaluation batches, then a short latency
+//! phase (2 warm-up and 5 timed passes). The second epoch gives images per second for
+//! training and evaluation (the first warms up); the latency medians give the length of a
+//! real trial's latency phase; the rest of the wall time is per-trial set-up. A workload too heavy for that (more than [`PROBE_LIMIT_S`] by a
 //! first probe at batch 8) keeps the probe's rates, marked extrapolated.
 //!
 //! Results are cached in `<cache>/fmnist-harness/calibration/<host>-<device>-<threads>t.json`
@@ -217,10 +217,15 @@ fn run_tiny(
     let trial = tiny.validate()?;
     let mut options = RunOptions::new(0, device);
     options.progress_every = usize::MAX;
-    if !latency {
-        options.latency = None;
-    }
+    // A real trial's latency phase; the calibration times a short one (its medians give
+    // the real phase's length) so that calibrating a wide network takes seconds, not the
+    // real phase's 60 passes of each batch.
     let latency_options = options.latency.unwrap_or_default();
+    let short = trainer::LatencyOptions {
+        warmup: 2,
+        runs: 5,
+    };
+    options.latency = latency.then_some(short);
     let mut epochs = Vec::new();
     let mut latency_ms = None;
     let started = Instant::now();
@@ -242,12 +247,14 @@ fn run_tiny(
     let latency_phase_s = latency_ms.map_or(0.0, |ms| {
         (latency_options.warmup + latency_options.runs) as f64 * ms / 1000.0
     });
+    let latency_run_s =
+        latency_ms.map_or(0.0, |ms| (short.warmup + short.runs) as f64 * ms / 1000.0);
     let epoch_s: f64 = epochs.iter().map(|m| m.train_time_s + m.eval_time_s).sum();
     Ok(Rate {
         train_images_per_s: train_images / last.train_time_s.max(1e-9),
         eval_images_per_s: eval_images / last.eval_time_s.max(1e-9),
         latency_phase_s,
-        setup_s: (wall - epoch_s - latency_phase_s).max(0.0),
+        setup_s: (wall - epoch_s - latency_run_s).max(0.0),
         extrapolated_from_batch: None,
         measured_at: crate::provenance::unix_seconds(),
     })
