@@ -221,10 +221,7 @@ fn run_tiny(
     // the real phase's length) so that calibrating a wide network takes seconds, not the
     // real phase's 60 passes of each batch.
     let latency_options = options.latency.unwrap_or_default();
-    let short = trainer::LatencyOptions {
-        warmup: 2,
-        runs: 5,
-    };
+    let short = trainer::LatencyOptions { warmup: 2, runs: 5 };
     options.latency = latency.then_some(short);
     let mut epochs = Vec::new();
     let mut latency_ms = None;
