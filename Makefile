@@ -16,7 +16,7 @@ CONFIG ?= configs/quickstart.ron
 STUDY := architectures augmentation batchnorm channels dropout kernel lr optimizer scheduler
 STUDY_CONFIGS := $(STUDY:%=configs/%.ron)
 STUDY_CPU_SETS := $(shell grep -v '^\#' configs/study-cpu.args)
-STUDY_MAX_TRIAL ?= 20m
+STUDY_MAX_TRIAL ?= 30m
 
 setup:
 	@scripts/setup.sh

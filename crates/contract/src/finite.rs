@@ -2,7 +2,7 @@
 //!
 //! JSON has no NaN or infinity, and serde_json writes them as `null`, which then does not
 //! read back as an `f64`: a diverged trial's record or a NaN batch loss would make the file
-//! unreadable. With `#[serde(with = "trainer::finite")]` a finite number is written as a
+//! unreadable. With `#[serde(with = "contract::finite")]` a finite number is written as a
 //! plain JSON number and a non-finite one as one of the strings `"NaN"`, `"inf"` or
 //! `"-inf"`; reading accepts a number or one of those strings (also `"+inf"`, `"Infinity"`,
 //! `"-Infinity"`, any case) and rejects `null` and any other string with an error that

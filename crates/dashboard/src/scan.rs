@@ -10,8 +10,8 @@
 //!
 //! A cell's trial is found by its planned id (the plan's id with the canonical dataset
 //! digest). Trials the plan does not name are placed by what they say about themselves:
-//! a record by its configuration digest and seed, a running trial by the header of its
-//! `config.ron` (when this experiment started it). So extra seeds (`replicate --seeds N`)
+//! a record by its configuration digest and seed, a running trial by its `trial.json`
+//! (the variant and seed it was started as, when this experiment started it). So extra seeds (`replicate --seeds N`)
 //! show as extra columns.
 
 use crate::statistics::{StatsRow, rows};
@@ -301,7 +301,7 @@ impl ExperimentState {
         Some((v, r.seed))
     }
 
-    /// Where an unplanned trial of the work folder belongs, by its `config.ron` header.
+    /// Where an unplanned trial of the work folder belongs, by its `trial.json`.
     fn place_work(&self, id: &str) -> Option<(usize, u64)> {
         let (variant, seed) = self.headers.get(id)?;
         let v = self

@@ -28,6 +28,9 @@ pub struct Exported {
     pub unchanged: usize,
     /// Side files written.
     pub side_files: Vec<PathBuf>,
+    /// Warnings about the source store: records quarantined there (not copied) and trial
+    /// files rewritten from their records ([`Store::records`]).
+    pub warnings: Vec<String>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -48,7 +51,7 @@ fn side_files(experiment_dir: &Path) -> [PathBuf; 3] {
 
 /// Copies the records of `experiments` (as [`Store::records_for`] finds them in `from`)
 /// and their side files into `to`. Unusable records in `from` are quarantined there as
-/// usual and returned as warnings by `records_for`'s callers; they are not copied.
+/// usual and not copied; [`Exported::warnings`] says so.
 pub fn export(
     from: &Store,
     experiments: &[Experiment],
@@ -59,7 +62,13 @@ pub fn export(
     let trials = to.trials_dir();
     std::fs::create_dir_all(&trials).map_err(io(&trials))?;
     for experiment in experiments {
-        for record in from.records_for(experiment)?.records {
+        let found = from.records_for(experiment)?;
+        for warning in found.warnings() {
+            if !done.warnings.contains(&warning) {
+                done.warnings.push(warning);
+            }
+        }
+        for record in found.records {
             if !seen.insert(record.id.clone()) {
                 continue;
             }

@@ -9,8 +9,15 @@
 //! trainer: 2 epochs of 3 training batches and 2 evaluation batches, then a short latency
 //! phase (2 warm-up and 5 timed passes). The second epoch gives images per second for
 //! training and evaluation (the first warms up); the latency medians give the length of a
-//! real trial's latency phase; the rest of the wall time is per-trial set-up. A workload too heavy for that (more than [`PROBE_LIMIT_S`] by a
-//! first probe at batch 8) keeps the probe's rates, marked extrapolated.
+//! real trial's latency phase; the rest of the wall time is per-trial set-up. A first
+//! probe (2 epochs of one small batch, sized by the network's forward FLOPs so that it
+//! takes about a second however wide the network, see [`probe_batch`]) comes before; a
+//! workload too heavy for the full calibration (more than [`PROBE_LIMIT_S`] by the probe)
+//! keeps the probe's rates, marked extrapolated.
+//!
+//! `--jobs auto` compares jobs x threads splits without calibrating every workload at
+//! every thread count: the first split is calibrated fully, the others on the heaviest
+//! workloads only, the rest scaled ([`Missing::Scale`]).
 //!
 //! Results are cached in `<cache>/fmnist-harness/calibration/<host>-<device>-<threads>t.json`
 //! (`$XDG_CACHE_HOME` or `~/.cache`), so each workload is calibrated once per machine.
@@ -42,9 +49,8 @@ use trainer::{Event, RunOptions, Stop, ValidTrial};
 
 /// A calibration expected to take longer than this (from the probe) is not run; the
 /// probe's rates are used instead.
-pub const PROBE_LIMIT_S: f64 = 60.0;
-/// Batch size of the probe.
-#[cfg(feature = "torch")]
+pub const PROBE_LIMIT_S: f64 = 20.0;
+/// Batch size of the probe for a network as heavy as the 4 conv baseline.
 const PROBE_BATCH: usize = 8;
 /// Format of the cache file.
 const FORMAT: u32 = 1;
@@ -174,46 +180,104 @@ pub struct Calibrating<'a> {
     pub total: usize,
     /// What the workload is, e.g. `conv4 32ch k3 bn dropout 0.2 batch 256`.
     pub workload: &'a str,
+    /// About how long the calibration has left, this workload included: the mean time of
+    /// the workloads calibrated so far, weighted by forward FLOPs up to 4x (heavier ones
+    /// are probed, not calibrated in full); `None` before the first is done.
+    pub left: Option<Duration>,
 }
 
 #[cfg(feature = "torch")]
 /// Runs the calibration trial of `trial`'s workload on `device` with libtorch's current
-/// thread count.
+/// thread count. A probe comes first, its batch sized by the network's forward FLOPs
+/// ([`probe_batch`]) so that it takes a second or two however wide the network: 2 epochs
+/// of 1 training and 1 evaluation batch. A workload whose full calibration the probe
+/// expects to take longer than [`PROBE_LIMIT_S`] keeps the probe's rates (extrapolated).
 pub fn calibrate(
     trial: &ValidTrial,
     dataset: &FashionMnist,
     device: Device,
 ) -> Result<Rate, CostError> {
-    let probe = run_tiny(trial.config(), dataset, device, Some(PROBE_BATCH), false)?;
     let config = trial.config();
+    let probe = run_tiny(
+        config,
+        dataset,
+        device,
+        Tiny {
+            batch: Some(probe_batch(config)),
+            train_batches: 1,
+            eval_batches: 1,
+            latency: false,
+        },
+    )?;
     let expected = 6.0 * config.batch_size as f64 / probe.train_images_per_s
         + 4.0 * config.eval_batch_size as f64 / probe.eval_images_per_s;
     if expected > PROBE_LIMIT_S {
         return Ok(Rate {
-            extrapolated_from_batch: Some(PROBE_BATCH),
+            extrapolated_from_batch: Some(probe_batch(config)),
             ..probe
         });
     }
-    run_tiny(config, dataset, device, None, true)
+    run_tiny(
+        config,
+        dataset,
+        device,
+        Tiny {
+            batch: None,
+            train_batches: 3,
+            eval_batches: 2,
+            latency: true,
+        },
+    )
+}
+
+/// The probe's batch: [`PROBE_BATCH`] images for a network as heavy as the 4 conv
+/// baseline (32 channels, kernel 3), fewer in proportion to its forward FLOPs for heavier
+/// ones (down to 1 image), and never more than the trial's own batches.
+pub fn probe_batch(config: &TrialConfig) -> usize {
+    let yardstick = models::ModelConfig {
+        architecture: models::Architecture::Conv4,
+        channels: 32,
+        kernel_size: 3,
+        ..config.model.clone()
+    };
+    let ratio = models::forward_flops(&yardstick) / models::forward_flops(&config.model);
+    let batch = ((PROBE_BATCH as f64 * ratio).floor() as usize).clamp(1, PROBE_BATCH);
+    batch.min(config.batch_size).min(config.eval_batch_size)
+}
+
+/// The shape of one tiny calibration trial (2 epochs; the second is timed).
+#[cfg(feature = "torch")]
+struct Tiny {
+    /// Batch size for training and evaluation, if smaller than the trial's.
+    batch: Option<usize>,
+    train_batches: usize,
+    eval_batches: usize,
+    /// Whether to time a short latency phase.
+    latency: bool,
 }
 
 #[cfg(feature = "torch")]
-/// A 2-epoch trial of 3 training and 2 evaluation batches (of `batch` images if given).
+/// A 2-epoch trial of `shape`'s training and evaluation batches.
 fn run_tiny(
     config: &TrialConfig,
     dataset: &FashionMnist,
     device: Device,
-    batch: Option<usize>,
-    latency: bool,
+    shape: Tiny,
 ) -> Result<Rate, CostError> {
+    let Tiny {
+        batch,
+        train_batches,
+        eval_batches,
+        latency,
+    } = shape;
     let mut tiny = config.clone();
     if let Some(b) = batch {
         tiny.batch_size = tiny.batch_size.min(b);
         tiny.eval_batch_size = tiny.eval_batch_size.min(b);
     }
     tiny.epochs = 2;
-    tiny.data.train_limit = Some(3 * tiny.batch_size);
-    tiny.data.test_limit = Some(2 * tiny.eval_batch_size);
+    tiny.data.train_limit = Some(train_batches * tiny.batch_size);
+    tiny.data.test_limit = Some(eval_batches * tiny.eval_batch_size);
     let trial = tiny.validate()?;
     let mut options = RunOptions::new(0, device);
     options.progress_every = usize::MAX;
@@ -239,8 +303,8 @@ fn run_tiny(
     )?;
     let wall = started.elapsed().as_secs_f64();
     let last = epochs.last().ok_or(CostError::NoTiming)?;
-    let train_images = (3 * trial.batch_size) as f64;
-    let eval_images = (2 * trial.eval_batch_size) as f64;
+    let train_images = (train_batches * trial.batch_size) as f64;
+    let eval_images = (eval_batches * trial.eval_batch_size) as f64;
     let latency_phase_s = latency_ms.map_or(0.0, |ms| {
         (latency_options.warmup + latency_options.runs) as f64 * ms / 1000.0
     });
@@ -324,74 +388,192 @@ pub struct Estimate {
     pub cache: PathBuf,
     /// Per pending trial (by id): its estimated seconds.
     pub per_trial: BTreeMap<String, f64>,
+    /// Per pending trial in plan order: id, workload key and estimated seconds.
+    pub order: Vec<(String, String, f64)>,
+    /// Per workload key: the rate used (measured, cached or scaled).
+    pub rates: BTreeMap<String, Rate>,
+    /// Workloads whose rates were scaled from another thread count ([`Missing::Scale`]).
+    pub scaled: usize,
+}
+
+/// How [`estimate`] treats the workloads this machine's cache lacks at its thread count.
+#[derive(Clone, Copy, Debug)]
+pub enum Missing<'a> {
+    /// Calibrate each one.
+    Calibrate,
+    /// Calibrate only the heaviest workloads of `reference` (an estimate of the same plan
+    /// at another thread count): those that make up at least `share` of its time, at
+    /// least one. The others' rates are `reference`'s scaled by how much slower or faster
+    /// those heaviest ones ran here (time-weighted), and are not cached. `--jobs auto`
+    /// compares its splits this way, so that a plan is calibrated fully once, not once
+    /// per split.
+    Scale {
+        /// The fully calibrated estimate.
+        reference: &'a Estimate,
+        /// The share of its time to calibrate here, e.g. 0.5.
+        share: f64,
+        /// Trials estimated longer than this many seconds in `reference` do not count
+        /// (`--max-trial-time` leaves them out).
+        limit: Option<f64>,
+    },
+    /// Calibrate nothing: take the rates of `earlier`, an estimate at the same thread
+    /// count of a plan holding these trials (e.g. before `--max-trial-time` left some
+    /// out).
+    Reuse {
+        /// The earlier estimate.
+        earlier: &'a Estimate,
+    },
 }
 
 #[cfg(feature = "torch")]
 /// Estimates the pending trials of `planned` on `device` with `jobs` x `threads`,
-/// calibrating (and caching) the workloads the cache lacks. Sets libtorch's thread count
-/// to `threads` while it calibrates, and leaves it there.
+/// calibrating (and caching) the workloads the cache lacks as `missing` says. Sets
+/// libtorch's thread count to `threads` while it calibrates, and leaves it there.
 pub fn estimate(
     planned: &[PlannedTrial],
     dataset: &FashionMnist,
     device: Device,
     jobs: usize,
     threads: i32,
+    missing: Missing<'_>,
     on_calibrate: &mut dyn FnMut(Calibrating<'_>),
 ) -> Result<Estimate, CostError> {
     let label = crate::provenance::device_label(device);
     let cache = cache_path(&label, threads);
     let mut calibration = Calibration::load(&cache);
-    // Said up front: how many workloads this machine has not measured yet.
-    let mut missing = std::collections::BTreeSet::new();
-    for t in planned
+    let pending: Vec<&PlannedTrial> = planned
         .iter()
         .filter(|t| t.state != crate::TrialState::Done)
-    {
+        .collect();
+    // Each workload once, in plan order, with the first trial that has it.
+    let mut workloads: Vec<(String, &PlannedTrial)> = Vec::new();
+    for t in &pending {
         let key = workload_key(t.spec.variant.trial.config());
-        if !calibration.rates.contains_key(&key) {
-            missing.insert(key);
+        if !workloads.iter().any(|(k, _)| *k == key) {
+            workloads.push((key, t));
         }
     }
-    let total = missing.len();
+    let to_measure: Vec<&(String, &PlannedTrial)> = match missing {
+        Missing::Calibrate => workloads
+            .iter()
+            .filter(|(k, _)| !calibration.rates.contains_key(k))
+            .collect(),
+        Missing::Scale {
+            reference,
+            share,
+            limit,
+        } => {
+            let dominant = reference.heaviest_workloads(share, limit);
+            workloads
+                .iter()
+                .filter(|(k, _)| dominant.contains(k) && !calibration.rates.contains_key(k))
+                .collect()
+        }
+        Missing::Reuse { .. } => Vec::new(),
+    };
+    // Said up front: how many workloads this machine has not measured yet.
+    let total = to_measure.len();
     tch::set_num_threads(threads);
-    let mut seconds = Vec::new();
-    let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
-    let (mut calibrated, mut extrapolated) = (0, 0);
-    let mut counted_extrapolated = std::collections::BTreeSet::new();
-    let mut per_trial = BTreeMap::new();
-    for t in planned
+    let mut calibrated = 0;
+    // Seconds per (capped) FLOP weight of the workloads calibrated so far.
+    let weight = |config: &TrialConfig| -> f64 {
+        let yardstick = models::ModelConfig {
+            architecture: models::Architecture::Conv4,
+            channels: 32,
+            kernel_size: 3,
+            ..config.model.clone()
+        };
+        (models::forward_flops(&config.model) / models::forward_flops(&yardstick)).clamp(0.1, 4.0)
+    };
+    let (mut spent_s, mut spent_weight) = (0.0, 0.0);
+    let weights: Vec<f64> = to_measure
         .iter()
-        .filter(|t| t.state != crate::TrialState::Done)
-    {
+        .map(|(_, t)| weight(t.spec.variant.trial.config()))
+        .collect();
+    for (i, (key, t)) in to_measure.into_iter().enumerate() {
+        let config = t.spec.variant.trial.config();
+        let left = (spent_weight > 0.0).then(|| {
+            let rest: f64 = weights[i..].iter().sum();
+            Duration::from_secs_f64(spent_s / spent_weight * rest)
+        });
+        on_calibrate(Calibrating {
+            index: calibrated + 1,
+            total,
+            workload: &workload_label(config),
+            left,
+        });
+        let started = Instant::now();
+        let rate = calibrate(&t.spec.variant.trial, dataset, device)?;
+        spent_s += started.elapsed().as_secs_f64();
+        spent_weight += weights[i];
+        calibration.rates.insert(key.clone(), rate);
+        calibration.save(&cache);
+        calibrated += 1;
+    }
+    let mut rates: BTreeMap<String, Rate> = workloads
+        .iter()
+        .filter_map(|(k, _)| calibration.rates.get(k).map(|r| (k.clone(), r.clone())))
+        .collect();
+    let mut scaled = 0;
+    if let Missing::Reuse { earlier } = missing {
+        for (key, _) in &workloads {
+            if let (false, Some(r)) = (rates.contains_key(key), earlier.rates.get(key)) {
+                rates.insert(key.clone(), r.clone());
+            }
+        }
+        scaled = earlier.scaled;
+    }
+    if let Missing::Scale { reference, .. } = missing {
+        // Time-weighted: the heaviest workloads' seconds here over theirs in `reference`.
+        let (mut here, mut there) = (0.0, 0.0);
+        for t in &pending {
+            let key = workload_key(t.spec.variant.trial.config());
+            if let (Some(rate), Some(&s)) = (rates.get(&key), reference.per_trial.get(&t.spec.id)) {
+                here += trial_seconds(t.spec.variant.trial.config(), dataset, rate);
+                there += s;
+            }
+        }
+        let factor = if there > 0.0 { here / there } else { 1.0 };
+        for (key, _) in &workloads {
+            if rates.contains_key(key) {
+                continue;
+            }
+            if let Some(r) = reference.rates.get(key) {
+                rates.insert(
+                    key.clone(),
+                    Rate {
+                        train_images_per_s: r.train_images_per_s / factor,
+                        eval_images_per_s: r.eval_images_per_s / factor,
+                        latency_phase_s: r.latency_phase_s * factor,
+                        setup_s: r.setup_s * factor,
+                        ..r.clone()
+                    },
+                );
+                scaled += 1;
+            }
+        }
+    }
+    let mut order = Vec::new();
+    let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    let mut extrapolated = std::collections::BTreeSet::new();
+    for t in &pending {
         let config = t.spec.variant.trial.config();
         let key = workload_key(config);
-        let rate = match calibration.rates.get(&key) {
-            Some(rate) => rate.clone(),
-            None => {
-                on_calibrate(Calibrating {
-                    index: calibrated + 1,
-                    total,
-                    workload: &workload_label(config),
-                });
-                let rate = calibrate(&t.spec.variant.trial, dataset, device)?;
-                calibration.rates.insert(key.clone(), rate.clone());
-                calibration.save(&cache);
-                calibrated += 1;
-                rate
-            }
+        let Some(rate) = rates.get(&key) else {
+            continue;
         };
-        if rate.extrapolated_from_batch.is_some() && counted_extrapolated.insert(key) {
-            extrapolated += 1;
+        if rate.extrapolated_from_batch.is_some() {
+            extrapolated.insert(key.clone());
         }
-        let s = trial_seconds(config, dataset, &rate);
-        seconds.push(s);
-        per_trial.insert(t.spec.id.clone(), s);
+        let s = trial_seconds(config, dataset, rate);
+        order.push((t.spec.id.clone(), key.clone(), s));
         let entry = per_architecture
             .entry(config.model.architecture.to_string())
             .or_default();
         entry.0 += 1;
         entry.1 += s;
     }
+    let seconds: Vec<f64> = order.iter().map(|(_, _, s)| *s).collect();
     Ok(Estimate {
         wall: Duration::from_secs_f64(makespan(&seconds, jobs)),
         jobs,
@@ -399,10 +581,53 @@ pub fn estimate(
         trials: seconds.len(),
         per_architecture,
         calibrated,
-        extrapolated,
+        extrapolated: extrapolated.len(),
+        scaled,
         cache,
-        per_trial,
+        per_trial: order.iter().map(|(id, _, s)| (id.clone(), *s)).collect(),
+        order,
+        rates,
     })
+}
+
+impl Estimate {
+    /// The workload keys that make up at least `share` of this estimate's time, heaviest
+    /// first (at least one when there is any), counting only trials estimated at no more
+    /// than `limit` seconds.
+    pub fn heaviest_workloads(&self, share: f64, limit: Option<f64>) -> Vec<String> {
+        let mut per_workload: BTreeMap<&String, f64> = BTreeMap::new();
+        for (_, key, s) in &self.order {
+            if limit.is_none_or(|l| *s <= l) {
+                *per_workload.entry(key).or_default() += s;
+            }
+        }
+        let total: f64 = per_workload.values().sum();
+        let mut by_time: Vec<(&String, f64)> = per_workload.into_iter().collect();
+        by_time.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut picked = Vec::new();
+        let mut sum = 0.0;
+        for (key, s) in by_time {
+            if !picked.is_empty() && sum >= share * total {
+                break;
+            }
+            picked.push(key.clone());
+            sum += s;
+        }
+        picked
+    }
+
+    /// The wall time on `jobs` slots of the trials estimated at no more than `limit`
+    /// seconds each (all of them without a limit): what a run with `--max-trial-time`
+    /// would take, the slower variants left out.
+    pub fn wall_within(&self, limit: Option<f64>) -> Duration {
+        let seconds: Vec<f64> = self
+            .order
+            .iter()
+            .map(|(_, _, s)| *s)
+            .filter(|s| limit.is_none_or(|l| *s <= l))
+            .collect();
+        Duration::from_secs_f64(makespan(&seconds, self.jobs))
+    }
 }
 
 /// The estimate kept beside an experiment's trials (`runs/<name>/estimate.json`) and, after
@@ -528,6 +753,81 @@ mod tests {
     }
 
     use super::*;
+
+    fn estimate_of(order: &[(&str, &str, f64)], jobs: usize) -> Estimate {
+        Estimate {
+            wall: Duration::ZERO,
+            jobs,
+            threads: 1,
+            trials: order.len(),
+            per_architecture: BTreeMap::new(),
+            calibrated: 0,
+            extrapolated: 0,
+            cache: PathBuf::new(),
+            per_trial: order
+                .iter()
+                .map(|(id, _, s)| (id.to_string(), *s))
+                .collect(),
+            order: order
+                .iter()
+                .map(|(id, key, s)| (id.to_string(), key.to_string(), *s))
+                .collect(),
+            rates: BTreeMap::new(),
+            scaled: 0,
+        }
+    }
+
+    /// `--jobs auto` calibrates its other splits on the heaviest workloads only, and
+    /// compares splits on the trials `--max-trial-time` keeps: before, a 512-channel row
+    /// that was left out anyway decided the split, and every workload was calibrated at
+    /// every thread count (9 minutes of dry run for the study).
+    #[test]
+    fn the_heaviest_workloads_and_the_wall_count_only_the_trials_within_the_limit() {
+        let e = estimate_of(
+            &[
+                ("a", "base", 10.0),
+                ("b", "base", 10.0),
+                ("c", "flip", 8.0),
+                ("d", "wide", 1000.0),
+                ("e", "k1", 2.0),
+            ],
+            2,
+        );
+        assert_eq!(e.heaviest_workloads(0.25, Some(60.0)), ["base"]);
+        assert_eq!(e.heaviest_workloads(0.7, Some(60.0)), ["base", "flip"]);
+        assert_eq!(e.heaviest_workloads(0.0, Some(60.0)), ["base"]);
+        assert_eq!(e.heaviest_workloads(0.25, None), ["wide"]);
+        assert_eq!(e.wall_within(None), Duration::from_secs(1010));
+        // a, b on two slots, then c and e: 10 + 8 and 10 + 2.
+        assert_eq!(e.wall_within(Some(60.0)), Duration::from_secs(18));
+    }
+
+    #[test]
+    fn the_probe_batch_shrinks_with_the_networks_flops() {
+        let mut config: TrialConfig = serde_json::from_value(serde_json::json!({
+            "model": {"architecture": "conv4", "channels": 32, "kernel_size": 3,
+                      "batch_norm": true, "dropout": 0.2},
+            "optimizer": {"name": "adam", "lr": 0.01},
+            "epochs": 1, "batch_size": 256, "eval_batch_size": 256,
+        }))
+        .unwrap();
+        assert_eq!(probe_batch(&config), PROBE_BATCH);
+        config.model.architecture = models::Architecture::Conv2;
+        assert_eq!(
+            probe_batch(&config),
+            PROBE_BATCH,
+            "lighter: the full probe batch"
+        );
+        config.model.architecture = models::Architecture::Conv4;
+        config.model.channels = 64;
+        assert_eq!(probe_batch(&config), 2, "about 4x the FLOPs");
+        config.model.architecture = models::Architecture::Conv4Res;
+        config.model.channels = 512;
+        assert_eq!(probe_batch(&config), 1);
+        config.model.channels = 32;
+        config.batch_size = 4;
+        assert_eq!(probe_batch(&config), 4, "never more than the trial's batch");
+    }
 
     #[test]
     fn makespan_fills_the_least_loaded_slot() {

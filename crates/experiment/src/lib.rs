@@ -1,9 +1,12 @@
 //! Experiments: the part of the harness that turns configuration files into planned
 //! trials, runs them into the store, and turns the store back into statistics and reports.
 //!
-//! Data flows one way: [`config`] (RON file + `--set` [`overrides`]) → [`plan`] (variants
-//! × seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
-//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
+//! The main path: [`config`] (RON file + `--set` [`overrides`]) → [`plan`] (variants ×
+//! seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
+//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`]. The
+//! modules do not yet depend on each other one way only (`config` and `overrides`,
+//! `config` and `store`, `report` and `power`, `power` and `stats` import each other);
+//! splitting the crate by concern is issue #22's work.
 
 pub mod archive;
 pub mod config;
@@ -30,6 +33,7 @@ pub mod slurm;
 pub mod stats;
 pub mod store;
 pub mod tensorboard_export;
+pub mod trial_files;
 #[cfg(feature = "torch")]
 pub mod trial_run;
 

@@ -1,7 +1,10 @@
 //! Latency measured when nothing else of the plan runs: after `replicate` has recorded
 //! every trial (or on `harness report --latency`), each distinct network of the experiment
 //! is timed once, on the whole machine, in [`ROUNDS`] rounds of the trainer's latency
-//! measurement (10 warm-up and 50 timed forward passes, eval mode, no grad).
+//! measurement (10 warm-up and 50 timed forward passes, eval mode, no grad) of the
+//! network in its deployed form, the form a trial times ([`trainer::measure_deployed_latency`]:
+//! batch norm folded, oneDNN layout). Until 2026-12 this phase timed the unfolded network
+//! and so came out slower than the trials' own figures under load (30.4 against 21-24 ms).
 //!
 //! Latency is a property of the network and the machine, not of the trained weights, so
 //! equal networks share one measurement (equal latencies by construction) and a fresh
@@ -87,9 +90,30 @@ pub struct Measured {
     pub other_cores_busy: f64,
     /// Unix seconds.
     pub measured_at: u64,
+    /// The form of the network timed ([`FORM`]); empty in files written before the form
+    /// was recorded, when this phase timed the unfolded network.
+    #[serde(default)]
+    pub form: String,
 }
 
+/// The form this phase times: the deployed one, as a trial's own figure
+/// ([`trainer::measure_deployed_latency`]).
+pub const FORM: &str = "batch norm folded, oneDNN layout";
+
 impl Measured {
+    /// Whether another run may reuse this figure for its network: measured in today's form
+    /// ([`FORM`]). A figure of the unfolded network (files from before the form was
+    /// recorded) is measured again by the next quiet phase.
+    pub fn reusable(&self) -> bool {
+        self.form == FORM
+    }
+
+    /// Whether this figure is a better one to reuse than `other`: a clean one over one
+    /// with a caveat, then the newer.
+    pub fn better_than(&self, other: &Measured) -> bool {
+        (self.caveat().is_none(), self.measured_at) > (other.caveat().is_none(), other.measured_at)
+    }
+
     /// Why this figure is marked, if it is: a wide spread or other load.
     pub fn caveat(&self) -> Option<String> {
         let mut why = Vec::new();
@@ -153,7 +177,7 @@ pub fn measure(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> Me
     let started = std::time::Instant::now();
     let (mut b1, mut eval) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let l = trainer::measure_latency(
+        let l = trainer::measure_deployed_latency(
             &net,
             &images,
             trial.eval_batch_size,
@@ -179,6 +203,7 @@ pub fn measure(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> Me
         host: crate::provenance::host_name(),
         other_cores_busy,
         measured_at: crate::provenance::unix_seconds(),
+        form: FORM.to_string(),
     }
 }
 
@@ -215,5 +240,43 @@ mod tests {
         assert_eq!((s.median_ms, s.low_ms, s.high_ms), (1.05, 0.9, 3.0));
         assert!(s.wide());
         assert!(!Spread::of(vec![1.0, 1.1]).wide());
+    }
+
+    /// Before, the quiet phase timed the unfolded network (30.4 ms at batch 256 where the
+    /// trials' deployed form took 21-24 ms): such figures carry no form and are not reused;
+    /// among reusable ones a clean figure beats a newer one taken under load.
+    #[test]
+    fn only_figures_of_the_deployed_form_are_reused_and_clean_ones_first() {
+        let spread = |ms: f64| Spread {
+            median_ms: ms,
+            low_ms: ms,
+            high_ms: ms,
+        };
+        let old: Measured = serde_json::from_value(serde_json::json!({
+            "batch1": spread(0.3), "eval": spread(30.4), "eval_batch": 256, "device": "cpu",
+            "threads": 2, "host": "vm", "other_cores_busy": 0.0, "measured_at": 100,
+        }))
+        .unwrap();
+        assert_eq!(old.form, "");
+        assert!(!old.reusable());
+        let clean = Measured {
+            form: FORM.to_string(),
+            eval: spread(22.0),
+            ..old.clone()
+        };
+        assert!(clean.reusable());
+        let loaded = Measured {
+            other_cores_busy: 1.0,
+            measured_at: 200,
+            ..clean.clone()
+        };
+        assert!(loaded.caveat().is_some());
+        assert!(clean.better_than(&loaded), "clean beats newer under load");
+        assert!(!loaded.better_than(&clean));
+        let newer = Measured {
+            measured_at: 300,
+            ..clean.clone()
+        };
+        assert!(newer.better_than(&clean));
     }
 }

@@ -33,20 +33,21 @@
 //!
 //! # Claims
 //!
-//! A run works in `.work/<id>/` while holding an exclusive OS file lock (`flock`, per open
-//! file description, released by the kernel even on `kill -9` or power loss) on
-//! `.work/<id>.lock`. The protocol:
+//! A run works in `.work/<id>/` while holding the trial's **lease**, a file beside it in
+//! `.work/` created exclusively and kept alive by a heartbeat ([`crate::lease`]: it works on
+//! NFS and Lustre too, where `flock` may be missing). The protocol:
 //!
-//! 1. Open (or create) `.work/<id>.lock` without following symlinks, and try to lock it
-//!    without waiting. Held by someone else: the trial is not ours.
-//! 2. With the lock held, check that the path still names the locked file (same device
-//!    and inode by `fstat` of the descriptor and `lstat` of the path). If not, a holder
-//!    deleted the file between our open and our lock: drop it and start again.
-//! 3. Only a holder deletes a lock file, and only while holding its lock (on publish,
-//!    release and discard). Step 2 makes that safe: whoever locked the deleted file finds
-//!    it gone and retries on the new one, so two processes never both believe they hold
-//!    the same trial.
-//! 4. Under the lock, the trial folder is checked again: a valid record means someone
+//! 1. Create the lease file exclusively. It exists already: if its holder is alive (a
+//!    fresh heartbeat, or a live process on this host), the trial is not ours; if the
+//!    holder is dead or silent, take the lease over (one taker at a time, through a
+//!    `.break` file; see [`crate::lease`]).
+//! 2. Only a holder removes its lease, and only while it still holds its nonce (on
+//!    publish, release and discard), so two processes never both believe they hold the
+//!    same trial. A holder whose heartbeat finds the lease taken stops and publishes
+//!    nothing.
+//! 3. The lease is named by the trial id alone, so `replicate`, `train` and Slurm tasks
+//!    of any experiment that plans the trial meet on it.
+//! 4. Under the lease, the trial folder is checked again: a valid record means someone
 //!    finished it meanwhile (not ours). A trial folder without a valid record (a user
 //!    deleted `summary.json` to force a rerun, a corrupt record) is moved to quarantine
 //!    before any training, and the claim says so ([`Claim::warnings`]), so the final
@@ -58,7 +59,8 @@
 //!    the trial folder in one step and fsyncs both parents (a trial appears complete or
 //!    not at all); [`Claim::release`] keeps the work folder for a later resume (a stopped
 //!    trial); [`Claim::discard`] removes it. A claim that is merely dropped (a crash)
-//!    leaves the work folder and an unlocked lock file: the next claim takes both over.
+//!    leaves the work folder and a lease whose holder is dead: the next claim takes both
+//!    over.
 //!
 //! Two `replicate` processes on one store therefore never run the same trial at once and
 //! never see a half-written trial as done (per-trial claims, not a store-wide lock).
@@ -67,7 +69,7 @@
 //!
 //! Nothing is ever deleted because it looked wrong. A broken trial folder is renamed to
 //! `.quarantine/<name>.<unix-seconds>[.<n>]/` (with a `QUARANTINE.txt` saying why), only
-//! while holding that trial's lock, so it can never race with a run publishing a fresh
+//! while holding that trial's lease, so it can never race with a run publishing a fresh
 //! folder under the same name. [`Store::records`] quarantines the records it cannot use
 //! and returns them as warnings beside the good records: a report never fails because of
 //! one bad record. The library prints nothing; callers show the warnings.
@@ -176,6 +178,20 @@ pub struct Records {
     pub records: Vec<TrialRecord>,
     /// Records that were unusable, each moved to quarantine (or skipped).
     pub quarantined: Vec<Quarantined>,
+    /// Usable records whose `config.ron` or `trial.json` was bad, each rewritten from the
+    /// record ([`crate::trial_files`]).
+    pub repaired: Vec<crate::trial_files::Repaired>,
+}
+
+impl Records {
+    /// One line per warning: each quarantined record, then each rewritten copy.
+    pub fn warnings(&self) -> Vec<String> {
+        self.quarantined
+            .iter()
+            .map(ToString::to_string)
+            .chain(self.repaired.iter().map(ToString::to_string))
+            .collect()
+    }
 }
 
 /// A run store rooted at a folder (by default `runs/`).
@@ -547,6 +563,14 @@ impl Store {
         found
             .records
             .retain(|r| wanted.contains(&r.config_digest) || r.experiment == experiment.name);
+        let kept: std::collections::HashSet<&str> =
+            found.records.iter().map(|r| r.id.as_str()).collect();
+        found.repaired.retain(|r| {
+            r.path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|id| kept.contains(id.to_string_lossy().as_ref()))
+        });
         Ok(found)
     }
 
@@ -575,17 +599,23 @@ impl Store {
                 // next claimed.
                 continue;
             }
-            match inspect(&path) {
-                Found::Absent => {}
-                Found::Valid(record) => found.records.push(*record),
-                Found::Invalid(reason) => {
-                    if let Some(outcome) = self.set_aside(&name, &path, reason) {
-                        match outcome {
-                            Ok(record) => found.records.push(record),
-                            Err(q) => found.quarantined.push(q),
-                        }
+            let record = match inspect(&path) {
+                Found::Absent => None,
+                Found::Valid(record) => Some(*record),
+                Found::Invalid(reason) => match self.set_aside(&name, &path, reason) {
+                    Some(Ok(record)) => Some(record),
+                    Some(Err(q)) => {
+                        found.quarantined.push(q);
+                        None
                     }
-                }
+                    None => None,
+                },
+            };
+            if let Some(record) = record {
+                found
+                    .repaired
+                    .extend(crate::trial_files::check_and_repair(&path, &record));
+                found.records.push(record);
             }
         }
         found.records.sort_by(|a, b| {

@@ -399,20 +399,18 @@ pub fn run_trial(
     };
     write_atomic(
         &dir.join(TRIAL_START),
-        format!(
-            "{}\n",
-            serde_json::to_string(&start).expect("a trial start serialises")
-        )
-        .as_bytes(),
+        crate::trial_files::start_text(&start).as_bytes(),
     )
     .map_err(store_err)?;
-    let header = format!(
-        "// Resolved configuration of trial {}\n// experiment: {}, variant: {}, seed: {}\n// dataset: {}\n",
-        spec.id, spec.experiment, spec.variant.name, spec.seed, dataset.digest
+    let config_text = crate::trial_files::config_text(
+        &spec.id,
+        &spec.experiment,
+        &spec.variant.name,
+        spec.seed,
+        &dataset.digest,
+        config,
     );
-    let ron = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())
-        .expect("a trial config serialises to RON");
-    write_atomic(&dir.join(CONFIG), format!("{header}{ron}\n").as_bytes()).map_err(store_err)?;
+    write_atomic(&dir.join(CONFIG), config_text.as_bytes()).map_err(store_err)?;
     if let Some(from) = &resume {
         // The epochs up to the checkpoint, from its manifest: never a torn tail.
         let mut text = String::new();

@@ -249,8 +249,8 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let found = store.records_for(&experiment)?;
-    for q in &found.quarantined {
-        eprintln!("warning: {q}");
+    for warning in found.warnings() {
+        eprintln!("warning: {warning}");
     }
     let mut ours: Vec<Vec<TrialRecord>> = Vec::new();
     for v in &experiment.variants {

@@ -323,9 +323,18 @@ fn execute(
                 .collect();
             union.planned -= union.trials.len() - kept.len();
             union.trials = kept;
-            estimate = cost::estimate(&union.trials, &dataset, device, jobs, threads, &mut |_| {})
-                .ok()
-                .filter(|_| union.trials.iter().any(|t| t.state != TrialState::Done));
+            let earlier = estimate.take().expect("an estimate");
+            estimate = cost::estimate(
+                &union.trials,
+                &dataset,
+                device,
+                jobs,
+                threads,
+                cost::Missing::Reuse { earlier: &earlier },
+                &mut |_| {},
+            )
+            .ok()
+            .filter(|_| union.trials.iter().any(|t| t.state != TrialState::Done));
         }
     }
     let planned = &union.trials;
@@ -554,9 +563,11 @@ pub fn quiet_latency_phase(
     let label = experiment::provenance::device_label(device);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
     // One figure per network for the whole store: what any experiment's latency.json
-    // holds for this device and thread count (the newest where several do) is reused, and
+    // holds for this device and thread count (a clean one over one taken under load, then
+    // the newest, where several do) is reused, and
     // written into every experiment that shows the network, so that the same network
-    // shows the same latency in every table.
+    // shows the same latency in every table. Only a figure of the deployed form is reused
+    // (`Measured::reusable`).
     let mut fresh: HashMap<String, quiet_latency::Measured> = HashMap::new();
     for dir in std::fs::read_dir(store.root())
         .into_iter()
@@ -566,13 +577,11 @@ pub fn quiet_latency_phase(
         .filter(|d| d.is_dir())
     {
         for (key, m) in quiet_latency::load(&dir) {
-            if m.device != label || m.threads != cores {
+            if m.device != label || m.threads != cores || !m.reusable() {
                 continue;
             }
-            let newer = fresh
-                .get(&key)
-                .is_none_or(|known| m.measured_at > known.measured_at);
-            if newer {
+            let better = fresh.get(&key).is_none_or(|known| m.better_than(known));
+            if better {
                 fresh.insert(key, m);
             }
         }
@@ -630,13 +639,18 @@ fn split_and_estimate(
     let mut calibrating = |c: cost::Calibrating<'_>| {
         if c.index == 1 {
             println!(
-                "calibrating {} workload(s) this machine has not measured yet, once per machine: a tiny trial each (3 training and 2 evaluation batches, twice, and a short latency phase; seconds each, longer for wide networks)",
+                "calibrating {} workload(s) this machine has not measured yet at this thread count, once per machine: a tiny trial each (a probe sized by the network's FLOPs, then 3 training and 2 evaluation batches twice and a short latency phase; seconds each)",
                 c.total
             );
         }
         println!(
-            "calibrating [{}/{}] {} (once per machine)",
-            c.index, c.total, c.workload
+            "calibrating [{}/{}] {} (once per machine{})",
+            c.index,
+            c.total,
+            c.workload,
+            c.left
+                .map(|d| format!("; about {} left", cost::human(d)))
+                .unwrap_or_default()
         );
     };
     let jobs = match args.jobs {
@@ -650,18 +664,55 @@ fn split_and_estimate(
                 // Parallel jobs share one GPU, which a one-job calibration cannot model.
                 printer.line("--jobs auto: on a GPU, 1 job (jobs would share the device)");
                 let threads = common::set_threads(None, 1)?;
-                let e = cost::estimate(planned, dataset, device, 1, threads, &mut calibrating);
+                let e = cost::estimate(
+                    planned,
+                    dataset,
+                    device,
+                    1,
+                    threads,
+                    cost::Missing::Calibrate,
+                    &mut calibrating,
+                );
                 return Ok((1, threads, e.ok().filter(|_| pending)));
             }
+            // The first split (1 job on every core) is calibrated fully; the others only
+            // on the workloads that make up a quarter of its time, the rest scaled (see
+            // `cost::Missing::Scale`). Splits are compared on the trials that
+            // `--max-trial-time` keeps.
+            let limit = args.max_trial_time.map(|d| d.as_secs_f64());
             let mut best: Option<(usize, i32, cost::Estimate)> = None;
+            let mut reference: Option<cost::Estimate> = None;
             let mut seen = Vec::new();
             for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
                 let threads = (cores / j) as i32;
-                match cost::estimate(planned, dataset, device, j, threads, &mut calibrating) {
+                let missing = match &reference {
+                    None => cost::Missing::Calibrate,
+                    Some(r) => cost::Missing::Scale {
+                        reference: r,
+                        share: 0.25,
+                        limit,
+                    },
+                };
+                match cost::estimate(
+                    planned,
+                    dataset,
+                    device,
+                    j,
+                    threads,
+                    missing,
+                    &mut calibrating,
+                ) {
                     Ok(e) => {
-                        seen.push(format!("{j} x {threads}: {}", cost::human(e.wall)));
-                        if best.as_ref().is_none_or(|(_, _, b)| e.wall < b.wall) {
-                            best = Some((j, threads, e));
+                        let wall = e.wall_within(limit);
+                        seen.push(format!("{j} x {threads}: {}", cost::human(wall)));
+                        if best
+                            .as_ref()
+                            .is_none_or(|(_, _, b)| wall < b.wall_within(limit))
+                        {
+                            best = Some((j, threads, e.clone()));
+                        }
+                        if reference.is_none() {
+                            reference = Some(e);
                         }
                     }
                     Err(e) => printer.line(&format!("warning: --jobs auto: {j} x {threads}: {e}")),
@@ -684,7 +735,15 @@ fn split_and_estimate(
     if !pending {
         return Ok((jobs, threads, None));
     }
-    match cost::estimate(planned, dataset, device, jobs, threads, &mut calibrating) {
+    match cost::estimate(
+        planned,
+        dataset,
+        device,
+        jobs,
+        threads,
+        cost::Missing::Calibrate,
+        &mut calibrating,
+    ) {
         Ok(e) => Ok((jobs, threads, Some(e))),
         Err(e) => {
             printer.line(&format!("warning: no estimate: {e}"));
@@ -718,6 +777,12 @@ fn estimate_line(e: &cost::Estimate, device: &str) -> String {
         },
         e.cache.display()
     );
+    if e.scaled > 0 {
+        line.push_str(&format!(
+            "; {} lighter workload(s) scaled from the calibration at another thread count by the heaviest ones' ratio",
+            e.scaled
+        ));
+    }
     if e.extrapolated > 0 {
         line.push_str(&format!(
             "; {} heavy workload(s) extrapolated from a small-batch probe, so overstated",

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 /// a warning on stderr.
 pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<TrialRecord>> {
     let found = store.records_for(experiment)?;
-    for q in &found.quarantined {
-        eprintln!("warning: {q}");
+    for warning in found.warnings() {
+        eprintln!("warning: {warning}");
     }
     Ok(found.records)
 }
@@ -163,6 +163,9 @@ pub fn export_records(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let to = experiment::Store::new(out);
     let done = experiment::archive::export(&from, &experiments, &to)?;
+    for warning in &done.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "{}: {} trial(s) copied, {} replaced, {} unchanged; {} side file(s) written",
         out.display(),
@@ -183,8 +186,8 @@ pub fn export_csv(
     let mut all = Vec::new();
     if configs.is_empty() {
         let found = store.records()?;
-        for q in &found.quarantined {
-            eprintln!("warning: {q}");
+        for warning in found.warnings() {
+            eprintln!("warning: {warning}");
         }
         all = found.records;
     } else {

@@ -17,8 +17,8 @@ fn selected(configs: &[PathBuf], runs: &Path) -> anyhow::Result<Vec<TrialRecord>
     let store = common::store(runs)?;
     if configs.is_empty() {
         let found = store.records()?;
-        for q in &found.quarantined {
-            eprintln!("warning: {q}");
+        for warning in found.warnings() {
+            eprintln!("warning: {warning}");
         }
         return Ok(found.records);
     }

@@ -225,3 +225,84 @@ fn the_committed_reports_are_what_the_committed_records_give() {
         "README.md's generated sections differ from `make study-report`'s: run it and commit"
     );
 }
+
+/// A finished trial's `config.ron` and `trial.json` repeat what its record holds: a
+/// garbage or missing copy is named in a warning and rewritten from the record (the bad
+/// copy kept as `<name>.bad`), and the report is unchanged. Before, they were ignored
+/// silently.
+#[test]
+fn a_garbage_config_or_trial_file_in_a_finished_trial_is_named_and_rewritten_from_its_record() {
+    let ws = Workspace::new();
+    ws.ok(&["train", SMOKE, "--threads", "1", "--set", "epochs=1"]);
+    let (_, trial) = only_trial(&ws);
+    let config = trial.join("config.ron");
+    let start = trial.join("trial.json");
+    let written_config = std::fs::read_to_string(&config).unwrap();
+    let written_start: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&start).unwrap()).unwrap();
+    let report = |ws: &Workspace| {
+        let out = ws.run(&["report", SMOKE, "--set", "epochs=1", "--seeds", "1"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            std::fs::read(ws.join("reports/smoke.md")).unwrap(),
+        )
+    };
+    let (quiet, before) = report(&ws);
+    assert!(!quiet.contains("rewritten"), "{quiet}");
+
+    std::fs::write(&config, "Experiment(garbage").unwrap();
+    std::fs::write(&start, "{\"id\": 3").unwrap();
+    let (said, after) = report(&ws);
+    assert_eq!(after, before, "the record is what the report uses");
+    let id = trial.file_name().unwrap().to_string_lossy().into_owned();
+    for (file, problem) in [
+        ("config.ron", "is not a valid configuration"),
+        ("trial.json", "is not a valid trial start"),
+    ] {
+        let named = format!("{id}/{file}:");
+        let line = said
+            .lines()
+            .find(|l| l.starts_with("warning:") && l.contains(&named))
+            .unwrap_or_else(|| panic!("no warning naming {named}: {said}"));
+        assert!(line.contains(problem), "{line}");
+        assert!(
+            line.contains("rewritten from the trial's summary.json"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        written_config,
+        "config.ron is rewritten exactly as the trial wrote it"
+    );
+    let mut rewritten: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&start).unwrap()).unwrap();
+    let mut expected = written_start.clone();
+    rewritten["started"] = serde_json::Value::Null;
+    expected["started"] = serde_json::Value::Null;
+    assert_eq!(rewritten, expected);
+    assert_eq!(
+        std::fs::read_to_string(trial.join("config.ron.bad")).unwrap(),
+        "Experiment(garbage",
+        "nothing is lost"
+    );
+
+    // Another trial's identity in trial.json, and a missing config.ron, are bad copies too.
+    let mut other = written_start.clone();
+    other["seed"] = serde_json::json!(99);
+    std::fs::write(&start, other.to_string()).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    let (said, after) = report(&ws);
+    assert_eq!(after, before);
+    assert!(
+        said.contains("names another trial than the record (it differs in: seed)"),
+        "{said}"
+    );
+    assert!(said.contains("config.ron: is missing"), "{said}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), written_config);
+
+    // Repaired: the next command is quiet.
+    let (quiet, _) = report(&ws);
+    assert!(!quiet.contains("rewritten"), "{quiet}");
+}

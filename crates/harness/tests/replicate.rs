@@ -453,6 +453,52 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
     );
 }
 
+/// `--jobs auto` calibrates the plan fully at its first split only; every other split of
+/// the cores calibrates just the heaviest workload(s) and scales the rest. Before, each
+/// split calibrated every workload (a dry run of the whole study took 9 minutes here).
+#[test]
+fn jobs_auto_calibrates_the_plan_once_and_only_the_heaviest_workload_per_other_split() {
+    let ws = Workspace::new();
+    let cache = tempfile::tempdir().unwrap();
+    let out = ws
+        .harness()
+        .args(["replicate", SMOKE, "--dry-run", "--jobs", "auto"])
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("FASHION_MNIST_DIR", util::real_data_dir())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let splits = (1..=cores).filter(|j| cores.is_multiple_of(*j)).count();
+    let headers: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("calibrating ") && l.contains(" workload(s) "))
+        .collect();
+    assert_eq!(headers.len(), splits, "{said}");
+    assert!(
+        headers[0].starts_with("calibrating 2 workload(s)"),
+        "{said}"
+    );
+    for later in &headers[1..] {
+        assert!(later.starts_with("calibrating 1 workload(s)"), "{said}");
+    }
+    assert_eq!(
+        said.lines()
+            .filter(|l| l.starts_with("calibrating ["))
+            .count(),
+        2 + (splits - 1),
+        "{said}"
+    );
+    if splits > 1 {
+        assert!(said.contains("; picked "), "{said}");
+    }
+}
+
 /// Two experiment files that share a variant (same settings, other names) plan it once:
 /// the plan says how many trials are unique and shared, the shared trials train once per
 /// seed, and both reports show them. A later `replicate` of either file alone trains

@@ -163,6 +163,6 @@ pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, Model
 #[cfg(feature = "torch")]
 pub use net::{Net, parameter_count};
 pub use plan::{
-    IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, layer_table,
-    study_parameter_count,
+    IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, forward_flops,
+    layer_table, study_parameter_count,
 };

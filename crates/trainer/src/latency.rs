@@ -2,6 +2,8 @@
 //! gradients, timed after a warm-up, with CUDA synchronised before each clock read.
 
 use contract::{Latency, Timing};
+use models::Net;
+use models::net::Layout;
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Tensor};
@@ -66,9 +68,24 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Times `net` as it is deployed, the one form every latency figure of the harness times
+/// (a trial's own figure and the quiet phase's alike): batch norm folded into the
+/// convolutions and, on the CPU, oneDNN's own layout with the weights reordered once
+/// ([`Net::folded`] with [`Layout::Mkldnn`]; its outputs equal the net's in eval mode).
+/// Images as in [`measure_latency`].
+pub fn measure_deployed_latency(
+    net: &Net,
+    images: &Tensor,
+    eval_batch: usize,
+    options: LatencyOptions,
+) -> Latency {
+    let folded = net.folded(Layout::Mkldnn);
+    measure_latency(&folded, images, eval_batch, options)
+}
+
 /// Times `model` on the first image and on the first `eval_batch` images of `images`
 /// (already normalised, on the model's device).
-pub fn measure_latency(
+fn measure_latency(
     model: &impl ModuleT,
     images: &Tensor,
     eval_batch: usize,

@@ -37,7 +37,7 @@ pub use contract::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialR
 #[cfg(feature = "torch")]
 pub use error::TrainError;
 #[cfg(feature = "torch")]
-pub use latency::{LatencyOptions, measure_latency};
+pub use latency::{LatencyOptions, measure_deployed_latency};
 #[cfg(feature = "torch")]
 pub use optim::Optimizer;
 pub use streams::{RandomSource, Streams};

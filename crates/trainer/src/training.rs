@@ -11,14 +11,13 @@
 use crate::checkpoint::{self, Checkpoint, MANIFEST_FORMAT, Manifest};
 use crate::config::ValidTrial;
 use crate::error::TrainError;
-use crate::latency::{LatencyOptions, measure_latency};
+use crate::latency::{LatencyOptions, measure_deployed_latency};
 use crate::optim::Optimizer;
 use crate::streams::Streams;
 use augmentation::Pipeline;
 use contract::{EpochMetrics, Event, Status, TrialResult};
 use data::{BatchOrder, FashionMnist, Split};
 use models::Net;
-use models::net::Layout;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -318,12 +317,9 @@ pub fn try_train(
                 .batches(trial.eval_batch_size, BatchOrder::Sequential)
                 .next()
                 .map(|b| data::normalize(&b.images));
-            // The deployed form of the trained net: batch norm folded into the convolutions
-            // and, on the CPU, oneDNN's own layout with the weights reordered once (see
-            // `models::net::FoldedNet`; its outputs equal the net's in eval mode, tested).
-            let folded = net.folded(Layout::Mkldnn);
+            // The deployed form of the trained net (see `measure_deployed_latency`).
             images.map(|images| {
-                measure_latency(&folded, &images, trial.eval_batch_size, latency_options)
+                measure_deployed_latency(&net, &images, trial.eval_batch_size, latency_options)
             })
         }
         _ => None,
