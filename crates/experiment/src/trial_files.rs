@@ -72,11 +72,18 @@ impl std::fmt::Display for Repaired {
     }
 }
 
+/// The text at `path`, or what is wrong: missing or unreadable.
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "is missing".to_string(),
+        _ => format!("cannot be read ({e})"),
+    })
+}
+
 /// What is wrong with the finished trial `dir`'s `config.ron`, if anything.
 fn config_problem(path: &Path, record: &TrialRecord) -> Option<String> {
-    let text = match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("is missing".into()),
-        Err(e) => return Some(format!("cannot be read ({e})")),
+    let text = match read(path) {
+        Err(problem) => return Some(problem),
         Ok(text) => text,
     };
     match ron::from_str::<TrialConfig>(&text) {
@@ -92,9 +99,8 @@ fn config_problem(path: &Path, record: &TrialRecord) -> Option<String> {
 
 /// What is wrong with the finished trial `dir`'s `trial.json`, if anything.
 fn start_problem(path: &Path, record: &TrialRecord) -> Option<String> {
-    let text = match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("is missing".into()),
-        Err(e) => return Some(format!("cannot be read ({e})")),
+    let text = match read(path) {
+        Err(problem) => return Some(problem),
         Ok(text) => text,
     };
     match serde_json::from_str::<TrialStart>(&text) {
