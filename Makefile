@@ -27,9 +27,13 @@ build: setup
 run: build
 	$(HARNESS) replicate $(CONFIG)
 
-# Trains the study (hours on a CPU; interrupt and rerun at will), then copies its records
-# into the committed store results/.
+# Trains the study (hours on a CPU; interrupt and rerun at will, here or on another machine:
+# the committed records in results/ are copied into runs/ first and not trained again), then
+# copies its records into the committed store results/.
 study-cpu: build
+	@# Carry on where the committed records stopped (on a new machine too): they are copied
+	@# into runs/ first, so only the missing trials train.
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --runs results --out runs
 	$(HARNESS) replicate $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL)
 	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --out results
 
@@ -46,6 +50,7 @@ study-report: build
 # 2 seeds, all test images; hours on 2 cores), its records copied into results/, and
 # reports/protocol.md with its plot.
 protocol: build
+	$(HARNESS) export records configs/protocol.ron --runs results --out runs
 	$(HARNESS) replicate configs/protocol.ron --device cpu --jobs 2 --threads 1
 	$(HARNESS) export records configs/protocol.ron --out results
 
