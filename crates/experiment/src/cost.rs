@@ -234,15 +234,19 @@ pub fn calibrate(
 /// baseline (32 channels, kernel 3), fewer in proportion to its forward FLOPs for heavier
 /// ones (down to 1 image), and never more than the trial's own batches.
 pub fn probe_batch(config: &TrialConfig) -> usize {
+    let batch = ((PROBE_BATCH as f64 / heaviness(config)).floor() as usize).clamp(1, PROBE_BATCH);
+    batch.min(config.batch_size).min(config.eval_batch_size)
+}
+
+/// The network's forward FLOPs over those of the 4 conv baseline (32 channels, kernel 3).
+fn heaviness(config: &TrialConfig) -> f64 {
     let yardstick = models::ModelConfig {
         architecture: models::Architecture::Conv4,
         channels: 32,
         kernel_size: 3,
         ..config.model.clone()
     };
-    let ratio = models::forward_flops(&yardstick) / models::forward_flops(&config.model);
-    let batch = ((PROBE_BATCH as f64 * ratio).floor() as usize).clamp(1, PROBE_BATCH);
-    batch.min(config.batch_size).min(config.eval_batch_size)
+    models::forward_flops(&config.model) / models::forward_flops(&yardstick)
 }
 
 /// The shape of one tiny calibration trial (2 epochs; the second is timed).
@@ -476,15 +480,7 @@ pub fn estimate(
     tch::set_num_threads(threads);
     let mut calibrated = 0;
     // Seconds per (capped) FLOP weight of the workloads calibrated so far.
-    let weight = |config: &TrialConfig| -> f64 {
-        let yardstick = models::ModelConfig {
-            architecture: models::Architecture::Conv4,
-            channels: 32,
-            kernel_size: 3,
-            ..config.model.clone()
-        };
-        (models::forward_flops(&config.model) / models::forward_flops(&yardstick)).clamp(0.1, 4.0)
-    };
+    let weight = |config: &TrialConfig| heaviness(config).clamp(0.1, 4.0);
     let (mut spent_s, mut spent_weight) = (0.0, 0.0);
     let weights: Vec<f64> = to_measure
         .iter()
