@@ -15,12 +15,17 @@
 #      trains against (its end-to-end test runs it).
 #   6. With --test: tensorboard in that venv, whose own reader the test of
 #      `harness export tensorboard` reads the exported event files back with.
+#   7. With --test: onnx and onnxruntime in that venv, which the test of `harness export
+#      onnx` checks and runs the exported files with.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
 # Pure Python (no TensorFlow needed): its event reader and HParams plugin, for the tests.
 TENSORBOARD_VERSION=2.21.0
+# The ONNX checker and runtime that read `harness export onnx`'s files in its test.
+ONNX_VERSION=1.23.2
+ONNXRUNTIME_VERSION=1.31.1
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness"
 VENV="$CACHE_ROOT/torch-$TORCH_VERSION"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,6 +78,13 @@ if [ "$want_test" = 1 ] && [ ! -f "$VENV/.tensorboard-$TENSORBOARD_VERSION" ]; t
   say "  why: the test of 'harness export tensorboard' reads the event files back with TensorBoard's own reader"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
   touch "$VENV/.tensorboard-$TENSORBOARD_VERSION"
+fi
+
+if [ "$want_test" = 1 ] && [ ! -f "$VENV/.onnxruntime-$ONNXRUNTIME_VERSION-onnx-$ONNX_VERSION" ]; then
+  say "installing onnx==$ONNX_VERSION and onnxruntime==$ONNXRUNTIME_VERSION into $VENV"
+  say "  why: the test of 'harness export onnx' checks and runs the exported files with them"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "onnx==$ONNX_VERSION" "onnxruntime==$ONNXRUNTIME_VERSION"
+  touch "$VENV/.onnxruntime-$ONNXRUNTIME_VERSION-onnx-$ONNX_VERSION"
 fi
 
 # 2. Cargo configuration for this machine.

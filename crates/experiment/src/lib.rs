@@ -16,6 +16,8 @@ pub mod export;
 pub mod frontier;
 pub mod id;
 pub mod lease;
+#[cfg(feature = "torch")]
+pub mod onnx_export;
 pub mod overrides;
 pub mod parity;
 pub mod plan;

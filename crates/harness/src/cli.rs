@@ -123,6 +123,11 @@ pub enum ExportCommand {
         #[arg(long)]
         seeds: Option<u32>,
     },
+    /// The trained network of one recorded trial as an ONNX file, the way it is deployed:
+    /// batch norm folded into the convolutions, no dropout, a dynamic batch dimension,
+    /// opset 17. The weights are evaluated on the trial's test images first and the
+    /// accuracy is compared with the record's. Serve it with ONNX Runtime (README).
+    Onnx(OnnxArgs),
     /// TensorBoard event files: a run per trial (per-epoch scalars; its hyper-parameters
     /// for the HParams dashboard, seeds of a variant grouped) and a `mean` run per variant
     /// (mean and mean ± sd over its seeds, diverged trials left out). Then:
@@ -512,6 +517,39 @@ pub struct TuiArgs {
     /// dashboard gets them too.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+}
+
+/// `harness export onnx`.
+#[derive(Debug, Args)]
+pub struct OnnxArgs {
+    /// The trial's id, or a prefix of it (at least 6 hex digits) naming one trial.
+    pub trial: String,
+    /// The run store holding its record.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// The ONNX file to write (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which weights: `last` (the final epoch's, which the record's final accuracy
+    /// describes) or `best` (the epoch with the best test accuracy).
+    #[arg(long, value_enum, default_value = "last")]
+    pub checkpoint: CheckpointArg,
+    /// The trial's checkpoint folder when it is not in the store, e.g. `DIR/ckpt` after
+    /// `harness reproduce ID --keep DIR` (default: the store's `trials/<id>/ckpt`).
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+    /// Folder with the Fashion-MNIST files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Which epoch's weights `export onnx` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckpointArg {
+    /// The final epoch's.
+    Last,
+    /// The best epoch's.
+    Best,
 }
 
 /// What `bench-epoch` times.

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod cli;
 mod common;
 mod data_cmd;
+mod onnx_cmd;
 mod parity_cmd;
 mod plan_cmd;
 mod progress;
@@ -98,6 +99,7 @@ fn run() -> anyhow::Result<ExitCode> {
             cli::ExportCommand::Tensorboard { configs, runs, out } => {
                 tensorboard_cmd::run(&configs, &runs, &out)
             }
+            cli::ExportCommand::Onnx(args) => onnx_cmd::run(args),
         },
         cli::Command::Models(args) => report_cmd::models(args),
         cli::Command::Parity(args) => parity_cmd::run(args),

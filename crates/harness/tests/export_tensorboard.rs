@@ -12,9 +12,9 @@ mod util;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use util::{Workspace, summary};
+use util::{Workspace, summary, venv_python};
 
 const SMOKE: &str = "configs/smoke.ron";
 
@@ -26,22 +26,6 @@ const SCALARS: [(&str, &str); 5] = [
     ("optimizer/lr", "lr"),
     ("speed/images_per_s", "images_per_s"),
 ];
-
-/// The Python of the cached torch venv (`${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness/
-/// torch-2.11.0/bin/python`), where `scripts/setup.sh --test` installs tensorboard.
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-    let python = cache.join("fmnist-harness/torch-2.11.0/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup.sh --test (make test does)",
-        python.display()
-    );
-    python
-}
 
 /// What TensorBoard reads from `out` (see `export_tensorboard.py`).
 fn tensorboard_view(out: &Path) -> Value {

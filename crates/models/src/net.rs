@@ -376,6 +376,64 @@ impl FoldedNet {
     }
 }
 
+impl Net {
+    /// The network in the inference form an ONNX file describes ([`onnx::Network`]): batch
+    /// norm folded into each convolution exactly as [`Net::folded`] folds it, contiguous
+    /// NCHW weights, no dropout. The numbers are copied to the CPU as `f32`.
+    pub fn to_onnx(&self) -> onnx::Network {
+        let values = |t: &Tensor| -> Vec<f32> {
+            let flat = t
+                .to_device(tch::Device::Cpu)
+                .to_kind(tch::Kind::Float)
+                .contiguous()
+                .view([-1]);
+            Vec::<f32>::try_from(&flat).expect("a float tensor converts to Vec<f32>")
+        };
+        let conv = |unit: &ConvUnit| -> onnx::Conv {
+            let (w, b) = unit.folded();
+            let size = w.size();
+            onnx::Conv {
+                out_channels: size[0],
+                in_channels: size[1],
+                kernel: size[2],
+                weight: values(&w),
+                bias: values(&b),
+            }
+        };
+        let stages = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Conv(unit) => onnx::Stage::Conv(conv(unit)),
+                Layer::Res(block) => onnx::Stage::Residual {
+                    first: conv(&block.first),
+                    second: conv(&block.second),
+                },
+                Layer::Pool => onnx::Stage::MaxPool,
+            })
+            .collect();
+        let (weight, bias) = tch::no_grad(|| {
+            let w = self.classifier.ws.detach();
+            let b = match &self.classifier.bs {
+                Some(b) => b.detach(),
+                None => Tensor::zeros([w.size()[0]], (w.kind(), w.device())),
+            };
+            (w, b)
+        });
+        let size = weight.size();
+        onnx::Network {
+            input: [plan::IN_CHANNELS, plan::IMAGE_SIDE, plan::IMAGE_SIDE],
+            stages,
+            classifier: onnx::Linear {
+                outputs: size[0],
+                inputs: size[1],
+                weight: values(&weight),
+                bias: values(&bias),
+            },
+        }
+    }
+}
+
 impl ModuleT for FoldedNet {
     /// [`FoldedNet::forward`]; an inference copy has no training mode, so `train` is ignored.
     fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {

@@ -609,3 +609,41 @@ fn folded_net_matches_eval_mode() {
         }
     }
 }
+
+/// The ONNX form of every architecture, with and without batch norm, chains (the onnx
+/// crate checks every shape), holds one convolution per planned convolution, and carries
+/// every parameter but batch norm's own, which are folded into the convolutions.
+/// ONNX Runtime's reading of it is tested end to end in the harness's `export_onnx` test.
+#[test]
+fn the_onnx_form_of_every_architecture_chains_and_folds_batch_norm() {
+    let _rng = lock();
+    tch::manual_seed(3);
+    for architecture in Architecture::ALL {
+        for batch_norm in [true, false] {
+            let cfg = ModelConfig {
+                architecture,
+                channels: 4,
+                batch_norm,
+                ..ModelConfig::default()
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Net::new(&vs.root(), &cfg);
+            let form = net.to_onnx();
+            let bytes = onnx::encode(&form, &onnx::About::default())
+                .unwrap_or_else(|e| panic!("{architecture} bn={batch_norm}: {e}"));
+            let graph = onnx::decode(&bytes).unwrap().graph.unwrap();
+            let convs = graph.node.iter().filter(|n| n.op_type == "Conv").count();
+            let planned = layer_table(&cfg).matches(": conv ").count();
+            assert!(
+                convs >= 2 && convs == planned,
+                "{architecture}: {convs} vs {planned}"
+            );
+            let values: usize = graph.initializer.iter().map(|t| t.raw_data.len() / 4).sum();
+            let without_bn = expected_parameter_count(&ModelConfig {
+                batch_norm: false,
+                ..cfg.clone()
+            });
+            assert_eq!(values as i64, without_bn, "{architecture} bn={batch_norm}");
+        }
+    }
+}

@@ -31,4 +31,12 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// A model file could not be loaded into the trial's network.
+    #[error("cannot load weights from {path}: {message}")]
+    Load {
+        /// The model file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }

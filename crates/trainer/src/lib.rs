@@ -43,5 +43,6 @@ pub use optim::Optimizer;
 pub use streams::{RandomSource, Streams};
 #[cfg(feature = "torch")]
 pub use training::{
-    RunOptions, Stop, build_model, compute_only_epoch, device_label, train, try_train,
+    RunOptions, Stop, build_model, compute_only_epoch, device_label, evaluate_test, load_model,
+    train, try_train,
 };

@@ -114,6 +114,38 @@ pub fn build_model(trial: &ValidTrial, streams: &Streams, device: Device) -> (Va
     (vs, net)
 }
 
+/// The trial's network with trained weights: built as the trial builds it, then every
+/// variable (weights and batch-norm running statistics) loaded from `model_file`, an
+/// epoch checkpoint's `model.ot` (or `last.model.ot`, `best.model.ot`).
+pub fn load_model(
+    trial: &ValidTrial,
+    model_file: &std::path::Path,
+    device: Device,
+) -> Result<(VarStore, Net), TrainError> {
+    let mut vs = VarStore::new(device);
+    let net = Net::try_new(&vs.root(), &trial.model).map_err(|e| TrainError::Load {
+        path: model_file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    vs.load(model_file).map_err(|e| TrainError::Load {
+        path: model_file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok((vs, net))
+}
+
+/// The test loss and accuracy (percent) of `net` on the trial's test images (the first
+/// `data.test_limit`), computed exactly as a trial computes them after each epoch.
+pub fn evaluate_test(
+    trial: &ValidTrial,
+    net: &Net,
+    dataset: &FashionMnist,
+    device: Device,
+) -> (f64, f64) {
+    let (_, test) = prepare(trial, dataset, device);
+    evaluate(net, &test, trial.eval_batch_size)
+}
+
 /// Runs one trial and returns its result; `stop` ends it early (status `Stopped`).
 ///
 /// Divergence is a result, not an error: the trial ends with [`Status::Diverged`] and the

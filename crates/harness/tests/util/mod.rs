@@ -110,6 +110,24 @@ pub fn real_data_dir() -> PathBuf {
         .expect("the Fashion-MNIST files (make test installs them)")
 }
 
+/// The Python of the cached torch venv (`${XDG_CACHE_HOME:-$HOME/.cache}/fmnist-harness/
+/// torch-2.11.0/bin/python`), where `scripts/setup.sh --test` installs the readers the
+/// export tests use (tensorboard, onnx, onnxruntime). Missing, the test fails and says
+/// what to run.
+pub fn venv_python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+    let python = cache.join("fmnist-harness/torch-2.11.0/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup.sh --test (make test does)",
+        python.display()
+    );
+    python
+}
+
 /// Reads a trial's summary as JSON.
 pub fn summary(trial: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(trial.join("summary.json")).unwrap()).unwrap()
