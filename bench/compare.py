@@ -55,11 +55,29 @@ class ChildFailed(RuntimeError):
     pass
 
 
+# CPU time of other processes, in cores, while each child ran: (label, cores), in order.
+OTHERS = []
+# A run during which other processes used more than this many cores on average is flagged.
+OTHERS_LIMIT = 0.25
+
+
+def busy_seconds():
+    """CPU time spent busy by the whole machine since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(cmd, label):
     """Runs cmd to completion; returns (json lines, stderr text, peak RSS in MiB, wall s).
     The child is reaped with os.wait4 so its ru_maxrss (and that of any descendants it
-    waited for, such as DataLoader workers: the largest one, not the sum) is exact."""
+    waited for, such as DataLoader workers: the largest one, not the sum) is exact. The CPU
+    time other processes used meanwhile (the machine's busy time minus the child's own user
+    and system time, which wait4 also gives) goes into OTHERS: a load check that does not
+    count the bench's own work, as the load average does."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy_before = busy_seconds()
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
         try:
@@ -69,6 +87,11 @@ def run_child(cmd, label):
             proc.wait()
             raise
         wall = time.perf_counter() - start
+        own = usage.ru_utime + usage.ru_stime
+        others = max(0.0, busy_seconds() - busy_before - own) / max(wall, 1e-9)
+        OTHERS.append((label, others))
+        if others > OTHERS_LIMIT:
+            log(f"warning: other processes used {others:.2f} cores while `{label}` ran")
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -123,6 +146,8 @@ class Bench:
         self.latency = {}  # (arch, side) -> [latency dicts]; side: ours, ref
         self.rss = {}  # (arch, side) -> [MiB]
         self.params = {}  # arch -> reference parameter count
+        self.peak = []  # per pair: the practical fp32 peak (matrix multiply), GFLOP/s
+        self.flops = {}  # variant -> forward FLOPs per image (from our start line)
 
     def add(self, table, key, value):
         table.setdefault(key, []).append(value)
@@ -135,6 +160,9 @@ class Bench:
         label = f"ours {variant} {mode}"
         lines, _, _, _ = run_child(cmd, label)
         seconds = timed_epochs(lines, label, self.a.train_limit)
+        for line in lines:
+            if line.get("kind") == "start" and line.get("forward_flops"):
+                self.flops[variant] = line["forward_flops"]
         self.add(self.epoch, (variant, "ours_full" if mode == "full" else "ours_compute"), seconds)
         return lines, seconds
 
@@ -172,7 +200,8 @@ class Bench:
         return seconds
 
     def ref_latency(self, variant):
-        lines, _, _, _ = run_child(self.ref_cmd(variant, ["--mode", "latency"]), f"reference latency {variant}")
+        lines, _, _, _ = run_child(self.ref_cmd(variant, ["--mode", "latency", "--engines"]),
+                                   f"reference latency {variant}")
         self.add(self.latency, (VARIANTS[variant]["arch"], "ref"), latency_of(lines, f"reference latency {variant}"))
 
     def ref_trial(self, variant):
@@ -182,10 +211,20 @@ class Bench:
         _, _, rss, _ = run_child(cmd, f"reference trial {variant}")
         return rss
 
+    def ref_peak(self):
+        lines, _, _, _ = run_child(self.ref_cmd("conv2", ["--mode", "peak"]), "matrix multiply peak")
+        peak = [l for l in lines if l.get("kind") == "peak"]
+        if not peak:
+            raise ChildFailed("matrix multiply peak: no peak line on stdout")
+        self.peak.append(peak[-1]["gflops"])
+        return peak[-1]["gflops"]
+
     # one pair
     def pair(self, p):
         forward = p % 2 == 0  # even pairs: ours first; odd pairs: reference first
         ours = not self.a.reference_only
+        if ours and not self.a.rss_only:
+            log(f"pair {p + 1}/{self.a.pairs}: matrix multiply peak {self.ref_peak():.1f} GFLOP/s")
         latency_variant = {}
         for v in self.a.variants:
             latency_variant.setdefault(VARIANTS[v]["arch"], v)
@@ -305,6 +344,14 @@ TARGETS = [
     ("latency eval batch (median)", "conv2", "latency_eval", 1.0),
     ("latency batch 1 (median)", "conv4", "latency1", 1.5),
     ("latency eval batch (median)", "conv4", "latency_eval", 1.2),
+    # Against what a user would deploy (#23): ONNX Runtime, same threads, same run.
+    ("latency batch 1 vs ONNX Runtime", "conv2", "ort1", 1.0),
+    ("latency eval batch vs ONNX Runtime", "conv2", "ort_eval", 1.0),
+    ("latency batch 1 vs ONNX Runtime", "conv4", "ort1", 1.0),
+    ("latency eval batch vs ONNX Runtime", "conv4", "ort_eval", 1.0),
+    # Training throughput (3 x forward FLOPs per image) as a share of the matrix-multiply peak.
+    ("training share of the fp32 peak", "conv2", "roofline", 55.0),
+    ("training share of the fp32 peak", "conv4", "roofline", 78.0),
     ("peak RSS of a short trial", "conv2", "rss", 2.0),
     ("peak RSS of a short trial", "conv4", "rss", 2.0),
     ("data-path overhead", "conv2", "overhead", 3.0),
@@ -317,6 +364,26 @@ TARGETS = [
 def per_pair(ref, ours):
     n = min(len(ref), len(ours))
     return [r / o for r, o in zip(ref[:n], ours[:n]) if o > 0]
+
+
+def engine_medians(ref_latencies, engine, key, stat="median_ms"):
+    """Per pair, `engine`'s figure from the reference's latency lines (runs made before the
+    engines were timed have none)."""
+    return [x["engines"][engine][key][stat] for x in ref_latencies if engine in x.get("engines", {})]
+
+
+def training_gflops(bench, a, variant):
+    """Per pair, our training GFLOP/s on `variant`: images/s x 3 x forward FLOPs."""
+    flops = getattr(bench, "flops", {}).get(variant)
+    if not flops:
+        return []
+    return [a.train_limit / s * 3.0 * flops / 1e9 for s in bench.epoch.get((variant, "ours_full"), []) if s > 0]
+
+
+def roofline_shares(bench, a, variant):
+    """Per pair, our training GFLOP/s on `variant` as a percentage of that pair's peak."""
+    peaks = getattr(bench, "peak", [])
+    return [100.0 * g / p for g, p in zip(training_gflops(bench, a, variant), peaks) if p > 0]
 
 
 def target_rows(bench, a):
@@ -333,6 +400,14 @@ def target_rows(bench, a):
             rows.append((what, name, f"≤ {threshold:.0f} %", f"{med:+.1f} % ({min(over):+.1f} … {max(over):+.1f})",
                          med <= threshold))
             continue
+        if kind == "roofline":
+            shares = roofline_shares(bench, a, name)
+            if not shares:
+                continue
+            med = statistics.median(shares)
+            rows.append((what, name, f"≥ {threshold:.0f} %", f"{med:.0f} % ({min(shares):.0f} … {max(shares):.0f})",
+                         med >= threshold))
+            continue
         if kind == "epoch":
             if name not in a.variants:
                 continue
@@ -342,6 +417,10 @@ def target_rows(bench, a):
             ratios = per_pair(bench.epoch.get((name, f"ref_w{bw}"), []), bench.epoch.get((name, "ours_full"), []))
         elif kind == "rss":
             ratios = per_pair(bench.rss.get((name, "ref"), []), bench.rss.get((name, "ours"), []))
+        elif kind in ("ort1", "ort_eval"):
+            key = "batch1" if kind == "ort1" else "eval"
+            ratios = per_pair(engine_medians(bench.latency.get((name, "ref"), []), "onnxruntime", key),
+                              [x[key]["median_ms"] for x in bench.latency.get((name, "ours"), [])])
         else:
             key = "batch1" if kind == "latency1" else "eval"
             ratios = per_pair([x[key]["median_ms"] for x in bench.latency.get((name, "ref"), [])],
@@ -371,6 +450,31 @@ def load_limit(cores):
     return LOAD_PER_CORE_LIMIT * max(1, cores)
 
 
+def others_summary(others):
+    """(median cores, highest cores, label of the run with the highest) of OTHERS-like pairs."""
+    if not others:
+        return None
+    cores = [c for _, c in others]
+    label, top = max(others, key=lambda x: x[1])
+    return {"median": statistics.median(cores), "max": top, "max_label": label}
+
+
+def busy_note(raw):
+    """What the README says about other work during a run: from the other processes' CPU
+    time where the run measured it, else (older runs) from the load average."""
+    info = raw["info"]
+    others = raw.get("others")
+    if others:
+        if others["max"] > OTHERS_LIMIT:
+            return (f"; ⚠ other processes used up to {others['max']:.2f} cores during a run "
+                    f"(median {others['median']:.2f}), figures are noisy")
+        return f"; other processes used at most {others['max']:.2f} cores during any run"
+    load = max(x for x in (raw["load_before"], raw["load_after"], raw.get("load_max")) if x is not None)
+    if load > load_limit(info["usable_cores"]):
+        return f"; ⚠ load average up to {load:.2f} on {info['usable_cores']} cores, figures are noisy"
+    return f"; load average up to {load:.2f}"
+
+
 def render_document(runs):
     """The whole report: one section per CPU model in `runs` ({cpu: raw run}), by name."""
     out = ["# Performance: our harness vs the PyTorch reference", "",
@@ -385,7 +489,7 @@ def render_document(runs):
         bench, a = from_raw(runs[cpu])
         raw = runs[cpu]
         out.append(render(bench, a, raw["info"], raw["started"], raw["finished"], raw["load_before"],
-                          raw["load_after"], raw.get("load_max")))
+                          raw["load_after"], raw.get("load_max"), raw.get("others")))
     return "\n".join(out)
 
 
@@ -394,7 +498,7 @@ def anchor(cpu):
     return re.sub(r"[^\w\- ]", "", cpu.lower()).replace(" ", "-")
 
 
-def render(bench, args, info, started, finished, load_before, load_after, load_max=None):
+def render(bench, args, info, started, finished, load_before, load_after, load_max=None, others=None):
     """The section of one CPU model (level-2 title, level-3 subsections)."""
     a = args
     ours = not a.reference_only
@@ -420,10 +524,19 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
     w(f"- Linux {info['kernel']}; run {started} → {finished} (UTC)")
     loads = [x for x in (load_before, load_after, load_max) if x is not None]
     limit = load_limit(info["usable_cores"])
-    w(f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}"
-      + (f" (highest at the start of a pair: {load_max:.2f})" if load_max is not None else "")
-      + (f"  ⚠ above {LOAD_PER_CORE_LIMIT} per core ({limit:.1f}): other work was running, figures are noisy"
-         if max(loads) > limit else ""))
+    if others:
+        w(f"- other processes' CPU while each run ran (the machine's busy time from `/proc/stat` minus the run's own "
+          f"CPU time from `wait4`): median {others['median']:.2f} cores, highest {others['max']:.2f} "
+          f"(`{others['max_label']}`)"
+          + (f"  ⚠ above {OTHERS_LIMIT} cores: other work was running, figures are noisy"
+             if others["max"] > OTHERS_LIMIT else ""))
+        w(f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} (it counts the bench's own "
+          "runs too, so it is not the check)")
+    else:
+        w(f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}"
+          + (f" (highest at the start of a pair: {load_max:.2f})" if load_max is not None else "")
+          + (f"  ⚠ above {LOAD_PER_CORE_LIMIT} per core ({limit:.1f}): other work was running, figures are noisy"
+             if max(loads) > limit else ""))
     w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
       f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
     for note in getattr(a, "notes", []):
@@ -468,8 +581,22 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
         w("per run (ours: the net itself, as measured before the folded copy). Cells: min / median / max over the")
         w("pairs of each run's median (or p95), in ms.")
     w("")
-    w("| arch | batch | statistic | ours (ms) | reference (ms) | ratio |")
-    w("|---|---|---|---|---|---|")
+    engines = any(x.get("engines") for (_, side), xs in bench.latency.items() if side == "ref" for x in xs)
+    if engines:
+        w("")
+        w("What a user would deploy instead of eager PyTorch, timed the same way by the reference right after its")
+        w("eager passes, in the same process and with the same threads: **TorchScript frozen**")
+        w("(`optimize_for_inference(freeze(script(model)))`: batch norm folded, weights prepacked for oneDNN) and")
+        w("**ONNX Runtime** (CPU provider, all graph optimisations, on `torch.onnx.export(..., dynamo=False)`'s")
+        w("opset-17 file of the same architecture; `harness export onnx` writes the same graph for a trained trial).")
+        w("Ratios are other / ours: above 1 means ours is faster.")
+        w("")
+        w("| arch | batch | statistic | ours (ms) | PyTorch eager (ms) | eager / ours | TorchScript frozen (ms) "
+          "| frozen / ours | ONNX Runtime (ms) | ORT / ours |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+    else:
+        w("| arch | batch | statistic | ours (ms) | reference (ms) | ratio |")
+        w("|---|---|---|---|---|---|")
     for arch in dict.fromkeys(VARIANTS[v]["arch"] for v in a.variants):
         o = bench.latency.get((arch, "ours"), [])
         r = bench.latency.get((arch, "ref"), [])
@@ -478,8 +605,32 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
             for stat in ("median_ms", "p95_ms"):
                 ov = [x[key][stat] for x in o]
                 rv = [x[key][stat] for x in r]
-                w(f"| {arch} | {size} | {stat.replace('_ms', '')} | {mmm(ov)} | {mmm(rv)} | {ratio_cell(rv, ov)} |")
+                row = f"| {arch} | {size} | {stat.replace('_ms', '')} | {mmm(ov)} | {mmm(rv)} | {ratio_cell(rv, ov)} |"
+                if engines:
+                    for engine in ("torchscript_frozen", "onnxruntime"):
+                        ev = engine_medians(r, engine, key, stat)
+                        row += f" {mmm(ev)} | {ratio_cell(ev, ov)} |"
+                w(row)
     w("")
+
+    if getattr(bench, "peak", None) and getattr(bench, "flops", None):
+        w("### 2b. Roofline: training against the machine's fp32 peak")
+        w("")
+        w(f"The practical peak: a {2048}×{2048} fp32 matrix multiply in the same libtorch with the same threads, timed at")
+        w("the start of every pair (median of 15 calls). Training GFLOP/s: our full-epoch images/s × 3 × the network's")
+        w("forward FLOPs per image (`models::forward_flops`: multiply-adds of the convolutions and the classifier, ×2;")
+        w("the backward pass counted as two more forward passes). Min / median / max over the pairs.")
+        w("")
+        w("| variant | forward MFLOP/image | ours images/s | training GFLOP/s | peak GFLOP/s | share of peak |")
+        w("|---|---|---|---|---|---|")
+        for v in a.variants:
+            g = training_gflops(bench, a, v)
+            if not g:
+                continue
+            ips = [a.train_limit / s for s in bench.epoch.get((v, "ours_full"), []) if s > 0]
+            w(f"| {v} | {bench.flops[v] / 1e6:.1f} | {mmm(ips, '{:.0f}')} | {mmm(g, '{:.1f}')} | "
+              f"{mmm(bench.peak, '{:.1f}')} | {mmm(roofline_shares(bench, a, v), '{:.0f} %')} |")
+        w("")
 
     w("### 3. Peak memory of a whole short trial")
     w("")
@@ -541,14 +692,15 @@ def write_atomic(path, text):
     return path
 
 
-def raw_results(bench, a, info, started, finished, load_before, load_after, load_max=None):
+def raw_results(bench, a, info, started, finished, load_before, load_after, load_max=None, others=None):
     """Everything render() needs, as JSON: `--render-from` rebuilds the report from it."""
     table = lambda t: [[*k, v] for k, v in t.items()]  # noqa: E731
     args = {k: v for k, v in vars(a).items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     return {"args": args, "info": info, "started": started, "finished": finished,
             "load_before": load_before, "load_after": load_after, "load_max": load_max,
-            "epoch": table(bench.epoch),
-            "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params, "notes": []}
+            "others": others, "epoch": table(bench.epoch),
+            "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params,
+            "peak": bench.peak, "flops": bench.flops, "notes": []}
 
 
 def from_raw(raw):
@@ -559,6 +711,8 @@ def from_raw(raw):
     bench.latency = {(k0, k1): v for k0, k1, v in raw["latency"]}
     bench.rss = {(k0, k1): v for k0, k1, v in raw["rss"]}
     bench.params = raw["params"]
+    bench.peak = raw.get("peak", [])
+    bench.flops = raw.get("flops", {})
     a.notes = raw.get("notes", [])
     return bench, a
 
@@ -573,9 +727,7 @@ def readme_block(runs, out):
         raw = runs[cpu]
         bench, a = from_raw(raw)
         info = raw["info"]
-        load = max(x for x in (raw["load_before"], raw["load_after"], raw.get("load_max")) if x is not None)
-        busy = (f"; ⚠ load average up to {load:.2f} on {info['usable_cores']} cores, figures are noisy"
-                if load > load_limit(info["usable_cores"]) else f"; load average up to {load:.2f}")
+        busy = busy_note(raw)
         lines += [f"**{cpu}**: measured {raw['started']} (UTC), {info['usable_cores']} cores, `{info['harness']}`, "
                   f"{a.threads} threads, {a.pairs} alternating pairs, {a.train_limit:,}-image epochs, reference at its "
                   f"best `num_workers` of {a.workers}{busy} (full tables: [{out}](" + out + "#" + anchor(cpu) + ")):",
@@ -697,10 +849,7 @@ def main(argv=None):
     try:
         load_max = load_before
         for p in range(a.pairs):
-            load = os.getloadavg()[0]
-            if load > limit and load > load_max:
-                log(f"warning: load average {load:.2f} at the start of pair {p + 1} (limit {limit:.1f})")
-            load_max = max(load_max, load)
+            load_max = max(load_max, os.getloadavg()[0])
             bench.pair(p)
     except ChildFailed as e:
         log(str(e))
@@ -712,7 +861,8 @@ def main(argv=None):
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     log(f"measured in {time.perf_counter() - t0:.0f}s")
     # The measurements first, so that nothing after this point can lose them.
-    raw = raw_results(bench, a, info, started, finished, load_before, load_after, max(load_max, load_after))
+    raw = raw_results(bench, a, info, started, finished, load_before, load_after, max(load_max, load_after),
+                      others_summary(OTHERS))
     json_path = os.path.splitext(a.out)[0] + ".json"
     runs = load_runs(json_path)
     if info["cpu"] in runs:

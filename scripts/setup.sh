@@ -15,8 +15,9 @@
 #      trains against (its end-to-end test runs it).
 #   6. With --test: tensorboard in that venv, whose own reader the test of
 #      `harness export tensorboard` reads the exported event files back with.
-#   7. With --test: onnx and onnxruntime in that venv, which the test of `harness export
-#      onnx` checks and runs the exported files with.
+#   7. With --test or --bench: onnx and onnxruntime in that venv, which the test of
+#      `harness export onnx` checks and runs the exported files with, and which `make bench`
+#      times beside ours (with TorchScript frozen) as what a user would deploy.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -80,9 +81,9 @@ if [ "$want_test" = 1 ] && [ ! -f "$VENV/.tensorboard-$TENSORBOARD_VERSION" ]; t
   touch "$VENV/.tensorboard-$TENSORBOARD_VERSION"
 fi
 
-if [ "$want_test" = 1 ] && [ ! -f "$VENV/.onnxruntime-$ONNXRUNTIME_VERSION-onnx-$ONNX_VERSION" ]; then
+if { [ "$want_bench" = 1 ] || [ "$want_test" = 1 ]; } && [ ! -f "$VENV/.onnxruntime-$ONNXRUNTIME_VERSION-onnx-$ONNX_VERSION" ]; then
   say "installing onnx==$ONNX_VERSION and onnxruntime==$ONNXRUNTIME_VERSION into $VENV"
-  say "  why: the test of 'harness export onnx' checks and runs the exported files with them"
+  say "  why: the test of 'harness export onnx' checks and runs the exported files; 'make bench' times ONNX Runtime beside ours"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "onnx==$ONNX_VERSION" "onnxruntime==$ONNXRUNTIME_VERSION"
   touch "$VENV/.onnxruntime-$ONNXRUNTIME_VERSION-onnx-$ONNX_VERSION"
 fi

@@ -25,7 +25,9 @@ Output is JSON lines on stdout; everything human-readable goes to stderr:
 Modes:
   train    E epochs (train + evaluate each), then the latency measurement.
   epochs   1 warm-up epoch ("warmup": true) then E timed epochs; epoch lines only.
-  latency  build the model (untrained weights) and measure inference latency only.
+  latency  build the model (untrained weights) and measure inference latency only
+           (--engines: also TorchScript frozen and ONNX Runtime).
+  peak     the practical fp32 peak: a 2048 x 2048 matrix multiply, GFLOP/s.
 """
 
 import argparse
@@ -243,25 +245,84 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-@torch.no_grad()
-def measure_latency(model, test_images, eval_batch):
-    """Inference latency on the first test images (normalised, no augmentation)."""
-    model.eval()
-    x_all = (torch.from_numpy(test_images[:eval_batch].copy()).float().div_(255.0).unsqueeze(1) - MEAN) / STD
+def _time_calls(run, x_all):
+    """batch 1 and eval-batch timings of `run(batch)`: warm-up, then timed calls."""
     result = {}
     for key, batch in (("batch1", x_all[:1]), ("eval", x_all)):
         for _ in range(LATENCY_WARMUP):
-            model(batch)
+            run(batch)
         times = []
         for _ in range(LATENCY_TIMED):
             t0 = time.perf_counter()
-            model(batch)
+            run(batch)
             times.append((time.perf_counter() - t0) * 1000.0)
         entry = {"median_ms": statistics.median(times), "p95_ms": percentile(times, 95)}
         if key == "eval":
             entry = {"batch": int(batch.shape[0]), **entry}
         result[key] = entry
     return result
+
+
+@torch.no_grad()
+def measure_latency(model, test_images, eval_batch, engines=False):
+    """Inference latency on the first test images (normalised, no augmentation).
+
+    Eager `model.eval()` under `torch.no_grad()`, as the study's users run it. With
+    `engines`, also what a user would deploy, timed the same way right after it in the same
+    process: TorchScript `optimize_for_inference(freeze(script(model)))` (batch norm folded,
+    weights prepacked) and ONNX Runtime on `torch.onnx.export(..., dynamo=False)`'s file
+    (opset 17, dynamic batch, all graph optimisations, which fold batch norm too), with the
+    same intra-op thread count as torch."""
+    model.eval()
+    x_all = (torch.from_numpy(test_images[:eval_batch].copy()).float().div_(255.0).unsqueeze(1) - MEAN) / STD
+    result = _time_calls(model, x_all)
+    if not engines:
+        return result
+    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
+    timed = {"torchscript_frozen": _time_calls(frozen, x_all)}
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        import warnings
+
+        with warnings.catch_warnings():
+            # The TorchScript-based exporter is chosen on purpose (GUIDE: dynamo=False).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model, (x_all[:1],), path, opset_version=17, input_names=["images"],
+                              output_names=["logits"], dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                              dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    x_np = x_all.numpy()
+    timed["onnxruntime"] = _time_calls(lambda b: session.run(None, {"images": b}), x_np)
+    timed["onnxruntime"]["version"] = ort.__version__
+    result["engines"] = timed
+    return result
+
+
+PEAK_N, PEAK_WARMUP, PEAK_TIMED = 2048, 3, 15
+
+
+def measure_peak():
+    """The machine's practical fp32 peak at torch's thread count: a large square matrix
+    multiply (2 n^3 FLOPs), the median of the timed calls, in GFLOP/s."""
+    a = torch.randn(PEAK_N, PEAK_N)
+    b = torch.randn(PEAK_N, PEAK_N)
+    for _ in range(PEAK_WARMUP):
+        torch.mm(a, b)
+    times = []
+    for _ in range(PEAK_TIMED):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return {"gflops": 2.0 * PEAK_N**3 / statistics.median(times) / 1e9, "n": PEAK_N,
+            "threads": torch.get_num_threads()}
 
 
 def _strict(value):
@@ -317,7 +378,9 @@ def parse_args(argv):
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--mode", choices=["train", "epochs", "latency"], default="train")
+    p.add_argument("--mode", choices=["train", "epochs", "latency", "peak"], default="train")
+    p.add_argument("--engines", action="store_true",
+                   help="--mode latency: also time TorchScript frozen and ONNX Runtime (needs onnxruntime)")
     p.add_argument("--no-latency", action="store_true", help="--mode train: skip the latency measurement at the end")
     args = p.parse_args(argv)
     for name in ("channels", "kernel", "batch_size", "eval_batch_size"):
@@ -367,8 +430,11 @@ def main(argv=None):
         train_images, train_labels = load_split(data_dir, "train") if args.mode != "latency" else (None, None)
     except (OSError, ValueError) as e:
         raise SystemExit(f"reference: cannot load Fashion-MNIST from {data_dir}: {e}")
+    if args.mode == "peak":
+        emit({"kind": "peak", **measure_peak()})
+        return 0
     if args.mode == "latency":
-        emit({"kind": "latency", **measure_latency(model, test_images, args.eval_batch_size)})
+        emit({"kind": "latency", **measure_latency(model, test_images, args.eval_batch_size, engines=args.engines)})
         return 0
 
     if args.train_limit is not None:
