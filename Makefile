@@ -6,7 +6,7 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench setup clean-runs study-cpu study-report study-records protocol protocol-report
+.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
 # CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
@@ -69,7 +69,17 @@ test:
 	$(CARGO) clippy -p contract -p dashboard --all-targets --quiet -- -D warnings
 	$(CARGO) test -p contract -p dashboard
 
+# The default finishes in under 15 minutes on 2 cores: the two architectures without
+# augmentation, 5 alternating pairs of 2,048-image epochs, the reference at 0 and 2 workers.
+# `make bench-full` adds the augmented variants, 4,096-image epochs and 1 worker (~45 min).
+BENCH_ARGS ?= --variants conv2,conv4 --pairs 5 --train-limit 2048 --workers 0,2
+
 bench:
+	@scripts/setup.sh --bench
+	@$(CARGO) build --release --quiet -p harness
+	bench/compare.sh $(BENCH_ARGS)
+
+bench-full:
 	@scripts/setup.sh --bench
 	@$(CARGO) build --release --quiet -p harness
 	bench/compare.sh
