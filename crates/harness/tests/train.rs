@@ -189,3 +189,34 @@ fn bad_arguments_are_clear_errors() {
     std::fs::create_dir(ws.join("exists")).unwrap();
     assert!(err(&["train", SMOKE, "--out", "exists"]).contains("already exists"));
 }
+
+/// `bench-epoch --mode full` times the trial runner itself (what a user's trial runs), so its
+/// JSON lines carry the network's FLOPs, a warm-up epoch, the timed epochs and the latency,
+/// and its scratch trial folder (under `TMPDIR`) is gone afterwards.
+#[test]
+fn bench_epoch_full_runs_the_trial_runner_and_leaves_nothing_behind() {
+    let ws = Workspace::new();
+    let tmp = ws.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = ws
+        .harness()
+        .env("TMPDIR", &tmp)
+        .args(["bench-epoch", SMOKE, "--mode", "full", "--repeats", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["start", "epoch", "epoch", "latency"]);
+    assert!(lines[0]["forward_flops"].as_f64().unwrap() > 1e5);
+    assert_eq!(lines[1]["warmup"], true);
+    assert_eq!(lines[2]["images"], 512);
+    assert!(lines[2]["epoch_time_s"].as_f64().unwrap() > 0.0);
+    assert!(lines[3]["batch1"]["median_ms"].as_f64().unwrap() > 0.0);
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
+}
