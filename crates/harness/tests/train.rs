@@ -204,7 +204,11 @@ fn bench_epoch_full_runs_the_trial_runner_and_leaves_nothing_behind() {
         .args(["bench-epoch", SMOKE, "--mode", "full", "--repeats", "1"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
