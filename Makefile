@@ -6,7 +6,7 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report
+.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
 # CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
@@ -56,6 +56,18 @@ protocol: build
 
 protocol-report: build
 	$(HARNESS) report configs/protocol.ron --runs results
+
+# The README's quickstart and variance tables (2 conv, 3 epochs; about 25 minutes on 2
+# cores), their records copied into results/; examples-report regenerates them from there.
+EXAMPLES := configs/quickstart.ron configs/variance.ron
+
+examples: build
+	$(HARNESS) export records $(EXAMPLES) --runs results --out runs
+	$(HARNESS) replicate $(EXAMPLES) --device cpu --jobs 2 --threads 1
+	$(HARNESS) export records $(EXAMPLES) --out results
+
+examples-report: build
+	$(HARNESS) report $(EXAMPLES) --runs results
 
 test:
 	@scripts/setup.sh --test

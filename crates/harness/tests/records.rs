@@ -179,7 +179,7 @@ fn study_args(repo: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `make study-report` and `make protocol-report` on a fresh clone leave `git status`
+/// `make study-report protocol-report examples-report` on a fresh clone leave `git status`
 /// clean: the committed reports, plots and README sections are exactly what the committed
 /// records in `results/` give, without training.
 #[test]
@@ -207,18 +207,25 @@ fn the_committed_reports_are_what_the_committed_records_give() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ws.ok(&args);
     ws.ok(&["report", "configs/protocol.ron", "--runs", results]);
+    ws.ok(&[
+        "report",
+        "configs/quickstart.ron",
+        "configs/variance.ron",
+        "--runs",
+        results,
+    ]);
     let mut compared = 0;
-    for name in STUDY.iter().chain(&["protocol"]) {
+    for name in STUDY.iter().chain(&["protocol", "quickstart", "variance"]) {
         for ext in ["md", "png"] {
             let file = format!("reports/{name}.{ext}");
             assert!(
                 std::fs::read(ws.join(&file)).unwrap() == std::fs::read(repo.join(&file)).unwrap(),
-                "{file} differs from what `make study-report`/`make protocol-report` writes: run them and commit"
+                "{file} differs from what `make study-report protocol-report examples-report` writes: run them and commit"
             );
             compared += 1;
         }
     }
-    assert_eq!(compared, 20);
+    assert_eq!(compared, 24);
     assert!(
         std::fs::read(ws.join("README.md")).unwrap()
             == std::fs::read(repo.join("README.md")).unwrap(),
