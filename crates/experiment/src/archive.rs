@@ -62,7 +62,7 @@ pub fn export(
     let trials = to.trials_dir();
     std::fs::create_dir_all(&trials).map_err(io(&trials))?;
     for experiment in experiments {
-        let found = from.records_for(experiment)?;
+        let found = from.records_for(&experiment.membership())?;
         for warning in found.warnings() {
             if !done.warnings.contains(&warning) {
                 done.warnings.push(warning);

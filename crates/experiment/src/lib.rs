@@ -3,39 +3,33 @@
 //!
 //! The main path: [`config`] (RON file + `--set` [`overrides`]) → [`plan`] (variants ×
 //! seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
-//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`]. The
-//! modules do not yet depend on each other one way only (`config` and `overrides`,
-//! `config` and `store`, `report` and `power`, `power` and `stats` import each other);
-//! splitting the crate by concern is issue #22's work.
+//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
+//!
+//! The store (`store` crate), the specification (`spec`: config, overrides, plan) and the
+//! statistics (`statistics`) are crates of their own; they are re-exported here under
+//! their old module names so that callers keep one path.
+
+pub use spec::{config, overrides, plan};
+pub use statistics as stats;
+pub use store::{self, crash, id, lease, record, side_file, trial_files};
 
 pub mod archive;
-pub mod config;
 pub mod cost;
-pub mod crash;
 pub mod export;
 pub mod frontier;
-pub mod id;
-pub mod lease;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
-pub mod overrides;
 pub mod parity;
-pub mod plan;
 pub mod plot;
 pub mod power;
 pub mod provenance;
 pub mod quiet_latency;
-pub mod record;
 pub mod report;
 pub mod reproduce;
 pub mod schedule;
 pub mod seeding;
-pub mod side_file;
 pub mod slurm;
-pub mod stats;
-pub mod store;
 pub mod tensorboard_export;
-pub mod trial_files;
 #[cfg(feature = "torch")]
 pub mod trial_run;
 

@@ -25,7 +25,8 @@
 //! side has nothing to do with seed 0 of the other: the sides are compared as two
 //! independent samples, never as pairs.
 
-use crate::config::{ExperimentFile, ron_options};
+use crate::config::ExperimentFile;
+use crate::overrides::ron_options;
 use crate::record::TrialRecord;
 use crate::report::format_count;
 use crate::stats::{self, Comparison, Summary, Verdict};

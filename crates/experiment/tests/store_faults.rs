@@ -850,7 +850,7 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
 
     assert_eq!(store.records().unwrap().records.len(), 3);
     let mine: Vec<String> = store
-        .records_for(&e)
+        .records_for(&e.membership())
         .unwrap()
         .records
         .into_iter()
@@ -859,7 +859,8 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert!(mine.contains(&shared.id));
     assert!(mine.contains(&own_other_settings.id));
-    let report = experiment::report::render(&e, &store.records_for(&e).unwrap().records);
+    let report =
+        experiment::report::render(&e, &store.records_for(&e.membership()).unwrap().records);
     assert!(report.contains("| base"), "{report}");
 }
 

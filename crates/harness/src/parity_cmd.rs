@@ -248,7 +248,7 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
             &dir,
         )?;
     }
-    let found = store.records_for(&experiment)?;
+    let found = store.records_for(&experiment.membership())?;
     for warning in found.warnings() {
         eprintln!("warning: {warning}");
     }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// those it ran itself); each unusable one (moved to quarantine by the store) is named in
 /// a warning on stderr.
 pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<TrialRecord>> {
-    let found = store.records_for(experiment)?;
+    let found = store.records_for(&experiment.membership())?;
     for warning in found.warnings() {
         eprintln!("warning: {warning}");
     }

@@ -255,7 +255,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let records: BTreeMap<String, bool> = store
-            .records_for(&experiment)?
+            .records_for(&experiment.membership())?
             .records
             .into_iter()
             .map(|r| (r.id.clone(), r.diverged()))

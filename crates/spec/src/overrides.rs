@@ -7,6 +7,12 @@ use augmentation::Augmentation;
 use serde_json::Value;
 use trainer::{Schedule, TrialConfig};
 
+/// Parses RON with the `implicit_some` extension, so optional fields are written plainly
+/// (`train_limit: 2000`, not `Some(2000)`).
+pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
 /// One `path=value` override.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Override {
@@ -122,17 +128,16 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
             return Ok(());
         }
         "augmentations" => {
-            let augs: Vec<Augmentation> = crate::config::ron_options()
+            let augs: Vec<Augmentation> = ron_options()
                 .from_str(text)
                 .map_err(|e| format!("expected a RON list like [HorizontalFlip(p: 0.5)]: {e}"))?;
             root["augmentations"] = serde_json::to_value(augs).map_err(|e| e.to_string())?;
             return Ok(());
         }
         "fix" => {
-            let fixed: Vec<trainer::RandomSource> =
-                crate::config::ron_options().from_str(text).map_err(|e| {
-                    format!("expected a RON list of init, order, augment, dropout like [init]: {e}")
-                })?;
+            let fixed: Vec<trainer::RandomSource> = ron_options().from_str(text).map_err(|e| {
+                format!("expected a RON list of init, order, augment, dropout like [init]: {e}")
+            })?;
             root["fix"] = serde_json::to_value(fixed).map_err(|e| e.to_string())?;
             return Ok(());
         }
@@ -251,7 +256,7 @@ fn leaf_value(existing: &Value, text: &str, path: &str) -> Result<Value, String>
 }
 
 fn parse_ron_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    let options = crate::config::ron_options();
+    let options = ron_options();
     options
         .from_str(text)
         .or_else(|first: ron::error::SpannedError| {

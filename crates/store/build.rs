@@ -1,4 +1,4 @@
-//! Build script of the experiment crate: what provenance records about the build, fixed
+//! Build script of the store crate: what provenance records about the build, fixed
 //! when the binary is built instead of asked of `git` at run time (the source folder may
 //! be gone, moved or changed since, or the binary copied to a cluster node):
 //!

@@ -18,6 +18,8 @@
 //! every function here returns `None` when it sees one rather than a number
 //! that silently hides it.
 
+pub mod power;
+
 use std::fmt;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};

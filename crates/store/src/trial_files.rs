@@ -10,7 +10,7 @@
 //! numbers and its resolved configuration are what reports use.
 
 use crate::record::TrialRecord;
-use crate::store::write_atomic;
+use crate::write_atomic;
 use contract::TrialStart;
 use contract::layout::{CONFIG, TRIAL_START};
 use std::path::{Path, PathBuf};

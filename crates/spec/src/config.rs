@@ -6,7 +6,7 @@
 //! own overrides) and validated into a [`trainer::ValidTrial`]. Every error names the
 //! file, the line and the field.
 
-use crate::overrides::{Override, apply_overrides};
+use crate::overrides::{Override, apply_overrides, ron_options};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -138,6 +138,11 @@ pub struct Variant {
 }
 
 impl Experiment {
+    /// Which records of the store belong to this experiment (the store's one rule).
+    pub fn membership(&self) -> store::Membership {
+        store::Membership::new(&self.name, self.variants.iter().map(|v| v.trial.config()))
+    }
+
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
@@ -185,12 +190,6 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// Parses RON with the `implicit_some` extension, so optional fields are written plainly
-/// (`train_limit: 2000`, not `Some(2000)`).
-pub(crate) fn ron_options() -> ron::Options {
-    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }
 
 /// Loads and validates an experiment file, applying `overrides` (from `--set`) to its base
@@ -356,7 +355,7 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 message,
             ));
         }
-        let settings = crate::id::canonical_json(trial.config());
+        let settings = store::id::canonical_json(trial.config());
         if let Some(&twin) = same_settings.get(&settings) {
             let with_sets = if overrides.is_empty() {
                 String::new()
@@ -458,7 +457,7 @@ pub fn seed_range(first: u64, count: u32) -> Result<Vec<u64>, String> {
 /// it must be one safe path component: 1 to 64 ASCII letters, digits, `-` and `_` (so no
 /// `/`, no leading `.`, no control characters), and not `trials`, the shared pool's folder.
 pub fn check_experiment_name(name: &str) -> Result<(), String> {
-    if name == crate::store::TRIALS {
+    if name == store::TRIALS {
         return Err(format!(
             "{name:?} is reserved: runs/{name}/ holds the trials every experiment shares"
         ));

@@ -2,8 +2,8 @@
 //! store.
 
 use crate::config::{Experiment, Variant};
-use crate::id;
-use crate::store::{Store, TrialState};
+use store::id;
+use store::{Store, TrialState};
 
 /// One planned trial: a variant of an experiment and a seed.
 #[derive(Clone, Debug)]

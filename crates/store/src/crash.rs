@@ -4,7 +4,7 @@
 //! `HARNESS_CRASH_AT=<point>[@<n>]` makes a process SIGKILL its whole process group (the
 //! replicate and its workers, as a power cut would) the `n`-th time (default: the first)
 //! it passes `point`. The points: `probe` (the store's write probe exists), `tmp` (a
-//! temporary file of [`crate::store::write_atomic`] exists), `lease` (a claim was just
+//! temporary file of [`crate::write_atomic`] exists), `lease` (a claim was just
 //! created), `break` (a takeover's `.break` file exists), `aside` (a claim file is set
 //! aside to be checked), `publish` (a finished work folder is about to be renamed).
 //!

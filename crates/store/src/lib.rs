@@ -81,10 +81,25 @@
 //! fsynced and renamed into place, and the folder is fsynced ([`write_atomic`]).
 //! [`Store::ensure_writable`] proves that the store accepts writes before any
 //! data is loaded or any trial starts.
+//!
+//! # The crate
+//!
+//! Besides the store itself: trial ids and configuration digests ([`id`]), provenance
+//! ([`provenance`]), the lease protocol of claims ([`lease`]), the records ([`record`]) and
+//! the copies kept beside them ([`trial_files`]), side files of an experiment's folder read
+//! strictly ([`side_file`]), and the crash points of the chaos tests ([`crash`]). It needs
+//! no libtorch: the dashboard, the reports and the executors share it.
 
-use crate::config::Experiment;
-use crate::lease;
+pub mod crash;
+pub mod id;
+pub mod lease;
+pub mod provenance;
+pub mod record;
+pub mod side_file;
+pub mod trial_files;
+
 use crate::record::{InvalidRecord, TrialRecord};
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -94,6 +109,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use contract::layout::{LEASE_SUFFIX, Layout, STOP};
 pub use contract::layout::{QUARANTINE, QUARANTINE_NOTE, SUMMARY, TRIALS, WORK};
+
+/// Which records belong to an experiment: the one membership rule, used by the store,
+/// the reports, parity and the dashboard. A trial belongs to no experiment; an
+/// experiment's records are the pool's records whose configuration digest is one of its
+/// variants' (any seed, whichever experiment ran them), and those it ran itself under
+/// other settings (a report shows them as such).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    experiment: String,
+    digests: HashSet<String>,
+}
+
+impl Membership {
+    /// The membership of experiment `name` whose variants resolve to `configs`.
+    pub fn new<'a>(
+        name: &str,
+        configs: impl IntoIterator<Item = &'a trainer::TrialConfig>,
+    ) -> Membership {
+        Membership {
+            experiment: name.to_string(),
+            digests: configs.into_iter().map(crate::id::config_digest).collect(),
+        }
+    }
+
+    /// Whether `record` belongs to the experiment.
+    pub fn admits(&self, record: &TrialRecord) -> bool {
+        self.digests.contains(&record.config_digest) || record.experiment == self.experiment
+    }
+
+    /// Whether `record` was run under one of the experiment's variants' settings (not only
+    /// by the experiment under other settings).
+    pub fn has_settings_of(&self, record: &TrialRecord) -> bool {
+        self.digests.contains(&record.config_digest)
+    }
+}
 
 /// Errors of the run store.
 #[derive(Debug, thiserror::Error)]
@@ -549,22 +599,12 @@ impl Store {
         Ok(dest)
     }
 
-    /// The records that belong to `experiment`: those of the pool whose configuration
-    /// digest is one of its variants' (any seed, whichever experiment ran them), and those
-    /// it ran itself under other settings (a report shows them as such). Unusable records
-    /// are handled as by [`Store::records`].
-    pub fn records_for(&self, experiment: &Experiment) -> Result<Records, StoreError> {
-        let wanted: std::collections::HashSet<String> = experiment
-            .variants
-            .iter()
-            .map(|v| crate::id::config_digest(v.trial.config()))
-            .collect();
+    /// The records that belong to an experiment ([`Membership::admits`]). Unusable
+    /// records are handled as by [`Store::records`].
+    pub fn records_for(&self, members: &Membership) -> Result<Records, StoreError> {
         let mut found = self.records()?;
-        found
-            .records
-            .retain(|r| wanted.contains(&r.config_digest) || r.experiment == experiment.name);
-        let kept: std::collections::HashSet<&str> =
-            found.records.iter().map(|r| r.id.as_str()).collect();
+        found.records.retain(|r| members.admits(r));
+        let kept: HashSet<&str> = found.records.iter().map(|r| r.id.as_str()).collect();
         found.repaired.retain(|r| {
             r.path
                 .parent()
