@@ -2,8 +2,8 @@
 //! over the mean and ±1 sd band of its variant's finished seeds, in the whole history or
 //! a recent window. Pure: the view only draws what [`curve_data`] returns.
 
-use experiment::TrialRecord;
-use experiment::stats::summarize;
+use ::statistics::summarize;
+use store::record::TrialRecord;
 use trainer::EpochMetrics;
 
 /// Epochs shown by [`Window::Recent`].

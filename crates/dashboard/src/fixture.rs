@@ -3,12 +3,14 @@
 //! store in any state without training anything.
 
 use contract::layout::{EVENTS, LOG, TRIAL_START};
-use experiment::provenance::Provenance;
-use experiment::record::RECORD_FORMAT;
-use experiment::store::{Claim, SUMMARY, Store, StoreError, write_atomic};
-use experiment::{Experiment, TrialRecord, id};
+use spec::Experiment;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use store::id;
+use store::provenance::Provenance;
+use store::record::RECORD_FORMAT;
+use store::record::TrialRecord;
+use store::{Claim, SUMMARY, Store, StoreError, write_atomic};
 use trainer::{EpochMetrics, Event, Latency, Status, Timing, TrialConfig};
 
 /// A small experiment (two variants, two seeds, two epochs), like `configs/smoke.ron`.
@@ -37,7 +39,7 @@ Experiment(
 pub fn experiment(dir: &Path) -> (PathBuf, Experiment) {
     let path = dir.join("demo.ron");
     std::fs::write(&path, EXPERIMENT_RON).expect("writing the fixture config");
-    let experiment = experiment::config::load(&path, &[]).expect("the fixture config is valid");
+    let experiment = spec::config::load(&path, &[]).expect("the fixture config is valid");
     (path, experiment)
 }
 

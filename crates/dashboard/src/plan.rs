@@ -115,7 +115,7 @@ pub fn plan_progress<'p>(
 mod tests {
     use super::*;
     use crate::fixture;
-    use experiment::Store;
+    use store::Store;
     use trainer::Event;
 
     /// Before a variant has a finished trial, its trials are estimated by the command

@@ -15,10 +15,12 @@
 //! show as extra columns.
 
 use crate::statistics::{StatsRow, rows};
-use experiment::store::{SUMMARY, is_trial_id, read_record};
-use experiment::{Experiment, Store, TrialRecord, TrialState, id, lease};
+use spec::Experiment;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use store::record::TrialRecord;
+use store::{SUMMARY, is_trial_id, read_record};
+use store::{Store, TrialState, id, lease};
 
 /// The state of one cell of the grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +113,7 @@ pub struct ExperimentState {
     pub pooled: Vec<Vec<String>>,
     /// Per variant, one trial's seconds as the command line's cost model estimates it
     /// (the calibration cached for the split of the experiment's last run; see
-    /// `experiment::cost::cached_trial_seconds`); `None` where there is none.
+    /// `spec::cost::cached_trial_seconds`); `None` where there is none.
     pub calibrated_s: Vec<Option<f64>>,
     calibrated_at: Option<std::time::Instant>,
     dataset_digest: String,
@@ -208,7 +210,7 @@ impl ExperimentState {
                 .experiment
                 .variants
                 .iter()
-                .map(|v| experiment::cost::cached_trial_seconds(&dir, v.trial.config()))
+                .map(|v| spec::cost::cached_trial_seconds(&dir, v.trial.config()))
                 .collect();
         }
         let records_changed = self.scan_records(store, &name);

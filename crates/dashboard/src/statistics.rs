@@ -3,10 +3,11 @@
 //! Holm-adjusted p-values and verdicts, P(variant > baseline), and the minimum detectable
 //! effect beside "no detectable difference".
 
-use experiment::report;
-use experiment::stats::Verdict;
-use experiment::{Experiment, TrialRecord};
+use ::statistics::Verdict;
 use progress::format::{MISSING, fixed};
+use reporting::report;
+use spec::Experiment;
+use store::record::TrialRecord;
 
 /// One variant's row of the statistics panel.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,12 +9,12 @@
 use crate::scan::{CellState, ExperimentState};
 use crate::tail::Tail;
 use contract::layout::{EVENTS, LOG};
-use experiment::Override;
-use experiment::Store;
 use progress::trial::TrialProgress;
+use spec::Override;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+use store::Store;
 
 /// Lines of a trial's log kept in memory.
 pub const LOG_LINES: usize = 200;
@@ -111,7 +111,7 @@ pub struct Entry {
 impl Entry {
     fn load(path: PathBuf, pinned: bool, digest: &str, overrides: &[Override]) -> Self {
         let modified = modified(&path);
-        let state = experiment::config::load(&path, overrides)
+        let state = spec::config::load(&path, overrides)
             .map(|e| Box::new(ExperimentState::new(e, digest)))
             .map_err(|e| e.to_string());
         Entry {

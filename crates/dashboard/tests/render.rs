@@ -5,7 +5,6 @@
 use dashboard::app::{App, Focus, Mode, Options};
 use dashboard::launch::{Launcher, Task, TaskArgs};
 use dashboard::{Events, fixture, run_app};
-use experiment::Store;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -13,6 +12,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
+use store::Store;
 use trainer::Event;
 
 /// Launches nothing.
@@ -258,7 +258,7 @@ fn stopping_asks_first() {
     ));
     assert_eq!(
         Store::new(f.dir.path().join("runs")).stop_request("demo"),
-        Some(experiment::store::StopRequest::AfterEpoch)
+        Some(store::StopRequest::AfterEpoch)
     );
 }
 

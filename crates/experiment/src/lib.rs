@@ -5,31 +5,26 @@
 //! seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
 //! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
 //!
-//! The store (`store` crate), the specification (`spec`: config, overrides, plan) and the
-//! statistics (`statistics`) are crates of their own; they are re-exported here under
-//! their old module names so that callers keep one path.
+//! What is here runs trials: the trial runner, calibration, the quiet latency phase, the
+//! local and Slurm executors, reproduce, ONNX export and parity. The store (`store`), the
+//! specification (`spec`: config, overrides, plan, cost model), the statistics
+//! (`statistics`) and the reports (`reporting`) are crates of their own, without libtorch;
+//! they are re-exported here under their old module names so that callers keep one path.
 
+pub use reporting::{archive, export, frontier, plot, power, report, seeding, tensorboard_export};
 pub use spec::{config, overrides, plan};
 pub use statistics as stats;
 pub use store::{self, crash, id, lease, record, side_file, trial_files};
 
-pub mod archive;
 pub mod cost;
-pub mod export;
-pub mod frontier;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
 pub mod parity;
-pub mod plot;
-pub mod power;
 pub mod provenance;
 pub mod quiet_latency;
-pub mod report;
 pub mod reproduce;
 pub mod schedule;
-pub mod seeding;
 pub mod slurm;
-pub mod tensorboard_export;
 #[cfg(feature = "torch")]
 pub mod trial_run;
 

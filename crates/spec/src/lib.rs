@@ -1,11 +1,13 @@
 //! The experiment specification: experiment files and their `--set` overrides
 //! ([`config`], [`overrides`]) and the trials they plan ([`plan`]: variants × seeds, each
-//! with its id and its state in the store). No libtorch: the dashboard reads experiments
-//! through it too.
+//! with its id and its state in the store), and what they cost ([`cost`]: the model, the
+//! calibration cache and the estimate; calibrating needs libtorch and is in `experiment`).
+//! No libtorch: the dashboard reads experiments and estimates through it too.
 //!
-//! Modules depend one way: [`overrides`] ← [`config`] ← [`plan`].
+//! Modules depend one way: [`overrides`] ← [`config`] ← [`plan`]; [`cost`] stands alone.
 
 pub mod config;
+pub mod cost;
 pub mod overrides;
 pub mod plan;
 

@@ -4,9 +4,9 @@
 use super::{App, Job, Mode, Prompt, ReportView};
 use crate::launch::{Task, TaskArgs, log_path};
 use crate::watch::read_last_lines;
-use experiment::store::StopRequest;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
+use store::StopRequest;
 
 impl App {
     pub(super) fn reap_jobs(&mut self) -> bool {

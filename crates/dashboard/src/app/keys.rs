@@ -3,7 +3,7 @@
 use super::{App, Exit, Focus, Mode, Prompt, ReportView};
 use crate::launch::Task;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use experiment::store::StopRequest;
+use store::StopRequest;
 
 impl App {
     /// Handles one terminal event; returns whether the screen changed.

@@ -16,14 +16,14 @@ use crate::scan::{Cell, CellState, ExperimentState};
 use crate::tail::Tail;
 use crate::watch::{LOG_LINES, LiveTrial, Watcher, read_last_lines};
 use contract::layout::LOG;
-use experiment::Store;
-use experiment::store::StopRequest;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use store::StopRequest;
+use store::Store;
 
 /// How the dashboard is set up.
 pub struct Options {
@@ -259,7 +259,7 @@ impl App {
         let overrides = options
             .sets
             .iter()
-            .filter_map(|s| experiment::Override::parse(s).ok())
+            .filter_map(|s| spec::Override::parse(s).ok())
             .collect();
         let watcher = Watcher::new(
             Store::new(&options.runs),

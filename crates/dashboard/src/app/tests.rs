@@ -6,10 +6,10 @@ use crate::curves::{Metric, Window};
 use crate::fixture;
 use crate::launch::{Launcher, Task, TaskArgs};
 use crossterm::event::{KeyCode, KeyEvent};
-use experiment::store::StopRequest;
 use std::fs::File;
 use std::process::Child;
 use std::time::Instant;
+use store::StopRequest;
 
 /// What a [`Recorder`] was asked to launch.
 type Launched = std::sync::Arc<std::sync::Mutex<Vec<(Task, TaskArgs)>>>;

@@ -5,12 +5,12 @@ use super::theme;
 use crate::app::{App, Focus};
 use crate::scan::{Cell as GridCell, CellState};
 use crate::watch::LiveTrial;
-use experiment::TrialRecord;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
+use store::record::TrialRecord;
 use trainer::Status;
 
 /// Width of a seed column.

@@ -12,10 +12,10 @@
 //! wanted p-value. Adding seeds "until p < 0.05" has no such guarantee and
 //! is not offered.
 
-use crate::stats;
-use crate::store::{StoreError, write_atomic};
 use serde::{Deserialize, Serialize};
+use statistics as stats;
 use std::path::{Path, PathBuf};
+use store::{StoreError, write_atomic};
 
 /// The file name of the decision record in an experiment's store folder.
 pub const FILE: &str = "seeding.json";

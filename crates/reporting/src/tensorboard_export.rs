@@ -36,10 +36,10 @@
 //! it no longer writes under the variants it exports (`seed-*` and `mean*` folders of an
 //! earlier export, e.g. a trial since removed from the store); other files are left alone.
 
-use crate::record::TrialRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use store::record::TrialRecord;
 use tensorboard::EventWriter;
 use tensorboard::proto::{
     Category, Chart, Layout, MarginChartContent, ProtoValue, SessionEndInfo, SessionStartInfo,
@@ -610,8 +610,8 @@ fn short(s: &str) -> &str {
 mod tests {
     use super::*;
 
-    use crate::provenance::Provenance;
-    use crate::record::RECORD_FORMAT;
+    use store::provenance::Provenance;
+    use store::record::RECORD_FORMAT;
     use tensorboard::proto::{event, summary_value};
     use trainer::{Status, TrialConfig};
 
@@ -622,8 +622,8 @@ mod tests {
         };
         TrialRecord {
             format: RECORD_FORMAT,
-            id: crate::id::trial_id(&config, seed, "data"),
-            config_digest: crate::id::config_digest(&config),
+            id: store::id::trial_id(&config, seed, "data"),
+            config_digest: store::id::config_digest(&config),
             experiment: "exp one".into(),
             variant: "base".into(),
             seed,
@@ -826,7 +826,7 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
         assert_eq!(parse_rfc3339("2026-11-30T00:27:42Z"), Some(1_795_998_462.0));
         assert_eq!(
-            parse_rfc3339(&crate::provenance::rfc3339(1_234_567_890)),
+            parse_rfc3339(&store::provenance::rfc3339(1_234_567_890)),
             Some(1_234_567_890.0)
         );
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);

@@ -9,10 +9,10 @@
 //! rename (a half-copied trial never shows), and a trial the target holds with the same
 //! record already is left alone.
 
-use crate::config::Experiment;
-use crate::store::{Store, StoreError, write_atomic};
 use contract::layout::{CONFIG, EVENTS, LOG, METRICS, SUMMARY, TRIAL_START};
+use spec::config::Experiment;
 use std::path::{Path, PathBuf};
+use store::{Store, StoreError, write_atomic};
 
 /// The files of a trial folder that a record needs (no checkpoints, no plots).
 pub const RECORD_FILES: [&str; 6] = [SUMMARY, METRICS, CONFIG, TRIAL_START, EVENTS, LOG];
@@ -43,8 +43,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 /// The side files of an experiment folder that reports read.
 fn side_files(experiment_dir: &Path) -> [PathBuf; 3] {
     [
-        crate::cost::kept_path(experiment_dir),
-        crate::quiet_latency::path(experiment_dir),
+        spec::cost::kept_path(experiment_dir),
+        crate::latency_file::path(experiment_dir),
         crate::seeding::path(experiment_dir),
     ]
 }

@@ -8,11 +8,11 @@
 //! schedule), not by variant names, so trials that other experiments ran under the same
 //! settings count too. Diverged trials are counted and left out of the means.
 
-use crate::config::Experiment;
 use crate::plot::{Chart, PlotError, Series, write_png};
-use crate::record::TrialRecord;
+use spec::config::Experiment;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use store::record::TrialRecord;
 use trainer::Schedule;
 
 /// The study's own protocol: all 60,000 training images.
@@ -309,6 +309,6 @@ pub fn write(
         message: e.to_string(),
     })?;
     let md = reports_dir.join(format!("{}.md", experiment.name));
-    crate::store::write_atomic(&md, markdown(experiment, records, &png_name).as_bytes())?;
+    store::write_atomic(&md, markdown(experiment, records, &png_name).as_bytes())?;
     Ok(vec![md, png])
 }

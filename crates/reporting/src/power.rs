@@ -5,7 +5,8 @@
 pub use statistics::power::*;
 
 use crate::report::{self, VariantTrials};
-use crate::{Experiment, TrialRecord};
+use spec::Experiment;
+use store::record::TrialRecord;
 
 /// The standard deviation (accuracy points) `harness plan` assumes when the
 /// store has no variant with two finished trials: seed-to-seed spread of a

@@ -15,18 +15,18 @@
 //! experiment file (with its `--set` overrides) resolves to; if the store holds none of
 //! those, it uses the largest group it has and says that the settings differ.
 
-use crate::config::{Experiment, Variant};
-use crate::id;
+use crate::latency_file;
 use crate::plot::{Chart, Series, write_png};
 use crate::power;
-use crate::quiet_latency;
-use crate::record::TrialRecord;
 use crate::seeding::{self, SeedingDecision};
-use crate::stats::{self, Comparison, Summary, Verdict};
-use crate::store::{StoreError, write_atomic};
+use spec::config::{Experiment, Variant};
+use statistics::{self as stats, Comparison, Summary, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use store::id;
+use store::record::TrialRecord;
+use store::{StoreError, write_atomic};
 
 /// The trials of one variant that the report pools.
 #[derive(Clone, Debug)]
@@ -81,7 +81,7 @@ pub enum LatencySource {
     /// The training processes' own measurements (median over trials); other trials may
     /// have shared the cores. Marked † in the tables.
     Trials,
-    /// The quiet measurement after training (see [`crate::quiet_latency`]); `Some(why)`
+    /// The quiet measurement after training (see [`crate::latency_file`]); `Some(why)`
     /// when it is marked ‡ (wide spread, or other load).
     Quiet(Option<String>),
 }
@@ -92,8 +92,8 @@ pub enum LatencySource {
 pub struct Extras {
     /// Extra lines for the Conditions list.
     pub notes: Vec<String>,
-    /// `runs/<experiment>/latency.json` (see [`crate::quiet_latency`]).
-    pub quiet_latency: BTreeMap<String, quiet_latency::Measured>,
+    /// `runs/<experiment>/latency.json` (see [`crate::latency_file`]).
+    pub quiet_latency: BTreeMap<String, latency_file::Measured>,
     /// Variants the last run left out as too slow for the machine, and the words to show
     /// instead of a verdict (e.g. "not run on this machine (estimated 4h 10m per trial)").
     pub not_run: BTreeMap<String, String>,
@@ -115,10 +115,10 @@ fn select_with<'a>(
 fn apply_quiet(
     selected: &[VariantTrials],
     stats: &mut [VariantStats],
-    quiet: &BTreeMap<String, quiet_latency::Measured>,
+    quiet: &BTreeMap<String, latency_file::Measured>,
 ) {
     for (t, s) in selected.iter().zip(stats.iter_mut()) {
-        if let Some(m) = quiet.get(&quiet_latency::network_key(t.variant.trial.config())) {
+        if let Some(m) = quiet.get(&latency_file::network_key(t.variant.trial.config())) {
             s.latency_batch1_ms = Some(m.batch1.median_ms);
             s.latency_eval_ms = Some(m.eval.median_ms);
             s.latency_source = LatencySource::Quiet(m.caveat());
@@ -384,17 +384,17 @@ pub fn verdict_cell(
 /// Per variant: the quiet latency with the spread of its rounds, and its caveat.
 fn latency_table(
     selected: &[VariantTrials],
-    quiet: &BTreeMap<String, quiet_latency::Measured>,
+    quiet: &BTreeMap<String, latency_file::Measured>,
 ) -> String {
     let mut out = String::from(
         "| variant | batch 1 ms (median [lowest, highest round]) | eval batch ms | device, threads | caveat |\n|---|---|---|---|---|\n",
     );
     for t in selected {
-        let Some(m) = quiet.get(&quiet_latency::network_key(t.variant.trial.config())) else {
+        let Some(m) = quiet.get(&latency_file::network_key(t.variant.trial.config())) else {
             let _ = writeln!(out, "| {} | not measured | | | |", t.variant.name);
             continue;
         };
-        let spread = |s: &quiet_latency::Spread| {
+        let spread = |s: &latency_file::Spread| {
             format!("{:.3} [{:.3}, {:.3}]", s.median_ms, s.low_ms, s.high_ms)
         };
         let _ = writeln!(
@@ -776,9 +776,9 @@ pub fn render_full(
          of {} timed passes (‡: the rounds disagree by more than {}x, or other processes were busy; see \"Latency\" below); \
          † marks figures from inside the training processes (median over trials), where other trials may have shared the cores.\n",
         stats::BOOTSTRAP_RESAMPLES,
-        quiet_latency::ROUNDS,
+        latency_file::ROUNDS,
         50,
-        quiet_latency::WIDE,
+        latency_file::WIDE,
         base = experiment.baseline,
     );
     let _ = writeln!(

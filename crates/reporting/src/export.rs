@@ -9,10 +9,10 @@
 //! Numbers are written as JSON writes them (shortest round-trip form); non-finite ones as
 //! `NaN`, `inf`, `-inf`, which pandas and polars read as floats. Quoting follows RFC 4180.
 
-use crate::record::TrialRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use store::record::TrialRecord;
 
 /// Per-trial columns before the configuration.
 pub const TRIAL_COLUMNS: [&str; 13] = [

@@ -1,0 +1,16 @@
+//! From the store's records to what people read: the analysis and markdown of a report
+//! ([`report`]), its plots ([`plot`]), the sample-size plan ([`power`]) and the seeding
+//! decision ([`seeding`]), the protocol frontier ([`frontier`]), the experiment's latency
+//! file ([`latency_file`]), and the exports: CSV ([`export`]), TensorBoard
+//! ([`tensorboard_export`]) and committed records ([`archive`]). No libtorch: the
+//! dashboard and `harness report` read a store through it.
+
+pub mod archive;
+pub mod export;
+pub mod frontier;
+pub mod latency_file;
+pub mod plot;
+pub mod power;
+pub mod report;
+pub mod seeding;
+pub mod tensorboard_export;
