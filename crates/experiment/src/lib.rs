@@ -27,6 +27,7 @@ pub mod schedule;
 pub mod slurm;
 #[cfg(feature = "torch")]
 pub mod trial_run;
+pub mod worker;
 
 pub use config::{ConfigError, Experiment, ReportKind, StudyValues, Variant};
 pub use overrides::Override;

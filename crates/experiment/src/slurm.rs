@@ -143,14 +143,13 @@ pub fn render_script(spec: &ScriptSpec) -> String {
     let _ = writeln!(s, "set -euo pipefail");
     let _ = writeln!(s, "case \"$SLURM_ARRAY_TASK_ID\" in");
     for t in spec.tasks {
-        let _ = writeln!(
-            s,
-            "  {}) args=(--variant {} --seed {} --expect-id {}) ;;",
-            t.index,
-            shell_quote(&t.variant),
-            t.seed,
-            t.id
-        );
+        let trial = crate::worker::WorkerTrial {
+            variant: t.variant.clone(),
+            seed: t.seed,
+            id: t.id.clone(),
+        };
+        let args: Vec<String> = trial.args().iter().map(|a| shell_quote(a)).collect();
+        let _ = writeln!(s, "  {}) args=({}) ;;", t.index, args.join(" "));
     }
     let _ = writeln!(
         s,

@@ -1,6 +1,6 @@
 //! Non-finite numbers read back: every `f64` of the trainer's metrics, timings, events and
 //! results and of the trial record survives a JSON (and RON) round trip holding NaN, +inf
-//! or -inf, through `trainer::finite`.
+//! or -inf, through `contract::finite`.
 
 use experiment::provenance::Provenance;
 use experiment::record::{RECORD_FORMAT, TrialRecord};

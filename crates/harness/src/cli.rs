@@ -579,3 +579,83 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub run: RunOpts,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use experiment::worker::{WorkerInvocation, WorkerTrial};
+
+    fn parse(w: &WorkerInvocation) -> WorkerArgs {
+        match Cli::try_parse_from(w.words()).expect("the parser reads the invocation") {
+            Cli {
+                command: Command::Worker(args),
+                ..
+            } => args,
+            other => panic!("not a worker: {other:?}"),
+        }
+    }
+
+    /// What the executors write, the worker reads back field by field: a local trial with
+    /// every option, and a Slurm array's line with a task's arguments appended.
+    #[test]
+    fn a_worker_invocation_round_trips_through_the_parser() {
+        let local = WorkerInvocation {
+            program: "/bin/harness".into(),
+            config: "configs/it's dropout.ron".into(),
+            experiment: "dropout".into(),
+            runs: "/tmp/my runs".into(),
+            trial: Some(WorkerTrial {
+                variant: "p = 0.5".into(),
+                seed: 7,
+                id: "ab".repeat(32),
+            }),
+            max_tries: None,
+            device: "cuda:1".into(),
+            threads: Some(3),
+            sets: vec!["epochs=2".into(), "model.dropout=0.5".into()],
+            data_dir: Some("/data/fmnist".into()),
+            no_verify: true,
+        };
+        let a = parse(&local);
+        assert_eq!(a.config, local.config);
+        assert_eq!(a.variant, "p = 0.5");
+        assert_eq!(a.seed, 7);
+        assert_eq!(a.expect_id, "ab".repeat(32));
+        assert_eq!(a.expect_experiment, "dropout");
+        assert_eq!(a.runs, local.runs);
+        assert!(!a.slurm);
+        assert_eq!(a.run.device, DeviceArg::Cuda(1));
+        assert_eq!(a.run.threads, Some(3));
+        assert_eq!(a.run.sets, local.sets);
+        assert_eq!(a.run.data_dir, local.data_dir);
+        assert!(a.run.no_verify);
+
+        let array = WorkerInvocation {
+            trial: None,
+            max_tries: Some(5),
+            device: "cpu".into(),
+            threads: None,
+            sets: vec![],
+            data_dir: None,
+            no_verify: false,
+            ..local.clone()
+        };
+        let mut words = array.words();
+        words.extend(local.trial.as_ref().unwrap().args());
+        words.push("--slurm".into());
+        let a = match Cli::try_parse_from(words).unwrap() {
+            Cli {
+                command: Command::Worker(args),
+                ..
+            } => args,
+            other => panic!("not a worker: {other:?}"),
+        };
+        assert_eq!((a.variant.as_str(), a.seed), ("p = 0.5", 7));
+        assert!(a.slurm);
+        assert_eq!(a.max_tries, 5);
+        assert_eq!(a.run.device, DeviceArg::Cpu);
+        assert_eq!(a.run.threads, None);
+        assert!(a.run.sets.is_empty() && a.run.data_dir.is_none() && !a.run.no_verify);
+    }
+}

@@ -19,6 +19,7 @@ use experiment::schedule::{Report, Scheduler};
 use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
+use experiment::worker::{WorkerInvocation, WorkerTrial};
 use experiment::{Experiment, Store, TrialState, seeding};
 use progress::format::duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -35,27 +36,24 @@ fn worker_command(
     spec: &TrialSpec,
     threads: i32,
 ) -> std::io::Result<Command> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("worker")
-        .arg(config)
-        .args(["--variant", &spec.variant.name])
-        .args(["--seed", &spec.seed.to_string()])
-        .args(["--expect-id", &spec.id])
-        .args(["--expect-experiment", &spec.experiment])
-        .arg("--runs")
-        .arg(&args.runs)
-        .args(["--device", &args.run.device.to_string()])
-        .args(["--threads", &threads.to_string()]);
-    for set in &args.run.sets {
-        cmd.args(["--set", set]);
+    Ok(WorkerInvocation {
+        program: std::env::current_exe()?,
+        config: config.to_path_buf(),
+        experiment: spec.experiment.clone(),
+        runs: args.runs.clone(),
+        trial: Some(WorkerTrial {
+            variant: spec.variant.name.clone(),
+            seed: spec.seed,
+            id: spec.id.clone(),
+        }),
+        max_tries: None,
+        device: args.run.device.to_string(),
+        threads: Some(threads),
+        sets: args.run.sets.clone(),
+        data_dir: args.run.data_dir.clone(),
+        no_verify: args.run.no_verify,
     }
-    if let Some(dir) = &args.run.data_dir {
-        cmd.arg("--data-dir").arg(dir);
-    }
-    if args.run.no_verify {
-        cmd.arg("--no-verify");
-    }
-    Ok(cmd)
+    .command())
 }
 
 /// One experiment of the plan and the file it came from.

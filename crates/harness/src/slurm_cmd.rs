@@ -7,6 +7,7 @@ use anyhow::Context;
 use experiment::lease;
 use experiment::plan::plan;
 use experiment::slurm::{self, Queued, ScriptSpec, Submission, Task};
+use experiment::worker::WorkerInvocation;
 use experiment::{Experiment, Store, TrialState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,21 +113,20 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
         println!("nothing to submit");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut worker = vec![
-        std::env::current_exe()
-            .context("locating the harness binary")?
-            .display()
-            .to_string(),
-        "worker".into(),
-        absolute(&args.configs[0])?.display().to_string(),
-        "--expect-experiment".into(),
-        experiment.name.clone(),
-        "--runs".into(),
-        absolute(&args.runs)?.display().to_string(),
-        "--max-tries".into(),
-        max_tries.to_string(),
-    ];
-    worker.extend(run_options(&args.run)?);
+    let worker = WorkerInvocation {
+        program: std::env::current_exe().context("locating the harness binary")?,
+        config: absolute(&args.configs[0])?,
+        experiment: experiment.name.clone(),
+        runs: absolute(&args.runs)?,
+        trial: None,
+        max_tries: Some(max_tries),
+        device: args.run.device.to_string(),
+        threads: args.run.threads,
+        sets: args.run.sets.clone(),
+        data_dir: args.run.data_dir.as_deref().map(absolute).transpose()?,
+        no_verify: args.run.no_verify,
+    }
+    .words();
     let sbatch: Vec<String> = experiment
         .slurm
         .sbatch
@@ -187,24 +187,6 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
         args.configs[0].display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The shared run options, as worker arguments with absolute paths.
-fn run_options(run: &RunOpts) -> anyhow::Result<Vec<String>> {
-    let mut out = vec!["--device".to_string(), run.device.to_string()];
-    if let Some(t) = run.threads {
-        out.extend(["--threads".into(), t.to_string()]);
-    }
-    for set in &run.sets {
-        out.extend(["--set".into(), set.clone()]);
-    }
-    if let Some(dir) = &run.data_dir {
-        out.extend(["--data-dir".into(), absolute(dir)?.display().to_string()]);
-    }
-    if run.no_verify {
-        out.push("--no-verify".into());
-    }
-    Ok(out)
 }
 
 /// `harness status`.
