@@ -193,7 +193,7 @@ pub fn curve_data(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture;
+    use fixtures as fixture;
     use trainer::TrialConfig;
 
     #[test]

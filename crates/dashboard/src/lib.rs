@@ -18,7 +18,6 @@
 
 pub mod app;
 pub mod curves;
-pub mod fixture;
 pub mod launch;
 pub mod plan;
 pub mod scan;

@@ -114,7 +114,7 @@ pub fn plan_progress<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture;
+    use fixtures as fixture;
     use store::Store;
     use trainer::Event;
 

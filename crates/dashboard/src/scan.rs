@@ -454,7 +454,7 @@ fn read_trial_start(work_dir: &Path) -> Option<contract::TrialStart> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture;
+    use fixtures as fixture;
 
     /// A trial another experiment ran with the same settings fills this experiment's cell
     /// (the pool is shared); one with other settings does not show.

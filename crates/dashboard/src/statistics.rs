@@ -136,7 +136,7 @@ pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture;
+    use fixtures as fixture;
 
     #[test]
     fn rows_follow_the_report() {

@@ -309,7 +309,7 @@ fn canonical(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture;
+    use fixtures as fixture;
     use trainer::Event;
 
     #[test]

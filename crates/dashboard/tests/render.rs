@@ -4,7 +4,8 @@
 
 use dashboard::app::{App, Focus, Mode, Options};
 use dashboard::launch::{Launcher, Task, TaskArgs};
-use dashboard::{Events, fixture, run_app};
+use dashboard::{Events, run_app};
+use fixtures as fixture;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;

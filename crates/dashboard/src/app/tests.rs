@@ -3,9 +3,9 @@
 use super::keys::step;
 use super::*;
 use crate::curves::{Metric, Window};
-use crate::fixture;
 use crate::launch::{Launcher, Task, TaskArgs};
 use crossterm::event::{KeyCode, KeyEvent};
+use fixtures as fixture;
 use std::fs::File;
 use std::process::Child;
 use std::time::Instant;
