@@ -751,16 +751,7 @@ pub fn difference(epoch: u32, ours: &[f64], pytorch: &[f64]) -> Option<Differenc
     let welch = stats::welch(pytorch, ours)?;
     let o = stats::summarize(ours)?;
     let p = stats::summarize(pytorch)?;
-    let ci95 = match welch.verdict {
-        Verdict::Higher | Verdict::Lower | Verdict::NoDetectableDifference => {
-            // Welch's standard error; `welch` tested diff / se with `df` degrees of freedom.
-            let se = (o.std * o.std / o.n as f64 + p.std * p.std / p.n as f64).sqrt();
-            let half = stats::t_quantile(0.975, welch.df) * se;
-            half.is_finite()
-                .then_some((welch.diff - half, welch.diff + half))
-        }
-        Verdict::TooFewTrials | Verdict::NoSpread | Verdict::OutOfRange => None,
-    };
+    let ci95 = welch.interval(0.95);
     let verdict = match (ci95, welch.verdict) {
         (Some((lo, _)), _) if lo > 0.0 => ParityVerdict::OursHigher,
         (Some((_, hi)), _) if hi < 0.0 => ParityVerdict::OursLower,

@@ -204,6 +204,7 @@ fn p_value_near_alpha_is_not_rounded_up_to_it() {
         diff: 1.0,
         t: 2.5,
         df: 8.0,
+        se: 0.4,
         p_value: 0.0496,
         verdict: Verdict::Higher,
     };

@@ -120,6 +120,10 @@ pub struct Comparison {
     /// Welch–Satterthwaite degrees of freedom; NaN with
     /// [`Verdict::TooFewTrials`].
     pub df: f64,
+    /// Welch's standard error of `diff`, `sqrt(var_a / n_a + var_b / n_b)`; NaN with
+    /// [`Verdict::TooFewTrials`] and [`Verdict::OutOfRange`], 0 with
+    /// [`Verdict::NoSpread`].
+    pub se: f64,
     /// Two-sided p-value; NaN with [`Verdict::TooFewTrials`].
     pub p_value: f64,
     /// What the test says at [`ALPHA`] = 0.05.
@@ -184,6 +188,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
             diff,
             t: f64::NAN,
             df: f64::NAN,
+            se: f64::NAN,
             p_value: f64::NAN,
             verdict: Verdict::TooFewTrials,
         });
@@ -196,6 +201,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
             diff,
             t: f64::NAN,
             df: f64::NAN,
+            se: f64::NAN,
             p_value: f64::NAN,
             verdict: Verdict::OutOfRange,
         });
@@ -216,6 +222,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
                 diff,
                 t: diff.signum() * f64::INFINITY,
                 df,
+                se: 0.0,
                 p_value: f64::NAN,
                 verdict: Verdict::NoSpread,
             });
@@ -226,6 +233,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
             diff,
             t,
             df,
+            se: f64::NAN,
             p_value: f64::NAN,
             verdict: Verdict::OutOfRange,
         });
@@ -235,9 +243,28 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
         diff,
         t,
         df,
+        se: se2.sqrt(),
         p_value,
         verdict,
     })
+}
+
+impl Comparison {
+    /// The two-sided `level` confidence interval of `diff` (e.g. 0.95): `diff ± t_{(1+level)/2,
+    /// df} se`, the interval that matches the test. `None` where the test gave no p-value
+    /// (too few trials, no spread, out of range) or `level` is not in (0, 1).
+    pub fn interval(&self, level: f64) -> Option<(f64, f64)> {
+        let tested = matches!(
+            self.verdict,
+            Verdict::Higher | Verdict::Lower | Verdict::NoDetectableDifference
+        );
+        if !(tested && level > 0.0 && level < 1.0) {
+            return None;
+        }
+        let half = t_quantile(0.5 + level / 2.0, self.df) * self.se;
+        half.is_finite()
+            .then_some((self.diff - half, self.diff + half))
+    }
 }
 
 /// The verdict of `c` as a short phrase for reports, given the sample sizes
@@ -539,4 +566,47 @@ fn two_sided_p(t: f64, df: f64) -> f64 {
         return f64::NAN;
     }
     students_t(df).map_or(f64::NAN, |d| (2.0 * d.cdf(-t.abs())).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interval is the one the test inverts: diff ± t_{0.975, df} · se, with Welch's
+    /// standard error, and it excludes 0 exactly when p < 0.05.
+    #[test]
+    fn the_interval_matches_the_test() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [3.0, 4.0, 5.0, 6.0, 7.0];
+        let c = welch(&a, &b).unwrap();
+        let se = (1.0f64 / 0.6 / 4.0 + 2.5 / 5.0).sqrt();
+        assert!((c.se - se).abs() < 1e-12, "{c:?}");
+        assert!((c.t - 2.5 / se).abs() < 1e-12);
+        let (lo, hi) = c.interval(0.95).unwrap();
+        let half = t_quantile(0.975, c.df) * se;
+        assert!((lo - (2.5 - half)).abs() < 1e-12 && (hi - (2.5 + half)).abs() < 1e-12);
+        for (a, b) in [
+            (&[90.0, 90.2, 89.9][..], &[90.1, 90.3, 90.0, 90.2][..]),
+            (&[90.0, 90.2, 89.9], &[91.0, 91.3, 90.9]),
+            (&[70.0, 75.0, 72.0], &[71.0, 69.0, 80.0, 77.0]),
+        ] {
+            let c = welch(a, b).unwrap();
+            let (lo, hi) = c.interval(0.95).unwrap();
+            assert_eq!(lo > 0.0 || hi < 0.0, c.p_value < 0.05, "{c:?} {lo} {hi}");
+            let (lo99, hi99) = c.interval(0.99).unwrap();
+            assert!(lo99 < lo && hi99 > hi);
+        }
+    }
+
+    #[test]
+    fn no_interval_without_a_test() {
+        assert_eq!(welch(&[1.0], &[2.0, 3.0]).unwrap().interval(0.95), None);
+        assert_eq!(
+            welch(&[1.0, 1.0], &[2.0, 2.0]).unwrap().interval(0.95),
+            None
+        );
+        let c = welch(&[1.0, 2.0], &[2.0, 3.0]).unwrap();
+        assert_eq!(c.interval(1.0), None);
+        assert_eq!(c.interval(f64::NAN), None);
+    }
 }
