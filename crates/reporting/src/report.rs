@@ -17,7 +17,7 @@
 
 use crate::latency_file;
 use crate::plot::{Chart, Series, write_png};
-use crate::power;
+use statistics::power;
 use crate::seeding::{self, SeedingDecision};
 use spec::config::{Experiment, Variant};
 use statistics::{self as stats, Comparison, Summary, Verdict};
