@@ -11,7 +11,9 @@
 //! (`statistics`) and the reports (`reporting`) are crates of their own, without libtorch;
 //! they are re-exported here under their old module names so that callers keep one path.
 
-pub use reporting::{archive, export, frontier, plot, power, report, seeding, tensorboard_export};
+pub use reporting::{
+    archive, export, frontier, plot, power, publish, report, seeding, tensorboard_export,
+};
 pub use spec::{config, overrides, plan};
 pub use statistics as stats;
 pub use store::{self, crash, id, lease, record, side_file, trial_files};
@@ -22,6 +24,8 @@ pub mod onnx_export;
 pub mod parity;
 pub mod provenance;
 pub mod quiet_latency;
+#[cfg(feature = "torch")]
+pub mod replicate;
 pub mod reproduce;
 pub mod schedule;
 pub mod slurm;

@@ -68,14 +68,7 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
     let overrides = overrides(sets)?;
     let mut experiment = experiment::config::load(path, &overrides)?;
     if let Some(n) = seeds {
-        if n == 0 || n > 1000 {
-            bail!("--seeds {n}: must be in 1..=1000");
-        }
-        let first = experiment.seeds.first().copied().unwrap_or(0);
-        let end = first.checked_add(u64::from(n)).with_context(|| {
-            format!("--seeds {n}: first seed {first} + {n} seeds overflows a 64-bit seed")
-        })?;
-        experiment.seeds = (first..end).collect();
+        experiment.set_seed_count(n).map_err(anyhow::Error::msg)?;
     }
     Ok(experiment)
 }
@@ -112,17 +105,20 @@ pub fn store(runs: &Path) -> anyhow::Result<experiment::Store> {
     Ok(store)
 }
 
-/// Finds and loads the dataset (verified unless `--no-verify`).
-pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
-    let source = data::locate(opts.data_dir.as_deref(), None)
-        .context("cannot find the Fashion-MNIST files")?;
-    if opts.no_verify {
-        eprintln!(
-            "WARNING: --no-verify: the SHA-256 of the data files is NOT checked; results may come from altered data"
-        );
+/// Where the dataset comes from, as the run options say.
+pub fn data_source(opts: &RunOpts) -> experiment::replicate::DataSource {
+    experiment::replicate::DataSource {
+        dir: opts.data_dir.clone(),
+        verify: !opts.no_verify,
     }
-    FashionMnist::load(&source.dir, !opts.no_verify)
-        .with_context(|| format!("loading Fashion-MNIST from {}", source.dir.display()))
+}
+
+/// Finds and loads the dataset (verified unless `--no-verify`, which is warned about).
+pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
+    if opts.no_verify {
+        eprintln!("warning: {}", experiment::replicate::NO_VERIFY);
+    }
+    Ok(data_source(opts).load()?)
 }
 
 /// Checks that `dir` (created if missing) accepts new files, before any data is loaded:

@@ -2,23 +2,20 @@
 //! seeds each, and writes `reports/parity.md` (the statistics and the markdown are in
 //! `experiment::parity`; this module runs the processes).
 //!
-//! 1. **The experiment.** `configs/parity-ours.ron` (`--config`) is reduced to the variants of
-//!    `--archs` by `experiment::parity::restrict` and written to
-//!    `runs/parity-ours/config-<archs>.ron`. `replicate` has no option to run some variants of
-//!    a file only, and training conv4 for a `--archs conv2` run would cost four times the
-//!    time; the reduced file resolves every variant to the same settings, so its trials
-//!    have the same ids as the full file's and are shared with it. `--epochs`,
-//!    `--train-limit` and `--test-limit` become `--set` overrides, `--seeds` the seed count.
+//! 1. **The experiment.** `configs/parity-ours.ron` (`--config`) is reduced in memory to the
+//!    variants of `--archs` (`experiment::parity::select_variants`), so a `--archs conv2` run
+//!    does not train conv4; every variant keeps its settings, so its trials have the same
+//!    ids as the full file's and are shared with it. `--epochs`, `--train-limit` and
+//!    `--test-limit` become `--set` overrides, `--seeds` the seed count.
 //! 2. **Before any training**: each variant is mapped to the reference's flags (settings it
 //!    cannot express are refused), the reports folder is checked for writes, the dataset is
 //!    located and verified (its digest is part of every id and cache key), and the Python
 //!    is asked for its torch and torchvision versions, so that a missing venv fails in
 //!    seconds rather than after our side has trained.
-//! 3. **Our side**: the trials of the plan that the store lacks are run by this same binary,
-//!    `harness replicate <reduced file> --seeds N --set ... --jobs 1 --threads T --device
-//!    cpu` (CPU, as the reference; its own report goes to `runs/parity-ours/replicate/`, so it
-//!    never overwrites `reports/parity.md`). With every trial in the store nothing is
-//!    spawned. The records are then read with `Store::records_for` and matched by
+//! 3. **Our side**: the trials of the plan that the store lacks are run in this process by
+//!    the replicate workflow (`experiment::replicate::run`, one job of T threads on the CPU,
+//!    as the reference; its own report goes to `runs/parity-ours/replicate/`, so it never
+//!    overwrites `reports/parity.md`). With every trial in the store nothing runs. The records are then read with `Store::records_for` and matched by
 //!    configuration digest, dataset and seed (`experiment::parity::select_ours`).
 //! 4. **PyTorch's side**: `bench/reference/train_reference.py`, built into this binary and
 //!    written to `runs/parity-ours/pytorch/train_reference-<sha>.py`, runs once per
@@ -33,12 +30,14 @@
 
 use crate::cli::{DeviceArg, ParityArgs, RunOpts};
 use crate::common;
+use crate::replicate_cmd::CliReporter;
 use anyhow::{Context, bail};
 use experiment::parity::{
     self, ArchParity, Conditions, Curve, REFERENCE_FORMAT, ReferenceRun, ReferenceSettings,
 };
+use experiment::replicate::{self, DataSource, Jobs, Planned, Request};
 use experiment::store::write_atomic;
-use experiment::{TrialRecord, id};
+use experiment::{Experiment, Store, TrialRecord, id};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -68,19 +67,6 @@ fn default_python() -> PathBuf {
         .join(format!("torch-{TORCH_VERSION}"))
         .join("bin")
         .join("python")
-}
-
-/// `name` with everything but ASCII letters, digits, `.`, `_`, `-` and `+` replaced by `_`.
-fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// A command line as a shell would take it (arguments quoted where needed).
@@ -171,16 +157,9 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
         sets.push(format!("data.test_limit={n}"));
     }
     let full = common::experiment(&args.config, &sets, args.seeds)?;
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let reduced = parity::restrict(&args.config, &text, &args.archs)?;
+    let experiment = parity::select_variants(&args.config, &full, &args.archs)?;
     let store = common::store(&args.runs)?;
     let dir = store.experiment_dir(&full.name);
-    let reduced_path = dir.join(format!("config-{}.ron", file_safe(&args.archs.join("+"))));
-    if std::fs::read_to_string(&reduced_path).ok().as_deref() != Some(reduced.as_str()) {
-        write_atomic(&reduced_path, reduced.as_bytes())?;
-    }
-    let experiment = common::experiment(&reduced_path, &sets, args.seeds)?;
     let seeds = experiment.seeds.clone();
 
     // 2. Everything that can fail in seconds, before any training.
@@ -238,15 +217,7 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!("ours: {pending} of {} trial(s) to train", planned.len());
-        run_ours(
-            &args,
-            &reduced_path,
-            &sets,
-            seeds.len(),
-            threads,
-            &data_dir,
-            &dir,
-        )?;
+        run_ours(&args, &experiment, &sets, threads, &data_dir, &dir, &store)?;
     }
     let found = store.records_for(&experiment.membership())?;
     for warning in found.warnings() {
@@ -346,52 +317,48 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs our side: `harness replicate` on the reduced file, in the foreground (its progress
-/// is this command's).
+/// Runs our side through the replicate workflow, in this process (its progress is this
+/// command's): the experiment reduced to `--archs`, CPU, one job of `threads` threads.
 fn run_ours(
     args: &ParityArgs,
-    reduced: &Path,
+    experiment: &Experiment,
     sets: &[String],
-    seeds: usize,
     threads: i32,
     data_dir: &Path,
     dir: &Path,
+    store: &Store,
 ) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot find this program to run replicate")?;
     // The replicate's own report (conv2 against conv4) goes beside the runs; the README
     // named there does not exist, so no README is touched.
     let reports = dir.join("replicate");
-    let mut line: Vec<String> = vec!["replicate".into(), reduced.display().to_string()];
-    line.extend(["--seeds".into(), seeds.to_string()]);
-    for set in sets {
-        line.extend(["--set".into(), set.clone()]);
-    }
-    line.extend([
-        "--runs".into(),
-        args.runs.display().to_string(),
-        "--jobs".into(),
-        "1".into(),
-        "--threads".into(),
-        threads.to_string(),
-        "--device".into(),
-        "cpu".into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--reports".into(),
-        reports.display().to_string(),
-        "--readme".into(),
-        reports.join("README.md").display().to_string(),
-    ]);
-    println!("ours: {}", shell_line(&exe, &line));
-    let status = Command::new(&exe)
-        .args(&line)
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("cannot run {}", exe.display()))?;
-    if !status.success() {
+    let request = Request {
+        experiments: vec![Planned {
+            path: args.config.clone(),
+            experiment: experiment.clone(),
+        }],
+        overrides: common::overrides(sets)?,
+        sets: sets.to_vec(),
+        store: store.clone(),
+        device: tch::Device::Cpu,
+        device_arg: "cpu".into(),
+        jobs: Jobs::Count(1),
+        threads: Some(threads),
+        max_trial_time: None,
+        halfwidth: None,
+        alpha: experiment::stats::ALPHA,
+        dry_run: false,
+        data: DataSource {
+            dir: Some(data_dir.to_path_buf()),
+            verify: true,
+        },
+        readme: reports.join("README.md"),
+        reports,
+        program: std::env::current_exe().context("cannot find this program to run workers")?,
+    };
+    let outcome = replicate::run(&request, &mut CliReporter::new())?;
+    if !outcome.is_success() {
         bail!(
-            "our side failed ({status}): {} (its output is above; rerunning resumes it)",
-            shell_line(&exe, &line)
+            "our side did not record every trial ({outcome:?}; its output is above); rerunning resumes it"
         );
     }
     Ok(())
@@ -547,12 +514,6 @@ mod tests {
             ],
         );
         assert_eq!(line, r"/venv/bin/python --arch conv2 'a b' 'it'\''s' ''");
-    }
-
-    #[test]
-    fn names_become_file_safe() {
-        assert_eq!(file_safe("conv2+conv4"), "conv2+conv4");
-        assert_eq!(file_safe("adam + flip/erasing"), "adam_+_flip_erasing");
     }
 
     #[test]

@@ -2,9 +2,7 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use experiment::report::{
-    Extras, format_count, readme_section_with, splice_readme, write_report_full,
-};
+use experiment::report::format_count;
 use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
 use std::path::{Path, PathBuf};
@@ -21,109 +19,19 @@ pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<Tri
     Ok(found.records)
 }
 
-/// Writes the report of `experiment` and updates its README section (if the README has
-/// the markers). Returns what was written.
+/// Writes the report of `experiment` and its README section ([`experiment::publish`]),
+/// printing the warnings on stderr; returns what was written.
 pub fn write_all(
     experiment: &Experiment,
     store: &Store,
     reports: &Path,
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let records = records(store, experiment)?;
-    if experiment.report == experiment::ReportKind::Frontier {
-        let mut written = experiment::frontier::write(experiment, &records, reports)?;
-        let section = experiment::frontier::readme_section(experiment, &records);
-        written.extend(splice_into_readme(readme, &experiment.name, &section)?);
-        return Ok(written);
-    }
-    let seeding = experiment::seeding::read(&store.experiment_dir(&experiment.name))?;
-    let dir = store.experiment_dir(&experiment.name);
-    let mut warnings = Vec::new();
-    let kept = experiment::cost::kept_file(&dir).or_warn(
-        "the report leaves out the last run's wall time and its not-run notes; the next replicate writes it again",
-        &mut warnings,
-    );
-    let quiet_latency = experiment::quiet_latency::file(&dir)
-        .or_warn(
-            "the report shows the trials' own latency (†); the next replicate measures again",
-            &mut warnings,
-        )
-        .unwrap_or_default();
-    for w in &warnings {
+    let published = experiment::publish::write_all(experiment, store, reports, readme)?;
+    for w in &published.warnings {
         eprintln!("warning: {w}");
     }
-    let notes: Vec<String> = kept
-        .clone()
-        .and_then(|k| {
-            let actual = k.actual_s?;
-            let whole = if k.plan.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " of the plan {} (each shared trial once)",
-                    k.plan.join(" + ")
-                )
-            };
-            Some(format!(
-                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({})",
-                experiment::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
-                k.trials,
-                k.jobs,
-                k.threads,
-                k.device,
-                experiment::cost::human(std::time::Duration::from_secs_f64(actual)),
-                experiment::cost::estimate_error(k.estimated_s, actual)
-            ))
-        })
-        .into_iter()
-        .collect();
-    let not_run = kept
-        .map(|k| k.skipped)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            let each = std::time::Duration::from_secs_f64(s.seconds_each);
-            let limit = std::time::Duration::from_secs_f64(s.limit_s);
-            (
-                s.variant,
-                format!(
-                    "not run on this machine (estimated {} per trial, over the {} limit)",
-                    experiment::cost::human(each),
-                    experiment::cost::human(limit)
-                ),
-            )
-        })
-        .collect();
-    let extras = Extras {
-        notes,
-        quiet_latency,
-        not_run,
-    };
-    let mut written = vec![write_report_full(
-        experiment,
-        &records,
-        seeding.as_ref(),
-        &extras,
-        reports,
-    )?];
-    let section = readme_section_with(experiment, &records, &extras);
-    written.extend(splice_into_readme(readme, &experiment.name, &section)?);
-    Ok(written)
-}
-
-/// Replaces the README's `<!-- report:NAME -->` section (if it has the markers); returns
-/// the README's path when it has them.
-fn splice_into_readme(readme: &Path, name: &str, section: &str) -> anyhow::Result<Option<PathBuf>> {
-    let Ok(text) = std::fs::read_to_string(readme) else {
-        return Ok(None);
-    };
-    let Some(updated) = splice_readme(&text, name, section) else {
-        return Ok(None);
-    };
-    if updated != text {
-        experiment::store::write_atomic(readme, updated.as_bytes())?;
-    }
-    Ok(Some(readme.to_path_buf()))
+    Ok(published.files)
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {

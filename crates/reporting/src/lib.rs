@@ -2,7 +2,8 @@
 //! ([`report`]), its plots ([`plot`]), the sample-size plan ([`power`]) and the seeding
 //! decision ([`seeding`]), the protocol frontier ([`frontier`]), the experiment's latency
 //! file ([`latency_file`]), and the exports: CSV ([`export`]), TensorBoard
-//! ([`tensorboard_export`]) and committed records ([`archive`]). No libtorch: the
+//! ([`tensorboard_export`]) and committed records ([`archive`]); [`publish`] writes an
+//! experiment's report and README section. No libtorch: the
 //! dashboard and `harness report` read a store through it.
 
 pub mod archive;
@@ -11,6 +12,7 @@ pub mod frontier;
 pub mod latency_file;
 pub mod plot;
 pub mod power;
+pub mod publish;
 pub mod report;
 pub mod seeding;
 pub mod tensorboard_export;

@@ -17,9 +17,9 @@
 
 use crate::latency_file;
 use crate::plot::{Chart, Series, write_png};
-use statistics::power;
 use crate::seeding::{self, SeedingDecision};
 use spec::config::{Experiment, Variant};
+use statistics::power;
 use statistics::{self as stats, Comparison, Summary, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -143,6 +143,19 @@ impl Experiment {
         store::Membership::new(&self.name, self.variants.iter().map(|v| v.trial.config()))
     }
 
+    /// Runs `n` seeds per variant, from the file's first seed on (`--seeds N`).
+    pub fn set_seed_count(&mut self, n: u32) -> Result<(), String> {
+        if n == 0 || n > 1000 {
+            return Err(format!("--seeds {n}: must be in 1..=1000"));
+        }
+        let first = self.seeds.first().copied().unwrap_or(0);
+        let end = first.checked_add(u64::from(n)).ok_or_else(|| {
+            format!("--seeds {n}: first seed {first} + {n} seeds overflows a 64-bit seed")
+        })?;
+        self.seeds = (first..end).collect();
+        Ok(())
+    }
+
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)

@@ -1,0 +1,140 @@
+//! Publishing an experiment's results: its report (`reports/<name>.md` and plot) and its
+//! README section, from the store's records and the experiment's side files (the last
+//! run's estimate, the quiet latency, the seeding decision). `harness report` and the end
+//! of `harness replicate` call [`write_all`].
+
+use crate::report::{Extras, readme_section_with, splice_readme, write_report_full};
+use spec::Experiment;
+use std::path::{Path, PathBuf};
+use store::{Store, StoreError};
+
+/// What [`write_all`] wrote, and the warnings to show (unusable records set aside, bad side
+/// files left out).
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The report, its plot and the README when it has the experiment's markers.
+    pub files: Vec<PathBuf>,
+    /// One line each.
+    pub warnings: Vec<String>,
+}
+
+/// Errors of [`write_all`].
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Listing the records or writing a file failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The seeding decision is unreadable.
+    #[error(transparent)]
+    Seeding(#[from] crate::seeding::SeedingError),
+    /// Rendering or writing the report failed.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+}
+
+/// Writes the report of `experiment` and updates its README section (if the README has
+/// the markers). Returns what was written.
+pub fn write_all(
+    experiment: &Experiment,
+    store: &Store,
+    reports: &Path,
+    readme: &Path,
+) -> Result<Published, PublishError> {
+    let found = store.records_for(&experiment.membership())?;
+    let mut warnings = found.warnings();
+    let records = found.records;
+    if experiment.report == spec::ReportKind::Frontier {
+        let mut files = crate::frontier::write(experiment, &records, reports)?;
+        let section = crate::frontier::readme_section(experiment, &records);
+        files.extend(splice_into_readme(readme, &experiment.name, &section)?);
+        return Ok(Published { files, warnings });
+    }
+    let seeding = crate::seeding::read(&store.experiment_dir(&experiment.name))?;
+    let dir = store.experiment_dir(&experiment.name);
+    let kept = spec::cost::kept_file(&dir).or_warn(
+        "the report leaves out the last run's wall time and its not-run notes; the next replicate writes it again",
+        &mut warnings,
+    );
+    let quiet_latency = crate::latency_file::file(&dir)
+        .or_warn(
+            "the report shows the trials' own latency (†); the next replicate measures again",
+            &mut warnings,
+        )
+        .unwrap_or_default();
+    let notes: Vec<String> = kept
+        .clone()
+        .and_then(|k| {
+            let actual = k.actual_s?;
+            let whole = if k.plan.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " of the plan {} (each shared trial once)",
+                    k.plan.join(" + ")
+                )
+            };
+            Some(format!(
+                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({})",
+                spec::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
+                k.trials,
+                k.jobs,
+                k.threads,
+                k.device,
+                spec::cost::human(std::time::Duration::from_secs_f64(actual)),
+                spec::cost::estimate_error(k.estimated_s, actual)
+            ))
+        })
+        .into_iter()
+        .collect();
+    let not_run = kept
+        .map(|k| k.skipped)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            let each = std::time::Duration::from_secs_f64(s.seconds_each);
+            let limit = std::time::Duration::from_secs_f64(s.limit_s);
+            (
+                s.variant,
+                format!(
+                    "not run on this machine (estimated {} per trial, over the {} limit)",
+                    spec::cost::human(each),
+                    spec::cost::human(limit)
+                ),
+            )
+        })
+        .collect();
+    let extras = Extras {
+        notes,
+        quiet_latency,
+        not_run,
+    };
+    let mut files = vec![write_report_full(
+        experiment,
+        &records,
+        seeding.as_ref(),
+        &extras,
+        reports,
+    )?];
+    let section = readme_section_with(experiment, &records, &extras);
+    files.extend(splice_into_readme(readme, &experiment.name, &section)?);
+    Ok(Published { files, warnings })
+}
+
+/// Replaces the README's `<!-- report:NAME -->` section (if it has the markers); returns
+/// the README's path when it has them.
+fn splice_into_readme(
+    readme: &Path,
+    name: &str,
+    section: &str,
+) -> Result<Option<PathBuf>, StoreError> {
+    let Ok(text) = std::fs::read_to_string(readme) else {
+        return Ok(None);
+    };
+    let Some(updated) = splice_readme(&text, name, section) else {
+        return Ok(None);
+    };
+    if updated != text {
+        store::write_atomic(readme, updated.as_bytes())?;
+    }
+    Ok(Some(readme.to_path_buf()))
+}
