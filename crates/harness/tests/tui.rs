@@ -17,6 +17,8 @@ use util::Workspace;
 
 /// How long any one thing may take to appear.
 const WAIT: Duration = Duration::from_secs(120);
+/// How long a whole replicate run in a test window may take.
+const RUN_WAIT: Duration = Duration::from_secs(600);
 
 /// Fails the test, saying how to install tmux, where `tmux -V` does not run and succeed.
 fn require_tmux() {
@@ -131,15 +133,26 @@ impl Tmux {
     /// Polls the window until `done` holds for its text; panics with the last screen after
     /// [`WAIT`].
     fn wait_for(&self, window: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.wait_within(window, what, WAIT, done)
+    }
+
+    /// [`Tmux::wait_for`] with its own limit (a whole run, which a loaded machine slows).
+    fn wait_within(
+        &self,
+        window: &str,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
             let screen = self.capture(window);
             if done(&screen) {
                 return screen;
             }
-            if start.elapsed() > WAIT {
+            if start.elapsed() > limit {
                 panic!(
-                    "waited {WAIT:?} for {what}; window {window} shows:\n{screen}\nreplicate window:\n{}",
+                    "waited {limit:?} for {what}; window {window} shows:\n{screen}\nreplicate window:\n{}",
                     self.capture("rep")
                 );
             }
@@ -246,7 +259,7 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
 
     // The report the replicate wrote (at its end, after the quiet latency phase), in the
     // report panel; then written again from here.
-    tmux.wait_for("rep", "the replicate to write its report", |s| {
+    tmux.wait_within("rep", "the replicate to write its report", RUN_WAIT, |s| {
         s.contains("wrote reports/smoke.md")
     });
     tmux.keys("tui", "o");
@@ -440,7 +453,8 @@ fn replicate_on_a_terminal_shows_a_bar_per_running_trial_and_the_plans() {
         last_epoch_line < first_bar,
         "epoch lines are printed above the bars:\n{screen}"
     );
-    tmux.wait_for("rep", "the end of the run", |s| {
+    // 120 trial-epochs: about a minute on an idle 2-core machine, several under load.
+    tmux.wait_within("rep", "the end of the run", RUN_WAIT, |s| {
         s.lines().any(|l| l.starts_with("REPLICATE-EXIT="))
     });
     let history = tmux.capture_all("rep");
