@@ -1,0 +1,278 @@
+//! The replicate workflow as a library call: [`run`] plans the union of one or several
+//! experiments (variants × seeds, each shared trial once), estimates its cost
+//! (`--jobs auto` picks the split), leaves out what `--max-trial-time` says is too slow,
+//! runs the pending trials on the local executor ([`crate::schedule`], one `harness worker`
+//! per trial, built by [`crate::worker::WorkerInvocation`]), times each network once when
+//! nothing else runs ([`quiet_latency_phase`]), and writes every experiment's report. With
+//! a half-width, the seeds are Stein's pilot and only the extra seeds the decision asks
+//! for run ([`Request::halfwidth`]).
+//!
+//! The caller (the CLI, parity) builds a [`Request`], whose flags [`check_flags`] validates
+//! before anything is loaded, and hears what happens through a [`Reporter`]. The
+//! [`Outcome`] says whether every planned trial is recorded, which decides the exit code.
+//!
+//! Its parts: `execute` (one plan, start to end), `split` (jobs × threads and the
+//! estimate), `stein` (the pilot and the decision), `latency` (the quiet latency phase).
+
+mod execute;
+mod latency;
+mod split;
+mod stein;
+
+pub use latency::quiet_latency_phase;
+
+use crate::cost::Calibrating;
+use crate::schedule::{Control, Report};
+use crate::{Experiment, Override, Store, seeding};
+use data::FashionMnist;
+use execute::execute;
+use std::path::PathBuf;
+use std::time::Duration;
+use stein::sequential;
+use tch::Device;
+
+/// One experiment of the plan and the file it came from.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The experiment file.
+    pub path: PathBuf,
+    /// The experiment, with the command line's overrides and seeds.
+    pub experiment: Experiment,
+}
+
+/// `--jobs`: a number, or the fastest split of the cores by the calibration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    /// This many jobs.
+    Count(usize),
+    /// The split of the cores into jobs × threads estimated fastest.
+    Auto,
+}
+
+/// The warning of a run whose data files are not checked (`--no-verify`).
+pub const NO_VERIFY: &str =
+    "--no-verify: the SHA-256 of the data files is NOT checked; results may come from altered data";
+
+/// Where the dataset comes from.
+#[derive(Clone, Debug, Default)]
+pub struct DataSource {
+    /// `--data-dir`, else the usual places ([`data::locate`]).
+    pub dir: Option<PathBuf>,
+    /// Whether the files' SHA-256 digests are checked (not with `--no-verify`).
+    pub verify: bool,
+}
+
+impl DataSource {
+    /// Finds and loads the dataset.
+    pub fn load(&self) -> Result<FashionMnist, ReplicateError> {
+        let source = data::locate(self.dir.as_deref(), None).map_err(ReplicateError::Locate)?;
+        FashionMnist::load(&source.dir, self.verify).map_err(|e| ReplicateError::Data {
+            dir: source.dir.clone(),
+            source: e,
+        })
+    }
+}
+
+/// What a run of the plan is asked to do.
+pub struct Request {
+    /// The experiments, planned together.
+    pub experiments: Vec<Planned>,
+    /// The `--set` overrides they were loaded with (Stein's second stage reloads them).
+    pub overrides: Vec<Override>,
+    /// The `--set` texts, handed to every worker as given.
+    pub sets: Vec<String>,
+    /// The run store (opened and migrated by the caller).
+    pub store: Store,
+    /// The device the trials run on.
+    pub device: Device,
+    /// `--device` as given, handed to every worker.
+    pub device_arg: String,
+    /// `--jobs`.
+    pub jobs: Jobs,
+    /// `--threads` per job (`None`: the cores shared among the jobs).
+    pub threads: Option<i32>,
+    /// `--max-trial-time`.
+    pub max_trial_time: Option<Duration>,
+    /// `--halfwidth W`: the experiment's seeds are a pilot, Stein's rule decides the rest.
+    pub halfwidth: Option<f64>,
+    /// `--alpha` of Stein's rule.
+    pub alpha: f64,
+    /// `--dry-run`: plan, estimate and say; write nothing to the store.
+    pub dry_run: bool,
+    /// The dataset.
+    pub data: DataSource,
+    /// Where reports go.
+    pub reports: PathBuf,
+    /// The README whose sections are updated.
+    pub readme: PathBuf,
+    /// The harness binary the workers run.
+    pub program: PathBuf,
+}
+
+/// How a run of the plan ended (errors aside).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A dry run: nothing was run or written.
+    DryRun,
+    /// Every planned trial is recorded.
+    Complete,
+    /// Some planned trials are not recorded: `failed` trials failed, or a stop request
+    /// (`stop_requested`) ended the run early.
+    Incomplete {
+        /// Trials that failed.
+        failed: usize,
+        /// Planned trials not recorded.
+        missing: usize,
+        /// Whether a stop was asked for (the dashboard's stop key, a first Ctrl-C).
+        stop_requested: bool,
+    },
+    /// Stopped by a signal; rerun to resume.
+    Signalled {
+        /// The signal's name.
+        signal: String,
+        /// Planned trials not recorded.
+        missing: usize,
+    },
+}
+
+impl Outcome {
+    /// Whether every planned trial is recorded (or nothing was to be run).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::DryRun | Outcome::Complete)
+    }
+}
+
+/// Errors of [`run`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicateError {
+    /// The request's flags contradict each other or are out of range (said before anything
+    /// is loaded).
+    #[error("{0}")]
+    Request(String),
+    /// The run cannot go on as asked (a seeding decision for other values, a pilot that
+    /// did not finish); the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The seeding decision is unreadable or Stein's rule refused the pilot.
+    #[error(transparent)]
+    Seeding(#[from] seeding::SeedingError),
+    /// An experiment file failed to load again (Stein's second stage).
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// The local executor failed.
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
+    /// Writing a report failed.
+    #[error(transparent)]
+    Publish(#[from] reporting::publish::PublishError),
+    /// The Fashion-MNIST files are nowhere to be found.
+    #[error("cannot find the Fashion-MNIST files")]
+    Locate(#[source] data::DataError),
+    /// The Fashion-MNIST files failed to load or verify.
+    #[error("loading Fashion-MNIST from {}", dir.display())]
+    Data {
+        /// Where they were.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: data::DataError,
+    },
+    /// The reporter could not take over the stop control (signal handlers).
+    #[error("installing signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// What the caller hears while a plan runs.
+pub trait Reporter {
+    /// A line of the run's account (the plan, estimates, each trial's start and end, the
+    /// summary, what was written).
+    fn line(&mut self, text: &str);
+    /// A warning about input that was set aside or left out (standard error in the CLI).
+    fn warning(&mut self, text: &str);
+    /// A workload is about to be calibrated.
+    fn calibrating(&mut self, c: &Calibrating<'_>);
+    /// What the executor reports while trials run.
+    fn schedule(&mut self, report: Report<'_>);
+    /// Trials are about to run; `control` stops them (the CLI forwards signals to it).
+    fn running(&mut self, control: Control) -> std::io::Result<()>;
+    /// The trials have stopped running.
+    fn ran(&mut self);
+}
+
+/// Checks the request's flags against each other before anything is loaded.
+pub fn check_flags(
+    experiments: usize,
+    jobs: Jobs,
+    threads: Option<i32>,
+    halfwidth: Option<f64>,
+) -> Result<(), ReplicateError> {
+    if let Some(t) = threads
+        && t < 1
+    {
+        return Err(ReplicateError::Request(format!(
+            "--threads {t}: must be at least 1"
+        )));
+    }
+    if jobs == Jobs::Auto && threads.is_some() {
+        return Err(ReplicateError::Request(
+            "--jobs auto chooses the threads per job too; drop --threads".into(),
+        ));
+    }
+    if jobs == Jobs::Count(0) {
+        return Err(ReplicateError::Request(
+            "--jobs 0: must be at least 1".into(),
+        ));
+    }
+    if experiments > 1 && halfwidth.is_some() {
+        return Err(ReplicateError::Request(
+            "--halfwidth takes one experiment file at a time".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the plan `request` describes.
+pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, ReplicateError> {
+    check_flags(
+        request.experiments.len(),
+        request.jobs,
+        request.threads,
+        request.halfwidth,
+    )?;
+    for (i, p) in request.experiments.iter().enumerate() {
+        if let Some(other) = request.experiments[..i]
+            .iter()
+            .find(|o| o.experiment.name == p.experiment.name)
+        {
+            return Err(ReplicateError::Request(format!(
+                "{} and {} both name the experiment `{}`; each experiment needs its own name",
+                other.path.display(),
+                p.path.display(),
+                p.experiment.name
+            )));
+        }
+    }
+    match request.halfwidth {
+        Some(w) => sequential(request, &request.experiments[0], w, reporter),
+        None => execute(request, &request.experiments, &|_| true, reporter),
+    }
+}
+
+/// Sets libtorch's intra-op threads (default: all cores / `jobs`); returns the count.
+pub fn set_threads(threads: Option<i32>, jobs: usize) -> Result<i32, ReplicateError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match threads {
+        Some(t) if t >= 1 => t,
+        Some(t) => {
+            return Err(ReplicateError::Request(format!(
+                "--threads {t}: must be at least 1"
+            )));
+        }
+        None => (cores / jobs.max(1)).max(1) as i32,
+    };
+    tch::set_num_threads(threads);
+    Ok(threads)
+}
