@@ -2,7 +2,7 @@
 //! over the mean and ±1 sd band of its variant's finished seeds, in the whole history or
 //! a recent window. Pure: the view only draws what [`curve_data`] returns.
 
-use ::statistics::summarize;
+use ::statistics::band;
 use store::record::TrialRecord;
 use trainer::EpochMetrics;
 
@@ -124,23 +124,26 @@ pub fn curve_data(
     {
         trial.push((f64::from(epoch.saturating_sub(1)) + fraction, loss));
     }
-    let band_epochs = pooled.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+    // Per epoch position (the n-th epoch of each seed), as the records hold them.
+    let series: Vec<Vec<(u32, f64)>> = pooled
+        .iter()
+        .map(|r| {
+            (1u32..)
+                .zip(&r.epochs)
+                .map(|(e, m)| (e, metric.of(m)))
+                .collect()
+        })
+        .collect();
+    let (points, _) = band(&series);
     let (mut mean, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
     let mut seeds = 0;
-    for e in 0..band_epochs {
-        let xs: Vec<f64> = pooled
-            .iter()
-            .filter_map(|r| r.epochs.get(e).map(|m| metric.of(m)))
-            .filter(|x| x.is_finite())
-            .collect();
-        seeds = seeds.max(xs.len());
-        if let Some(s) = summarize(&xs) {
-            let x = (e + 1) as f64;
-            let sd = if s.std.is_finite() { s.std } else { 0.0 };
-            mean.push((x, s.mean));
-            low.push((x, s.mean - sd));
-            high.push((x, s.mean + sd));
-        }
+    for p in &points {
+        seeds = seeds.max(p.n);
+        let x = f64::from(p.step);
+        let sd = p.sd.unwrap_or(0.0);
+        mean.push((x, p.mean));
+        low.push((x, p.mean - sd));
+        high.push((x, p.mean + sd));
     }
     let last = trial
         .iter()

@@ -184,46 +184,12 @@ pub struct Exported {
     pub stale: Vec<PathBuf>,
 }
 
-/// One point of an aggregate curve.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Point {
-    /// The epoch.
-    pub step: u32,
-    /// Values averaged.
-    pub n: usize,
-    /// Their mean.
-    pub mean: f64,
-    /// Their sample standard deviation (n - 1); `None` below two values.
-    pub sd: Option<f64>,
-}
+/// One point of an aggregate curve ([`statistics::BandPoint`]).
+pub use statistics::BandPoint as Point;
 
-/// Mean and sample sd per step over `series` (each a trial's `(step, value)` pairs);
-/// non-finite values are left out and counted (the second result).
-pub fn aggregate(series: &[Vec<(u32, f64)>]) -> (Vec<Point>, usize) {
-    let mut by_step: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-    let mut non_finite = 0;
-    for s in series {
-        for &(step, x) in s {
-            if x.is_finite() {
-                by_step.entry(step).or_default().push(x);
-            } else {
-                non_finite += 1;
-            }
-        }
-    }
-    let points = by_step
-        .into_iter()
-        .map(|(step, xs)| {
-            let n = xs.len();
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let sd = (n >= 2).then(|| {
-                (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-            });
-            Point { step, n, mean, sd }
-        })
-        .collect();
-    (points, non_finite)
-}
+/// Mean and sample sd per step over `series` ([`statistics::band`]); non-finite values
+/// are left out and counted (the second result).
+pub use statistics::band as aggregate;
 
 /// `name` as one folder name: ASCII letters, digits, `.`, `_`, `-` and `+` kept, anything
 /// else `_`; empty, `.` and `..` become `_`.

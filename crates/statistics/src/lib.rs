@@ -109,6 +109,49 @@ pub fn percentile(xs: &[f64], q: f64) -> Option<f64> {
     })
 }
 
+/// One point of a per-epoch band: the values of several trials at one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BandPoint {
+    /// The step (an epoch).
+    pub step: u32,
+    /// Values at this step.
+    pub n: usize,
+    /// Their mean.
+    pub mean: f64,
+    /// Their sample standard deviation (n - 1); `None` below two values.
+    pub sd: Option<f64>,
+}
+
+/// Mean and sample sd per step over `series` (each a trial's `(step, value)` pairs), the
+/// one per-epoch band the report, the dashboard's curves and the TensorBoard aggregate
+/// share; non-finite values are left out and counted (the second result).
+pub fn band(series: &[Vec<(u32, f64)>]) -> (Vec<BandPoint>, usize) {
+    let mut by_step: std::collections::BTreeMap<u32, Vec<f64>> = std::collections::BTreeMap::new();
+    let mut non_finite = 0;
+    for s in series {
+        for &(step, x) in s {
+            if x.is_finite() {
+                by_step.entry(step).or_default().push(x);
+            } else {
+                non_finite += 1;
+            }
+        }
+    }
+    let points = by_step
+        .into_iter()
+        .filter_map(|(step, xs)| {
+            let s = summarize(&xs)?;
+            Some(BandPoint {
+                step,
+                n: s.n,
+                mean: s.mean,
+                sd: (s.n >= 2 && s.std.is_finite()).then_some(s.std),
+            })
+        })
+        .collect();
+    (points, non_finite)
+}
+
 /// The outcome of comparing sample `b` with sample `a` by [`welch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
@@ -596,6 +639,25 @@ mod tests {
             let (lo99, hi99) = c.interval(0.99).unwrap();
             assert!(lo99 < lo && hi99 > hi);
         }
+    }
+
+    #[test]
+    fn the_band_is_mean_and_sd_per_step_without_non_finite_values() {
+        let series = vec![
+            vec![(1, 70.0), (2, 80.0), (3, f64::NAN)],
+            vec![(1, 72.0), (2, 82.0)],
+            vec![(2, 84.0), (3, 7.0)],
+        ];
+        let (points, skipped) = band(&series);
+        assert_eq!(skipped, 1);
+        assert_eq!((points[0].step, points[0].n, points[0].mean), (1, 2, 71.0));
+        assert!((points[0].sd.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(
+            (points[1].n, points[1].mean, points[1].sd),
+            (3, 82.0, Some(2.0))
+        );
+        assert_eq!((points[2].n, points[2].mean, points[2].sd), (1, 7.0, None));
+        assert_eq!(band(&[]).0, vec![]);
     }
 
     #[test]
