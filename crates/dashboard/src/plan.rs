@@ -4,7 +4,7 @@
 //! estimate `replicate` prints), and the progress of the running ones. Pure: it reads the
 //! scanned state and the followed trials only.
 
-use crate::scan::{CellState, ExperimentState};
+use crate::scan::{ExperimentState, TrialStatus};
 use progress::eta::{Pace, pace_of, pace_of_running, plan_left_s, trial_left_s};
 use progress::trial::TrialProgress;
 
@@ -61,7 +61,7 @@ pub fn plan_progress<'p>(
     let mut pending = Vec::new();
     let mut unknown = false;
     let mut running_paces: Vec<(usize, Pace)> = Vec::new();
-    for cell in e.cells.iter().filter(|c| c.state == CellState::Running) {
+    for cell in e.cells.iter().filter(|c| c.state == TrialStatus::Running) {
         let Some(progress) = live(&cell.id) else {
             unknown = true;
             continue;
@@ -77,10 +77,10 @@ pub fn plan_progress<'p>(
     }
     for cell in &e.cells {
         match cell.state {
-            CellState::Done | CellState::Diverged => {
+            TrialStatus::Done | TrialStatus::Diverged => {
                 spent_s += e.record(&cell.id).map_or(0.0, |r| r.wall_time_s);
             }
-            CellState::Pending | CellState::Failed => {
+            TrialStatus::Pending | TrialStatus::Queued | TrialStatus::Failed => {
                 let epochs = e.experiment.variants[cell.variant].trial.epochs;
                 let own = pace_of(&e.pooled_records(cell.variant)).map(|p| p.trial_s(epochs));
                 let modelled = e.calibrated_s.get(cell.variant).copied().flatten();
@@ -97,7 +97,7 @@ pub fn plan_progress<'p>(
                     None => unknown = true,
                 }
             }
-            CellState::Running => {}
+            TrialStatus::Running => {}
         }
     }
     let counts = e.counts;

@@ -22,21 +22,7 @@ use store::record::TrialRecord;
 use store::{SUMMARY, is_trial_id, read_record};
 use store::{Store, TrialState, id, lease};
 
-/// The state of one cell of the grid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellState {
-    /// Not started (or stopped before it finished).
-    Pending,
-    /// A live process holds its claim.
-    Running,
-    /// Finished: its record exists.
-    Done,
-    /// Recorded as diverged.
-    Diverged,
-    /// Left incomplete in the work folder by a process that failed or was killed; the
-    /// next replicate redoes it.
-    Failed,
-}
+pub use store::TrialStatus;
 
 /// One trial of the grid.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +34,7 @@ pub struct Cell {
     /// The trial id shown in this cell.
     pub id: String,
     /// Its state.
-    pub state: CellState,
+    pub state: TrialStatus,
 }
 
 /// Trial counts of an experiment.
@@ -72,11 +58,11 @@ impl Counts {
         let mut c = Counts::default();
         for cell in cells {
             match cell.state {
-                CellState::Pending => c.pending += 1,
-                CellState::Running => c.running += 1,
-                CellState::Done => c.done += 1,
-                CellState::Diverged => c.diverged += 1,
-                CellState::Failed => c.failed += 1,
+                TrialStatus::Pending | TrialStatus::Queued => c.pending += 1,
+                TrialStatus::Running => c.running += 1,
+                TrialStatus::Done => c.done += 1,
+                TrialStatus::Diverged => c.diverged += 1,
+                TrialStatus::Failed => c.failed += 1,
             }
         }
         c
@@ -179,7 +165,9 @@ impl ExperimentState {
 
     /// The cells that are running.
     pub fn running(&self) -> impl Iterator<Item = &Cell> {
-        self.cells.iter().filter(|c| c.state == CellState::Running)
+        self.cells
+            .iter()
+            .filter(|c| c.state == TrialStatus::Running)
     }
 
     /// The finished records pooled for variant `variant`.
@@ -355,7 +343,7 @@ impl ExperimentState {
                     variant,
                     seed,
                     id,
-                    state: CellState::Pending,
+                    state: TrialStatus::Pending,
                 });
             }
         }
@@ -372,14 +360,15 @@ impl ExperimentState {
                 let takes = if exact {
                     cell.id == r.id
                 } else {
-                    cell.id != r.id && matches!(cell.state, CellState::Pending | CellState::Failed)
+                    cell.id != r.id
+                        && matches!(cell.state, TrialStatus::Pending | TrialStatus::Failed)
                 };
                 if takes {
                     cell.id = r.id.clone();
                     cell.state = if r.diverged() {
-                        CellState::Diverged
+                        TrialStatus::Diverged
                     } else {
-                        CellState::Done
+                        TrialStatus::Done
                     };
                 }
             }
@@ -389,18 +378,18 @@ impl ExperimentState {
                 };
                 let running = *st == TrialState::Running;
                 let takes = if exact {
-                    cell.id == *id && cell.state == CellState::Pending
+                    cell.id == *id && cell.state == TrialStatus::Pending
                 } else {
                     cell.id != *id
-                        && (cell.state == CellState::Pending
-                            || (running && cell.state == CellState::Failed))
+                        && (cell.state == TrialStatus::Pending
+                            || (running && cell.state == TrialStatus::Failed))
                 };
                 if takes {
                     cell.id = id.clone();
                     cell.state = if running {
-                        CellState::Running
+                        TrialStatus::Running
                     } else {
-                        CellState::Failed
+                        TrialStatus::Failed
                     };
                 }
             }
@@ -475,9 +464,9 @@ mod tests {
         other.experiment = "augmentation".into();
         fixture::write_record(&store, &other).unwrap();
         assert!(state.rescan(&store));
-        assert_eq!(state.cell(1, 0).unwrap().state, CellState::Done);
+        assert_eq!(state.cell(1, 0).unwrap().state, TrialStatus::Done);
         assert_eq!(state.cell(1, 0).unwrap().id, shared.id);
-        assert_eq!(state.cell(0, 1).unwrap().state, CellState::Pending);
+        assert_eq!(state.cell(0, 1).unwrap().state, TrialStatus::Pending);
         assert_eq!(
             state.records.len(),
             1,
@@ -506,14 +495,14 @@ mod tests {
         let left_over = fixture::start(&store, &e, "flip", 0);
         drop(left_over); // its process died: the claim is gone, the folder stays
         assert!(state.rescan(&store));
-        let states: Vec<CellState> = state.cells.iter().map(|c| c.state).collect();
+        let states: Vec<TrialStatus> = state.cells.iter().map(|c| c.state).collect();
         assert_eq!(
             states,
             vec![
-                CellState::Done,
-                CellState::Running,
-                CellState::Failed,
-                CellState::Diverged
+                TrialStatus::Done,
+                TrialStatus::Running,
+                TrialStatus::Failed,
+                TrialStatus::Diverged
             ]
         );
         assert_eq!(
@@ -544,7 +533,7 @@ mod tests {
         let extra = fixture::start(&store, &e, "flip", 2);
         assert!(state.rescan(&store));
         assert_eq!(state.seeds, vec![0, 1, 2]);
-        assert_eq!(state.cell(1, 2).unwrap().state, CellState::Running);
+        assert_eq!(state.cell(1, 2).unwrap().state, TrialStatus::Running);
         assert_eq!(state.cell(1, 2).unwrap().id, extra.id);
         assert_eq!(
             state.counts.pending, 1,

@@ -6,7 +6,7 @@
 //! experiment files whose modification time changed, picks up new files in the config
 //! folder, and starts or stops following trials as they start and end.
 
-use crate::scan::{CellState, ExperimentState};
+use crate::scan::{ExperimentState, TrialStatus};
 use crate::tail::Tail;
 use contract::layout::{EVENTS, LOG};
 use progress::trial::TrialProgress;
@@ -284,7 +284,11 @@ impl Watcher {
         let mut running: HashMap<String, PathBuf> = HashMap::new();
         for entry in &self.entries {
             if let Ok(state) = &entry.state {
-                for cell in state.cells.iter().filter(|c| c.state == CellState::Running) {
+                for cell in state
+                    .cells
+                    .iter()
+                    .filter(|c| c.state == TrialStatus::Running)
+                {
                     running.insert(cell.id.clone(), self.store.work_dir(&cell.id));
                 }
             }

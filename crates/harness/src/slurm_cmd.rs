@@ -7,6 +7,7 @@ use anyhow::Context;
 use experiment::lease;
 use experiment::plan::plan;
 use experiment::slurm::{self, Queued, ScriptSpec, Submission, Task};
+use experiment::store::TrialStatus;
 use experiment::worker::WorkerInvocation;
 use experiment::{Experiment, Store, TrialState};
 use std::collections::BTreeMap;
@@ -242,7 +243,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .into_iter()
             .map(|r| (r.id.clone(), r.diverged()))
             .collect();
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<TrialStatus, usize> = BTreeMap::new();
         let mut lines = Vec::new();
         for t in &planned {
             let id = t.spec.id.as_str();
@@ -254,14 +255,23 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             );
             let attempts = slurm::attempts(&exp_dir, id);
             let state = if let Some(&diverged) = records.get(id) {
-                if diverged { "diverged" } else { "done" }
+                if diverged {
+                    TrialStatus::Diverged
+                } else {
+                    TrialStatus::Done
+                }
             } else if let Some((job, index, state)) = live.get(id) {
                 let running = state == "RUNNING" || state == "COMPLETING";
+                let status = if running {
+                    TrialStatus::Running
+                } else {
+                    TrialStatus::Queued
+                };
                 lines.push(format!(
                     "  {what}: {} in job {job}_{index} ({state})",
-                    if running { "running" } else { "queued" }
+                    status.label()
                 ));
-                if running { "running" } else { "queued" }
+                status
             } else if let lease::Status::Held(holder) = store.holder(id) {
                 let by = holder.map_or_else(String::new, |h| {
                     format!(
@@ -272,7 +282,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     )
                 });
                 lines.push(format!("  {what}: running{by}"));
-                "running"
+                TrialStatus::Running
             } else {
                 let slurm_failed = last_task.get(id).and_then(|&(job, index)| {
                     ended
@@ -296,24 +306,29 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     for l in slurm::tail(&log, 5).lines() {
                         lines.push(format!("      | {l}"));
                     }
-                    "failed"
+                    TrialStatus::Failed
                 } else {
-                    "not run"
+                    TrialStatus::Pending
                 }
             };
             *counts.entry(state).or_default() += 1;
         }
-        let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+        let counted: Vec<String> = [
+            TrialStatus::Done,
+            TrialStatus::Diverged,
+            TrialStatus::Running,
+            TrialStatus::Queued,
+            TrialStatus::Failed,
+            TrialStatus::Pending,
+        ]
+        .iter()
+        .map(|s| format!("{} {}", counts.get(s).copied().unwrap_or(0), s.label()))
+        .collect();
         println!(
-            "{}: {} trials: {} done, {} diverged, {} running, {} queued, {} failed, {} not run",
+            "{}: {} trials: {}",
             experiment.name,
             planned.len(),
-            count("done"),
-            count("diverged"),
-            count("running"),
-            count("queued"),
-            count("failed"),
-            count("not run")
+            counted.join(", ")
         );
         for line in lines {
             println!("{line}");

@@ -12,7 +12,7 @@ mod tests;
 
 use crate::curves::{Metric, Window};
 use crate::launch::{Launcher, Task, log_path};
-use crate::scan::{Cell, CellState, ExperimentState};
+use crate::scan::{Cell, ExperimentState, TrialStatus};
 use crate::tail::Tail;
 use crate::watch::{LOG_LINES, LiveTrial, Watcher, read_last_lines};
 use contract::layout::LOG;
@@ -209,7 +209,7 @@ impl FrameStats {
 /// (followed).
 #[derive(Debug)]
 struct OtherLog {
-    key: (String, CellState),
+    key: (String, TrialStatus),
     title: String,
     lines: VecDeque<String>,
     tail: Option<Tail>,
@@ -309,7 +309,7 @@ impl App {
     /// The focused trial's live state, when it is running.
     pub fn focused_live(&self) -> Option<&LiveTrial> {
         let cell = self.focused()?;
-        (cell.state == CellState::Running)
+        (cell.state == TrialStatus::Running)
             .then(|| self.watcher.live(&cell.id))
             .flatten()
     }
@@ -400,7 +400,7 @@ impl App {
         };
         if self
             .focused()
-            .is_some_and(|c| c.state == CellState::Running)
+            .is_some_and(|c| c.state == TrialStatus::Running)
         {
             return false;
         }
@@ -426,11 +426,11 @@ impl App {
             self.other_log = None;
             return changed;
         };
-        if state == CellState::Running {
+        if state == TrialStatus::Running {
             return false;
         }
         let key = match state {
-            CellState::Pending => (format!("{name}/replicate"), CellState::Pending),
+            TrialStatus::Pending => (format!("{name}/replicate"), TrialStatus::Pending),
             state => (id.clone(), state),
         };
         if let Some(log) = &mut self.other_log
@@ -451,17 +451,17 @@ impl App {
         }
         let store = self.watcher.store();
         let (title, lines, tail) = match state {
-            CellState::Done | CellState::Diverged => (
+            TrialStatus::Done | TrialStatus::Diverged => (
                 LOG.to_string(),
                 read_last_lines(&store.trial_dir(&id).join(LOG)),
                 None,
             ),
-            CellState::Failed => (
+            TrialStatus::Failed => (
                 format!("{LOG} (left over)"),
                 read_last_lines(&store.work_dir(&id).join(LOG)),
                 None,
             ),
-            CellState::Pending | CellState::Running => {
+            TrialStatus::Pending | TrialStatus::Queued | TrialStatus::Running => {
                 let mut tail = Tail::new(log_path(&self.runs, &name, &Task::Replicate));
                 let all = tail.poll().unwrap_or_default();
                 let lines = all[all.len().saturating_sub(LOG_LINES)..].to_vec();

@@ -4,7 +4,7 @@
 use super::theme;
 use crate::app::App;
 use crate::curves::{CurveData, Metric, curve_data};
-use crate::scan::CellState;
+use crate::scan::TrialStatus;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Rect};
@@ -20,7 +20,7 @@ pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {
     let pooled = e.pooled_records(cell.variant);
     let label = format!("{} seed {}", variant.name, cell.seed);
     let data = match cell.state {
-        CellState::Running => {
+        TrialStatus::Running => {
             let live = app.watcher.live(&cell.id);
             let progress = live.map(|l| &l.progress);
             let running = progress.and_then(|p| match p.phase {
@@ -36,7 +36,7 @@ pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {
                 &pooled,
             )
         }
-        CellState::Done | CellState::Diverged => curve_data(
+        TrialStatus::Done | TrialStatus::Diverged => curve_data(
             app.metric,
             app.window,
             e.record(&cell.id).map_or(&[][..], |r| &r.epochs),
@@ -44,7 +44,7 @@ pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {
             Some(variant.trial.epochs),
             &pooled,
         ),
-        CellState::Pending | CellState::Failed => curve_data(
+        TrialStatus::Pending | TrialStatus::Queued | TrialStatus::Failed => curve_data(
             app.metric,
             app.window,
             &[],

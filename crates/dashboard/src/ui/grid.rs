@@ -3,7 +3,7 @@
 
 use super::theme;
 use crate::app::{App, Focus};
-use crate::scan::{Cell as GridCell, CellState};
+use crate::scan::{Cell as GridCell, TrialStatus};
 use crate::watch::LiveTrial;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
@@ -24,15 +24,15 @@ pub fn cell_text(
 ) -> String {
     let symbol = theme::symbol(cell.state);
     match cell.state {
-        CellState::Done => match record.and_then(|r| r.final_accuracy) {
+        TrialStatus::Done => match record.and_then(|r| r.final_accuracy) {
             Some(acc) => format!("{symbol} {acc:.2}"),
             None => format!("{symbol} done"),
         },
-        CellState::Diverged => match record.map(|r| &r.status) {
+        TrialStatus::Diverged => match record.map(|r| &r.status) {
             Some(Status::Diverged { epoch, .. }) => format!("{symbol} div e{epoch}"),
             _ => format!("{symbol} diverged"),
         },
-        CellState::Running => match live.map(|l| &l.progress) {
+        TrialStatus::Running => match live.map(|l| &l.progress) {
             Some(p) if p.epoch > 0 => {
                 let of = p
                     .planned_epochs()
@@ -46,8 +46,8 @@ pub fn cell_text(
             }
             _ => format!("{symbol} start"),
         },
-        CellState::Failed => format!("{symbol} failed"),
-        CellState::Pending => symbol.to_string(),
+        TrialStatus::Failed => format!("{symbol} failed"),
+        TrialStatus::Pending | TrialStatus::Queued => symbol.to_string(),
     }
 }
 

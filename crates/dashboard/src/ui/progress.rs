@@ -5,7 +5,7 @@
 use super::{fit, theme};
 use crate::app::App;
 use crate::plan::{PlanProgress, plan_progress, running_left_s, variant_pace};
-use crate::scan::{Cell, CellState, ExperimentState};
+use crate::scan::{Cell, ExperimentState, TrialStatus};
 use progress::eta::{epoch_left_s, pace_of_running};
 use progress::format::{MISSING, bar, duration, percent, rate, short_id};
 use progress::trial::{Phase, TrialProgress};
@@ -21,7 +21,7 @@ fn bar_line(label: &str, fraction: f64, suffix: String, width: u16) -> Line<'sta
     let w = usize::from(width).saturating_sub(used).clamp(4, 24);
     Line::from(vec![
         Span::raw(format!("{label} ")),
-        Span::styled(bar(fraction, w), theme::state(CellState::Running)),
+        Span::styled(bar(fraction, w), theme::state(TrialStatus::Running)),
         Span::raw(format!(" {suffix}")),
     ])
 }
@@ -148,7 +148,7 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
         Span::styled(format!(" · {}", short_id(&cell.id)), theme::dim()),
         Span::raw(device),
     ])];
-    if cell.state == CellState::Running
+    if cell.state == TrialStatus::Running
         && let Some(job) = e.slurm_job(&cell.id)
     {
         lines[0]
@@ -156,9 +156,9 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
             .push(Span::styled(format!(" · Slurm job {job}"), theme::dim()));
     }
     match (cell.state, live, record) {
-        (CellState::Running, Some(p), _) => lines.extend(running_lines(e, cell, p, width)),
-        (CellState::Running, None, _) => lines.push(Line::from("running; reading its events…")),
-        (CellState::Done | CellState::Diverged, _, Some(r)) => {
+        (TrialStatus::Running, Some(p), _) => lines.extend(running_lines(e, cell, p, width)),
+        (TrialStatus::Running, None, _) => lines.push(Line::from("running; reading its events…")),
+        (TrialStatus::Done | TrialStatus::Diverged, _, Some(r)) => {
             let result = match (&r.status, r.final_accuracy) {
                 (Status::Finished, Some(acc)) => format!(
                     "finished: test acc {acc:.2}% (best {:.2}%)",
@@ -177,7 +177,7 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
                 duration(r.wall_time_s)
             )));
         }
-        (CellState::Failed, _, _) => {
+        (TrialStatus::Failed, _, _) => {
             lines.push(Line::styled(
                 "left incomplete by a failed or killed run",
                 theme::error(),

@@ -3,7 +3,7 @@
 //! dark themes alike), and every state also has a symbol, so nothing depends on colour.
 //! Selection is reversed video.
 
-use crate::scan::CellState;
+use crate::scan::TrialStatus;
 use ratatui::style::{Color, Modifier, Style};
 
 /// Panel titles and table headers.
@@ -42,22 +42,23 @@ pub fn trial_curve() -> Style {
 }
 
 /// A trial state's style.
-pub fn state(state: CellState) -> Style {
+pub fn state(state: TrialStatus) -> Style {
     match state {
-        CellState::Done => Style::new().fg(Color::Green),
-        CellState::Running => Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
-        CellState::Diverged | CellState::Failed => Style::new().fg(Color::Red),
-        CellState::Pending => dim(),
+        TrialStatus::Done => Style::new().fg(Color::Green),
+        TrialStatus::Running => Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+        TrialStatus::Diverged | TrialStatus::Failed => Style::new().fg(Color::Red),
+        TrialStatus::Pending | TrialStatus::Queued => dim(),
     }
 }
 
 /// A trial state's symbol.
-pub fn symbol(state: CellState) -> &'static str {
+pub fn symbol(state: TrialStatus) -> &'static str {
     match state {
-        CellState::Done => "✓",
-        CellState::Running => "▶",
-        CellState::Diverged => "!",
-        CellState::Failed => "✗",
-        CellState::Pending => "·",
+        TrialStatus::Done => "✓",
+        TrialStatus::Running => "▶",
+        TrialStatus::Diverged => "!",
+        TrialStatus::Failed => "✗",
+        TrialStatus::Pending => "·",
+        TrialStatus::Queued => "…",
     }
 }
