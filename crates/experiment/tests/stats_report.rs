@@ -152,7 +152,7 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     let a = stats[0].accuracy.unwrap();
     assert!(sd.0 < a.std && a.std < sd.1);
 
-    let full = report::render(&e, &recs);
+    let full = report::render(&e, &recs, &report::Extras::default());
     assert!(
         full.contains("| p (Welch) | p (Holm, 3) | P(> base) [95% CI] | MDE | verdict |"),
         "{full}"
@@ -167,9 +167,9 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
         "{full}"
     );
     // Byte-identical from the same store.
-    assert_eq!(full, report::render(&e, &recs));
+    assert_eq!(full, report::render(&e, &recs, &report::Extras::default()));
 
-    let readme = report::readme_section(&e, &recs);
+    let readme = report::readme_section(&e, &recs, &report::Extras::default());
     assert!(
         readme.contains("| p (Holm, 3) | P(> base) | verdict |"),
         "{readme}"
@@ -196,7 +196,7 @@ fn all_diverged_baseline_does_not_hide_the_variants() {
     recs.push(diverged(record(&e, "base", 0, 0.0)));
     recs.push(diverged(record(&e, "base", 1, 0.0)));
     recs.push(diverged(record(&e, "lr", 0, 0.0)));
-    let out = report::render(&e, &recs);
+    let out = report::render(&e, &recs, &report::Extras::default());
     assert!(
         out.contains("91.07 ± 0.21"),
         "big's own statistics stay: {out}"
@@ -218,7 +218,7 @@ fn constant_samples_at_two_seeds_claim_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let e = experiment(dir.path());
     let recs = records(&e, &[("base", &[90.0, 90.0]), ("big", &[91.0, 91.0])]);
-    let out = report::render(&e, &recs);
+    let out = report::render(&e, &recs, &report::Extras::default());
     assert!(!out.contains("p<0.001"), "{out}");
     assert!(
         out.contains("cannot tell: neither varies across seeds (n=2 vs 2)"),
@@ -239,9 +239,9 @@ fn one_seed_and_absurd_values_do_not_panic() {
             ("lr", &[90.0, 91.0]),
         ],
     );
-    let out = report::render(&e, &recs);
+    let out = report::render(&e, &recs, &report::Extras::default());
     assert!(out.contains("too few trials (n=1 vs 2)"), "{out}");
-    let readme = report::readme_section(&e, &recs);
+    let readme = report::readme_section(&e, &recs, &report::Extras::default());
     assert!(readme.contains("| base |"));
 }
 
@@ -261,7 +261,14 @@ fn stein_decision_shows_in_the_report() {
         ("big".to_string(), vec![91.0, 91.3, 90.9]),
     ];
     let d = seeding::decide(&pilots, 2.0, 0.05).unwrap();
-    let out = report::render_with(&e, &recs, Some(&d));
+    let out = report::render(
+        &e,
+        &recs,
+        &report::Extras {
+            seeding: Some(d.clone()),
+            ..Default::default()
+        },
+    );
     assert!(
         out.contains("- Seeds: n decided by Stein's two-stage rule (pilot n0=3, W=2"),
         "{out}"
@@ -276,7 +283,7 @@ fn stein_decision_shows_in_the_report() {
 fn a_report_with_no_trials_states_the_planned_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let e = experiment(dir.path());
-    let out = report::render(&e, &[]);
+    let out = report::render(&e, &[], &report::Extras::default());
     let epochs = e.baseline_variant().trial.config().epochs;
     assert!(
         out.contains(&format!(
@@ -284,7 +291,7 @@ fn a_report_with_no_trials_states_the_planned_protocol() {
         )),
         "{out}"
     );
-    let readme = report::readme_section_with(&e, &[], &report::Extras::default());
+    let readme = report::readme_section(&e, &[], &report::Extras::default());
     assert!(
         readme.contains("no trial recorded yet (planned: "),
         "{readme}"

@@ -248,9 +248,13 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
 
     // The report is written from what is usable.
     let experiment = load_experiment(tmp.path());
-    let report =
-        experiment::report::write_report(&experiment, &again.records, &tmp.path().join("reports"))
-            .unwrap();
+    let report = experiment::report::write_report(
+        &experiment,
+        &again.records,
+        &experiment::report::Extras::default(),
+        &tmp.path().join("reports"),
+    )
+    .unwrap();
     assert!(std::fs::read_to_string(report).unwrap().contains("80.00"));
 
     // Every quarantined trial is pending and can be claimed and run again.
@@ -859,8 +863,11 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert!(mine.contains(&shared.id));
     assert!(mine.contains(&own_other_settings.id));
-    let report =
-        experiment::report::render(&e, &store.records_for(&e.membership()).unwrap().records);
+    let report = experiment::report::render(
+        &e,
+        &store.records_for(&e.membership()).unwrap().records,
+        &experiment::report::Extras::default(),
+    );
     assert!(report.contains("| base"), "{report}");
 }
 

@@ -3,7 +3,7 @@
 //! run's estimate, the quiet latency, the seeding decision). `harness report` and the end
 //! of `harness replicate` call [`write_all`].
 
-use crate::report::{Extras, readme_section_with, splice_readme, write_report_full};
+use crate::report::{Extras, readme_section, splice_readme, write_report};
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use store::{Store, StoreError};
@@ -104,18 +104,13 @@ pub fn write_all(
         })
         .collect();
     let extras = Extras {
+        seeding,
         notes,
         quiet_latency,
         not_run,
     };
-    let mut files = vec![write_report_full(
-        experiment,
-        &records,
-        seeding.as_ref(),
-        &extras,
-        reports,
-    )?];
-    let section = readme_section_with(experiment, &records, &extras);
+    let mut files = vec![write_report(experiment, &records, &extras, reports)?];
+    let section = readme_section(experiment, &records, &extras);
     files.extend(splice_into_readme(readme, &experiment.name, &section)?);
     Ok(Published { files, warnings })
 }

@@ -87,9 +87,14 @@ pub enum LatencySource {
 }
 
 /// What the store keeps beside the records that a report shows: extra Conditions lines
-/// (e.g. the last run's estimated and actual time) and the quiet latency measurements.
+/// (e.g. the last run's estimated and actual time), the quiet latency measurements, the
+/// variants left out, and Stein's seeding decision. `Extras::default()` is a report from
+/// the records alone.
 #[derive(Clone, Debug, Default)]
 pub struct Extras {
+    /// The store's seeding decision (`seeding::read`), if `harness replicate --halfwidth`
+    /// made one.
+    pub seeding: Option<SeedingDecision>,
     /// Extra lines for the Conditions list.
     pub notes: Vec<String>,
     /// `runs/<experiment>/latency.json` (see [`crate::latency_file`]).
@@ -692,29 +697,10 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
     out
 }
 
-/// The whole report of an experiment, with `n` fixed by the config.
-pub fn render(experiment: &Experiment, records: &[TrialRecord]) -> String {
-    render_with(experiment, records, None)
-}
-
-/// The whole report of an experiment; `seeding` is the decision record of the store
-/// (`experiment::seeding::read`), if `harness replicate --halfwidth` made one.
-pub fn render_with(
-    experiment: &Experiment,
-    records: &[TrialRecord],
-    seeding: Option<&SeedingDecision>,
-) -> String {
-    render_full(experiment, records, seeding, &Extras::default())
-}
-
-/// [`render_with`] with extra lines for the Conditions list (e.g. the estimated and actual
-/// wall time of the last run).
-pub fn render_full(
-    experiment: &Experiment,
-    records: &[TrialRecord],
-    seeding: Option<&SeedingDecision>,
-    extras: &Extras,
-) -> String {
+/// The whole report of an experiment, from its records and what the store keeps beside
+/// them ([`Extras`]).
+pub fn render(experiment: &Experiment, records: &[TrialRecord], extras: &Extras) -> String {
+    let seeding = extras.seeding.as_ref();
     let selected = select_with(experiment, records, extras);
     let mut stats = statistics(experiment, &selected);
     apply_quiet(&selected, &mut stats, &extras.quiet_latency);
@@ -895,44 +881,16 @@ pub enum ReportError {
     },
 }
 
-/// Writes `reports/<name>.md` and `reports/<name>.png`; returns the markdown path.
+/// Writes `reports/<name>.md` ([`render`]) and `reports/<name>.png`; returns the
+/// markdown path.
 pub fn write_report(
     experiment: &Experiment,
     records: &[TrialRecord],
-    reports_dir: &Path,
-) -> Result<PathBuf, ReportError> {
-    write_report_with(experiment, records, None, reports_dir)
-}
-
-/// [`write_report`] with the store's seeding decision (see [`render_with`]).
-pub fn write_report_with(
-    experiment: &Experiment,
-    records: &[TrialRecord],
-    seeding: Option<&SeedingDecision>,
-    reports_dir: &Path,
-) -> Result<PathBuf, ReportError> {
-    write_report_full(
-        experiment,
-        records,
-        seeding,
-        &Extras::default(),
-        reports_dir,
-    )
-}
-
-/// [`write_report_with`] with extra Conditions lines (see [`render_full`]).
-pub fn write_report_full(
-    experiment: &Experiment,
-    records: &[TrialRecord],
-    seeding: Option<&SeedingDecision>,
     extras: &Extras,
     reports_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
     let md = reports_dir.join(format!("{}.md", experiment.name));
-    write_atomic(
-        &md,
-        render_full(experiment, records, seeding, extras).as_bytes(),
-    )?;
+    write_atomic(&md, render(experiment, records, extras).as_bytes())?;
     let selected = select(experiment, records);
     let series = accuracy_series(&selected);
     let png = reports_dir.join(format!("{}.png", experiment.name));
@@ -966,16 +924,7 @@ pub fn splice_readme(readme: &str, name: &str, body: &str) -> Option<String> {
 }
 
 /// What goes into the README for an experiment: a short conditions line and the table.
-pub fn readme_section(experiment: &Experiment, records: &[TrialRecord]) -> String {
-    readme_section_with(experiment, records, &Extras::default())
-}
-
-/// [`readme_section`] with the store's quiet latency (see [`Extras`]).
-pub fn readme_section_with(
-    experiment: &Experiment,
-    records: &[TrialRecord],
-    extras: &Extras,
-) -> String {
+pub fn readme_section(experiment: &Experiment, records: &[TrialRecord], extras: &Extras) -> String {
     let selected = select_with(experiment, records, extras);
     let mut stats = statistics(experiment, &selected);
     apply_quiet(&selected, &mut stats, &extras.quiet_latency);
