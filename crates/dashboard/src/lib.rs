@@ -1,7 +1,7 @@
 //! `harness tui`: the live dashboard of whole experiments, over the run store.
 //!
 //! The dashboard only reads the store (plus the stop requests it writes through
-//! [`experiment::Store::request_stop`]), so it attaches to trials run by a `harness
+//! [`store::Store::request_stop`]), so it attaches to trials run by a `harness
 //! replicate` in another terminal, or on another machine writing to the same store, by
 //! following their files:
 //!
@@ -11,7 +11,7 @@
 //! - [`app::App`] holds the state and handles keys; [`App::update`] catches up with the
 //!   store and with the processes the dashboard started ([`launch`]);
 //! - [`ui`] draws `&App` as a ratatui `Widget`; the numbers it shows come from pure,
-//!   tested functions ([`plan`], [`curves`], [`statistics`]; the progress and ETA model and the text formatters are the `progress` crate's, shared with the command line).
+//!   tested functions ([`plan_progress`], [`curves`], [`statistics`]; the progress and ETA model and the text formatters are the `progress` crate's, shared with the command line).
 //!
 //! [`run`] is the event loop on any ratatui backend; [`run_in_terminal`] sets the real
 //! terminal up, and always restores it: on quit, on error and on panic.
@@ -19,7 +19,7 @@
 pub mod app;
 pub mod curves;
 pub mod launch;
-pub mod plan;
+pub mod plan_progress;
 pub mod scan;
 pub mod statistics;
 pub mod tail;

@@ -12,10 +12,10 @@
 //! they are re-exported here under their old module names so that callers keep one path.
 
 pub use reporting::{
-    archive, export, frontier, plot, power, publish, report, seeding, tensorboard_export,
+    archive, export, frontier, plot, publish, report, sample_size, seeding, tensorboard_export,
 };
 pub use spec::{config, overrides, plan};
-pub use statistics as stats;
+pub use statistics::{self as stats, power};
 pub use store::{self, crash, id, lease, record, side_file, trial_files};
 
 pub mod cost;

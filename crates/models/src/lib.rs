@@ -155,14 +155,14 @@
 //! | `conv4`, w 32, k 5 | 730,186 | 576K |
 
 pub mod config;
+pub mod layers;
 #[cfg(feature = "torch")]
 pub mod net;
-pub mod plan;
 
 pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, ModelError};
-#[cfg(feature = "torch")]
-pub use net::{Net, parameter_count};
-pub use plan::{
+pub use layers::{
     IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, forward_flops,
     layer_table, study_parameter_count,
 };
+#[cfg(feature = "torch")]
+pub use net::{Net, parameter_count};

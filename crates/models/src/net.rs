@@ -1,4 +1,4 @@
-//! The network itself: a tch module built from the layer plan in [`crate::plan`].
+//! The network itself: a tch module built from the layer plan in [`crate::layers`].
 
 use std::fmt;
 
@@ -6,7 +6,7 @@ use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
 use crate::config::{ModelConfig, ModelError};
-use crate::plan::{self, NUM_CLASSES, Stage};
+use crate::layers::{self, NUM_CLASSES, Stage};
 
 /// PyTorch's default initialisation of `nn.Conv2d` and `nn.Linear` (weights and biases):
 /// Kaiming-uniform with `a = sqrt(5)`, which is uniform on `±1/sqrt(fan_in)`. tch's own
@@ -150,7 +150,7 @@ impl Net {
     /// Like [`Net::new`], but returns the validation error instead of panicking.
     pub fn try_new(vs: &nn::Path, cfg: &ModelConfig) -> Result<Net, ModelError> {
         cfg.validate()?;
-        let layers = plan::stages(cfg)
+        let layers = layers::stages(cfg)
             .into_iter()
             .map(|stage| match stage {
                 Stage::Conv { name, cin, cout } => {
@@ -167,7 +167,7 @@ impl Net {
                 Stage::Pool { .. } => Layer::Pool,
             })
             .collect();
-        let features = plan::feature_len(cfg);
+        let features = layers::feature_len(cfg);
         let linear_cfg = nn::LinearConfig {
             ws_init: torch_default_bound(features),
             bs_init: Some(torch_default_bound(features)),
@@ -422,7 +422,7 @@ impl Net {
         });
         let size = weight.size();
         onnx::Network {
-            input: [plan::IN_CHANNELS, plan::IMAGE_SIDE, plan::IMAGE_SIDE],
+            input: [layers::IN_CHANNELS, layers::IMAGE_SIDE, layers::IMAGE_SIDE],
             stages,
             classifier: onnx::Linear {
                 outputs: size[0],
@@ -445,7 +445,10 @@ impl fmt::Debug for Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Net")
             .field("config", &self.config)
-            .field("parameters", &plan::expected_parameter_count(&self.config))
+            .field(
+                "parameters",
+                &layers::expected_parameter_count(&self.config),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@
 //! - [`eta`]: how long an epoch and a trial take ([`eta::Pace`], from finished records or
 //!   the trial's own epochs, evaluation counted), what is left of a running trial and of a
 //!   plan run over several slots.
-//! - [`plan`]: a plan being run: the estimated length of each trial still to run (the
+//! - [`tracker`]: a plan being run: the estimated length of each trial still to run (the
 //!   cost model's, else the pace seen so far) and the running trials' progress.
 //! - [`format`]: the text of durations, counts, rates, percentages and bars.
 //!
@@ -15,9 +15,9 @@
 
 pub mod eta;
 pub mod format;
-pub mod plan;
+pub mod tracker;
 pub mod trial;
 
 pub use eta::Pace;
-pub use plan::PlanTracker;
+pub use tracker::PlanTracker;
 pub use trial::{Phase, StartInfo, TrialProgress};

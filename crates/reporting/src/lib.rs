@@ -1,5 +1,5 @@
 //! From the store's records to what people read: the analysis and markdown of a report
-//! ([`report`]), its plots ([`plot`]), the sample-size plan ([`power`]) and the seeding
+//! ([`report`]), its plots ([`plot`]), the sample-size plan ([`sample_size`]) and the seeding
 //! decision ([`seeding`]), the protocol frontier ([`frontier`]), the experiment's latency
 //! file ([`latency_file`]), and the exports: CSV ([`export`]), TensorBoard
 //! ([`tensorboard_export`]) and committed records ([`archive`]); [`publish`] writes an
@@ -11,8 +11,8 @@ pub mod export;
 pub mod frontier;
 pub mod latency_file;
 pub mod plot;
-pub mod power;
 pub mod publish;
 pub mod report;
+pub mod sample_size;
 pub mod seeding;
 pub mod tensorboard_export;

@@ -4,7 +4,7 @@
 
 use super::{fit, theme};
 use crate::app::App;
-use crate::plan::{PlanProgress, plan_progress, running_left_s, variant_pace};
+use crate::plan_progress::{PlanProgress, plan_progress, running_left_s, variant_pace};
 use crate::scan::{Cell, ExperimentState, TrialStatus};
 use progress::eta::{epoch_left_s, pace_of_running};
 use progress::format::{MISSING, bar, duration, percent, rate, short_id};

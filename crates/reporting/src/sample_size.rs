@@ -1,8 +1,8 @@
 //! The sample-size plan of an experiment (`harness plan`, [`plan`]): the seeds per
 //! variant needed to detect a difference, with the multiple-comparison correction of its
-//! config, from the power of the t-test ([`statistics::power`], re-exported here).
+//! config, from the power of the t-test ([`statistics::power`]).
 
-pub use statistics::power::*;
+use statistics::power::{mde, normal_approx_n, pooled_sd, power, seeds_needed};
 
 use crate::report::{self, VariantTrials};
 use spec::Experiment;
