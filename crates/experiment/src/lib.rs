@@ -12,13 +12,14 @@
 //! they are re-exported here under their old module names so that callers keep one path.
 
 pub use reporting::{
-    archive, export, frontier, plot, publish, report, sample_size, seeding, tensorboard_export,
+    archive, csv_export, frontier, plot, publish, report, sample_size, seeding, tensorboard_export,
 };
 pub use spec::{config, overrides, plan};
 pub use statistics::{self as stats, power};
 pub use store::{self, crash, id, lease, record, side_file, trial_files};
 
 pub mod cost;
+pub mod executor;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
 pub mod parity;
@@ -27,7 +28,6 @@ pub mod quiet_latency;
 #[cfg(feature = "torch")]
 pub mod replicate;
 pub mod reproduce;
-pub mod schedule;
 pub mod slurm;
 #[cfg(feature = "torch")]
 pub mod trial_run;

@@ -1,5 +1,5 @@
 //! `harness replicate`: plans variants x seeds, skips what the store already has, runs the
-//! rest on the local executor (`experiment::schedule`: each trial in its own
+//! rest on the local executor (`experiment::executor`: each trial in its own
 //! `harness worker` process, `--jobs` at a time) or submits it to Slurm
 //! (`crate::slurm_cmd`), then writes the report; and `harness worker`, the process that
 //! runs one trial.
@@ -14,8 +14,8 @@ use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::Store;
 use experiment::cost::Calibrating;
+use experiment::executor::{Control, Report};
 use experiment::replicate::{self, Jobs, Outcome, Planned, Reporter, Request};
-use experiment::schedule::{Control, Report};
 use experiment::slurm::{self, Attempt, AttemptEnd};
 use experiment::store::StopRequest;
 use experiment::trial_run::{self, TrialSpec, run_trial};

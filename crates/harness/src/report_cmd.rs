@@ -109,7 +109,7 @@ pub fn export_csv(
             );
         }
     }
-    let text = experiment::export::csv(&all);
+    let text = experiment::csv_export::csv(&all);
     match out {
         Some(path) => {
             experiment::store::write_atomic(path, text.as_bytes())?;

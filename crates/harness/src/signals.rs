@@ -34,9 +34,9 @@ pub mod exit {
     pub const DIVERGED: u8 = 3;
     /// Stopped on request (a signal, the dashboard's stop key) before everything was done;
     /// what finished is kept and a rerun continues.
-    pub const STOPPED: u8 = experiment::schedule::WORKER_STOPPED as u8;
+    pub const STOPPED: u8 = experiment::executor::WORKER_STOPPED as u8;
     /// Worker only: the trial was already done, or another process holds it.
-    pub const SKIPPED: u8 = experiment::schedule::WORKER_SKIPPED as u8;
+    pub const SKIPPED: u8 = experiment::executor::WORKER_SKIPPED as u8;
     /// `reproduce`: the retrained trial's numbers differ from its record.
     pub const DIFFERS: u8 = 6;
 }

@@ -6,10 +6,10 @@
 mod util;
 
 use experiment::cost::Calibrating;
+use experiment::executor::{Control, Report};
 use experiment::replicate::{
     self, DataSource, Jobs, Outcome, Planned, ReplicateError, Reporter, Request,
 };
-use experiment::schedule::{Control, Report};
 use experiment::{Experiment, Store};
 use std::path::Path;
 use util::Workspace;

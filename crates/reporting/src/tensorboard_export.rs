@@ -233,7 +233,7 @@ fn folder_names<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a st
 /// flattened by dotted path (numbers, booleans and strings as such; lists as JSON text).
 pub fn hparams(record: &TrialRecord) -> BTreeMap<String, ProtoValue> {
     let mut config = BTreeMap::new();
-    crate::export::leaves(
+    crate::csv_export::leaves(
         "",
         &serde_json::to_value(&record.config).expect("configs serialise"),
         &mut config,

@@ -536,12 +536,12 @@ impl Store {
     fn try_lock_trial(
         &self,
         name: &str,
-    ) -> Result<Option<(TrialLock, Option<String>)>, StoreError> {
+    ) -> Result<Option<(TrialLease, Option<String>)>, StoreError> {
         let work_root = self.trials_dir().join(WORK);
         std::fs::create_dir_all(&work_root).map_err(io(&work_root))?;
         let path = self.lock_path(name);
         match lease::acquire(&path, lease::stale_after()).map_err(io(&path))? {
-            lease::Acquired::Ours(lease, why) => Ok(Some((TrialLock { lease }, why))),
+            lease::Acquired::Ours(lease, why) => Ok(Some((TrialLease { lease }, why))),
             lease::Acquired::Taken => Ok(None),
         }
     }
@@ -945,11 +945,11 @@ pub fn read_record(path: &Path) -> Result<TrialRecord, StoreError> {
 
 /// A trial's lease, held by this process.
 #[derive(Debug)]
-struct TrialLock {
+struct TrialLease {
     lease: lease::Lease,
 }
 
-impl TrialLock {
+impl TrialLease {
     /// Ends the lease (its file is removed if it is still ours).
     fn release(self) {
         self.lease.release();
@@ -960,7 +960,7 @@ impl TrialLock {
 #[derive(Debug)]
 pub struct Claim {
     store: Store,
-    lock: TrialLock,
+    lock: TrialLease,
     work: PathBuf,
     target: PathBuf,
     warnings: Vec<Quarantined>,

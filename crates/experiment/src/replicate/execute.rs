@@ -4,8 +4,8 @@
 use super::split::{estimate_line, split_and_estimate};
 use super::{NO_VERIFY, Outcome, Planned, ReplicateError, Reporter, Request, quiet_latency_phase};
 use crate::cost;
+use crate::executor::Scheduler;
 use crate::plan::{PlannedTrial, counts, plan, union};
-use crate::schedule::Scheduler;
 use crate::worker::{WorkerInvocation, WorkerTrial};
 use crate::{Experiment, Store, TrialSpec, TrialState, seeding};
 use progress::format::duration;

@@ -1,7 +1,7 @@
 //! The replicate workflow as a library call: [`run`] plans the union of one or several
 //! experiments (variants × seeds, each shared trial once), estimates its cost
 //! (`--jobs auto` picks the split), leaves out what `--max-trial-time` says is too slow,
-//! runs the pending trials on the local executor ([`crate::schedule`], one `harness worker`
+//! runs the pending trials on the local executor ([`crate::executor`], one `harness worker`
 //! per trial, built by [`crate::worker::WorkerInvocation`]), times each network once when
 //! nothing else runs ([`quiet_latency_phase`]), and writes every experiment's report. With
 //! a half-width, the seeds are Stein's pilot and only the extra seeds the decision asks
@@ -22,7 +22,7 @@ mod stein;
 pub use latency::quiet_latency_phase;
 
 use crate::cost::Calibrating;
-use crate::schedule::{Control, Report};
+use crate::executor::{Control, Report};
 use crate::{Experiment, Override, Store, seeding};
 use data::FashionMnist;
 use execute::execute;
@@ -164,7 +164,7 @@ pub enum ReplicateError {
     Config(#[from] crate::ConfigError),
     /// The local executor failed.
     #[error(transparent)]
-    Schedule(#[from] crate::schedule::ScheduleError),
+    Schedule(#[from] crate::executor::ScheduleError),
     /// Writing a report failed.
     #[error(transparent)]
     Publish(#[from] reporting::publish::PublishError),
