@@ -450,9 +450,7 @@ pub fn clear_attempts(experiment_dir: &Path, id: &str) {
 
 /// The last `n` lines of a file ("" if it cannot be read).
 pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    progress::format::last_lines(&std::fs::read_to_string(path).unwrap_or_default(), n)
 }
 
 /// Trial id -> (job, index, state) for every task of `submissions` that squeue lists.

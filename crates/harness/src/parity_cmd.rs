@@ -73,16 +73,7 @@ fn default_python() -> PathBuf {
 fn shell_line(program: &Path, args: &[String]) -> String {
     std::iter::once(program.display().to_string())
         .chain(args.iter().cloned())
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
-            {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
+        .map(|a| experiment::slurm::shell_quote(&a))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -132,8 +123,7 @@ fn python_info(python: &Path) -> anyhow::Result<PythonInfo> {
 
 /// The last `n` lines of `text`.
 fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    progress::format::last_lines(text, n)
 }
 
 pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {

@@ -18,6 +18,12 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// The last `n` lines of `text` (trailing blank lines left out).
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// `50186` -> `50,186`; `-1234` -> `-1,234`.
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

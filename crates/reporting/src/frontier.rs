@@ -186,7 +186,7 @@ fn on_frontier(p: &Point, all: &[Point]) -> bool {
 }
 
 fn thousands(n: usize) -> String {
-    crate::report::format_count(n as i64)
+    progress::format::thousands(n as i64)
 }
 
 /// The README's section: the table and a link to the full report.

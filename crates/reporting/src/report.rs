@@ -573,18 +573,8 @@ pub fn spread_table(selected: &[VariantTrials], stats: &[VariantStats]) -> Strin
     out
 }
 
-/// `50186` -> `50,186`.
-pub fn format_count(n: i64) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
+/// `50186` -> `50,186` (the one formatter, [`progress::format::thousands`]).
+pub use progress::format::thousands as format_count;
 
 /// The conditions the trials ran under, from their records.
 pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String {
