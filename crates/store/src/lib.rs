@@ -90,153 +90,33 @@
 //! strictly ([`side_file`]), and the crash points of the chaos tests ([`crash`]). It needs
 //! no libtorch: the dashboard, the reports and the executors share it.
 
+pub mod atomic;
 pub mod crash;
+pub mod error;
 pub mod id;
 pub mod lease;
+pub mod membership;
 pub mod provenance;
 pub mod record;
 pub mod side_file;
+pub mod status;
 pub mod trial_files;
+
+use atomic::{PROBE_PREFIX, sweep_dead_writers, sync_dir, unique_suffix};
+pub use atomic::{create_exclusive, write_atomic};
+pub use error::StoreError;
+use error::io;
+pub use membership::Membership;
+pub use status::TrialStatus;
 
 use crate::record::{InvalidRecord, TrialRecord};
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use contract::layout::{LEASE_SUFFIX, Layout, STOP};
 pub use contract::layout::{QUARANTINE, QUARANTINE_NOTE, SUMMARY, TRIALS, WORK};
-
-/// Where one trial of a plan stands, as every view says it: the dashboard's grid, `harness
-/// status` and the plan's counts. [`TrialState`] is the store's own three-way answer
-/// (done, held, free); this adds what a record or an executor knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TrialStatus {
-    /// Not started, or stopped before it finished (the next run resumes it).
-    Pending,
-    /// Submitted to a cluster and waiting there.
-    Queued,
-    /// A live process holds its claim.
-    Running,
-    /// Finished: its record exists.
-    Done,
-    /// Recorded as diverged (a non-finite loss).
-    Diverged,
-    /// Failed: left incomplete by a process that failed or was killed, or failed its
-    /// cluster task too often.
-    Failed,
-}
-
-impl TrialStatus {
-    /// The word every view uses.
-    pub fn label(self) -> &'static str {
-        match self {
-            TrialStatus::Pending => "not run",
-            TrialStatus::Queued => "queued",
-            TrialStatus::Running => "running",
-            TrialStatus::Done => "done",
-            TrialStatus::Diverged => "diverged",
-            TrialStatus::Failed => "failed",
-        }
-    }
-
-    /// Whether the trial has a record (finished or diverged).
-    pub fn is_recorded(self) -> bool {
-        matches!(self, TrialStatus::Done | TrialStatus::Diverged)
-    }
-}
-
-/// Which records belong to an experiment: the one membership rule, used by the store,
-/// the reports, parity and the dashboard. A trial belongs to no experiment; an
-/// experiment's records are the pool's records whose configuration digest is one of its
-/// variants' (any seed, whichever experiment ran them), and those it ran itself under
-/// other settings (a report shows them as such).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Membership {
-    experiment: String,
-    digests: HashSet<String>,
-}
-
-impl Membership {
-    /// The membership of experiment `name` whose variants resolve to `configs`.
-    pub fn new<'a>(
-        name: &str,
-        configs: impl IntoIterator<Item = &'a trainer::TrialConfig>,
-    ) -> Membership {
-        Membership {
-            experiment: name.to_string(),
-            digests: configs.into_iter().map(crate::id::config_digest).collect(),
-        }
-    }
-
-    /// Whether `record` belongs to the experiment.
-    pub fn admits(&self, record: &TrialRecord) -> bool {
-        self.digests.contains(&record.config_digest) || record.experiment == self.experiment
-    }
-
-    /// Whether `record` was run under one of the experiment's variants' settings (not only
-    /// by the experiment under other settings).
-    pub fn has_settings_of(&self, record: &TrialRecord) -> bool {
-        self.digests.contains(&record.config_digest)
-    }
-}
-
-/// Errors of the run store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The cause (a full disk shows here).
-        source: std::io::Error,
-    },
-    /// A record cannot be parsed or is not a valid record of its folder.
-    #[error("{path}: unusable trial record: {message}")]
-    BadRecord {
-        /// The file.
-        path: PathBuf,
-        /// The parser's or the validator's message.
-        message: String,
-    },
-    /// The store does not accept writes (read-only filesystem, permissions, full disk).
-    #[error("the run store is not writable: cannot write {path}: {source}")]
-    Unwritable {
-        /// The folder or file that could not be written.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// One of the store's own folders is not what the store made it: a symbolic link (the
-    /// work would land outside the store), or on another filesystem than the trials (the
-    /// publishing rename would fail after training).
-    #[error("{path}: {message}")]
-    Layout {
-        /// The folder.
-        path: PathBuf,
-        /// What is wrong and what to do.
-        message: String,
-    },
-    /// Another process took this claim over while the trial ran.
-    #[error(
-        "{path}: the claim was taken over by another process (this one's heartbeat was thought dead); nothing published"
-    )]
-    ClaimLost {
-        /// The lease file.
-        path: PathBuf,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// Something in the store that was found unusable and set aside (or could not be yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1073,101 +953,6 @@ fn sweep_temporaries(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
-}
-
-/// `<writer>.<counter>.<64 random bits in hex>`, where `<writer>` is
-/// [`lease::writer_tag`] (pid context, pid, start time): unique in this process,
-/// unpredictable to others, and telling a later process whether its writer is dead.
-fn unique_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // RandomState's keys come from the OS's random source.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(count);
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{}.{count}.{:016x}", lease::writer_tag(), hasher.finish())
-}
-
-/// The name prefix of [`Store::ensure_writable`]'s probe files.
-const PROBE_PREFIX: &str = ".probe.";
-
-/// Removes the files in `dir` named `<prefix><unique suffix><suffix>` whose writer is known
-/// to be dead ([`lease::writer_dead`]): what a process killed between creating and
-/// renaming or removing them left. A live writer's files, and those of writers on other
-/// hosts, are kept. Best effort: a folder that cannot be read is left as it is.
-fn sweep_dead_writers(dir: &Path, prefix: &str, suffix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|n| n.strip_suffix(suffix))
-        else {
-            continue;
-        };
-        if lease::writer_dead(rest) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Creates `path` for writing, failing if anything (a symlink included) is there.
-pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-/// Writes `bytes` to `path` atomically: an exclusively created temporary file with an
-/// unpredictable name in the same folder, fsync, rename, fsync of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    // `README.md` has the parent "", which cannot be opened to be fsynced.
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    // A writer of this file killed before its rename left its temporary file here.
-    sweep_dead_writers(dir, &format!(".{name}."), ".tmp");
-    let mut attempts = 0;
-    let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(".{name}.{}.tmp", unique_suffix()));
-        match create_exclusive(&tmp) {
-            Ok(file) => break (tmp, file),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
-                attempts += 1;
-            }
-            Err(source) => return Err(StoreError::Io { path: tmp, source }),
-        }
-    };
-    crate::crash::point("tmp");
-    let result = (|| {
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
-    sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! `<name>.bad`, so nothing is lost. The record itself is never changed by this: its
 //! numbers and its resolved configuration are what reports use.
 
+use crate::atomic::write_atomic;
 use crate::record::TrialRecord;
-use crate::write_atomic;
 use contract::TrialStart;
 use contract::layout::{CONFIG, TRIAL_START};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,105 @@
+//! Writing files so that a reader never sees half of one: exclusive creation, temporary
+//! files with unpredictable names, fsync, rename, fsync of the folder; and the clean-up of
+//! what a killed writer left.
+
+use crate::error::{StoreError, io};
+use crate::lease;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
+}
+
+/// `<writer>.<counter>.<64 random bits in hex>`, where `<writer>` is
+/// [`lease::writer_tag`] (pid context, pid, start time): unique in this process,
+/// unpredictable to others, and telling a later process whether its writer is dead.
+pub(crate) fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // RandomState's keys come from the OS's random source.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(count);
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{}.{count}.{:016x}", lease::writer_tag(), hasher.finish())
+}
+
+/// The name prefix of [`Store::ensure_writable`]'s probe files.
+pub(crate) const PROBE_PREFIX: &str = ".probe.";
+
+/// Removes the files in `dir` named `<prefix><unique suffix><suffix>` whose writer is known
+/// to be dead ([`lease::writer_dead`]): what a process killed between creating and
+/// renaming or removing them left. A live writer's files, and those of writers on other
+/// hosts, are kept. Best effort: a folder that cannot be read is left as it is.
+pub(crate) fn sweep_dead_writers(dir: &Path, prefix: &str, suffix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+        else {
+            continue;
+        };
+        if lease::writer_dead(rest) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Creates `path` for writing, failing if anything (a symlink included) is there.
+pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Writes `bytes` to `path` atomically: an exclusively created temporary file with an
+/// unpredictable name in the same folder, fsync, rename, fsync of the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    // `README.md` has the parent "", which cannot be opened to be fsynced.
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    // A writer of this file killed before its rename left its temporary file here.
+    sweep_dead_writers(dir, &format!(".{name}."), ".tmp");
+    let mut attempts = 0;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{name}.{}.tmp", unique_suffix()));
+        match create_exclusive(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
+                attempts += 1;
+            }
+            Err(source) => return Err(StoreError::Io { path: tmp, source }),
+        }
+    };
+    crate::crash::point("tmp");
+    let result = (|| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    sync_dir(dir)
+}
