@@ -4,12 +4,14 @@
 //! calibration cache and the estimate; calibrating needs libtorch and is in `experiment`).
 //! No libtorch: the dashboard reads experiments and estimates through it too.
 //!
-//! Modules depend one way: [`overrides`] ← [`config`] ← [`plan`]; [`cost`] stands alone.
+//! Modules depend one way: [`overrides`] and `ron_layout` (where each field is written) ←
+//! [`config`] ← [`plan`]; [`cost`] stands alone.
 
 pub mod config;
 pub mod cost;
 pub mod overrides;
 pub mod plan;
+mod ron_layout;
 
 pub use config::{ConfigError, Experiment, ReportKind, StudyValues, Variant};
 pub use overrides::Override;
