@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::locate::Origin;
+use crate::origin::Origin;
 
 /// Everything that can go wrong while locating, reading, verifying or
 /// downloading Fashion-MNIST.

@@ -21,6 +21,7 @@ mod error;
 pub mod idx;
 mod kind;
 mod locate;
+mod origin;
 #[cfg(feature = "torch")]
 mod split;
 #[cfg(feature = "torch")]

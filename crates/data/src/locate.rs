@@ -2,12 +2,12 @@
 //! and as a last resort a download into the user cache.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::download;
 use crate::error::DataError;
 use crate::kind::FileKind;
+pub use crate::origin::Origin;
 
 /// Environment variable naming a data folder.
 pub const ENV_DIR: &str = "FASHION_MNIST_DIR";
@@ -20,33 +20,6 @@ pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// The mirror torchvision downloads Fashion-MNIST from.
 pub const DEFAULT_MIRROR: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
-
-/// Where a data folder came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Origin {
-    /// Given explicitly (`--data-dir`).
-    Flag,
-    /// From the `FASHION_MNIST_DIR` environment variable.
-    Env,
-    /// Found in the user cache.
-    Cache,
-    /// Found in the system folder of the Debian package.
-    System,
-    /// Downloaded into the user cache just now.
-    Downloaded,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Flag => "given with --data-dir",
-            Origin::Env => "from the environment variable FASHION_MNIST_DIR",
-            Origin::Cache => "found in the user cache",
-            Origin::System => "found in the system datasets folder",
-            Origin::Downloaded => "downloaded into the user cache",
-        })
-    }
-}
 
 /// A folder holding the four files, and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
