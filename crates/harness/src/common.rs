@@ -37,14 +37,7 @@ pub fn device(arg: &DeviceArg) -> anyhow::Result<Device> {
 
 /// Sets libtorch's intra-op threads (default: all cores / `jobs`).
 pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = match threads {
-        Some(t) if t >= 1 => t,
-        Some(t) => bail!("--threads {t}: must be at least 1"),
-        None => (cores / jobs.max(1)).max(1) as i32,
-    };
-    tch::set_num_threads(threads);
-    Ok(threads)
+    Ok(experiment::replicate::set_threads(threads, jobs)?)
 }
 
 /// A malformed command line found after clap parsed it (a bad `--set`): exit code 2, as
