@@ -27,7 +27,7 @@ pub mod ui;
 pub mod watch;
 
 pub use app::{App, Exit, Options};
-pub use launch::{ExeLauncher, Launcher, Task};
+pub use launch::{Launcher, Task, TaskArgs};
 
 use ratatui::Terminal;
 use ratatui::backend::Backend;

@@ -6,7 +6,8 @@
 //! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
 //!
 //! What is here runs trials: the trial runner, calibration, the quiet latency phase, the
-//! local and Slurm executors, reproduce, ONNX export and parity. The store (`store`), the
+//! local and Slurm executors, reproduce and ONNX export (parity with PyTorch is the
+//! `parity` crate, a caller of [`replicate`]). The store (`store`), the
 //! specification (`spec`: config, overrides, plan, cost model), the statistics
 //! (`statistics`) and the reports (`reporting`) are crates of their own, without libtorch;
 //! they are re-exported here under their old module names so that callers keep one path.
@@ -22,7 +23,6 @@ pub mod cost;
 pub mod executor;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
-pub mod parity;
 pub mod provenance;
 pub mod quiet_latency;
 #[cfg(feature = "torch")]

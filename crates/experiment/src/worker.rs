@@ -2,6 +2,14 @@
 //! scheduler starts it per trial ([`WorkerInvocation::command`]), a Slurm array's script
 //! `exec`s it with each task's [`WorkerTrial::args`] appended ([`WorkerInvocation::words`]).
 //! The harness's CLI parser reads exactly what this writes (a test parses it back).
+//!
+//! The worker process's side, one trial claimed, run and published, is [`run`] (and
+//! [`SlurmTask`] for an array task).
+
+#[cfg(feature = "torch")]
+mod process;
+#[cfg(feature = "torch")]
+pub use process::*;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,6 +19,10 @@ use std::process::Command;
 /// refuses a mismatch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerTrial {
+    /// The experiment file.
+    pub config: PathBuf,
+    /// The experiment's name as the parent planned it (checked by the worker).
+    pub experiment: String,
     /// The variant's name.
     pub variant: String,
     /// The seed.
@@ -20,9 +32,13 @@ pub struct WorkerTrial {
 }
 
 impl WorkerTrial {
-    /// `--variant V --seed N --expect-id ID`.
+    /// `CONFIG --expect-experiment E --variant V --seed N --expect-id ID` (paths that are
+    /// not UTF-8 are written lossily).
     pub fn args(&self) -> Vec<String> {
         vec![
+            self.config.to_string_lossy().into_owned(),
+            "--expect-experiment".into(),
+            self.experiment.clone(),
             "--variant".into(),
             self.variant.clone(),
             "--seed".into(),
@@ -38,10 +54,6 @@ impl WorkerTrial {
 pub struct WorkerInvocation {
     /// The harness binary.
     pub program: PathBuf,
-    /// The experiment file.
-    pub config: PathBuf,
-    /// The experiment's name as the parent planned it (checked by the worker).
-    pub experiment: String,
     /// The run store.
     pub runs: PathBuf,
     /// The trial; `None` for a Slurm array, whose script appends each task's.
@@ -61,15 +73,14 @@ pub struct WorkerInvocation {
 }
 
 impl WorkerInvocation {
-    /// The arguments after the program: `worker CONFIG [trial] --expect-experiment E
-    /// --runs R [--max-tries N] --device D [--threads T] [--set S]... [--data-dir D]
-    /// [--no-verify]`.
+    /// The arguments after the program: `worker [trial] --runs R [--max-tries N] --device
+    /// D [--threads T] [--set S]... [--data-dir D] [--no-verify]`.
     pub fn args(&self) -> Vec<OsString> {
-        let mut out: Vec<OsString> = vec!["worker".into(), self.config.clone().into()];
+        let mut out: Vec<OsString> = vec!["worker".into()];
         if let Some(trial) = &self.trial {
-            out.extend(trial.args().into_iter().map(OsString::from));
+            out.push(trial.config.clone().into());
+            out.extend(trial.args().into_iter().skip(1).map(OsString::from));
         }
-        out.extend(["--expect-experiment".into(), self.experiment.clone().into()]);
         out.extend(["--runs".into(), self.runs.clone().into()]);
         if let Some(n) = self.max_tries {
             out.extend(["--max-tries".into(), n.to_string().into()]);
@@ -115,8 +126,6 @@ mod tests {
     fn a_slurm_invocation_leaves_the_trial_to_the_task() {
         let w = WorkerInvocation {
             program: "/bin/harness".into(),
-            config: "/c/dropout.ron".into(),
-            experiment: "dropout".into(),
             runs: "/s/runs".into(),
             trial: None,
             max_tries: Some(3),
@@ -128,8 +137,7 @@ mod tests {
         };
         assert_eq!(
             w.words().join(" "),
-            "/bin/harness worker /c/dropout.ron --expect-experiment dropout --runs /s/runs \
-             --max-tries 3 --device cpu --set epochs=2"
+            "/bin/harness worker --runs /s/runs --max-tries 3 --device cpu --set epochs=2"
         );
     }
 }

@@ -602,10 +602,10 @@ mod tests {
     fn a_worker_invocation_round_trips_through_the_parser() {
         let local = WorkerInvocation {
             program: "/bin/harness".into(),
-            config: "configs/it's dropout.ron".into(),
-            experiment: "dropout".into(),
             runs: "/tmp/my runs".into(),
             trial: Some(WorkerTrial {
+                config: "configs/it's dropout.ron".into(),
+                experiment: "dropout".into(),
                 variant: "p = 0.5".into(),
                 seed: 7,
                 id: "ab".repeat(32),
@@ -618,7 +618,7 @@ mod tests {
             no_verify: true,
         };
         let a = parse(&local);
-        assert_eq!(a.config, local.config);
+        assert_eq!(a.config, local.trial.as_ref().unwrap().config);
         assert_eq!(a.variant, "p = 0.5");
         assert_eq!(a.seed, 7);
         assert_eq!(a.expect_id, "ab".repeat(32));
@@ -652,6 +652,8 @@ mod tests {
             other => panic!("not a worker: {other:?}"),
         };
         assert_eq!((a.variant.as_str(), a.seed), ("p = 0.5", 7));
+        assert_eq!(a.config, local.trial.as_ref().unwrap().config);
+        assert_eq!(a.expect_experiment, "dropout");
         assert!(a.slurm);
         assert_eq!(a.max_tries, 5);
         assert_eq!(a.run.device, DeviceArg::Cpu);

@@ -7,7 +7,7 @@
 //! `replicate` exits 0 only when every planned trial is recorded. Signals are handled as
 //! [`crate::signals`] describes.
 
-use crate::cli::{JobsArg, ReplicateArgs, RunOpts, WorkerArgs};
+use crate::cli::{JobsArg, ReplicateArgs, WorkerArgs};
 use crate::common;
 use crate::progress::{PlanState, Printer};
 use crate::signals::{self, exit};
@@ -16,14 +16,10 @@ use experiment::Store;
 use experiment::cost::Calibrating;
 use experiment::executor::{Control, Report};
 use experiment::replicate::{self, Jobs, Outcome, Planned, Reporter, Request};
-use experiment::slurm::{self, Attempt, AttemptEnd};
-use experiment::store::StopRequest;
-use experiment::trial_run::{self, TrialSpec, run_trial};
+use experiment::worker::{self, WorkerEnd};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// The command line's side of a plan's run: lines above the progress bars, warnings on
 /// standard error, calibration lines, the bars themselves, and signals forwarded to the
@@ -144,17 +140,12 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         });
     }
     if args.slurm {
-        if experiments.len() > 1 {
-            bail!(
-                "--slurm takes one experiment file at a time (submit each; trials they share still run once, the store's claims see to it)"
-            );
-        }
         if args.halfwidth.is_some() {
             bail!(
                 "--halfwidth with --slurm: run the pilot first, then decide (not supported in one submission)"
             );
         }
-        return crate::slurm_cmd::submit(&args, &experiments[0].experiment);
+        return crate::slurm_cmd::submit(&args, &experiments);
     }
     let jobs = match args.jobs {
         JobsArg::Count(n) => Jobs::Count(n),
@@ -187,230 +178,67 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&outcome))
 }
 
-/// The child side: runs one trial and prints its events as JSON lines. With `--slurm`
-/// (an array task), each attempt is recorded in the store, a trial whose attempts failed
-/// `--max-tries` times is refused, and a task stopped by Slurm's warning signal requeues
-/// itself.
+/// The child side: runs one trial (`experiment::worker::run`) and prints its events as
+/// JSON lines. With `--slurm` (an array task), each attempt is recorded in the store, a
+/// trial whose attempts failed `--max-tries` times is refused, and a task stopped by
+/// Slurm's warning signal requeues itself (`experiment::worker::SlurmTask`).
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    if !args.slurm {
-        return Ok(run_worker(args, &mut || {})?.exit_code());
+    let store = Store::new(&args.runs);
+    let task = args
+        .slurm
+        .then(|| worker::SlurmTask::new(&store, &args.expect_experiment, &args.expect_id));
+    if let Some(task) = &task {
+        task.check_tries(args.max_tries)?;
     }
-    let exp_dir = Store::new(&args.runs).experiment_dir(&args.expect_experiment);
-    let id = args.expect_id.clone();
-    let attempts = slurm::attempts(&exp_dir, &id);
-    if attempts.failures() >= args.max_tries {
-        bail!(
-            "trial {} failed {} times (last: {}); not trying again (harness replicate --slurm --retry-failed to try again)",
-            experiment::id::short(&id),
-            attempts.failures(),
-            attempts.last_failure().unwrap_or("crashed")
-        );
-    }
-    let job = slurm_job();
-    let record = |end: Option<AttemptEnd>| {
-        let attempt = Attempt {
-            job: job.clone(),
-            at: experiment::provenance::unix_seconds(),
-            end,
-        };
-        if let Err(e) = slurm::record_attempt(&exp_dir, &id, &attempt) {
-            eprintln!("warning: {e}");
-        }
-    };
-    // The start is recorded once the claim is ours (a task that only finds the trial
-    // done or held elsewhere is no attempt); the end before any requeue (which kills us).
-    match run_worker(args, &mut || record(None)) {
-        Ok(WorkerEnd::Recorded) => {
-            record(Some(AttemptEnd::Recorded));
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(WorkerEnd::Skipped) => Ok(ExitCode::from(exit::SKIPPED)),
-        Ok(WorkerEnd::Stopped { warned, trial }) => {
-            record(Some(AttemptEnd::Stopped));
-            if warned {
-                match slurm::requeue_self() {
-                    Ok(Some(job)) => eprintln!(
-                        "{trial}: stopped by Slurm's warning signal; requeued job {job}, which resumes from the last checkpoint"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => eprintln!(
-                        "warning: {trial}: could not requeue ({e}); `harness replicate --slurm` submits it again"
-                    ),
-                }
-            }
-            Ok(ExitCode::from(exit::STOPPED))
-        }
-        Err(e) => {
-            record(Some(AttemptEnd::Failed(format!("{e:#}"))));
-            Err(e)
-        }
-    }
-}
-
-/// How a worker's trial ended (errors aside).
-enum WorkerEnd {
-    /// Published (finished or diverged).
-    Recorded,
-    /// Stopped on request; `warned` when by SIGUSR1 (Slurm's warning).
-    Stopped { warned: bool, trial: String },
-    /// Done or held by another process: nothing to do.
-    Skipped,
-}
-
-impl WorkerEnd {
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            WorkerEnd::Recorded => ExitCode::SUCCESS,
-            WorkerEnd::Stopped { .. } => ExitCode::from(exit::STOPPED),
-            WorkerEnd::Skipped => ExitCode::from(exit::SKIPPED),
-        }
-    }
-}
-
-/// `<array job>_<task>` (or the plain job id) of this Slurm task.
-fn slurm_job() -> String {
-    match (
-        std::env::var("SLURM_ARRAY_JOB_ID"),
-        std::env::var("SLURM_ARRAY_TASK_ID"),
-    ) {
-        (Ok(job), Ok(task)) => format!("{job}_{task}"),
-        _ => std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "?".into()),
-    }
-}
-
-fn run_worker(args: WorkerArgs, on_claimed: &mut dyn FnMut()) -> anyhow::Result<WorkerEnd> {
-    let WorkerArgs {
-        config,
-        variant,
-        seed,
-        expect_id,
-        expect_experiment,
-        runs,
-        run,
-        ..
-    } = args;
-    let RunOpts {
-        sets,
-        device,
-        threads,
-        ..
-    } = &run;
     let stop = std::sync::Arc::new(trainer::Stop::new());
-    let warned = signals::watch_worker(stop.clone()).context("installing signal handlers")?;
-    let experiment = common::experiment(&config, sets, None)?;
-    if experiment.name != expect_experiment {
-        bail!(
-            "{}: the experiment is now named `{}`, not `{expect_experiment}` as when the plan was made; refusing to run (rerun replicate)",
-            config.display(),
-            experiment.name
-        );
-    }
-    let variant = experiment.variant(&variant).with_context(|| {
-        format!(
-            "{}: no variant `{variant}` any more; refusing to run (rerun replicate)",
-            config.display()
-        )
-    })?;
-    let device = common::device(device)?;
-    common::set_threads(*threads, 1)?;
-    let store = Store::new(&runs);
-    store.ensure_writable()?;
-    let dataset = common::dataset(&run)?;
-    let spec = TrialSpec::new(&experiment, variant, seed, &dataset.digest);
-    if spec.id != expect_id {
-        bail!(
-            "{}: the configuration changed since the plan was made (id {} != {}); refusing to run (rerun replicate)",
-            config.display(),
-            spec.short_id(),
-            experiment::id::short(&expect_id)
-        );
-    }
-    let Some(claim) = store.claim(&spec.id)? else {
-        eprintln!(
-            "{}: done or claimed by another process; nothing to do",
-            spec.short_id()
-        );
-        return Ok(WorkerEnd::Skipped);
+    let loaded = (|| {
+        let warned = signals::watch_worker(stop.clone()).context("installing signal handlers")?;
+        let experiment = common::experiment(&args.config, &args.run.sets, None)?;
+        let device = common::device(&args.run.device)?;
+        common::set_threads(args.run.threads, 1)?;
+        let dataset = common::dataset(&args.run)?;
+        anyhow::Ok((warned, experiment, device, dataset))
+    })();
+    let (warned, experiment, device, dataset) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            if let Some(warning) = task.as_ref().and_then(|t| {
+                t.record(Some(experiment::slurm::AttemptEnd::Failed(format!(
+                    "{e:#}"
+                ))))
+            }) {
+                eprintln!("{warning}");
+            }
+            return Err(e);
+        }
     };
-    on_claimed();
-    for warning in claim.warnings() {
-        eprintln!("warning: {warning}");
-    }
-    watch_stop_requests(
-        store.clone(),
-        experiment.name.clone(),
-        stop.clone(),
-        claim.lost_flag(),
-    );
-    let mut stdout = std::io::stdout().lock();
-    let outcome = run_trial(
-        &spec,
-        &dataset,
+    let job = worker::WorkerJob {
+        config: &args.config,
+        experiment: &experiment,
+        expect_experiment: &args.expect_experiment,
+        variant: &args.variant,
+        seed: args.seed,
+        expect_id: &args.expect_id,
+        store: &store,
+        dataset: &dataset,
         device,
-        claim.work_dir(),
-        &stop,
-        &mut |event| {
-            let line = serde_json::to_string(event).expect("events serialise");
-            let _ = writeln!(stdout, "{line}");
-            let _ = stdout.flush();
-        },
-    )?;
-    match outcome {
-        trial_run::Outcome::Recorded(_) => match claim.publish() {
-            Ok(_) => Ok(WorkerEnd::Recorded),
-            // Taken over and recorded by the taker meanwhile: the trial is done, not failed.
-            Err(experiment::store::StoreError::ClaimLost { .. }) if store.is_done(&spec.id) => {
-                eprintln!(
-                    "{}: taken over by another process, which recorded it; nothing to do",
-                    spec.short_id()
-                );
-                Ok(WorkerEnd::Skipped)
-            }
-            Err(e) => Err(e.into()),
-        },
-        trial_run::Outcome::Stopped => {
-            let lost = claim.lost();
-            claim.release();
-            if lost && store.is_done(&spec.id) {
-                eprintln!(
-                    "{}: taken over by another process, which recorded it; nothing to do",
-                    spec.short_id()
-                );
-                return Ok(WorkerEnd::Skipped);
-            }
-            if lost {
-                bail!(
-                    "{}: the claim was taken over by another process (this one was thought dead); stopped",
-                    spec.short_id()
-                );
-            }
-            Ok(WorkerEnd::Stopped {
-                warned: warned.load(Ordering::Relaxed),
-                trial: spec.short_id().to_string(),
-            })
-        }
-    }
-}
-
-/// Polls the store's stop request for `experiment` twice a second and raises `stop`; a
-/// lost claim (`lost`) stops the run at once.
-fn watch_stop_requests(
-    store: Store,
-    experiment: String,
-    stop: std::sync::Arc<trainer::Stop>,
-    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    std::thread::spawn(move || {
-        loop {
-            if lost.load(Ordering::Relaxed) {
-                stop.now.store(true, Ordering::Relaxed);
-            }
-            match store.stop_request(&experiment) {
-                Some(StopRequest::Now) => stop.now.store(true, Ordering::Relaxed),
-                Some(StopRequest::AfterEpoch) => stop.after_epoch.store(true, Ordering::Relaxed),
-                None => {}
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    });
+        stop,
+        warned,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let on_event = &mut |event: &trainer::Event| {
+        let line = serde_json::to_string(event).expect("events serialise");
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    };
+    let note = &mut |line: String| eprintln!("{line}");
+    let end = match &task {
+        Some(task) => task.run(&job, on_event, note)?,
+        None => worker::run(&job, &mut || {}, on_event, note)?,
+    };
+    Ok(match end {
+        WorkerEnd::Recorded => ExitCode::SUCCESS,
+        WorkerEnd::Stopped { .. } => ExitCode::from(exit::STOPPED),
+        WorkerEnd::Skipped => ExitCode::from(exit::SKIPPED),
+    })
 }

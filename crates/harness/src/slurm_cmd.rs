@@ -3,13 +3,14 @@
 
 use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
 use crate::common;
-use anyhow::Context;
+use anyhow::{Context, bail};
 use experiment::lease;
 use experiment::plan::plan;
-use experiment::slurm::{self, Queued, ScriptSpec, Submission, Task};
+use experiment::replicate::Planned;
+use experiment::slurm::{self, Queued, Standing, Submission, SubmitRequest};
 use experiment::store::TrialStatus;
 use experiment::worker::WorkerInvocation;
-use experiment::{Experiment, Store, TrialState};
+use experiment::{Experiment, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,9 +22,9 @@ pub const DEFAULT_SIGNAL: &str = "B:USR1@120";
 pub const DEFAULT_MAX_TRIES: usize = 3;
 
 /// `--max-tries`, else the config's `slurm.max_tries`, else [`DEFAULT_MAX_TRIES`].
-fn max_tries(arg: Option<usize>, experiment: &Experiment) -> anyhow::Result<usize> {
-    match arg.or(experiment.slurm.max_tries) {
-        Some(0) => anyhow::bail!("--max-tries 0: must be at least 1"),
+fn max_tries(arg: Option<usize>, config: Option<usize>) -> anyhow::Result<usize> {
+    match arg.or(config) {
+        Some(0) => bail!("--max-tries 0: must be at least 1"),
         Some(n) => Ok(n),
         None => Ok(DEFAULT_MAX_TRIES),
     }
@@ -41,83 +42,71 @@ fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
     Ok((subs, queued))
 }
 
-/// `replicate --slurm`: submits the trials that are neither done, nor queued or running in
-/// a live job, nor held by a live claim, nor marked failed, as one job array.
-pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<ExitCode> {
-    let max_tries = max_tries(args.max_tries, experiment)?;
+/// The experiments' shared Slurm setting (`pick`), or an error naming the two files that
+/// disagree on it (`flag` overrides it on the command line).
+fn agreed<T: PartialEq + Clone>(
+    experiments: &[Planned],
+    setting: &str,
+    flag: &str,
+    pick: impl Fn(&Experiment) -> T,
+) -> anyhow::Result<T> {
+    let first = &experiments[0];
+    let value = pick(&first.experiment);
+    if let Some(other) = experiments[1..]
+        .iter()
+        .find(|p| pick(&p.experiment) != value)
+    {
+        bail!(
+            "{} and {} give different slurm.{setting}; one submission takes one (give {flag} on the command line, or submit them apart)",
+            first.path.display(),
+            other.path.display()
+        );
+    }
+    Ok(value)
+}
+
+/// `replicate --slurm`: submits the trials of the experiments' union that are neither
+/// done, nor queued or running in a live job, nor held by a live claim, nor marked failed,
+/// as one job array (a trial shared by several files is one task).
+pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<ExitCode> {
+    let config_tries = match args.max_tries {
+        Some(_) => None,
+        None => agreed(experiments, "max_tries", "--max-tries", |e| {
+            e.slurm.max_tries
+        })?,
+    };
+    let max_tries = max_tries(args.max_tries, config_tries)?;
     let JobsArg::Count(jobs) = args.jobs else {
-        anyhow::bail!(
+        bail!(
             "--jobs auto splits this machine's cores; with --slurm give the array throttle as a number"
         );
     };
-    let signal = args
-        .signal
-        .clone()
-        .or_else(|| experiment.slurm.signal.clone())
-        .unwrap_or_else(|| DEFAULT_SIGNAL.to_string());
+    let signal = match &args.signal {
+        Some(s) => s.clone(),
+        None => agreed(experiments, "signal", "--signal", |e| {
+            e.slurm.signal.clone()
+        })?
+        .unwrap_or_else(|| DEFAULT_SIGNAL.to_string()),
+    };
+    let mut sbatch = agreed(experiments, "sbatch", "--sbatch", |e| {
+        e.slurm.sbatch.clone()
+    })?;
+    sbatch.extend(
+        args.sbatch
+            .iter()
+            .flat_map(|a| a.split_whitespace().map(str::to_string)),
+    );
     let store = common::store(&args.runs)?;
     if !args.dry_run {
         store.ensure_writable()?;
     }
     let digest = common::dataset(&args.run)?.digest;
-    let exp_dir = store.experiment_dir(&experiment.name);
-    let planned = plan(experiment, &digest, &store);
-    let (subs, queued) = if args.dry_run {
-        live(&exp_dir).unwrap_or_default()
-    } else {
-        live(&exp_dir)?
-    };
-    let live = slurm::live_tasks(&subs, &queued);
-    let (mut done, mut in_queue, mut held, mut failed) = (0, 0, 0, 0);
-    let mut tasks = Vec::new();
-    for t in &planned {
-        let id = &t.spec.id;
-        if t.state == TrialState::Done {
-            done += 1;
-        } else if let Some((job, index, state)) = live.get(id) {
-            in_queue += 1;
-            println!(
-                "  {} {} seed {}: {} in job {job}_{index}",
-                t.spec.short_id(),
-                t.spec.variant.name,
-                t.spec.seed,
-                state.to_lowercase()
-            );
-        } else if t.state == TrialState::Running {
-            held += 1;
-        } else if slurm::attempts(&exp_dir, id).failures() >= max_tries && !args.retry_failed {
-            failed += 1;
-            println!(
-                "  {} {} seed {}: failed {} times, not submitted (--retry-failed to try again)",
-                t.spec.short_id(),
-                t.spec.variant.name,
-                t.spec.seed,
-                max_tries
-            );
-        } else {
-            tasks.push(Task {
-                index: tasks.len(),
-                variant: t.spec.variant.name.clone(),
-                seed: t.spec.seed,
-                id: id.clone(),
-            });
-        }
-    }
-    println!(
-        "{} ({}): {} trials: {done} done, {in_queue} queued or running in Slurm, {held} running elsewhere, {failed} failed, {} to submit",
-        experiment.name,
-        args.configs[0].display(),
-        planned.len(),
-        tasks.len()
-    );
-    if tasks.is_empty() {
-        println!("nothing to submit");
-        return Ok(ExitCode::SUCCESS);
-    }
+    let files: Vec<(PathBuf, Experiment)> = experiments
+        .iter()
+        .map(|p| Ok((absolute(&p.path)?, p.experiment.clone())))
+        .collect::<anyhow::Result<_>>()?;
     let worker = WorkerInvocation {
         program: std::env::current_exe().context("locating the harness binary")?,
-        config: absolute(&args.configs[0])?,
-        experiment: experiment.name.clone(),
         runs: absolute(&args.runs)?,
         trial: None,
         max_tries: Some(max_tries),
@@ -126,66 +115,80 @@ pub fn submit(args: &ReplicateArgs, experiment: &Experiment) -> anyhow::Result<E
         sets: args.run.sets.clone(),
         data_dir: args.run.data_dir.as_deref().map(absolute).transpose()?,
         no_verify: args.run.no_verify,
-    }
-    .words();
-    let sbatch: Vec<String> = experiment
-        .slurm
-        .sbatch
-        .iter()
-        .cloned()
-        .chain(
-            args.sbatch
-                .iter()
-                .flat_map(|a| a.split_whitespace().map(str::to_string)),
-        )
-        .collect();
-    let slurm_dir = slurm::dir(&absolute(&exp_dir)?);
-    let script = slurm::render_script(&ScriptSpec {
-        experiment: &experiment.name,
-        tasks: &tasks,
-        throttle: (jobs > 1 || tasks.len() > 1).then_some(jobs),
+    };
+    let request = SubmitRequest {
+        experiments: &files,
+        store: &store,
+        dataset_digest: &digest,
+        max_tries,
+        retry_failed: args.retry_failed,
+        throttle: jobs,
         signal: &signal,
         sbatch: &sbatch,
-        slurm_dir: &slurm_dir,
         worker: &worker,
-    });
-    if args.dry_run {
-        println!("sbatch script (not submitted):\n{script}");
+        dry_run: args.dry_run,
+    };
+    let planned = slurm::prepare(&request)?;
+    for (e, planned_path) in planned.experiments.iter().zip(&args.configs) {
+        for (t, standing) in &e.trials {
+            let what = format!(
+                "  {} {} seed {}",
+                t.spec.short_id(),
+                t.spec.variant.name,
+                t.spec.seed
+            );
+            match standing {
+                Standing::InSlurm { job, index, state } => {
+                    println!("{what}: {} in job {job}_{index}", state.to_lowercase())
+                }
+                Standing::Failed => println!(
+                    "{what}: failed {max_tries} times, not submitted (--retry-failed to try again)"
+                ),
+                _ => {}
+            }
+        }
+        println!(
+            "{} ({}): {} trials: {} done, {} queued or running in Slurm, {} running elsewhere, {} failed, {} to submit",
+            e.name,
+            planned_path.display(),
+            e.trials.len(),
+            e.count(|s| *s == Standing::Done),
+            e.count(|s| matches!(s, Standing::InSlurm { .. })),
+            e.count(|s| *s == Standing::HeldElsewhere),
+            e.count(|s| *s == Standing::Failed),
+            e.count(|s| *s == Standing::ToSubmit),
+        );
+    }
+    if planned.experiments.len() > 1 {
+        println!(
+            "{} experiment files: {} unique trial(s) to submit as one array",
+            planned.experiments.len(),
+            planned.tasks.len()
+        );
+    }
+    if planned.tasks.is_empty() {
+        println!("nothing to submit");
         return Ok(ExitCode::SUCCESS);
     }
-    if args.retry_failed {
-        for t in &tasks {
-            slurm::clear_attempts(&exp_dir, &t.id);
-        }
+    if args.dry_run {
+        println!("sbatch script (not submitted):\n{}", planned.script);
+        return Ok(ExitCode::SUCCESS);
     }
-    std::fs::create_dir_all(slurm_dir.join("logs"))
-        .with_context(|| format!("{}: cannot create", slurm_dir.display()))?;
-    let pending = slurm_dir.join(format!("submit.{}.sh", std::process::id()));
-    experiment::store::write_atomic(&pending, script.as_bytes())?;
-    let job = slurm::sbatch(&pending)?;
-    let kept = slurm_dir.join(format!("{job}.sh"));
-    std::fs::rename(&pending, &kept).with_context(|| format!("keeping {}", kept.display()))?;
-    slurm::save(
-        &exp_dir,
-        &Submission {
-            job: job.clone(),
-            submitted: experiment::provenance::unix_seconds(),
-            tasks: tasks.clone(),
-        },
-    )?;
+    let done = slurm::submit(&request, &planned)?;
     println!(
-        "submitted job array {job} ({} task(s), at most {} at once); script {}",
-        tasks.len(),
-        jobs,
-        kept.display()
+        "submitted job array {} ({} task(s), at most {jobs} at once); script {}",
+        done.job,
+        planned.tasks.len(),
+        done.script.display()
     );
     println!(
         "each task logs to {}; follow with `harness status {}` or `harness tui`",
-        slurm_dir
-            .join("logs")
-            .join(format!("{job}_<task>.log"))
-            .display(),
-        args.configs[0].display()
+        done.logs.display(),
+        args.configs
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -208,7 +211,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         if all && !exp_dir.exists() {
             continue;
         }
-        let max_tries = max_tries(args.max_tries, &experiment)?;
+        let max_tries = max_tries(args.max_tries, experiment.slurm.max_tries)?;
         let digest = match &digest {
             Some(d) => d,
             None => digest.insert(common::dataset(&run)?.digest),
@@ -223,10 +226,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         };
         let live = slurm::live_tasks(&subs, &queued);
         // The newest submission of each trial, and what Slurm still remembers of it.
-        let mut last_task: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
+        let mut last_task: BTreeMap<&str, (&Submission, &slurm::Task)> = BTreeMap::new();
         for s in &subs {
             for t in &s.tasks {
-                last_task.insert(&t.id, (&s.job, t.index));
+                last_task.insert(&t.id, (s, t));
             }
         }
         let ended: BTreeMap<(String, usize), (String, String)> = subs
@@ -253,7 +256,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 t.spec.variant.name,
                 t.spec.seed
             );
-            let attempts = slurm::attempts(&exp_dir, id);
+            // A task of a submission of several files records its attempts under the
+            // experiment whose worker ran it.
+            let attempts = match last_task.get(id) {
+                Some((_, t)) if !t.experiment.is_empty() && t.experiment != experiment.name => {
+                    slurm::attempts(&store.experiment_dir(&t.experiment), id)
+                }
+                _ => slurm::attempts(&exp_dir, id),
+            };
             let state = if let Some(&diverged) = records.get(id) {
                 if diverged {
                     TrialStatus::Diverged
@@ -284,20 +294,26 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 lines.push(format!("  {what}: running{by}"));
                 TrialStatus::Running
             } else {
-                let slurm_failed = last_task.get(id).and_then(|&(job, index)| {
+                let slurm_failed = last_task.get(id).and_then(|&(sub, task)| {
                     ended
-                        .get(&(job.to_string(), index))
+                        .get(&(sub.job.clone(), task.index))
                         .filter(|(state, code)| slurm::task_failed(state, code))
-                        .map(|(state, code)| (job, index, state, code))
+                        .map(|(state, code)| (state, code))
                 });
                 if attempts.failures() >= max_tries || slurm_failed.is_some() {
-                    let (job, index) = last_task.get(id).copied().unwrap_or(("?", 0));
-                    let log = slurm::task_log(&exp_dir, job, index);
+                    let (job, index, log) = match last_task.get(id) {
+                        Some(&(sub, task)) => (
+                            sub.job.as_str(),
+                            task.index,
+                            sub.task_log(&exp_dir, task.index),
+                        ),
+                        None => ("?", 0, slurm::dir(&exp_dir).join("logs").join("?_0.log")),
+                    };
                     let why = match (slurm_failed, attempts.last_failure()) {
                         (_, Some(m)) if attempts.failures() >= max_tries => {
                             format!("failed {} times; last: {m}", attempts.failures())
                         }
-                        (Some((_, _, state, code)), _) => {
+                        (Some((state, code)), _) => {
                             format!("task {job}_{index} ended {state} (exit {code})")
                         }
                         _ => format!("failed {} times", attempts.failures()),

@@ -218,6 +218,124 @@ fn an_array_publishes_every_trial_once_bit_identical_to_a_local_replicate() {
     );
 }
 
+/// A second experiment file sharing `smoke`'s base variant (the same trial ids) and adding
+/// a wider one.
+fn smoke_b(ws: &Workspace) -> &'static str {
+    let text = std::fs::read_to_string(ws.join(SMOKE))
+        .unwrap()
+        .replace("name: \"smoke\"", "name: \"smoke-b\"")
+        .replace(
+            "(name: \"flip\", set: {\"augmentations\": \"[HorizontalFlip(p: 0.5)]\"}),",
+            "(name: \"wide\", set: {\"model.channels\": \"6\"}),",
+        );
+    assert!(
+        text.contains("\"wide\"") && text.contains("smoke-b"),
+        "{text}"
+    );
+    std::fs::write(ws.join("configs/smoke-b.ron"), text).unwrap();
+    "configs/smoke-b.ron"
+}
+
+#[test]
+fn several_files_are_one_array_of_their_unique_trials() {
+    let _serial = serial();
+    let _cluster = Cluster::up();
+    let ws = Workspace::new();
+    let b = smoke_b(&ws);
+    let out = ws.ok(&["replicate", SMOKE, b, "--slurm", "--seeds", "1"]);
+    assert!(
+        out.contains("smoke (configs/smoke.ron): 2 trials: 0 done") && out.contains("2 to submit"),
+        "{out}"
+    );
+    assert!(
+        out.contains("smoke-b (configs/smoke-b.ron): 2 trials: 0 done"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 experiment files: 3 unique trial(s) to submit as one array"),
+        "{out}"
+    );
+    let job = job_of(&out);
+    assert_eq!(out.matches("submitted job array").count(), 1, "{out}");
+    // Queued through either file, nothing is submitted again.
+    let again = ws.ok(&["replicate", b, "--slurm", "--seeds", "1"]);
+    assert!(again.contains("nothing to submit"), "{again}");
+    let status = wait_status(
+        &ws,
+        &["--seeds", "1", b],
+        "both files done",
+        Duration::from_secs(300),
+        |s| s.matches("2 trials: 2 done").count() == 2,
+    );
+    assert!(status.contains(&format!("Slurm jobs: {job}")), "{status}");
+    let shared: Vec<_> = ws.finished_trials("smoke");
+    let wide = ws.finished_trials("smoke-b");
+    assert_eq!(
+        (shared.len(), wide.len()),
+        (2, 1),
+        "the shared trial ran once"
+    );
+    for i in 0..3 {
+        assert!(
+            ws.join(&format!("runs/smoke/.slurm/logs/{job}_{i}.log"))
+                .is_file(),
+            "the array logs into the first file's folder"
+        );
+    }
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.join(&format!("runs/smoke-b/.slurm/{job}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["tasks"].as_array().unwrap().len(), 2, "{kept}");
+    assert!(
+        kept["logs"]
+            .as_str()
+            .unwrap()
+            .ends_with("smoke/.slurm/logs"),
+        "{kept}"
+    );
+}
+
+#[test]
+fn files_that_disagree_on_their_slurm_section_are_refused_unless_the_flag_decides() {
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(ws.join(SMOKE)).unwrap().replace(
+        "    variants: [",
+        "    slurm: (max_tries: 2),\n    variants: [",
+    );
+    std::fs::write(ws.join("configs/smoke-slurm.ron"), text).unwrap();
+    let b = smoke_b(&ws);
+    let out = ws.run(&[
+        "replicate",
+        "configs/smoke-slurm.ron",
+        b,
+        "--slurm",
+        "--dry-run",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "configs/smoke-slurm.ron and configs/smoke-b.ron give different slurm.max_tries"
+        ),
+        "{err}"
+    );
+    let dry = ws.ok(&[
+        "replicate",
+        "configs/smoke-slurm.ron",
+        b,
+        "--slurm",
+        "--dry-run",
+        "--max-tries",
+        "5",
+    ]);
+    assert!(dry.contains("--max-tries 5 "), "{dry}");
+    assert!(
+        dry.contains("#SBATCH --array=0-5%1\n"),
+        "six unique trials: {dry}"
+    );
+}
+
 #[test]
 fn a_task_warned_by_usr1_requeues_itself_and_resumes_to_the_same_numbers() {
     let _serial = serial();

@@ -217,10 +217,10 @@ pub(super) fn execute(
     let worker = |spec: &TrialSpec| {
         Ok(WorkerInvocation {
             program: request.program.clone(),
-            config: paths[spec.experiment.as_str()].to_path_buf(),
-            experiment: spec.experiment.clone(),
             runs: store.root().to_path_buf(),
             trial: Some(WorkerTrial {
+                config: paths[spec.experiment.as_str()].to_path_buf(),
+                experiment: spec.experiment.clone(),
                 variant: spec.variant.name.clone(),
                 seed: spec.seed,
                 id: spec.id.clone(),

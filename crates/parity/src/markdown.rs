@@ -1,10 +1,10 @@
 //! `reports/parity.md`: the conditions and the tables.
 
 use super::*;
-use crate::record::TrialRecord;
-use crate::stats::{self, Summary};
+use statistics::{self as stats, Summary};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use store::record::TrialRecord;
 
 // ------------------------------------------------------------------------- report
 

@@ -6,8 +6,11 @@
 //! (the experiment file `configs/parity-ours.ron`, one variant per architecture), PyTorch
 //! through `bench/reference/train_reference.py` (`torch.optim`, `StepLR`, the layers'
 //! default initialisation, `nn.CrossEntropyLoss`, a `DataLoader`), one process per
-//! (architecture, seed), each run cached as a [`ReferenceRun`] JSON file. This module is
-//! the part without processes:
+//! (architecture, seed), each run cached as a [`ReferenceRun`] JSON file.
+//!
+//! - [`run`]: the processes (our side in this process through `experiment::replicate`,
+//!   the reference's Python processes, the report); the harness's `parity` command parses
+//!   its flags and calls it.
 //!
 //! - [`select_variants`]: the experiment reduced to the requested variants, so that the
 //!   replicate run for `--archs conv2` trains conv2 only (same trial ids as the full file);
@@ -17,7 +20,7 @@
 //! - [`parse_reference_output`]: the reference's JSON lines, checked;
 //! - [`select_ours`]: our records of one variant, by configuration digest, dataset and seed;
 //! - [`Curve`], [`ArchParity`]: per-epoch statistics of both sides ([`EpochRow`]) and the
-//!   final-epoch difference ([`Difference`]: Welch's test and interval from [`crate::stats`]);
+//!   final-epoch difference ([`Difference`]: Welch's test and interval from [`statistics`]);
 //! - [`Conditions`] and [`render`]: `reports/parity.md`.
 //!
 //! The two sides share no random stream (our seeds drive ChaCha streams and libtorch's
@@ -28,14 +31,16 @@
 mod compare;
 mod markdown;
 mod reference;
+mod run;
 
 pub use compare::*;
 pub use markdown::*;
 pub use reference::*;
+pub use run::*;
 
-use crate::Experiment;
-use crate::record::TrialRecord;
+use spec::config::Experiment;
 use std::path::{Path, PathBuf};
+use store::record::TrialRecord;
 use trainer::TrialConfig;
 
 /// The name of our side's experiment (`configs/parity-ours.ron`), not `parity`, so that its
@@ -81,6 +86,31 @@ pub enum ParityError {
         /// What the reference supports instead.
         why: String,
     },
+    /// The Python cannot run the reference (no torch, torchvision or PIL).
+    #[error("{message}")]
+    Python {
+        /// The Python.
+        python: PathBuf,
+        /// What is wrong (naming the Python), with how to fix it.
+        message: String,
+    },
+    /// A run of the reference failed.
+    #[error("the PyTorch reference: {command}: {message}")]
+    Reference {
+        /// Its command line, as a shell would take it.
+        command: String,
+        /// What went wrong, with the tail of its stderr.
+        message: String,
+    },
+    /// Our side could not record every trial.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Our side's replicate run failed.
+    #[error(transparent)]
+    Replicate(#[from] experiment::replicate::ReplicateError),
+    /// The store (records, cache files, the report) failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// The reference's standard output is not what it should print.
     #[error("PyTorch reference output, line {line}: {message}")]
     Output {
@@ -140,14 +170,14 @@ pub fn select_variants(
 
 /// Our records of one variant: configuration digest equal to `config`'s, dataset digest
 /// `dataset_digest`, seed among `seeds`; one per seed, sorted by seed. (Like
-/// [`crate::report::select`], a trial counts whichever experiment ran it.)
+/// `reporting::report::select`, a trial counts whichever experiment ran it.)
 pub fn select_ours<'a>(
     records: &'a [TrialRecord],
     config: &TrialConfig,
     seeds: &[u64],
     dataset_digest: &str,
 ) -> Vec<&'a TrialRecord> {
-    let wanted = crate::id::config_digest(config);
+    let wanted = store::id::config_digest(config);
     let mut chosen: Vec<&TrialRecord> = records
         .iter()
         .filter(|r| {
@@ -164,13 +194,13 @@ pub fn select_ours<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provenance::Provenance;
-    use crate::record::RECORD_FORMAT;
-    use crate::stats;
+    use statistics as stats;
+    use store::provenance::Provenance;
+    use store::record::RECORD_FORMAT;
     use trainer::Schedule;
     use trainer::{EpochMetrics, Status};
 
-    const PARITY: &str = include_str!("../../../../configs/parity-ours.ron");
+    const PARITY: &str = include_str!("../../../configs/parity-ours.ron");
 
     fn epochs_config(epochs: u32) -> TrialConfig {
         TrialConfig {
@@ -205,8 +235,8 @@ mod tests {
     fn record(config: &TrialConfig, seed: u64, dataset: &str, accuracies: &[f64]) -> TrialRecord {
         TrialRecord {
             format: RECORD_FORMAT,
-            id: crate::id::trial_id(config, seed, dataset),
-            config_digest: crate::id::config_digest(config),
+            id: store::id::trial_id(config, seed, dataset),
+            config_digest: store::id::config_digest(config),
             experiment: EXPERIMENT.into(),
             variant: "conv4".into(),
             seed,
@@ -296,7 +326,7 @@ mod tests {
     #[test]
     fn select_variants_keeps_the_requested_variants_with_their_settings() {
         let path = Path::new("configs/parity-ours.ron");
-        let full = crate::config::parse(path, PARITY, &[]).unwrap();
+        let full = spec::config::parse(path, PARITY, &[]).unwrap();
         let reduced = select_variants(path, &full, &["conv2".into()]).unwrap();
         assert_eq!(reduced.name, EXPERIMENT);
         assert_eq!(reduced.seeds, full.seeds);
@@ -320,7 +350,7 @@ mod tests {
     #[test]
     fn select_variants_names_what_is_wrong_with_archs() {
         let path = Path::new("configs/parity-ours.ron");
-        let full = crate::config::parse(path, PARITY, &[]).unwrap();
+        let full = spec::config::parse(path, PARITY, &[]).unwrap();
         let err = select_variants(path, &full, &["conv3".into()])
             .unwrap_err()
             .to_string();

@@ -1,9 +1,9 @@
 //! Both sides compared: per-epoch curves, rows and the final-epoch difference.
 
 use super::*;
-use crate::record::TrialRecord;
-use crate::stats::{self, Comparison, Summary, Verdict};
+use statistics::{self as stats, Comparison, Summary, Verdict};
 use std::fmt;
+use store::record::TrialRecord;
 
 // ----------------------------------------------------------------------- statistics
 

@@ -1,7 +1,7 @@
 //! The reference's side: a trial's settings as its flags, its output, its cached runs.
 
 use super::*;
-use crate::report::format_count;
+use progress::format::thousands as format_count;
 use serde::{Deserialize, Serialize};
 use trainer::{OptimizerKind, Schedule, TrialConfig};
 

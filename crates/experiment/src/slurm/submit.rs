@@ -1,0 +1,270 @@
+//! `replicate --slurm` as a library call: [`prepare`] plans the union of one or several
+//! experiment files and says where each trial stands (done, live in Slurm, held by another
+//! process, failed too often, or to submit; a trial shared by several files is one task),
+//! and renders the batch script; [`submit`] hands it to `sbatch` and keeps the submission
+//! in every experiment's `.slurm/` folder, so `status` and `cancel` of any one of them see
+//! it.
+
+use super::{
+    SlurmError, Submission, Task, attempts, clear_attempts, dir, live_tasks, render_script, save,
+    sbatch, squeue, submissions,
+};
+use crate::plan::{PlannedTrial, plan};
+use crate::worker::WorkerInvocation;
+use crate::{Experiment, Store, TrialState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use store::{StoreError, write_atomic};
+
+/// What `replicate --slurm` submits.
+pub struct SubmitRequest<'a> {
+    /// The experiment files (absolute), each with its experiment loaded with the overrides.
+    pub experiments: &'a [(PathBuf, Experiment)],
+    /// The run store.
+    pub store: &'a Store,
+    /// The dataset's digest (part of every trial id).
+    pub dataset_digest: &'a str,
+    /// Failed attempts after which a trial is not submitted again.
+    pub max_tries: usize,
+    /// Submit trials that failed `max_tries` times too (their attempts are cleared).
+    pub retry_failed: bool,
+    /// Tasks of the array at once.
+    pub throttle: usize,
+    /// Slurm's warning signal, e.g. `B:USR1@120`.
+    pub signal: &'a str,
+    /// `#SBATCH` options.
+    pub sbatch: &'a [String],
+    /// The worker's shared command line (no trial; the script appends each task's).
+    pub worker: &'a WorkerInvocation,
+    /// Plan only: Slurm's queue is read if it can be, nothing is submitted.
+    pub dry_run: bool,
+}
+
+/// Where a planned trial stands before a submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Recorded in the store.
+    Done,
+    /// Queued or running in a live task of an earlier submission.
+    InSlurm {
+        /// The job.
+        job: String,
+        /// The array index.
+        index: usize,
+        /// Slurm's state, e.g. `PENDING`.
+        state: String,
+    },
+    /// Held by a live claim of another process.
+    HeldElsewhere,
+    /// Its attempts failed `max_tries` times (`--retry-failed` submits it again).
+    Failed,
+    /// In this submission.
+    ToSubmit,
+}
+
+/// One experiment file's trials and where each stands.
+pub struct ExperimentStanding {
+    /// The experiment's name.
+    pub name: String,
+    /// Its file.
+    pub path: PathBuf,
+    /// Its trials, seed-major.
+    pub trials: Vec<(PlannedTrial, Standing)>,
+}
+
+impl ExperimentStanding {
+    /// How many of its trials stand as `pick` says.
+    pub fn count(&self, pick: fn(&Standing) -> bool) -> usize {
+        self.trials.iter().filter(|(_, s)| pick(s)).count()
+    }
+}
+
+/// A submission, planned: each experiment's standing, the union's tasks and the script.
+pub struct SubmitPlan {
+    /// Per experiment file, in the order given.
+    pub experiments: Vec<ExperimentStanding>,
+    /// The union's tasks to submit, each trial once.
+    pub tasks: Vec<Task>,
+    /// The batch script.
+    pub script: String,
+    /// Where the tasks log: the first experiment's `.slurm/` folder.
+    pub slurm_dir: PathBuf,
+}
+
+/// A submitted array.
+pub struct Submitted {
+    /// The job id.
+    pub job: String,
+    /// The script as submitted, kept as `<slurm_dir>/<job>.sh`.
+    pub script: PathBuf,
+    /// Each task's log, with `<task>` for the index.
+    pub logs: PathBuf,
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, SlurmError> {
+    std::path::absolute(path).map_err(|source| {
+        SlurmError::Store(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// The job's name: the experiments' names joined by `+`, or the first and a count when
+/// that grows long.
+fn job_name(experiments: &[(PathBuf, Experiment)]) -> String {
+    let names: Vec<&str> = experiments.iter().map(|(_, e)| e.name.as_str()).collect();
+    let joined = names.join("+");
+    if joined.len() <= 48 || names.len() == 1 {
+        joined
+    } else {
+        format!("{}+{}-more", names[0], names.len() - 1)
+    }
+}
+
+/// Plans the union of the request's experiments against the store and Slurm's queue (in
+/// a dry run an unreachable Slurm counts as an empty queue).
+pub fn prepare(request: &SubmitRequest) -> Result<SubmitPlan, SlurmError> {
+    let store = request.store;
+    if request.experiments.is_empty() {
+        return Err(SlurmError::BadFile {
+            path: PathBuf::new(),
+            message: "no experiment file to submit".into(),
+        });
+    }
+    let dirs: Vec<PathBuf> = request
+        .experiments
+        .iter()
+        .map(|(_, e)| store.experiment_dir(&e.name))
+        .collect();
+    // Live tasks of every experiment's earlier submissions: a shared trial queued through
+    // one file is not submitted again through another.
+    let mut live = BTreeMap::new();
+    for exp_dir in &dirs {
+        let found = submissions(exp_dir).and_then(|subs| {
+            let jobs: Vec<String> = subs.iter().map(|s| s.job.clone()).collect();
+            Ok((squeue(&jobs)?, subs))
+        });
+        let (queued, subs) = match found {
+            Ok(found) => found,
+            Err(_) if request.dry_run => Default::default(),
+            Err(e) => return Err(e),
+        };
+        live.extend(live_tasks(&subs, &queued));
+    }
+    let failures = |id: &str| {
+        dirs.iter()
+            .map(|d| attempts(d, id).failures())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut experiments = Vec::new();
+    for (path, experiment) in request.experiments {
+        let mut trials = Vec::new();
+        for t in plan(experiment, request.dataset_digest, store) {
+            let id = t.spec.id.as_str();
+            let standing = if t.state == TrialState::Done {
+                Standing::Done
+            } else if let Some((job, index, state)) = live.get(id) {
+                Standing::InSlurm {
+                    job: job.clone(),
+                    index: *index,
+                    state: state.clone(),
+                }
+            } else if t.state == TrialState::Running {
+                Standing::HeldElsewhere
+            } else if failures(id) >= request.max_tries && !request.retry_failed {
+                Standing::Failed
+            } else {
+                if !tasks.iter().any(|task| task.id == id) {
+                    tasks.push(Task {
+                        index: tasks.len(),
+                        experiment: experiment.name.clone(),
+                        config: path.clone(),
+                        variant: t.spec.variant.name.clone(),
+                        seed: t.spec.seed,
+                        id: id.to_owned(),
+                    });
+                }
+                Standing::ToSubmit
+            };
+            trials.push((t, standing));
+        }
+        experiments.push(ExperimentStanding {
+            name: experiment.name.clone(),
+            path: path.clone(),
+            trials,
+        });
+    }
+    let slurm_dir = dir(&absolute(&dirs[0])?);
+    let script = render_script(&super::ScriptSpec {
+        name: &job_name(request.experiments),
+        tasks: &tasks,
+        throttle: (request.throttle > 1 || tasks.len() > 1).then_some(request.throttle),
+        signal: request.signal,
+        sbatch: request.sbatch,
+        slurm_dir: &slurm_dir,
+        worker: &request.worker.words(),
+    });
+    Ok(SubmitPlan {
+        experiments,
+        tasks,
+        script,
+        slurm_dir,
+    })
+}
+
+/// Submits a plan's tasks (it must have some) as one array and keeps the submission, with
+/// each experiment's share of the tasks, in every experiment's `.slurm/` folder.
+pub fn submit(request: &SubmitRequest, planned: &SubmitPlan) -> Result<Submitted, SlurmError> {
+    let store = request.store;
+    let io = |path: &Path, source| {
+        SlurmError::Store(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if request.retry_failed {
+        for t in &planned.tasks {
+            for e in &planned.experiments {
+                clear_attempts(&store.experiment_dir(&e.name), &t.id);
+            }
+        }
+    }
+    let logs = planned.slurm_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| io(&logs, e))?;
+    let pending = planned
+        .slurm_dir
+        .join(format!("submit.{}.sh", std::process::id()));
+    write_atomic(&pending, planned.script.as_bytes())?;
+    let job = sbatch(&pending)?;
+    let kept = planned.slurm_dir.join(format!("{job}.sh"));
+    std::fs::rename(&pending, &kept).map_err(|e| io(&kept, e))?;
+    let submitted = store::provenance::unix_seconds();
+    for (i, e) in planned.experiments.iter().enumerate() {
+        let mine: Vec<Task> = planned
+            .tasks
+            .iter()
+            .filter(|t| e.trials.iter().any(|(p, _)| p.spec.id == t.id))
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        save(
+            &store.experiment_dir(&e.name),
+            &Submission {
+                job: job.clone(),
+                submitted,
+                tasks: mine,
+                logs: (i > 0).then(|| logs.clone()),
+            },
+        )?;
+    }
+    Ok(Submitted {
+        logs: logs.join(format!("{job}_<task>.log")),
+        job,
+        script: kept,
+    })
+}

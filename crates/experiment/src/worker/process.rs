@@ -1,0 +1,306 @@
+//! The worker process's side: [`run`] runs the one trial a parent planned (refusing it if
+//! the configuration changed since), holding the store's claim, and publishes it;
+//! [`SlurmTask`] wraps it for a Slurm array task, which records each attempt and
+//! requeues itself when Slurm's warning signal stopped it.
+//!
+//! The caller (`harness worker`) parses the flags, loads the experiment and the dataset,
+//! installs the signal handlers that raise `stop`, and prints what it hears: the trial's
+//! events (JSON lines for the parent) and the notes.
+
+use crate::slurm::{self, Attempt, AttemptEnd};
+use crate::trial_run::{self, RunError, TrialSpec, run_trial};
+use crate::{Experiment, Store};
+use data::FashionMnist;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use store::{StopRequest, StoreError};
+use tch::Device;
+use trainer::{Event, Stop};
+
+/// One trial for a worker, as its parent planned it, with what it runs on.
+pub struct WorkerJob<'a> {
+    /// The experiment file (for messages).
+    pub config: &'a Path,
+    /// Its experiment, loaded with the parent's overrides.
+    pub experiment: &'a Experiment,
+    /// The experiment's name when the parent planned (a rename is refused).
+    pub expect_experiment: &'a str,
+    /// The variant's name.
+    pub variant: &'a str,
+    /// The seed.
+    pub seed: u64,
+    /// The id the parent computed (a different id is refused).
+    pub expect_id: &'a str,
+    /// The run store.
+    pub store: &'a Store,
+    /// The verified dataset.
+    pub dataset: &'a FashionMnist,
+    /// Where the trial runs.
+    pub device: Device,
+    /// Raised by the caller's signal handlers; also by a stop request or a lost claim.
+    pub stop: Arc<Stop>,
+    /// Turns true when Slurm's warning signal (SIGUSR1) stopped the trial.
+    pub warned: Arc<AtomicBool>,
+}
+
+/// How a worker's trial ended (errors aside).
+#[derive(Debug, PartialEq, Eq)]
+pub enum WorkerEnd {
+    /// Published (finished or diverged).
+    Recorded,
+    /// Stopped on request; `warned` when by SIGUSR1 (Slurm's warning).
+    Stopped {
+        /// By Slurm's warning signal.
+        warned: bool,
+        /// The trial's short id.
+        trial: String,
+    },
+    /// Done or held by another process: nothing to do.
+    Skipped,
+}
+
+/// Why a worker did not run its trial to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The plan no longer matches the files, or the trial failed too often.
+    #[error("{0}")]
+    Refused(String),
+    /// Another process took the claim over while this one ran.
+    #[error(
+        "{0}: the claim was taken over by another process (this one was thought dead); stopped"
+    )]
+    ClaimTaken(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The trial failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Runs the job's trial: checks it against the plan, claims it, runs it (every event to
+/// `on_event`), and publishes it. `note` hears what the user should know.
+pub fn run(
+    job: &WorkerJob,
+    on_claimed: &mut dyn FnMut(),
+    on_event: &mut dyn FnMut(&Event),
+    note: &mut dyn FnMut(String),
+) -> Result<WorkerEnd, WorkerError> {
+    let (config, experiment) = (job.config.display(), job.experiment);
+    if experiment.name != job.expect_experiment {
+        return Err(WorkerError::Refused(format!(
+            "{config}: the experiment is now named `{}`, not `{}` as when the plan was made; refusing to run (rerun replicate)",
+            experiment.name, job.expect_experiment
+        )));
+    }
+    let variant = experiment.variant(job.variant).ok_or_else(|| {
+        WorkerError::Refused(format!(
+            "{config}: no variant `{}` any more; refusing to run (rerun replicate)",
+            job.variant
+        ))
+    })?;
+    let store = job.store;
+    store.ensure_writable()?;
+    let spec = TrialSpec::new(experiment, variant, job.seed, &job.dataset.digest);
+    if spec.id != job.expect_id {
+        return Err(WorkerError::Refused(format!(
+            "{config}: the configuration changed since the plan was made (id {} != {}); refusing to run (rerun replicate)",
+            spec.short_id(),
+            store::id::short(job.expect_id)
+        )));
+    }
+    let taken = || {
+        format!(
+            "{}: taken over by another process, which recorded it; nothing to do",
+            spec.short_id()
+        )
+    };
+    let Some(claim) = store.claim(&spec.id)? else {
+        note(format!(
+            "{}: done or claimed by another process; nothing to do",
+            spec.short_id()
+        ));
+        return Ok(WorkerEnd::Skipped);
+    };
+    on_claimed();
+    for warning in claim.warnings() {
+        note(format!("warning: {warning}"));
+    }
+    watch_stop_requests(
+        store.clone(),
+        experiment.name.clone(),
+        job.stop.clone(),
+        claim.lost_flag(),
+    );
+    let outcome = run_trial(
+        &spec,
+        job.dataset,
+        job.device,
+        claim.work_dir(),
+        &job.stop,
+        on_event,
+    )?;
+    match outcome {
+        trial_run::Outcome::Recorded(_) => match claim.publish() {
+            Ok(_) => Ok(WorkerEnd::Recorded),
+            // Taken over and recorded by the taker meanwhile: the trial is done, not failed.
+            Err(StoreError::ClaimLost { .. }) if store.is_done(&spec.id) => {
+                note(taken());
+                Ok(WorkerEnd::Skipped)
+            }
+            Err(e) => Err(e.into()),
+        },
+        trial_run::Outcome::Stopped => {
+            let lost = claim.lost();
+            claim.release();
+            if lost && store.is_done(&spec.id) {
+                note(taken());
+                return Ok(WorkerEnd::Skipped);
+            }
+            if lost {
+                return Err(WorkerError::ClaimTaken(spec.short_id().to_string()));
+            }
+            Ok(WorkerEnd::Stopped {
+                warned: job.warned.load(Ordering::Relaxed),
+                trial: spec.short_id().to_string(),
+            })
+        }
+    }
+}
+
+/// Polls the store's stop request for `experiment` twice a second and raises `stop`; a
+/// lost claim (`lost`) stops the run at once.
+fn watch_stop_requests(store: Store, experiment: String, stop: Arc<Stop>, lost: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        loop {
+            if lost.load(Ordering::Relaxed) {
+                stop.now.store(true, Ordering::Relaxed);
+            }
+            match store.stop_request(&experiment) {
+                Some(StopRequest::Now) => stop.now.store(true, Ordering::Relaxed),
+                Some(StopRequest::AfterEpoch) => stop.after_epoch.store(true, Ordering::Relaxed),
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+}
+
+/// `<array job>_<task>` (or the plain job id) of this Slurm task.
+fn slurm_job() -> String {
+    match (
+        std::env::var("SLURM_ARRAY_JOB_ID"),
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+    ) {
+        (Ok(job), Ok(task)) => format!("{job}_{task}"),
+        _ => std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "?".into()),
+    }
+}
+
+/// An error with its causes, joined by `: `.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The trial of a Slurm array task and its attempts in the store
+/// (`<experiment>/.slurm/attempts/<id>.jsonl`): a trial whose attempts failed `max_tries`
+/// times is refused ([`SlurmTask::check_tries`]); each attempt is recorded, its start once
+/// the claim is ours (a task that only finds the trial done or held is no attempt), its
+/// end before any requeue, which kills the process; a task stopped by Slurm's warning
+/// signal requeues itself ([`SlurmTask::run`]).
+pub struct SlurmTask {
+    experiment_dir: std::path::PathBuf,
+    id: String,
+    job: String,
+}
+
+impl SlurmTask {
+    /// The task of trial `id` of `experiment` in `store`, in this process's Slurm job.
+    pub fn new(store: &Store, experiment: &str, id: &str) -> SlurmTask {
+        SlurmTask {
+            experiment_dir: store.experiment_dir(experiment),
+            id: id.to_owned(),
+            job: slurm_job(),
+        }
+    }
+
+    /// Refuses a trial whose attempts already failed `max_tries` times.
+    pub fn check_tries(&self, max_tries: usize) -> Result<(), WorkerError> {
+        let attempts = slurm::attempts(&self.experiment_dir, &self.id);
+        if attempts.failures() >= max_tries {
+            return Err(WorkerError::Refused(format!(
+                "trial {} failed {} times (last: {}); not trying again (harness replicate --slurm --retry-failed to try again)",
+                store::id::short(&self.id),
+                attempts.failures(),
+                attempts.last_failure().unwrap_or("crashed")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records an attempt's start (`None`) or end; a failure to record is returned as a
+    /// warning's text.
+    pub fn record(&self, end: Option<AttemptEnd>) -> Option<String> {
+        let attempt = Attempt {
+            job: self.job.clone(),
+            at: store::provenance::unix_seconds(),
+            end,
+        };
+        slurm::record_attempt(&self.experiment_dir, &self.id, &attempt)
+            .err()
+            .map(|e| format!("warning: {e}"))
+    }
+
+    /// [`run`], with the attempt recorded and the requeue after Slurm's warning.
+    pub fn run(
+        &self,
+        job: &WorkerJob,
+        on_event: &mut dyn FnMut(&Event),
+        note: &mut dyn FnMut(String),
+    ) -> Result<WorkerEnd, WorkerError> {
+        let mut start_failed = None;
+        let result = run(
+            job,
+            &mut || start_failed = self.record(None),
+            on_event,
+            note,
+        );
+        if let Some(warning) = start_failed {
+            note(warning);
+        }
+        let end = match &result {
+            Ok(WorkerEnd::Recorded) => Some(AttemptEnd::Recorded),
+            Ok(WorkerEnd::Skipped) => None,
+            Ok(WorkerEnd::Stopped { .. }) => Some(AttemptEnd::Stopped),
+            Err(e) => Some(AttemptEnd::Failed(error_chain(e))),
+        };
+        if let Some(warning) = end.and_then(|end| self.record(Some(end))) {
+            note(warning);
+        }
+        if let Ok(WorkerEnd::Stopped {
+            warned: true,
+            trial,
+        }) = &result
+        {
+            match slurm::requeue_self() {
+                Ok(Some(job)) => note(format!(
+                    "{trial}: stopped by Slurm's warning signal; requeued job {job}, which resumes from the last checkpoint"
+                )),
+                Ok(None) => {}
+                Err(e) => note(format!(
+                    "warning: {trial}: could not requeue ({e}); `harness replicate --slurm` submits it again"
+                )),
+            }
+        }
+        result
+    }
+}
