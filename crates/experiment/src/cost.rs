@@ -5,9 +5,9 @@
 pub use spec::cost::*;
 
 #[cfg(feature = "torch")]
-use crate::plan::PlannedTrial;
-#[cfg(feature = "torch")]
 use data::FashionMnist;
+#[cfg(feature = "torch")]
+use spec::plan::PlannedTrial;
 #[cfg(feature = "torch")]
 use std::collections::BTreeMap;
 #[cfg(feature = "torch")]
@@ -174,7 +174,7 @@ pub fn estimate(
     let mut calibration = Calibration::load(&cache);
     let pending: Vec<&PlannedTrial> = planned
         .iter()
-        .filter(|t| t.state != crate::TrialState::Done)
+        .filter(|t| t.state != store::TrialState::Done)
         .collect();
     // Each workload once, in plan order, with the first trial that has it.
     let mut workloads: Vec<(String, &PlannedTrial)> = Vec::new();

@@ -5,7 +5,7 @@
 //!
 //! Each trial runs in a child process so that trials in parallel never share libtorch's
 //! global random generator (dropout), a crash takes down one trial only, and killing
-//! anything at any moment leaves the store consistent (see [`crate::store`]).
+//! anything at any moment leaves the store consistent (see [`store`]).
 //!
 //! Trials that another process holds (a second `replicate` on the same store, a Slurm
 //! task, or a worker whose parent died and which is about to stop) are waited for, and
@@ -18,17 +18,18 @@
 //! minute later is killed). A stop request file in the store (the dashboard's stop key)
 //! acts like a first interrupt.
 
-use crate::plan::PlannedTrial;
-use crate::store::{self, Store};
-use crate::{TrialSpec, TrialState};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use progress::{PlanTracker, TrialProgress};
+use spec::TrialSpec;
+use spec::plan::PlannedTrial;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use store::TrialState;
+use store::{self, Store};
 use trainer::Event;
 
 /// Exit code of a worker whose trial was stopped on request (resumes later).

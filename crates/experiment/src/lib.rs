@@ -1,23 +1,17 @@
-//! Experiments: the part of the harness that turns configuration files into planned
-//! trials, runs them into the store, and turns the store back into statistics and reports.
+//! Execution: the part of the harness that runs trials.
 //!
-//! The main path: [`config`] (RON file + `--set` [`overrides`]) → [`plan`] (variants ×
-//! seeds, each with an [`id`]) → [`trial_run`] (the trainer, writing a trial folder) →
-//! [`store`] (one folder per trial, published atomically) → [`stats`] → [`report`].
+//! The main path: `spec` (experiment file + `--set` overrides → the plan of variants ×
+//! seeds, each with a `store::id`) → [`replicate`] (the workflow: estimate, split, run,
+//! report) → [`executor`] or [`slurm`] (one `harness worker` per trial, [`worker`]) →
+//! [`trial_run`] (the trainer, writing a trial folder) → `store` (one folder per trial,
+//! published atomically) → `statistics` and `reporting`.
 //!
-//! What is here runs trials: the trial runner, calibration, the quiet latency phase, the
-//! local and Slurm executors, reproduce and ONNX export (parity with PyTorch is the
-//! `parity` crate, a caller of [`replicate`]). The store (`store`), the
-//! specification (`spec`: config, overrides, plan, cost model), the statistics
-//! (`statistics`) and the reports (`reporting`) are crates of their own, without libtorch;
-//! they are re-exported here under their old module names so that callers keep one path.
-
-pub use reporting::{
-    archive, csv_export, frontier, plot, publish, report, sample_size, seeding, tensorboard_export,
-};
-pub use spec::{config, overrides, plan};
-pub use statistics::{self as stats, power};
-pub use store::{self, crash, id, lease, record, side_file, trial_files};
+//! What is here: the trial runner, calibration ([`cost`]), the quiet latency phase, the
+//! local and Slurm executors, the worker, reproduce and ONNX export (parity with PyTorch is
+//! the `parity` crate, a caller of [`replicate`]). The store (`store`), the specification
+//! (`spec`: config, overrides, plan, cost model), the statistics (`statistics`) and the
+//! reports (`reporting`) are crates of their own, without libtorch; callers use them
+//! directly.
 
 pub mod cost;
 pub mod executor;
@@ -33,10 +27,5 @@ pub mod slurm;
 pub mod trial_run;
 pub mod worker;
 
-pub use config::{ConfigError, Experiment, ReportKind, StudyValues, Variant};
-pub use overrides::Override;
-pub use plan::TrialSpec;
-pub use record::TrialRecord;
-pub use store::{Store, TrialState};
 #[cfg(feature = "torch")]
 pub use trial_run::{Outcome, run_trial};

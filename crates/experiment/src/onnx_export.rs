@@ -9,10 +9,10 @@
 //! into the convolutions as the latency measurement folds it (see the `onnx` crate for the
 //! graph); the file carries the trial's identity and the input normalisation as metadata.
 
-use crate::TrialRecord;
 use contract::Status;
 use data::FashionMnist;
 use std::path::{Path, PathBuf};
+use store::record::TrialRecord;
 use tch::Device;
 use trainer::checkpoint;
 
@@ -94,7 +94,7 @@ fn model_file(
     checkpoints: &Path,
     weights: Weights,
 ) -> Result<(PathBuf, u32), ExportError> {
-    let short = crate::id::short(&record.id).to_string();
+    let short = store::id::short(&record.id).to_string();
     let missing = |message: String| ExportError::Checkpoint {
         id: short.clone(),
         message,
@@ -170,7 +170,7 @@ pub fn export(
     weights: Weights,
     dataset: &FashionMnist,
 ) -> Result<Exported, ExportError> {
-    let short = crate::id::short(&record.id).to_string();
+    let short = store::id::short(&record.id).to_string();
     let status = match &record.status {
         Status::Finished => None,
         Status::Diverged { epoch, batch } => Some(format!(

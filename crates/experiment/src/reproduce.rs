@@ -8,13 +8,13 @@
 //! difference from a broken result.
 //!
 //! A record is refused when its id does not follow from its contents under this engine's
-//! schema (it was made by another definition of the training loop, [`crate::id::SCHEMA`],
+//! schema (it was made by another definition of the training loop, [`store::id::SCHEMA`],
 //! or edited by hand), or when it was trained on other data than the data at hand.
 //! Timings are not compared: they are measurements of the machine, not results.
 
-use crate::id;
-use crate::record::TrialRecord;
 use contract::events::{EpochMetrics, Status};
+use store::id;
+use store::record::TrialRecord;
 
 /// Why a record cannot be reproduced here.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -65,13 +65,13 @@ pub fn check(record: &TrialRecord, dataset_digest: &str) -> Result<(), Refusal> 
 
 /// The trial to run again: the record's experiment, variant, seed and id, with its
 /// resolved configuration validated again.
-pub fn spec_of(record: &TrialRecord) -> Result<crate::TrialSpec, trainer::ValidationError> {
-    Ok(crate::TrialSpec {
+pub fn spec_of(record: &TrialRecord) -> Result<spec::TrialSpec, trainer::ValidationError> {
+    Ok(spec::TrialSpec {
         experiment: record.experiment.clone(),
-        variant: crate::Variant {
+        variant: spec::Variant {
             name: record.variant.clone(),
             trial: record.config.clone().validate()?,
-            study: crate::StudyValues::default(),
+            study: spec::StudyValues::default(),
         },
         seed: record.seed,
         id: record.id.clone(),
@@ -80,7 +80,7 @@ pub fn spec_of(record: &TrialRecord) -> Result<crate::TrialSpec, trainer::Valida
 
 /// Finds a record in `store` by its id or by a prefix of it (at least 6 hex digits) that
 /// names exactly one trial. The error says what was looked for and what matched.
-pub fn find(store: &crate::Store, id: &str) -> Result<TrialRecord, String> {
+pub fn find(store: &store::Store, id: &str) -> Result<TrialRecord, String> {
     let dir = store.trials_dir();
     if id.len() < 6 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
@@ -92,12 +92,12 @@ pub fn find(store: &crate::Store, id: &str) -> Result<TrialRecord, String> {
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| crate::record::is_trial_id(name) && name.starts_with(&id))
+        .filter(|name| store::record::is_trial_id(name) && name.starts_with(&id))
         .collect();
     matches.sort();
     match matches.as_slice() {
         [] => Err(format!("no trial {id} in {}", dir.display())),
-        [one] => crate::store::read_record(&store.trial_dir(one).join(crate::store::SUMMARY))
+        [one] => store::read_record(&store.trial_dir(one).join(store::SUMMARY))
             .map_err(|e| e.to_string()),
         many => Err(format!(
             "{id} names {} trials in {} ({}); give more digits",

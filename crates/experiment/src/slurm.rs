@@ -18,13 +18,13 @@ mod submit;
 
 pub use submit::*;
 
-use crate::store::{StoreError, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use store::{StoreError, write_atomic};
 
 /// Folder of an experiment's Slurm files inside its store folder.
 pub const DIR: &str = ".slurm";

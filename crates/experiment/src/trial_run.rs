@@ -25,20 +25,20 @@
 //! config, plots, record; a full disk) stops the trial at once, and [`run_trial`] returns
 //! an error naming the file and carrying the OS error.
 
-use crate::id;
-use crate::plot::{Chart, Series, write_png};
 use crate::provenance::{self, Provenance};
-use crate::record::{RECORD_FORMAT, TrialRecord};
-use crate::store::{SUMMARY, StoreError, write_atomic};
 use data::FashionMnist;
+use reporting::plot::{Chart, Series, write_png};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use store::id;
+use store::record::{RECORD_FORMAT, TrialRecord};
+use store::{SUMMARY, StoreError, write_atomic};
 use tch::Device;
 use trainer::checkpoint::{self, Checkpoint};
 use trainer::{Event, Resumed, RunOptions, Status, Stop, TrainError, TrialResult};
 
-pub use crate::plan::TrialSpec;
+pub use spec::plan::TrialSpec;
 
 /// Errors while running a trial into its folder.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ pub enum RunError {
         /// Short id.
         id: String,
         /// The cause.
-        source: crate::plot::PlotError,
+        source: reporting::plot::PlotError,
     },
 }
 
@@ -399,10 +399,10 @@ pub fn run_trial(
     };
     write_atomic(
         &dir.join(TRIAL_START),
-        crate::trial_files::start_text(&start).as_bytes(),
+        store::trial_files::start_text(&start).as_bytes(),
     )
     .map_err(store_err)?;
-    let config_text = crate::trial_files::config_text(
+    let config_text = store::trial_files::config_text(
         &spec.id,
         &spec.experiment,
         &spec.variant.name,
@@ -509,7 +509,7 @@ pub fn run_trial(
 }
 
 /// `losses.png` (train and test loss) and `accuracies.png` (test accuracy) per epoch.
-fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), crate::plot::PlotError> {
+fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), reporting::plot::PlotError> {
     let points = |f: fn(&trainer::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         result
             .epochs

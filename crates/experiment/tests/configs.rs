@@ -1,7 +1,7 @@
 //! Every shipped experiment file parses and validates, and the study's tables are all
 //! there with their published values.
 
-use experiment::config::load;
+use spec::config::load;
 use std::path::{Path, PathBuf};
 
 fn configs_dir() -> PathBuf {
@@ -109,8 +109,9 @@ fn study_variants_differ_only_in_what_they_vary() {
 
 // ---- Bad input: each is a clear error naming the file, the line and the field. ----
 
-use experiment::config::{ConfigError, parse};
-use experiment::{Experiment, Override};
+use spec::Experiment;
+use spec::Override;
+use spec::config::{ConfigError, parse};
 
 /// A valid experiment; the tests below break one thing at a time.
 const GOOD: &str = r#"// A test experiment.

@@ -8,7 +8,8 @@
 //! Needs root (mounting) and `unshare` (util-linux); without them the test fails.
 
 use experiment::trial_run::{TrialSpec, run_trial};
-use experiment::{StudyValues, Variant};
+use spec::StudyValues;
+use spec::Variant;
 use std::path::Path;
 use std::process::Command;
 use tch::Device;
@@ -44,7 +45,7 @@ fn child_process_entry_point() {
     let dataset = data::FashionMnist::load(&source.dir, true).expect("the dataset loads");
     let spec = TrialSpec {
         experiment: "disk-full-test".into(),
-        id: experiment::id::trial_id(trial.config(), 0, &dataset.digest),
+        id: store::id::trial_id(trial.config(), 0, &dataset.digest),
         variant: Variant {
             name: "small".into(),
             trial,

@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use experiment::config::{ConfigError, check_experiment_name, check_variant_name, parse};
-use experiment::overrides::{Override, apply_overrides};
 use proptest::prelude::*;
+use spec::config::{ConfigError, check_experiment_name, check_variant_name, parse};
+use spec::overrides::{Override, apply_overrides};
 use trainer::TrialConfig;
 
 fn configs_dir() -> PathBuf {
@@ -194,7 +194,7 @@ fn apply(text: &str, mutation: &Mutation) -> Vec<u8> {
 
 /// What every outcome must satisfy: a typed error naming the file, or an experiment that
 /// keeps every promise of the loader.
-fn check_outcome(path: &Path, result: Result<experiment::Experiment, ConfigError>) {
+fn check_outcome(path: &Path, result: Result<spec::Experiment, ConfigError>) {
     match result {
         Ok(e) => {
             check_experiment_name(&e.name).unwrap();
@@ -269,7 +269,7 @@ proptest! {
             let Ok(set) = Override::parse(&text) else { continue };
             // The applier: a typed error, or a configuration that serialises.
             if let Ok(config) = apply_overrides(&TrialConfig::default(), std::slice::from_ref(&set)) {
-                let _ = experiment::id::canonical_json(&config);
+                let _ = store::id::canonical_json(&config);
                 let _ = config.validate();
             }
             // The whole loader with it.

@@ -10,8 +10,9 @@
 //! machine are deterministic.
 
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
-use experiment::{StudyValues, Variant};
 use serde_json::Value;
+use spec::StudyValues;
+use spec::Variant;
 use std::io::BufRead;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ fn spec(seed: u64, fix: &str, epochs: usize) -> TrialSpec {
     let trial = trial(fix, epochs);
     TrialSpec {
         experiment: "resume-test".into(),
-        id: experiment::id::trial_id(trial.config(), seed, digest()),
+        id: store::id::trial_id(trial.config(), seed, digest()),
         variant: Variant {
             name: "small".into(),
             trial,

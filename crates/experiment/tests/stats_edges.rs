@@ -2,9 +2,9 @@
 //! p-values in Holm, the bootstrap's reproducibility, Stein's rule's refusals and the
 //! seeding record's round trip.
 
-use experiment::power;
-use experiment::seeding::{self, SeedingDecision, SeedingError, SeedingRule, VariantSeeding};
-use experiment::stats::{self, Verdict};
+use reporting::seeding::{self, SeedingDecision, SeedingError, SeedingRule, VariantSeeding};
+use statistics::power;
+use statistics::{self as stats, Verdict};
 
 /// An untestable comparison (NaN) stays in the family, as p = 1 would: the others are
 /// adjusted for m = 3, not 2 (statsmodels with the NaN replaced by 1 gives 0.03, 0.08).

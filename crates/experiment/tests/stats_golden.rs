@@ -4,7 +4,10 @@
 //! another generator), the noncentral t CDF, power, the minimum detectable effect, the
 //! sample size, Stein's N and the chi-square interval of a standard deviation.
 
-use experiment::{power, seeding, stats};
+use statistics as stats;
+use statistics::power;
+
+use reporting::seeding;
 use serde_json::Value;
 
 const GOLDEN: &str = include_str!("golden/stats.json");

@@ -1,11 +1,11 @@
-//! Tests of `experiment::stats` (against SciPy 1.17 / NumPy reference values)
-//! and `experiment::plot` (PNG files, sizes, atomic writes, errors).
+//! Tests of `statistics` (against SciPy 1.17 / NumPy reference values)
+//! and `reporting::plot` (PNG files, sizes, atomic writes, errors).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use experiment::plot::{Chart, PlotError, Series, write_png};
-use experiment::stats::{Comparison, Verdict, median, percentile, summarize, verdict_text, welch};
+use reporting::plot::{Chart, PlotError, Series, write_png};
+use statistics::{Comparison, Verdict, median, percentile, summarize, verdict_text, welch};
 
 const A: [f64; 5] = [93.1, 92.8, 93.4, 92.9, 93.0];
 const B: [f64; 5] = [93.5, 93.3, 93.6, 93.2, 93.4];

@@ -4,11 +4,13 @@
 //! all-diverged baseline, constant samples at n = 2, absurd values).
 
 use experiment::provenance::Provenance;
-use experiment::record::RECORD_FORMAT;
-use experiment::report::{self, Columns};
-use experiment::seeding;
-use experiment::stats::Verdict;
-use experiment::{Experiment, TrialRecord, id};
+use reporting::report::{self, Columns};
+use reporting::seeding;
+use spec::Experiment;
+use statistics::Verdict;
+use store::id;
+use store::record::RECORD_FORMAT;
+use store::record::TrialRecord;
 use trainer::{EpochMetrics, Status};
 
 const RON: &str = r#"
@@ -37,7 +39,7 @@ Experiment(
 fn experiment(dir: &std::path::Path) -> Experiment {
     let path = dir.join("multi.ron");
     std::fs::write(&path, RON).unwrap();
-    experiment::config::load(&path, &[]).unwrap()
+    spec::config::load(&path, &[]).unwrap()
 }
 
 fn record(e: &Experiment, variant: &str, seed: u64, accuracy: f64) -> TrialRecord {
@@ -126,7 +128,7 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
         .iter()
         .map(|s| s.versus_baseline.unwrap().p_value)
         .collect();
-    let expected = experiment::stats::holm(&raw);
+    let expected = statistics::holm(&raw);
     for (s, p) in stats[1..].iter().zip(&expected) {
         assert_eq!(s.adjusted.unwrap().p_value, *p);
         assert!(s.adjusted.unwrap().p_value >= s.versus_baseline.unwrap().p_value);
@@ -141,8 +143,8 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     // The MDE uses the verdict's rule: α / m for the family of 3 comparisons.
     let base = [90.0, 90.3, 89.8, 90.1];
     let same = [90.1, 90.0, 89.9, 90.3];
-    let (sd, _) = experiment::power::pooled_sd(&[&base, &same]).unwrap();
-    let expected = experiment::power::mde(4, 4, 0.05 / 3.0, 0.8).unwrap() * sd;
+    let (sd, _) = statistics::power::pooled_sd(&[&base, &same]).unwrap();
+    let expected = statistics::power::mde(4, 4, 0.05 / 3.0, 0.8).unwrap() * sd;
     assert!(
         (stats[2].mde.unwrap() - expected).abs() < 1e-12,
         "{:?}",

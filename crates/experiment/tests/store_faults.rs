@@ -7,16 +7,17 @@
 //! Two `#[test]`s (`child_*`) are entry points for child processes: they do nothing
 //! unless the parent test sets their environment variable.
 
-use experiment::record::{RECORD_FORMAT, TrialRecord};
-use experiment::store::{
-    QUARANTINE_NOTE, Quarantined, SUMMARY, Store, StoreError, TrialState, create_exclusive,
-    write_atomic,
-};
-use experiment::{Experiment, id};
+use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::id;
+use store::record::{RECORD_FORMAT, TrialRecord};
+use store::{
+    QUARANTINE_NOTE, Quarantined, SUMMARY, Store, StoreError, TrialState, create_exclusive,
+    write_atomic,
+};
 use trainer::{EpochMetrics, Status};
 
 const DIGEST: &str = "test-dataset-digest";
@@ -42,7 +43,7 @@ Experiment(
 fn load_experiment(dir: &Path) -> Experiment {
     let path = dir.join("faults.ron");
     std::fs::write(&path, EXPERIMENT_RON).unwrap();
-    experiment::config::load(&path, &[]).unwrap()
+    spec::config::load(&path, &[]).unwrap()
 }
 
 /// The `base` variant's configuration (loaded once).
@@ -248,10 +249,10 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
 
     // The report is written from what is usable.
     let experiment = load_experiment(tmp.path());
-    let report = experiment::report::write_report(
+    let report = reporting::report::write_report(
         &experiment,
         &again.records,
-        &experiment::report::Extras::default(),
+        &reporting::report::Extras::default(),
         &tmp.path().join("reports"),
     )
     .unwrap();
@@ -863,10 +864,10 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert!(mine.contains(&shared.id));
     assert!(mine.contains(&own_other_settings.id));
-    let report = experiment::report::render(
+    let report = reporting::report::render(
         &e,
         &store.records_for(&e.membership()).unwrap().records,
-        &experiment::report::Extras::default(),
+        &reporting::report::Extras::default(),
     );
     assert!(report.contains("| base"), "{report}");
 }

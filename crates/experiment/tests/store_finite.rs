@@ -3,9 +3,9 @@
 //! or -inf, through `contract::finite`.
 
 use experiment::provenance::Provenance;
-use experiment::record::{RECORD_FORMAT, TrialRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use store::record::{RECORD_FORMAT, TrialRecord};
 use trainer::{EpochMetrics, Event, Latency, Status, Timing, TrialConfig, TrialResult};
 
 const SPECIALS: [f64; 3] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
@@ -78,7 +78,7 @@ fn record(x: f64) -> TrialRecord {
     TrialRecord {
         format: RECORD_FORMAT,
         id: "a".repeat(64),
-        config_digest: experiment::id::config_digest(&config),
+        config_digest: store::id::config_digest(&config),
         experiment: "e".into(),
         variant: "v".into(),
         seed: 1,

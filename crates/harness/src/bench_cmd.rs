@@ -56,7 +56,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             config.data.test_limit = Some(config.eval_batch_size.min(10_000));
             let mut variant = variant.clone();
             variant.trial = config.validate()?;
-            let spec = experiment::TrialSpec::new(&experiment, &variant, 0, &dataset.digest);
+            let spec = spec::TrialSpec::new(&experiment, &variant, 0, &dataset.digest);
             let dir = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let mut latency = None;

@@ -3,7 +3,8 @@
 use crate::cli::{DeviceArg, RunOpts};
 use anyhow::{Context, bail};
 use data::FashionMnist;
-use experiment::{Experiment, Override};
+use spec::Experiment;
+use spec::Override;
 use std::path::Path;
 use tch::Device;
 
@@ -59,7 +60,7 @@ pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<Override>> {
 /// Loads an experiment with overrides and an optional seed count.
 pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::Result<Experiment> {
     let overrides = overrides(sets)?;
-    let mut experiment = experiment::config::load(path, &overrides)?;
+    let mut experiment = spec::config::load(path, &overrides)?;
     if let Some(n) = seeds {
         experiment.set_seed_count(n).map_err(anyhow::Error::msg)?;
     }
@@ -68,8 +69,8 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
 
 /// The run store at `runs`, with trials of the older per-experiment layout moved into the
 /// shared pool first (what moved, and what could not, is said on stderr).
-pub fn store(runs: &Path) -> anyhow::Result<experiment::Store> {
-    let store = experiment::Store::new(runs);
+pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
+    let store = store::Store::new(runs);
     let migration = store.migrate().with_context(|| {
         format!(
             "moving older trials of {} into the shared pool",

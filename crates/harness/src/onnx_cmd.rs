@@ -14,9 +14,9 @@ use std::process::ExitCode;
 const ACCURACY_TOLERANCE: f64 = 0.1;
 
 pub fn run(args: OnnxArgs) -> anyhow::Result<ExitCode> {
-    let store = experiment::Store::new(&args.runs);
+    let store = store::Store::new(&args.runs);
     let record = reproduce::find(&store, &args.trial).map_err(|e| anyhow!(e))?;
-    let short = experiment::id::short(&record.id).to_string();
+    let short = store::id::short(&record.id).to_string();
     if args.out.is_dir() {
         bail!(
             "--out {}: is a folder; name the file to write",
@@ -53,7 +53,7 @@ pub fn run(args: OnnxArgs) -> anyhow::Result<ExitCode> {
              nothing was written"
         );
     }
-    experiment::store::write_atomic(&args.out, &exported.bytes)
+    store::write_atomic(&args.out, &exported.bytes)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!(
         "wrote {} ({} bytes): trial {short} ({} / {} / seed {}), {} weights of epoch {} from {}",

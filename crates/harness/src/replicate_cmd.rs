@@ -12,7 +12,6 @@ use crate::common;
 use crate::progress::{PlanState, Printer};
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
-use experiment::Store;
 use experiment::cost::Calibrating;
 use experiment::executor::{Control, Report};
 use experiment::replicate::{self, Jobs, Outcome, Planned, Reporter, Request};
@@ -20,6 +19,7 @@ use experiment::worker::{self, WorkerEnd};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
 use std::process::ExitCode;
+use store::Store;
 
 /// The command line's side of a plan's run: lines above the progress bars, warnings on
 /// standard error, calibration lines, the bars themselves, and signals forwarded to the

@@ -2,11 +2,13 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use experiment::report::format_count;
-use experiment::{Experiment, Store, TrialRecord};
 use models::{Architecture, ModelConfig};
+use reporting::report::format_count;
+use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::Store;
+use store::record::TrialRecord;
 
 /// The usable records of `experiment` (the shared pool's records of its variants, and
 /// those it ran itself); each unusable one (moved to quarantine by the store) is named in
@@ -19,7 +21,7 @@ pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<Tri
     Ok(found.records)
 }
 
-/// Writes the report of `experiment` and its README section ([`experiment::publish`]),
+/// Writes the report of `experiment` and its README section ([`reporting::publish`]),
 /// printing the warnings on stderr; returns what was written.
 pub fn write_all(
     experiment: &Experiment,
@@ -27,7 +29,7 @@ pub fn write_all(
     reports: &Path,
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let published = experiment::publish::write_all(experiment, store, reports, readme)?;
+    let published = reporting::publish::write_all(experiment, store, reports, readme)?;
     for w in &published.warnings {
         eprintln!("warning: {w}");
     }
@@ -69,8 +71,8 @@ pub fn export_records(
         .iter()
         .map(|c| common::experiment(c, sets, seeds))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let to = experiment::Store::new(out);
-    let done = experiment::archive::export(&from, &experiments, &to)?;
+    let to = store::Store::new(out);
+    let done = reporting::archive::export(&from, &experiments, &to)?;
     for warning in &done.warnings {
         eprintln!("warning: {warning}");
     }
@@ -109,10 +111,10 @@ pub fn export_csv(
             );
         }
     }
-    let text = experiment::csv_export::csv(&all);
+    let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {
-            experiment::store::write_atomic(path, text.as_bytes())?;
+            store::write_atomic(path, text.as_bytes())?;
             eprintln!("wrote {} ({} trials)", path.display(), all.len());
         }
         None => {

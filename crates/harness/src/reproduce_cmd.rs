@@ -10,9 +10,9 @@ use experiment::trial_run::{Outcome, run_trial};
 use std::process::ExitCode;
 
 pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
-    let store = experiment::Store::new(&args.runs);
+    let store = store::Store::new(&args.runs);
     let record = reproduce::find(&store, &args.trial).map_err(|e| anyhow!(e))?;
-    let short = experiment::id::short(&record.id).to_string();
+    let short = store::id::short(&record.id).to_string();
     if let Some(keep) = &args.keep
         && keep.exists()
     {

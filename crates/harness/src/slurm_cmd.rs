@@ -4,17 +4,18 @@
 use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
 use crate::common;
 use anyhow::{Context, bail};
-use experiment::lease;
-use experiment::plan::plan;
 use experiment::replicate::Planned;
 use experiment::slurm::{self, Queued, Standing, Submission, SubmitRequest};
-use experiment::store::TrialStatus;
 use experiment::worker::WorkerInvocation;
-use experiment::{Experiment, Store};
+use spec::Experiment;
+use spec::plan::plan;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use store::Store;
+use store::TrialStatus;
+use store::lease;
 
 /// Slurm's warning signal when neither the command line nor the config names one.
 pub const DEFAULT_SIGNAL: &str = "B:USR1@120";

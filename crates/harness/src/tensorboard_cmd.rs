@@ -1,13 +1,13 @@
 //! `harness export tensorboard`: the store as TensorBoard runs (see
-//! [`experiment::tensorboard_export`]), with what was left out of the means said.
+//! [`reporting::tensorboard_export`]), with what was left out of the means said.
 
 use crate::common;
 use crate::report_cmd::records;
-use experiment::TrialRecord;
-use experiment::tensorboard_export::{self, Exported};
+use reporting::tensorboard_export::{self, Exported};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::record::TrialRecord;
 
 /// The records to export: every trial of the store when no config is given (under the
 /// experiment and variant that ran it), else each experiment's trials as `harness report`
@@ -31,7 +31,7 @@ fn selected(configs: &[PathBuf], runs: &Path) -> anyhow::Result<Vec<TrialRecord>
             let mut named: Vec<TrialRecord> = experiment
                 .variants
                 .iter()
-                .filter(|v| experiment::id::config_digest(v.trial.config()) == *digest)
+                .filter(|v| store::id::config_digest(v.trial.config()) == *digest)
                 .map(|v| TrialRecord {
                     experiment: experiment.name.clone(),
                     variant: v.name.clone(),

@@ -6,9 +6,10 @@ use crate::progress::Printer;
 use crate::signals::{self, exit};
 use anyhow::{Context, bail};
 use experiment::trial_run::{Outcome, TrialSpec, run_trial};
-use experiment::{Store, TrialRecord};
 use std::path::Path;
 use std::process::ExitCode;
+use store::Store;
+use store::record::TrialRecord;
 use trainer::Status;
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -83,8 +84,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                         "already done: {} (delete it to run again)",
                         dir.display()
                     ));
-                    let record =
-                        experiment::store::read_record(&dir.join(experiment::store::SUMMARY))?;
+                    let record = store::read_record(&dir.join(store::SUMMARY))?;
                     print_summary(&mut printer, &record, &dir);
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -143,7 +143,7 @@ fn print_summary(printer: &mut Printer, record: &TrialRecord, folder: &Path) {
     ));
     printer.line(&format!(
         "parameters: {} (study: {})",
-        experiment::report::format_count(record.parameters),
+        reporting::report::format_count(record.parameters),
         record
             .study_parameters
             .as_deref()

@@ -10,7 +10,7 @@
 //! Random moments rarely land inside a file that lives for microseconds (the store's write
 //! probe, a temporary file before its rename, a takeover's `.break`), so a leak of one of
 //! those would fail one run in N. The second test therefore kills the run exactly there,
-//! at each crash point (`HARNESS_CRASH_AT`, see `experiment::crash`), every time.
+//! at each crash point (`HARNESS_CRASH_AT`, see `store::crash`), every time.
 
 mod util;
 

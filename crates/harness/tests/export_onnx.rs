@@ -49,7 +49,7 @@ const N: usize = 1000;
 /// The trained network's eval-mode logits for the first `N` test images, as the trial
 /// computes them, and those images normalised: written as little-endian f32 files.
 fn our_logits(trial: &Path, images_file: &Path, logits_file: &Path) -> Vec<i64> {
-    let record: experiment::TrialRecord =
+    let record: store::record::TrialRecord =
         serde_json::from_str(&std::fs::read_to_string(trial.join("summary.json")).unwrap())
             .unwrap();
     let valid = record.config.clone().validate().unwrap();

@@ -10,8 +10,9 @@ use experiment::executor::{Control, Report};
 use experiment::replicate::{
     self, DataSource, Jobs, Outcome, Planned, ReplicateError, Reporter, Request,
 };
-use experiment::{Experiment, Store};
+use spec::Experiment;
 use std::path::Path;
+use store::Store;
 use util::Workspace;
 
 /// Everything the workflow says, kept for the asserts.
@@ -51,7 +52,7 @@ impl Reporter for Recorded {
 
 fn smoke(ws: &Workspace) -> (std::path::PathBuf, Experiment) {
     let path = ws.join("configs/smoke.ron");
-    let e = experiment::config::load(&path, &[]).unwrap();
+    let e = spec::config::load(&path, &[]).unwrap();
     (path, e)
 }
 

@@ -5,13 +5,17 @@ use super::split::{estimate_line, split_and_estimate};
 use super::{NO_VERIFY, Outcome, Planned, ReplicateError, Reporter, Request, quiet_latency_phase};
 use crate::cost;
 use crate::executor::Scheduler;
-use crate::plan::{PlannedTrial, counts, plan, union};
 use crate::worker::{WorkerInvocation, WorkerTrial};
-use crate::{Experiment, Store, TrialSpec, TrialState, seeding};
 use progress::format::duration;
+use reporting::seeding;
+use spec::Experiment;
+use spec::TrialSpec;
+use spec::plan::{PlannedTrial, counts, plan, union};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use store::Store;
+use store::TrialState;
 
 /// Plans the union of `experiments` (the trials `keep` accepts; a trial they share once), runs what is missing, writes each experiment's report.
 pub(super) fn execute(

@@ -2,9 +2,10 @@
 
 use super::{Planned, Reporter};
 use crate::quiet_latency::{self, network_key};
-use crate::{Store, Variant};
 use data::FashionMnist;
+use spec::Variant;
 use std::collections::HashMap;
+use store::Store;
 use tch::Device;
 
 /// After every trial is recorded and nothing else of the plan runs: times each network

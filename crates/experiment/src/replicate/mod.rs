@@ -23,12 +23,15 @@ pub use latency::quiet_latency_phase;
 
 use crate::cost::Calibrating;
 use crate::executor::{Control, Report};
-use crate::{Experiment, Override, Store, seeding};
 use data::FashionMnist;
 use execute::execute;
+use reporting::seeding;
+use spec::Experiment;
+use spec::Override;
 use std::path::PathBuf;
 use std::time::Duration;
 use stein::sequential;
+use store::Store;
 use tch::Device;
 
 /// One experiment of the plan and the file it came from.
@@ -161,7 +164,7 @@ pub enum ReplicateError {
     Seeding(#[from] seeding::SeedingError),
     /// An experiment file failed to load again (Stein's second stage).
     #[error(transparent)]
-    Config(#[from] crate::ConfigError),
+    Config(#[from] spec::ConfigError),
     /// The local executor failed.
     #[error(transparent)]
     Schedule(#[from] crate::executor::ScheduleError),

@@ -1,11 +1,11 @@
 //! The jobs × threads split (`--jobs N` or `auto`) and the plan's estimate.
 
 use super::{Jobs, ReplicateError, Reporter, Request, set_threads};
-use crate::TrialState;
 use crate::cost::{self, Calibrating};
-use crate::plan::PlannedTrial;
 use data::FashionMnist;
+use spec::plan::PlannedTrial;
 use std::time::Duration;
+use store::TrialState;
 use tch::Device;
 
 /// The jobs x threads split (`--jobs N`, or the fastest by the calibration for `auto`)

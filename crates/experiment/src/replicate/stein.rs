@@ -1,8 +1,8 @@
 //! Stein's two stages: the pilot, the decision kept in the store, the extra seeds.
 
 use super::{Outcome, Planned, ReplicateError, Reporter, Request, execute};
-use crate::plan::PlannedTrial;
-use crate::seeding;
+use reporting::seeding;
+use spec::plan::PlannedTrial;
 use std::collections::HashMap;
 
 /// `--halfwidth W`: the experiment's seeds are the pilot; Stein's rule, applied to the
@@ -52,7 +52,7 @@ pub(super) fn sequential(
             for w in found.warnings() {
                 reporter.warning(&w);
             }
-            let selected = crate::report::select(pilot, &found.records);
+            let selected = reporting::report::select(pilot, &found.records);
             let mut pilots = Vec::new();
             for v in &selected {
                 let mut accuracies: Vec<(u64, f64)> = v
@@ -99,7 +99,7 @@ pub(super) fn sequential(
     };
     let max_n = u32::try_from(decision.max_n())
         .map_err(|_| ReplicateError::Refused("Stein's N does not fit".into()))?;
-    let mut full = crate::config::load(&planned.path, &request.overrides)?;
+    let mut full = spec::config::load(&planned.path, &request.overrides)?;
     full.set_seed_count(max_n)
         .map_err(ReplicateError::Request)?;
     let index: HashMap<u64, usize> = full

@@ -9,11 +9,13 @@ use super::{
     SlurmError, Submission, Task, attempts, clear_attempts, dir, live_tasks, render_script, save,
     sbatch, squeue, submissions,
 };
-use crate::plan::{PlannedTrial, plan};
 use crate::worker::WorkerInvocation;
-use crate::{Experiment, Store, TrialState};
+use spec::Experiment;
+use spec::plan::{PlannedTrial, plan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use store::Store;
+use store::TrialState;
 use store::{StoreError, write_atomic};
 
 /// What `replicate --slurm` submits.

@@ -9,12 +9,13 @@
 
 use crate::slurm::{self, Attempt, AttemptEnd};
 use crate::trial_run::{self, RunError, TrialSpec, run_trial};
-use crate::{Experiment, Store};
 use data::FashionMnist;
+use spec::Experiment;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use store::Store;
 use store::{StopRequest, StoreError};
 use tch::Device;
 use trainer::{Event, Stop};
