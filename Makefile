@@ -70,7 +70,7 @@ examples-report: build
 	$(HARNESS) report $(EXAMPLES) --runs results
 
 # The crates that must build without libtorch (the dashboard and what it reads through).
-STANDALONE := contract store spec statistics reporting dashboard
+STANDALONE := contract store spec statistics reporting cluster dashboard
 
 test:
 	@scripts/setup.sh --test

@@ -1,6 +1,6 @@
 //! The local executor: runs a plan's pending trials, each in its own worker process
 //! (`harness worker`, built by the caller), `jobs` at a time, and reports what happens.
-//! The Slurm executor ([`crate::slurm`]) shares the plan, the store, the claims and the
+//! The Slurm executor (`cluster::slurm`) shares the plan, the store, the claims and the
 //! report; only how a trial gets a process differs.
 //!
 //! Each trial runs in a child process so that trials in parallel never share libtorch's

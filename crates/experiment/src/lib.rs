@@ -2,7 +2,8 @@
 //!
 //! The main path: `spec` (experiment file + `--set` overrides → the plan of variants ×
 //! seeds, each with a `store::id`) → [`replicate`] (the workflow: estimate, split, run,
-//! report) → [`executor`] or [`slurm`] (one `harness worker` per trial, [`worker`]) →
+//! report) → [`executor`] or `cluster::slurm` (one `harness worker` per trial, its command
+//! line `cluster::worker`, its process side [`worker_process`]) →
 //! [`trial_run`] (the trainer, writing a trial folder) → `store` (one folder per trial,
 //! published atomically) → `statistics` and `reporting`.
 //!
@@ -22,10 +23,10 @@ pub mod quiet_latency;
 #[cfg(feature = "torch")]
 pub mod replicate;
 pub mod reproduce;
-pub mod slurm;
 #[cfg(feature = "torch")]
 pub mod trial_run;
-pub mod worker;
+#[cfg(feature = "torch")]
+pub mod worker_process;
 
 #[cfg(feature = "torch")]
 pub use trial_run::{Outcome, run_trial};

@@ -584,7 +584,7 @@ pub struct BenchArgs {
 mod tests {
     use super::*;
     use clap::Parser;
-    use experiment::worker::{WorkerInvocation, WorkerTrial};
+    use cluster::worker::{WorkerInvocation, WorkerTrial};
 
     fn parse(w: &WorkerInvocation) -> WorkerArgs {
         match Cli::try_parse_from(w.words()).expect("the parser reads the invocation") {

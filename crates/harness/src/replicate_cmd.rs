@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use experiment::cost::Calibrating;
 use experiment::executor::{Control, Report};
 use experiment::replicate::{self, Jobs, Outcome, Planned, Reporter, Request};
-use experiment::worker::{self, WorkerEnd};
+use experiment::worker_process::{self as worker, WorkerEnd};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
 use std::process::ExitCode;
@@ -178,10 +178,10 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&outcome))
 }
 
-/// The child side: runs one trial (`experiment::worker::run`) and prints its events as
+/// The child side: runs one trial (`experiment::worker_process::run`) and prints its events as
 /// JSON lines. With `--slurm` (an array task), each attempt is recorded in the store, a
 /// trial whose attempts failed `--max-tries` times is refused, and a task stopped by
-/// Slurm's warning signal requeues itself (`experiment::worker::SlurmTask`).
+/// Slurm's warning signal requeues itself (`experiment::worker_process::SlurmTask`).
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = Store::new(&args.runs);
     let task = args
@@ -202,11 +202,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let (warned, experiment, device, dataset) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            if let Some(warning) = task.as_ref().and_then(|t| {
-                t.record(Some(experiment::slurm::AttemptEnd::Failed(format!(
-                    "{e:#}"
-                ))))
-            }) {
+            if let Some(warning) = task
+                .as_ref()
+                .and_then(|t| t.record(Some(cluster::slurm::AttemptEnd::Failed(format!("{e:#}")))))
+            {
                 eprintln!("{warning}");
             }
             return Err(e);

@@ -1,21 +1,18 @@
 //! `harness replicate --slurm`, `harness status` and `harness cancel`: the command-line
-//! side of the Slurm executor in `experiment::slurm`.
+//! side of the Slurm executor in `cluster::slurm`.
 
 use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
 use crate::common;
 use anyhow::{Context, bail};
+use cluster::slurm::{self, Queued, Standing, Submission, SubmitRequest};
+use cluster::worker::WorkerInvocation;
 use experiment::replicate::Planned;
-use experiment::slurm::{self, Queued, Standing, Submission, SubmitRequest};
-use experiment::worker::WorkerInvocation;
 use spec::Experiment;
-use spec::plan::plan;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use store::Store;
 use store::TrialStatus;
-use store::lease;
 
 /// Slurm's warning signal when neither the command line nor the config names one.
 pub const DEFAULT_SIGNAL: &str = "B:USR1@120";
@@ -217,119 +214,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             Some(d) => d,
             None => digest.insert(common::dataset(&run)?.digest),
         };
-        let planned = plan(&experiment, digest, &store);
-        let subs = slurm::submissions(&exp_dir)?;
-        let queued = if subs.is_empty() {
-            Vec::new()
-        } else {
-            let jobs: Vec<String> = subs.iter().map(|s| s.job.clone()).collect();
-            slurm::squeue(&jobs)?
-        };
-        let live = slurm::live_tasks(&subs, &queued);
-        // The newest submission of each trial, and what Slurm still remembers of it.
-        let mut last_task: BTreeMap<&str, (&Submission, &slurm::Task)> = BTreeMap::new();
-        for s in &subs {
-            for t in &s.tasks {
-                last_task.insert(&t.id, (s, t));
-            }
-        }
-        let ended: BTreeMap<(String, usize), (String, String)> = subs
-            .iter()
-            .flat_map(|s| {
-                slurm::scontrol_states(&s.job)
-                    .into_iter()
-                    .map(|(i, state, code)| ((s.job.clone(), i), (state, code)))
-            })
-            .collect();
-        let records: BTreeMap<String, bool> = store
-            .records_for(&experiment.membership())?
-            .records
-            .into_iter()
-            .map(|r| (r.id.clone(), r.diverged()))
-            .collect();
-        let mut counts: BTreeMap<TrialStatus, usize> = BTreeMap::new();
-        let mut lines = Vec::new();
-        for t in &planned {
-            let id = t.spec.id.as_str();
-            let what = format!(
-                "{} {} seed {}",
-                t.spec.short_id(),
-                t.spec.variant.name,
-                t.spec.seed
-            );
-            // A task of a submission of several files records its attempts under the
-            // experiment whose worker ran it.
-            let attempts = match last_task.get(id) {
-                Some((_, t)) if !t.experiment.is_empty() && t.experiment != experiment.name => {
-                    slurm::attempts(&store.experiment_dir(&t.experiment), id)
-                }
-                _ => slurm::attempts(&exp_dir, id),
-            };
-            let state = if let Some(&diverged) = records.get(id) {
-                if diverged {
-                    TrialStatus::Diverged
-                } else {
-                    TrialStatus::Done
-                }
-            } else if let Some((job, index, state)) = live.get(id) {
-                let running = state == "RUNNING" || state == "COMPLETING";
-                let status = if running {
-                    TrialStatus::Running
-                } else {
-                    TrialStatus::Queued
-                };
-                lines.push(format!(
-                    "  {what}: {} in job {job}_{index} ({state})",
-                    status.label()
-                ));
-                status
-            } else if let lease::Status::Held(holder) = store.holder(id) {
-                let by = holder.map_or_else(String::new, |h| {
-                    format!(
-                        " by pid {} on {}{}",
-                        h.pid,
-                        h.host,
-                        h.job.map(|j| format!(" (job {j})")).unwrap_or_default()
-                    )
-                });
-                lines.push(format!("  {what}: running{by}"));
-                TrialStatus::Running
-            } else {
-                let slurm_failed = last_task.get(id).and_then(|&(sub, task)| {
-                    ended
-                        .get(&(sub.job.clone(), task.index))
-                        .filter(|(state, code)| slurm::task_failed(state, code))
-                        .map(|(state, code)| (state, code))
-                });
-                if attempts.failures() >= max_tries || slurm_failed.is_some() {
-                    let (job, index, log) = match last_task.get(id) {
-                        Some(&(sub, task)) => (
-                            sub.job.as_str(),
-                            task.index,
-                            sub.task_log(&exp_dir, task.index),
-                        ),
-                        None => ("?", 0, slurm::dir(&exp_dir).join("logs").join("?_0.log")),
-                    };
-                    let why = match (slurm_failed, attempts.last_failure()) {
-                        (_, Some(m)) if attempts.failures() >= max_tries => {
-                            format!("failed {} times; last: {m}", attempts.failures())
-                        }
-                        (Some((state, code)), _) => {
-                            format!("task {job}_{index} ended {state} (exit {code})")
-                        }
-                        _ => format!("failed {} times", attempts.failures()),
-                    };
-                    lines.push(format!("  {what}: FAILED: {why}; log {}", log.display()));
-                    for l in slurm::tail(&log, 5).lines() {
-                        lines.push(format!("      | {l}"));
-                    }
-                    TrialStatus::Failed
-                } else {
-                    TrialStatus::Pending
-                }
-            };
-            *counts.entry(state).or_default() += 1;
-        }
+        let found = slurm::status(&store, &experiment, digest, max_tries)?;
+        let (planned, counts) = (found.planned, &found.counts);
         let counted: Vec<String> = [
             TrialStatus::Done,
             TrialStatus::Diverged,
@@ -344,15 +230,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}: {} trials: {}",
             experiment.name,
-            planned.len(),
+            planned,
             counted.join(", ")
         );
-        for line in lines {
+        for line in &found.lines {
             println!("{line}");
         }
-        let jobs: Vec<&str> = subs.iter().map(|s| s.job.as_str()).collect();
-        if !jobs.is_empty() {
-            println!("  Slurm jobs: {}", jobs.join(", "));
+        if !found.jobs.is_empty() {
+            println!("  Slurm jobs: {}", found.jobs.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -110,7 +110,7 @@ pub fn default_python() -> PathBuf {
 fn shell_line(program: &Path, args: &[String]) -> String {
     std::iter::once(program.display().to_string())
         .chain(args.iter().cloned())
-        .map(|a| experiment::slurm::shell_quote(&a))
+        .map(|a| cluster::slurm::shell_quote(&a))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -5,7 +5,7 @@ use super::split::{estimate_line, split_and_estimate};
 use super::{NO_VERIFY, Outcome, Planned, ReplicateError, Reporter, Request, quiet_latency_phase};
 use crate::cost;
 use crate::executor::Scheduler;
-use crate::worker::{WorkerInvocation, WorkerTrial};
+use cluster::worker::{WorkerInvocation, WorkerTrial};
 use progress::format::duration;
 use reporting::seeding;
 use spec::Experiment;

@@ -2,7 +2,7 @@
 //! experiments (variants × seeds, each shared trial once), estimates its cost
 //! (`--jobs auto` picks the split), leaves out what `--max-trial-time` says is too slow,
 //! runs the pending trials on the local executor ([`crate::executor`], one `harness worker`
-//! per trial, built by [`crate::worker::WorkerInvocation`]), times each network once when
+//! per trial, built by `cluster::worker::WorkerInvocation`), times each network once when
 //! nothing else runs ([`quiet_latency_phase`]), and writes every experiment's report. With
 //! a half-width, the seeds are Stein's pilot and only the extra seeds the decision asks
 //! for run ([`Request::halfwidth`]).

@@ -3,13 +3,8 @@
 //! `exec`s it with each task's [`WorkerTrial::args`] appended ([`WorkerInvocation::words`]).
 //! The harness's CLI parser reads exactly what this writes (a test parses it back).
 //!
-//! The worker process's side, one trial claimed, run and published, is [`run`] (and
-//! [`SlurmTask`] for an array task).
-
-#[cfg(feature = "torch")]
-mod process;
-#[cfg(feature = "torch")]
-pub use process::*;
+//! The worker process's side, one trial claimed, run and published, needs libtorch: it is
+//! `experiment::worker_process`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

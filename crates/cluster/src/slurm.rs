@@ -14,8 +14,10 @@
 //!   user asks (`--retry-failed`).
 //! - Live state comes from `squeue` (one line per array task with `-r`).
 
+mod status;
 mod submit;
 
+pub use status::*;
 pub use submit::*;
 
 use serde::{Deserialize, Serialize};

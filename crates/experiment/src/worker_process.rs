@@ -7,8 +7,8 @@
 //! installs the signal handlers that raise `stop`, and prints what it hears: the trial's
 //! events (JSON lines for the parent) and the notes.
 
-use crate::slurm::{self, Attempt, AttemptEnd};
 use crate::trial_run::{self, RunError, TrialSpec, run_trial};
+use cluster::slurm::{self, Attempt, AttemptEnd};
 use data::FashionMnist;
 use spec::Experiment;
 use std::path::Path;
