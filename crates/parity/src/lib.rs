@@ -730,4 +730,14 @@ mod tests {
             render(&conditions, &[arch])
         );
     }
+
+    #[test]
+    fn learning_rates_are_written_as_in_a_config() {
+        let cell = markdown::lr_cell;
+        assert_eq!(cell(&[0.01 * 0.1 * 0.1]), "0.0001");
+        assert_eq!(cell(&[0.01]), "0.01");
+        assert_eq!(cell(&[0.1, 0.001]), "0.1 / 0.001 (differ!)");
+        assert_eq!(cell(&[1e-12]), "1e-12");
+        assert_eq!(cell(&[]), "—");
+    }
 }

@@ -143,14 +143,27 @@ pub fn difference_line(d: &Difference) -> String {
     }
 }
 
-fn lr_cell(lrs: &[f64]) -> String {
+/// A learning rate as written in a config (0.0001, not the product's 0.00010000000000000002):
+/// ten decimals at most, trailing zeros dropped; smaller rates in scientific notation.
+fn lr_text(lr: f64) -> String {
+    let fixed = format!("{lr:.10}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    if lr != 0.0 && (trimmed == "0" || trimmed == "-0") {
+        format!("{lr:e}")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The learning-rate cell of an epoch row: one rate, or the rates that differ.
+pub(crate) fn lr_cell(lrs: &[f64]) -> String {
     match lrs {
         [] => "—".into(),
-        [one] => one.to_string(),
+        [one] => lr_text(*one),
         many => format!(
             "{} (differ!)",
             many.iter()
-                .map(ToString::to_string)
+                .map(|&lr| lr_text(lr))
                 .collect::<Vec<_>>()
                 .join(" / ")
         ),
