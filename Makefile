@@ -6,7 +6,7 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report
+.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report study-gpu-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
 # CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
@@ -56,6 +56,14 @@ protocol: build
 
 protocol-report: build
 	$(HARNESS) report configs/protocol.ron --runs results
+
+# The architectures table at the study's OWN protocol (60,000 images, 30 epochs, 3 seeds) on
+# a GPU: scripts/cuda-check.sh ran it on one NVIDIA H200 (its records are in results-h200/);
+# study-gpu-report regenerates reports/h200/ from them without training.
+GPU_STORE := results-h200
+
+study-gpu-report: build
+	$(HARNESS) report configs/architectures.ron --seeds 3 --runs $(GPU_STORE) --reports reports/h200 --readme /dev/null
 
 # The README's quickstart and variance tables (2 conv, 3 epochs; about 25 minutes on 2
 # cores), their records copied into results/; examples-report regenerates them from there.

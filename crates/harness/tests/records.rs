@@ -214,18 +214,36 @@ fn the_committed_reports_are_what_the_committed_records_give() {
         "--runs",
         results,
     ]);
+    // `make study-gpu-report`: the architectures table at the study's own protocol, from
+    // the H200's records.
+    let gpu = repo.join("results-h200");
+    ws.ok(&[
+        "report",
+        "configs/architectures.ron",
+        "--seeds",
+        "3",
+        "--runs",
+        gpu.to_str().unwrap(),
+        "--reports",
+        "reports/h200",
+        "--readme",
+        "/dev/null",
+    ]);
     let mut compared = 0;
-    for name in STUDY.iter().chain(&["protocol", "quickstart", "variance"]) {
+    for name in STUDY
+        .iter()
+        .chain(&["protocol", "quickstart", "variance", "h200/architectures"])
+    {
         for ext in ["md", "png"] {
             let file = format!("reports/{name}.{ext}");
             assert!(
                 std::fs::read(ws.join(&file)).unwrap() == std::fs::read(repo.join(&file)).unwrap(),
-                "{file} differs from what `make study-report protocol-report examples-report` writes: run them and commit"
+                "{file} differs from what `make study-report protocol-report examples-report study-gpu-report` writes: run them and commit"
             );
             compared += 1;
         }
     }
-    assert_eq!(compared, 24);
+    assert_eq!(compared, 26);
     assert!(
         std::fs::read(ws.join("README.md")).unwrap()
             == std::fs::read(repo.join("README.md")).unwrap(),
