@@ -105,7 +105,10 @@ pub struct ExperimentState {
     dataset_digest: String,
     by_id: HashMap<String, usize>,
     planned: HashMap<String, (usize, u64)>,
+    /// Each variant's config digest, in variant order (where an unplanned record goes).
     wanted: Vec<String>,
+    /// Which records of the pool are the experiment's: the store's one rule.
+    members: store::Membership,
     headers: HashMap<String, (String, u64)>,
     /// Records of the pool read once and found to belong to other experiments.
     others: BTreeSet<String>,
@@ -122,6 +125,7 @@ impl ExperimentState {
             .map(|v| id::config_digest(v.trial.config()))
             .collect();
         let (stats, pooled) = rows(&experiment, &[]);
+        let members = experiment.membership();
         let mut state = ExperimentState {
             seeds: experiment.seeds.clone(),
             experiment,
@@ -136,6 +140,7 @@ impl ExperimentState {
             by_id: HashMap::new(),
             planned: HashMap::new(),
             wanted,
+            members,
             headers: HashMap::new(),
             others: BTreeSet::new(),
             work: Vec::new(),
@@ -201,7 +206,7 @@ impl ExperimentState {
                 .map(|v| spec::cost::cached_trial_seconds(&dir, v.trial.config()))
                 .collect();
         }
-        let records_changed = self.scan_records(store, &name);
+        let records_changed = self.scan_records(store);
         let (work, jobs) = scan_work(store, &self.by_id);
         let jobs_changed = jobs != self.jobs;
         self.jobs = jobs;
@@ -228,7 +233,7 @@ impl ExperimentState {
     }
 
     /// Adds new records and forgets deleted ones; returns whether any changed.
-    fn scan_records(&mut self, store: &Store, name: &str) -> bool {
+    fn scan_records(&mut self, store: &Store) -> bool {
         let dir = store.trials_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             let changed = !self.records.is_empty();
@@ -254,7 +259,7 @@ impl ExperimentState {
             if summary.is_file()
                 && let Ok(record) = read_record(&summary)
             {
-                if self.wanted.contains(&record.config_digest) || record.experiment == name {
+                if self.members.admits(&record) {
                     present.insert(file_name);
                     added.push(record);
                 } else {
