@@ -14,9 +14,11 @@
 //!   user asks (`--retry-failed`).
 //! - Live state comes from `squeue` (one line per array task with `-r`).
 
+mod settings;
 mod status;
 mod submit;
 
+pub use settings::*;
 pub use status::*;
 pub use submit::*;
 
@@ -53,6 +55,33 @@ pub enum SlurmError {
     /// The store could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Experiment files of one submission disagree on a Slurm setting.
+    #[error(
+        "{} and {} give different slurm.{setting}; one submission takes one (give {flag} on the command line, or submit them apart)",
+        first.display(),
+        other.display()
+    )]
+    Disagree {
+        /// The first file.
+        first: PathBuf,
+        /// A file that disagrees with it.
+        other: PathBuf,
+        /// The setting, e.g. `max_tries`.
+        setting: &'static str,
+        /// The flag that decides it.
+        flag: &'static str,
+    },
+    /// `--max-tries 0` (or `max_tries: 0`).
+    #[error("--max-tries 0: must be at least 1")]
+    ZeroTries,
+    /// Cancelled tasks still in the queue after the wait.
+    #[error("{tasks} task(s) still in the queue after {} s", waited.as_secs())]
+    StillQueued {
+        /// How many.
+        tasks: usize,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// A submission file does not parse.
     #[error("{path}: {message}")]
     BadFile {
@@ -226,6 +255,25 @@ pub fn sbatch(script: &Path) -> Result<String, SlurmError> {
 /// Cancels `jobs` (all their array tasks) in one `scancel`.
 pub fn scancel(jobs: &[String]) -> Result<(), SlurmError> {
     run(Command::new("scancel").args(jobs)).map(|_| ())
+}
+
+/// Waits until no task of `jobs` is in Slurm's queue (polling `squeue` every half second),
+/// for at most `wait`.
+pub fn wait_gone(jobs: &[String], wait: std::time::Duration) -> Result<(), SlurmError> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = squeue(jobs)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > wait {
+            return Err(SlurmError::StillQueued {
+                tasks: left.len(),
+                waited: wait,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Requeues this process's own job (`SLURM_JOB_ID`), e.g. when preempted.

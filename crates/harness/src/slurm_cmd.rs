@@ -4,96 +4,39 @@
 use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
 use crate::common;
 use anyhow::{Context, bail};
-use cluster::slurm::{self, Queued, Standing, Submission, SubmitRequest};
+use cluster::slurm::{self, SubmitRequest};
 use cluster::worker::WorkerInvocation;
 use experiment::replicate::Planned;
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use store::Store;
-use store::TrialStatus;
-
-/// Slurm's warning signal when neither the command line nor the config names one.
-pub const DEFAULT_SIGNAL: &str = "B:USR1@120";
-/// Failed attempts before a trial is marked failed, when nothing else says.
-pub const DEFAULT_MAX_TRIES: usize = 3;
-
-/// `--max-tries`, else the config's `slurm.max_tries`, else [`DEFAULT_MAX_TRIES`].
-fn max_tries(arg: Option<usize>, config: Option<usize>) -> anyhow::Result<usize> {
-    match arg.or(config) {
-        Some(0) => bail!("--max-tries 0: must be at least 1"),
-        Some(n) => Ok(n),
-        None => Ok(DEFAULT_MAX_TRIES),
-    }
-}
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
-}
-
-/// Live tasks of the experiment's submissions (empty if it has none).
-fn live(exp_dir: &Path) -> anyhow::Result<(Vec<Submission>, Vec<Queued>)> {
-    let subs = slurm::submissions(exp_dir)?;
-    let jobs: Vec<String> = subs.iter().map(|s| s.job.clone()).collect();
-    let queued = slurm::squeue(&jobs)?;
-    Ok((subs, queued))
-}
-
-/// The experiments' shared Slurm setting (`pick`), or an error naming the two files that
-/// disagree on it (`flag` overrides it on the command line).
-fn agreed<T: PartialEq + Clone>(
-    experiments: &[Planned],
-    setting: &str,
-    flag: &str,
-    pick: impl Fn(&Experiment) -> T,
-) -> anyhow::Result<T> {
-    let first = &experiments[0];
-    let value = pick(&first.experiment);
-    if let Some(other) = experiments[1..]
-        .iter()
-        .find(|p| pick(&p.experiment) != value)
-    {
-        bail!(
-            "{} and {} give different slurm.{setting}; one submission takes one (give {flag} on the command line, or submit them apart)",
-            first.path.display(),
-            other.path.display()
-        );
-    }
-    Ok(value)
 }
 
 /// `replicate --slurm`: submits the trials of the experiments' union that are neither
 /// done, nor queued or running in a live job, nor held by a live claim, nor marked failed,
 /// as one job array (a trial shared by several files is one task).
 pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<ExitCode> {
-    let config_tries = match args.max_tries {
-        Some(_) => None,
-        None => agreed(experiments, "max_tries", "--max-tries", |e| {
-            e.slurm.max_tries
-        })?,
-    };
-    let max_tries = max_tries(args.max_tries, config_tries)?;
     let JobsArg::Count(jobs) = args.jobs else {
         bail!(
             "--jobs auto splits this machine's cores; with --slurm give the array throttle as a number"
         );
     };
-    let signal = match &args.signal {
-        Some(s) => s.clone(),
-        None => agreed(experiments, "signal", "--signal", |e| {
-            e.slurm.signal.clone()
-        })?
-        .unwrap_or_else(|| DEFAULT_SIGNAL.to_string()),
+    let given: Vec<(PathBuf, Experiment)> = experiments
+        .iter()
+        .map(|p| (p.path.clone(), p.experiment.clone()))
+        .collect();
+    let flags = slurm::Flags {
+        max_tries: args.max_tries,
+        signal: args.signal.clone(),
+        sbatch: args.sbatch.clone(),
     };
-    let mut sbatch = agreed(experiments, "sbatch", "--sbatch", |e| {
-        e.slurm.sbatch.clone()
-    })?;
-    sbatch.extend(
-        args.sbatch
-            .iter()
-            .flat_map(|a| a.split_whitespace().map(str::to_string)),
-    );
+    let settings = slurm::resolve(&given, &flags)?;
+    let max_tries = settings.max_tries;
     let store = common::store(&args.runs)?;
     if !args.dry_run {
         store.ensure_writable()?;
@@ -121,41 +64,16 @@ pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<E
         max_tries,
         retry_failed: args.retry_failed,
         throttle: jobs,
-        signal: &signal,
-        sbatch: &sbatch,
+        signal: &settings.signal,
+        sbatch: &settings.sbatch,
         worker: &worker,
         dry_run: args.dry_run,
     };
     let planned = slurm::prepare(&request)?;
-    for (e, planned_path) in planned.experiments.iter().zip(&args.configs) {
-        for (t, standing) in &e.trials {
-            let what = format!(
-                "  {} {} seed {}",
-                t.spec.short_id(),
-                t.spec.variant.name,
-                t.spec.seed
-            );
-            match standing {
-                Standing::InSlurm { job, index, state } => {
-                    println!("{what}: {} in job {job}_{index}", state.to_lowercase())
-                }
-                Standing::Failed => println!(
-                    "{what}: failed {max_tries} times, not submitted (--retry-failed to try again)"
-                ),
-                _ => {}
-            }
+    for (e, shown) in planned.experiments.iter().zip(&args.configs) {
+        for line in e.lines(shown, max_tries) {
+            println!("{line}");
         }
-        println!(
-            "{} ({}): {} trials: {} done, {} queued or running in Slurm, {} running elsewhere, {} failed, {} to submit",
-            e.name,
-            planned_path.display(),
-            e.trials.len(),
-            e.count(|s| *s == Standing::Done),
-            e.count(|s| matches!(s, Standing::InSlurm { .. })),
-            e.count(|s| *s == Standing::HeldElsewhere),
-            e.count(|s| *s == Standing::Failed),
-            e.count(|s| *s == Standing::ToSubmit),
-        );
     }
     if planned.experiments.len() > 1 {
         println!(
@@ -209,35 +127,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         if all && !exp_dir.exists() {
             continue;
         }
-        let max_tries = max_tries(args.max_tries, experiment.slurm.max_tries)?;
+        let max_tries = slurm::max_tries(args.max_tries, experiment.slurm.max_tries)?;
         let digest = match &digest {
             Some(d) => d,
             None => digest.insert(common::dataset(&run)?.digest),
         };
-        let found = slurm::status(&store, &experiment, digest, max_tries)?;
-        let (planned, counts) = (found.planned, &found.counts);
-        let counted: Vec<String> = [
-            TrialStatus::Done,
-            TrialStatus::Diverged,
-            TrialStatus::Running,
-            TrialStatus::Queued,
-            TrialStatus::Failed,
-            TrialStatus::Pending,
-        ]
-        .iter()
-        .map(|s| format!("{} {}", counts.get(s).copied().unwrap_or(0), s.label()))
-        .collect();
-        println!(
-            "{}: {} trials: {}",
-            experiment.name,
-            planned,
-            counted.join(", ")
-        );
-        for line in &found.lines {
+        for line in slurm::status(&store, &experiment, digest, max_tries)?.report(&experiment.name)
+        {
             println!("{line}");
-        }
-        if !found.jobs.is_empty() {
-            println!("  Slurm jobs: {}", found.jobs.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -251,7 +148,8 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     for path in &args.configs {
         let experiment = common::experiment(path, &args.sets, None)?;
         let exp_dir = store.experiment_dir(&experiment.name);
-        let (subs, queued) = live(&exp_dir)?;
+        let subs = slurm::submissions(&exp_dir)?;
+        let queued = slurm::squeue(&subs.iter().map(|s| s.job.clone()).collect::<Vec<_>>())?;
         let mut jobs: Vec<String> = queued.iter().map(|q| q.job.clone()).collect();
         jobs.sort();
         jobs.dedup();
@@ -269,22 +167,8 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
             jobs.join(", "),
             queued.len()
         );
-        let start = Instant::now();
-        loop {
-            let left = slurm::squeue(&jobs)?;
-            if left.is_empty() {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(120) {
-                anyhow::bail!(
-                    "{}: {} task(s) still in the queue after 2 minutes",
-                    experiment.name,
-                    left.len()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        let _ = subs;
+        slurm::wait_gone(&jobs, Duration::from_secs(120))
+            .with_context(|| format!("{}: cancelled", experiment.name))?;
         println!(
             "{}: stopped; unfinished trials resume from their last checkpoint on the next replicate",
             experiment.name

@@ -24,6 +24,34 @@ pub struct ExperimentStatus {
     pub jobs: Vec<String>,
 }
 
+impl ExperimentStatus {
+    /// What `harness status` prints for experiment `name`: the counts, the line of each
+    /// trial not simply done or pending, and its Slurm jobs.
+    pub fn report(&self, name: &str) -> Vec<String> {
+        let counted: Vec<String> = [
+            TrialStatus::Done,
+            TrialStatus::Diverged,
+            TrialStatus::Running,
+            TrialStatus::Queued,
+            TrialStatus::Failed,
+            TrialStatus::Pending,
+        ]
+        .iter()
+        .map(|s| format!("{} {}", self.counts.get(s).copied().unwrap_or(0), s.label()))
+        .collect();
+        let mut lines = vec![format!(
+            "{name}: {} trials: {}",
+            self.planned,
+            counted.join(", ")
+        )];
+        lines.extend(self.lines.iter().cloned());
+        if !self.jobs.is_empty() {
+            lines.push(format!("  Slurm jobs: {}", self.jobs.join(", ")));
+        }
+        lines
+    }
+}
+
 /// The status of every planned trial of `experiment` in `store` (trial ids from
 /// `dataset_digest`), a trial counting as failed after `max_tries` failed attempts.
 pub fn status(

@@ -79,6 +79,45 @@ impl ExperimentStanding {
     pub fn count(&self, pick: fn(&Standing) -> bool) -> usize {
         self.trials.iter().filter(|(_, s)| pick(s)).count()
     }
+
+    /// What `replicate --slurm` says of it: a line per trial already in Slurm or failed,
+    /// then the counts (`shown`: its file as the user gave it).
+    pub fn lines(&self, shown: &Path, max_tries: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .trials
+            .iter()
+            .filter_map(|(t, standing)| {
+                let what = format!(
+                    "  {} {} seed {}",
+                    t.spec.short_id(),
+                    t.spec.variant.name,
+                    t.spec.seed
+                );
+                match standing {
+                    Standing::InSlurm { job, index, state } => Some(format!(
+                        "{what}: {} in job {job}_{index}",
+                        state.to_lowercase()
+                    )),
+                    Standing::Failed => Some(format!(
+                        "{what}: failed {max_tries} times, not submitted (--retry-failed to try again)"
+                    )),
+                    _ => None,
+                }
+            })
+            .collect();
+        lines.push(format!(
+            "{} ({}): {} trials: {} done, {} queued or running in Slurm, {} running elsewhere, {} failed, {} to submit",
+            self.name,
+            shown.display(),
+            self.trials.len(),
+            self.count(|s| *s == Standing::Done),
+            self.count(|s| matches!(s, Standing::InSlurm { .. })),
+            self.count(|s| *s == Standing::HeldElsewhere),
+            self.count(|s| *s == Standing::Failed),
+            self.count(|s| *s == Standing::ToSubmit),
+        ));
+        lines
+    }
 }
 
 /// A submission, planned: each experiment's standing, the union's tasks and the script.
