@@ -77,24 +77,8 @@ pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
             runs.display()
         )
     })?;
-    if !migration.moved.is_empty() || !migration.moved_work.is_empty() {
-        eprintln!(
-            "{}: moved {} finished trial(s) and {} unfinished one(s) from runs/<experiment>/ into the shared pool {}",
-            runs.display(),
-            migration.moved.len(),
-            migration.moved_work.len(),
-            store.trials_dir().display()
-        );
-    }
-    for (from, to) in &migration.duplicates {
-        eprintln!(
-            "{}: a copy of a trial the pool holds already; set aside in {}",
-            from.display(),
-            to.display()
-        );
-    }
-    for (path, why) in &migration.left {
-        eprintln!("warning: {} stays where it is: {why}", path.display());
+    for line in migration.lines(runs, &store.trials_dir()) {
+        eprintln!("{line}");
     }
     Ok(store)
 }
@@ -113,20 +97,6 @@ pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
         eprintln!("warning: {}", experiment::replicate::NO_VERIFY);
     }
     Ok(data_source(opts).load()?)
-}
-
-/// Checks that `dir` (created if missing) accepts new files, before any data is loaded:
-/// a probe file is created exclusively and removed.
-pub fn ensure_writable_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let probe = dir.join(format!(".harness-write-probe.{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .with_context(|| format!("{}: not writable", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
-    Ok(())
 }
 
 /// `configs` if any were given, else every `configs/*.ron`, sorted.

@@ -32,7 +32,7 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
     let full = common::experiment(&args.config, &sets, args.seeds)?;
     let experiment = parity::select_variants(&args.config, &full, &args.archs)?;
     let store = common::store(&args.runs)?;
-    common::ensure_writable_dir(&args.reports)?;
+    store::ensure_writable_dir(&args.reports)?;
     store.ensure_writable()?;
     let dataset = common::dataset(&RunOpts {
         sets: Vec::new(),

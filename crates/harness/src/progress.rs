@@ -8,9 +8,9 @@
 
 use experiment::trial_run::describe;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use progress::TrialProgress;
 use progress::eta::{pace_of_running, trial_left_s};
-use progress::format::{duration, rate};
-use progress::{Phase, TrialProgress};
+use progress::format::duration;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -38,46 +38,6 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("a valid progress template")
         .progress_chars("#>.")
-}
-
-/// The text after a trial's bar: epoch, loss, speed and time left, or what it is doing.
-pub fn trial_message(p: &TrialProgress, left: Option<Duration>) -> String {
-    let epochs = p.planned_epochs().unwrap_or(0);
-    let left = left.map_or_else(String::new, |d| {
-        format!(" ETA {}", duration(d.as_secs_f64()))
-    });
-    match &p.phase {
-        Phase::Starting => "loading data, building the model".into(),
-        Phase::Ready => format!("ready{left}"),
-        Phase::Training { batch: 0, .. } => format!("epoch {}/{epochs} starting{left}", p.epoch),
-        Phase::Training {
-            loss, images_per_s, ..
-        } => format!(
-            "epoch {}/{epochs} loss {loss:.4} {}{left}",
-            p.epoch,
-            rate(*images_per_s)
-        ),
-        Phase::Evaluating => format!("epoch {}/{epochs} evaluating{left}", p.epoch),
-        Phase::EpochDone => format!("epoch {}/{epochs} done{left}", p.epoch),
-        Phase::Latency => format!("measuring latency{left}"),
-        Phase::Finished(_) => "finished".into(),
-    }
-}
-
-/// Batches done over the whole trial, and the trial's batches: the bar's position and length.
-fn trial_position(p: &TrialProgress) -> (u64, u64) {
-    let Some(start) = &p.start else {
-        return (0, 1);
-    };
-    let batches = start.batches.max(1) as u64;
-    let total = batches * u64::from(start.epochs.max(1));
-    let done = p.epochs.len() as u64 * batches;
-    let current = match &p.phase {
-        Phase::Training { batch, .. } => *batch as u64,
-        Phase::Evaluating => batches,
-        _ => 0,
-    };
-    ((done + current).min(total), total)
 }
 
 impl Printer {
@@ -143,10 +103,10 @@ impl Printer {
                 None => multi.add(bar),
             }
         });
-        let (position, length) = trial_position(progress);
+        let (position, length) = progress.bar_position();
         bar.set_length(length);
         bar.set_position(position);
-        bar.set_message(trial_message(progress, left));
+        bar.set_message(progress.status_line(left));
     }
 
     /// Shows where the plan stands, in the bar under the trials' (terminals only).
@@ -197,65 +157,5 @@ impl Printer {
 impl Drop for Printer {
     fn drop(&mut self) {
         self.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use trainer::{EpochMetrics, Status};
-
-    fn started() -> Event {
-        Event::Started {
-            parameters: 1,
-            train_images: 512,
-            test_images: 256,
-            batches: 8,
-            epochs: 2,
-            device: "cpu".into(),
-            threads: 1,
-        }
-    }
-
-    #[test]
-    fn a_trials_bar_counts_batches_over_all_its_epochs() {
-        let mut p = TrialProgress::default();
-        assert_eq!(trial_position(&p), (0, 1));
-        assert_eq!(trial_message(&p, None), "loading data, building the model");
-        p.apply(&started());
-        p.apply(&Event::EpochStarted { epoch: 1, lr: 0.01 });
-        assert_eq!(trial_message(&p, None), "epoch 1/2 starting");
-        p.apply(&Event::Batch {
-            epoch: 1,
-            batch: 4,
-            batches: 8,
-            loss: 0.5,
-            images_per_s: 2048.0,
-        });
-        assert_eq!(trial_position(&p), (4, 16));
-        assert_eq!(
-            trial_message(&p, Some(Duration::from_secs(75))),
-            "epoch 1/2 loss 0.5000 2,048 img/s ETA 1:15"
-        );
-        p.apply(&Event::Evaluating { epoch: 1 });
-        assert_eq!(trial_position(&p), (8, 16));
-        p.apply(&Event::Epoch(EpochMetrics {
-            epoch: 1,
-            lr: 0.01,
-            train_loss_mean: 0.5,
-            train_loss_sum: 4.0,
-            test_loss: 0.4,
-            test_accuracy: 80.0,
-            train_time_s: 1.0,
-            eval_time_s: 0.1,
-            images_per_s: 512.0,
-        }));
-        assert_eq!(trial_position(&p), (8, 16));
-        assert_eq!(trial_message(&p, None), "epoch 1/2 done");
-        p.apply(&Event::Finished {
-            status: Status::Finished,
-            wall_time_s: 2.0,
-        });
-        assert_eq!(trial_message(&p, None), "finished");
     }
 }

@@ -4,6 +4,7 @@ use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
 use models::{Architecture, ModelConfig};
 use reporting::report::format_count;
+use reporting::selection::{self, Naming};
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,23 +94,13 @@ pub fn export_csv(
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let store = common::store(runs)?;
-    let mut all = Vec::new();
-    if configs.is_empty() {
-        let found = store.records()?;
-        for warning in found.warnings() {
-            eprintln!("warning: {warning}");
-        }
-        all = found.records;
-    } else {
-        let mut seen = std::collections::HashSet::new();
-        for config in configs {
-            let experiment = common::experiment(config, &[], None)?;
-            all.extend(
-                records(&store, &experiment)?
-                    .into_iter()
-                    .filter(|r| seen.insert(r.id.clone())),
-            );
-        }
+    let experiments = configs
+        .iter()
+        .map(|c| common::experiment(c, &[], None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (all, warnings) = selection::records(&store, &experiments, Naming::AsRecorded)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
     let text = reporting::csv_export::csv(&all);
     match out {

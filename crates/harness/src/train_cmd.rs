@@ -34,7 +34,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
     match &args.out {
-        Some(out) => common::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?,
+        Some(out) => store::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?,
         None => common::store(&args.runs)?.ensure_writable()?,
     }
     let dataset = common::dataset(&args.run)?;

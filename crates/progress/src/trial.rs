@@ -230,6 +230,52 @@ impl TrialProgress {
     }
 }
 
+impl TrialProgress {
+    /// The command line's text beside a trial's bar: epoch, loss, speed and time left, or what it is doing.
+    pub fn status_line(&self, left: Option<std::time::Duration>) -> String {
+        let p = self;
+        let epochs = p.planned_epochs().unwrap_or(0);
+        let left = left.map_or_else(String::new, |d| {
+            format!(" ETA {}", crate::format::duration(d.as_secs_f64()))
+        });
+        match &p.phase {
+            Phase::Starting => "loading data, building the model".into(),
+            Phase::Ready => format!("ready{left}"),
+            Phase::Training { batch: 0, .. } => {
+                format!("epoch {}/{epochs} starting{left}", p.epoch)
+            }
+            Phase::Training {
+                loss, images_per_s, ..
+            } => format!(
+                "epoch {}/{epochs} loss {loss:.4} {}{left}",
+                p.epoch,
+                crate::format::rate(*images_per_s)
+            ),
+            Phase::Evaluating => format!("epoch {}/{epochs} evaluating{left}", p.epoch),
+            Phase::EpochDone => format!("epoch {}/{epochs} done{left}", p.epoch),
+            Phase::Latency => format!("measuring latency{left}"),
+            Phase::Finished(_) => "finished".into(),
+        }
+    }
+
+    /// Batches done over the whole trial, and the trial's batches: the bar's position and length.
+    pub fn bar_position(&self) -> (u64, u64) {
+        let p = self;
+        let Some(start) = &p.start else {
+            return (0, 1);
+        };
+        let batches = start.batches.max(1) as u64;
+        let total = batches * u64::from(start.epochs.max(1));
+        let done = p.epochs.len() as u64 * batches;
+        let current = match &p.phase {
+            Phase::Training { batch, .. } => *batch as u64,
+            Phase::Evaluating => batches,
+            _ => 0,
+        };
+        ((done + current).min(total), total)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -356,5 +402,47 @@ pub(crate) mod tests {
         p.apply_line("garbage");
         assert_eq!(p.bad_lines, 2);
         assert_eq!(p.planned_epochs(), Some(3));
+    }
+
+    #[test]
+    fn a_trials_bar_counts_batches_over_all_its_epochs() {
+        let mut p = TrialProgress::default();
+        assert_eq!(p.bar_position(), (0, 1));
+        assert_eq!(p.status_line(None), "loading data, building the model");
+        p.apply(&started(2));
+        p.apply(&Event::EpochStarted { epoch: 1, lr: 0.01 });
+        assert_eq!(p.status_line(None), "epoch 1/2 starting");
+        p.apply(&Event::Batch {
+            epoch: 1,
+            batch: 4,
+            batches: 8,
+            loss: 0.5,
+            images_per_s: 2048.0,
+        });
+        assert_eq!(p.bar_position(), (4, 16));
+        assert_eq!(
+            p.status_line(Some(std::time::Duration::from_secs(75))),
+            "epoch 1/2 loss 0.5000 2,048 img/s ETA 1:15"
+        );
+        p.apply(&Event::Evaluating { epoch: 1 });
+        assert_eq!(p.bar_position(), (8, 16));
+        p.apply(&Event::Epoch(EpochMetrics {
+            epoch: 1,
+            lr: 0.01,
+            train_loss_mean: 0.5,
+            train_loss_sum: 4.0,
+            test_loss: 0.4,
+            test_accuracy: 80.0,
+            train_time_s: 1.0,
+            eval_time_s: 0.1,
+            images_per_s: 512.0,
+        }));
+        assert_eq!(p.bar_position(), (8, 16));
+        assert_eq!(p.status_line(None), "epoch 1/2 done");
+        p.apply(&Event::Finished {
+            status: Status::Finished,
+            wall_time_s: 2.0,
+        });
+        assert_eq!(p.status_line(None), "finished");
     }
 }

@@ -15,4 +15,5 @@ pub mod publish;
 pub mod report;
 pub mod sample_size;
 pub mod seeding;
+pub mod selection;
 pub mod tensorboard_export;

@@ -184,6 +184,71 @@ pub struct Exported {
     pub stale: Vec<PathBuf>,
 }
 
+impl Exported {
+    /// What the export wrote and left out, one line each.
+    pub fn lines(&self, out: &Path) -> Vec<String> {
+        let mut lines = vec![format!(
+            "wrote {} trial run(s) and {} mean run(s) under {}{}",
+            self.trials.len(),
+            self.aggregates.iter().filter(|a| a.dir.is_some()).count(),
+            out.display(),
+            if self.replaced > 0 {
+                format!(
+                    " (replaced {} event file(s) of an earlier export)",
+                    self.replaced
+                )
+            } else {
+                String::new()
+            }
+        )];
+        for a in &self.aggregates {
+            match &a.dir {
+                Some(dir) => lines.push(format!(
+                    "  {}: mean of {} trial(s) -> {}",
+                    a.group,
+                    a.trials,
+                    dir.display()
+                )),
+                None => lines.push(format!("  {}: no mean run (every trial diverged)", a.group)),
+            }
+            if !a.diverged.is_empty() {
+                let which: Vec<String> = a
+                    .diverged
+                    .iter()
+                    .map(|(seed, id, epoch, batch)| {
+                        format!(
+                            "seed {seed} ({}, epoch {epoch}, batch {batch})",
+                            id.get(..8).unwrap_or(id)
+                        )
+                    })
+                    .collect();
+                lines.push(format!(
+                    "    {} diverged trial(s) left out of the mean and sd: {}; their own runs keep the epochs they finished",
+                    a.diverged.len(),
+                    which.join(", ")
+                ));
+            }
+            if a.non_finite > 0 {
+                lines.push(format!(
+                    "    {} non-finite value(s) of finished trials left out of the mean and sd of their epoch (kept, as NaN or inf, in the trials' runs)",
+                    a.non_finite
+                ));
+            }
+        }
+        if !self.stale.is_empty() {
+            lines.push(format!(
+                "  emptied {} run folder(s) of an earlier export that no trial of this one fills:",
+                self.stale.len()
+            ));
+            for dir in &self.stale {
+                lines.push(format!("    {}", dir.display()));
+            }
+        }
+        lines.push(format!("view with: tensorboard --logdir {}", out.display()));
+        lines
+    }
+}
+
 /// One point of an aggregate curve ([`statistics::BandPoint`]).
 pub use statistics::BandPoint as Point;
 

@@ -57,6 +57,33 @@ pub(crate) fn sweep_dead_writers(dir: &Path, prefix: &str, suffix: &str) {
     }
 }
 
+/// Checks that `dir` accepts writes: creates it, then creates (exclusively), writes,
+/// fsyncs and removes a probe file there (`.probe.<unique suffix>`), after sweeping the
+/// probes that killed writers left. The error names the path.
+pub fn ensure_writable_dir(dir: &Path) -> Result<(), StoreError> {
+    let unwritable = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Unwritable { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(unwritable(dir))?;
+    sweep_dead_writers(dir, PROBE_PREFIX, "");
+    let probe = dir.join(format!("{PROBE_PREFIX}{}", unique_suffix()));
+    let written = create_exclusive(&probe).and_then(|mut file| {
+        crate::crash::point("probe");
+        file.write_all(b"probe\n")?;
+        file.sync_all()
+    });
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&probe);
+        return Err(unwritable(&probe)(source));
+    }
+    match std::fs::remove_file(&probe) {
+        // Swept by another process that judged us dead: the write went through.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unwritable(&probe)(e)),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `path` for writing, failing if anything (a symlink included) is there.
 pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)

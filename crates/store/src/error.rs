@@ -21,8 +21,9 @@ pub enum StoreError {
         /// The parser's or the validator's message.
         message: String,
     },
-    /// The store does not accept writes (read-only filesystem, permissions, full disk).
-    #[error("the run store is not writable: cannot write {path}: {source}")]
+    /// A folder (the run store's, or one a command writes into) does not accept writes
+    /// (read-only filesystem, permissions, full disk).
+    #[error("not writable: cannot write {path}: {source}")]
     Unwritable {
         /// The folder or file that could not be written.
         path: PathBuf,

@@ -103,8 +103,8 @@ pub mod side_file;
 pub mod status;
 pub mod trial_files;
 
-use atomic::{PROBE_PREFIX, sweep_dead_writers, sync_dir, unique_suffix};
-pub use atomic::{create_exclusive, write_atomic};
+use atomic::{PROBE_PREFIX, sync_dir};
+pub use atomic::{create_exclusive, ensure_writable_dir, write_atomic};
 pub use contract::is_trial_id;
 pub use error::StoreError;
 use error::io;
@@ -115,7 +115,6 @@ pub use status::TrialStatus;
 use crate::record::{InvalidRecord, TrialRecord};
 use std::collections::HashSet;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use contract::layout::{LEASE_SUFFIX, Layout, STOP};
@@ -270,29 +269,13 @@ impl Store {
     /// data or starting trials; the error names the path.
     pub fn ensure_writable(&self) -> Result<(), StoreError> {
         let dir = self.trials_dir().join(WORK);
-        let unwritable = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Unwritable { path, source }
-        };
         self.check_layout()?;
-        std::fs::create_dir_all(&dir).map_err(unwritable(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Unwritable {
+            path: dir.clone(),
+            source,
+        })?;
         self.check_layout()?;
-        sweep_dead_writers(&dir, PROBE_PREFIX, "");
-        let probe = dir.join(format!("{PROBE_PREFIX}{}", unique_suffix()));
-        let written = create_exclusive(&probe).and_then(|mut file| {
-            crate::crash::point("probe");
-            file.write_all(b"probe\n")?;
-            file.sync_all()
-        });
-        if let Err(source) = written {
-            let _ = std::fs::remove_file(&probe);
-            return Err(unwritable(&probe)(source));
-        }
-        match std::fs::remove_file(&probe) {
-            // Swept by another process that judged us dead: the write went through.
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unwritable(&probe)(e)),
-            _ => Ok(()),
-        }
+        ensure_writable_dir(&dir)
     }
 
     /// Refuses a store whose own folders (`trials/`, `trials/.work/`, `trials/.quarantine/`)
@@ -826,6 +809,7 @@ fn sweep_temporaries(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::unique_suffix;
 
     #[test]
     fn stop_requests_round_trip() {

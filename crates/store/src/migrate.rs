@@ -26,6 +26,35 @@ impl Migration {
             && self.duplicates.is_empty()
             && self.left.is_empty()
     }
+
+    /// What to tell the user of store `runs` (whose pool is `pool`), one line each; a
+    /// folder left in place is a warning.
+    pub fn lines(&self, runs: &Path, pool: &Path) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.moved.is_empty() || !self.moved_work.is_empty() {
+            lines.push(format!(
+                "{}: moved {} finished trial(s) and {} unfinished one(s) from runs/<experiment>/ into the shared pool {}",
+                runs.display(),
+                self.moved.len(),
+                self.moved_work.len(),
+                pool.display()
+            ));
+        }
+        for (from, to) in &self.duplicates {
+            lines.push(format!(
+                "{}: a copy of a trial the pool holds already; set aside in {}",
+                from.display(),
+                to.display()
+            ));
+        }
+        for (path, why) in &self.left {
+            lines.push(format!(
+                "warning: {} stays where it is: {why}",
+                path.display()
+            ));
+        }
+        lines
+    }
 }
 
 impl Store {
