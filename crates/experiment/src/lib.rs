@@ -24,6 +24,7 @@ pub mod quiet_latency;
 pub mod replicate;
 pub mod reproduce;
 #[cfg(feature = "torch")]
+pub mod train_one;
 pub mod trial_run;
 #[cfg(feature = "torch")]
 pub mod worker_process;

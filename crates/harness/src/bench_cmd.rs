@@ -3,18 +3,14 @@
 
 use crate::cli::{BenchArgs, BenchMode};
 use crate::common;
-use anyhow::Context;
 use serde_json::json;
 use trainer::Event;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, None)?;
-    let variant = match &args.variant {
-        Some(name) => experiment
-            .variant(name)
-            .with_context(|| format!("no variant `{name}`"))?,
-        None => experiment.baseline_variant(),
-    };
+    let variant = experiment
+        .variant_or_baseline(args.variant.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let device = common::device(&args.run.device)?;
     common::set_threads(args.run.threads, 1)?;
     let dataset = common::dataset(&args.run)?;

@@ -4,39 +4,35 @@ use crate::cli::TrainArgs;
 use crate::common;
 use crate::progress::Printer;
 use crate::signals::{self, exit};
-use anyhow::{Context, bail};
-use experiment::trial_run::{Outcome, TrialSpec, run_trial};
+use anyhow::Context;
+use experiment::train_one::{Target, Trained, train_one};
+use experiment::trial_run::TrialSpec;
 use std::path::Path;
 use std::process::ExitCode;
-use store::Store;
 use store::record::TrialRecord;
 use trainer::Status;
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, None)?;
-    let variant = match &args.variant {
-        Some(name) => experiment.variant(name).with_context(|| {
-            format!(
-                "{}: no variant `{name}` (variants: {})",
-                args.config.display(),
-                experiment
-                    .variants
-                    .iter()
-                    .map(|v| v.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?,
-        None => experiment.baseline_variant(),
-    };
+    let variant = experiment
+        .variant_or_baseline(args.variant.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let device = common::device(&args.run.device)?;
     let threads = common::set_threads(args.run.threads, 1)?;
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
-    match &args.out {
-        Some(out) => store::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?,
-        None => common::store(&args.runs)?.ensure_writable()?,
-    }
+    // With --out the run store is not touched.
+    let store = match &args.out {
+        Some(out) => {
+            store::ensure_writable_dir(out.parent().unwrap_or(Path::new(".")))?;
+            None
+        }
+        None => {
+            let store = common::store(&args.runs)?;
+            store.ensure_writable()?;
+            Some(store)
+        }
+    };
     let dataset = common::dataset(&args.run)?;
     let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
     let mut printer = Printer::new();
@@ -50,72 +46,29 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     ));
     let mut show = |event: &trainer::Event| printer.own(event);
 
-    let (outcome, folder) = match &args.out {
-        Some(out) => {
-            if out.exists() {
-                bail!(
-                    "--out {}: already exists; choose a new folder",
-                    out.display()
-                );
-            }
-            let work = out.with_file_name(format!(
-                ".{}.partial",
-                out.file_name()
-                    .map_or("trial".into(), |n| n.to_string_lossy())
-            ));
-            // A previous attempt's folder is kept: run_trial resumes it from its last
-            // good checkpoint, or clears it and says why.
-            std::fs::create_dir_all(&work)
-                .with_context(|| format!("creating {}", work.display()))?;
-            let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show)?;
-            if matches!(outcome, Outcome::Recorded(_)) {
-                std::fs::rename(&work, out).with_context(|| {
-                    format!("publishing {} as {}", work.display(), out.display())
-                })?;
-            }
-            (outcome, out.clone())
-        }
-        None => {
-            let store = Store::new(&args.runs);
-            let Some(claim) = store.claim(&spec.id)? else {
-                let dir = store.trial_dir(&spec.id);
-                if store.is_done(&spec.id) {
-                    printer.line(&format!(
-                        "already done: {} (delete it to run again)",
-                        dir.display()
-                    ));
-                    let record = store::read_record(&dir.join(store::SUMMARY))?;
-                    print_summary(&mut printer, &record, &dir);
-                    return Ok(ExitCode::SUCCESS);
-                }
-                bail!(
-                    "trial {} is being run by another process right now",
-                    spec.short_id()
-                );
-            };
-            for warning in claim.warnings() {
-                eprintln!("warning: {warning}");
-            }
-            let outcome = run_trial(&spec, &dataset, device, claim.work_dir(), &stop, &mut show)?;
-            let folder = match outcome {
-                Outcome::Recorded(_) => claim.publish()?,
-                Outcome::Stopped => {
-                    claim.release();
-                    store.trial_dir(&spec.id)
-                }
-            };
-            (outcome, folder)
-        }
+    let target = match (&args.out, &store) {
+        (Some(out), _) => Target::Folder(out),
+        (None, Some(store)) => Target::Store(store),
+        (None, None) => unreachable!("the store is opened when there is no --out"),
     };
-    match outcome {
-        Outcome::Recorded(record) => {
+    let mut warn = |w: &str| eprintln!("warning: {w}");
+    match train_one(&spec, &dataset, device, target, &stop, &mut show, &mut warn)? {
+        Trained::AlreadyDone(record, dir) => {
+            printer.line(&format!(
+                "already done: {} (delete it to run again)",
+                dir.display()
+            ));
+            print_summary(&mut printer, &record, &dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Trained::Recorded(record, folder) => {
             print_summary(&mut printer, &record, &folder);
             if matches!(record.status, Status::Diverged { .. }) {
                 return Ok(ExitCode::from(exit::DIVERGED));
             }
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::Stopped => {
+        Trained::Stopped => {
             printer.line(
                 "stopped before the end: nothing recorded; the same command resumes from the last finished epoch",
             );

@@ -162,6 +162,18 @@ impl Experiment {
         self.variants.iter().find(|v| v.name == name)
     }
 
+    /// The variant named `name`, or the baseline when `name` is `None`; an unknown name is
+    /// an error that lists the variants.
+    pub fn variant_or_baseline(&self, name: Option<&str>) -> Result<&Variant, String> {
+        let Some(name) = name else {
+            return Ok(self.baseline_variant());
+        };
+        self.variant(name).ok_or_else(|| {
+            let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+            format!("no variant `{name}` (variants: {})", names.join(", "))
+        })
+    }
+
     /// The baseline variant.
     pub fn baseline_variant(&self) -> &Variant {
         self.variant(&self.baseline)

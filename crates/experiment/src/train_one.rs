@@ -1,0 +1,119 @@
+//! One trial on its own (`harness train`): into the run store (claimed, then published
+//! when recorded or released when stopped, so the same command resumes it), or into a
+//! folder the user names (trained in a hidden `.<name>.partial` sibling and renamed to
+//! it only once recorded, so the folder is never half a trial).
+
+use crate::trial_run::{Outcome, RunError, TrialSpec, run_trial};
+use data::FashionMnist;
+use std::path::{Path, PathBuf};
+use store::record::TrialRecord;
+use store::{Store, StoreError};
+use tch::Device;
+use trainer::{Event, Stop};
+
+/// Where the trial goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// The run store's pool.
+    Store(&'a Store),
+    /// This folder, which must not exist.
+    Folder(&'a Path),
+}
+
+/// How it ended.
+#[derive(Debug)]
+pub enum Trained {
+    /// Finished or diverged, recorded in this folder.
+    Recorded(Box<TrialRecord>, PathBuf),
+    /// Stopped on request: nothing recorded (in the store its work folder stays, to resume).
+    Stopped,
+    /// The store holds it already: nothing ran.
+    AlreadyDone(Box<TrialRecord>, PathBuf),
+}
+
+/// Errors of [`train_one`].
+#[derive(Debug, thiserror::Error)]
+pub enum TrainOneError {
+    /// The target folder exists.
+    #[error("--out {}: already exists; choose a new folder", .0.display())]
+    Exists(PathBuf),
+    /// Another process holds the trial's claim.
+    #[error("trial {0} is being run by another process right now")]
+    Busy(String),
+    /// Creating or renaming a folder failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The trial failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Runs trial `spec` into `target`; `on_event` sees its events, `warn` the store's
+/// warnings (a folder set aside while claiming).
+pub fn train_one(
+    spec: &TrialSpec,
+    dataset: &FashionMnist,
+    device: Device,
+    target: Target<'_>,
+    stop: &Stop,
+    on_event: &mut dyn FnMut(&Event),
+    warn: &mut dyn FnMut(&str),
+) -> Result<Trained, TrainOneError> {
+    match target {
+        Target::Folder(out) => {
+            if out.exists() {
+                return Err(TrainOneError::Exists(out.to_path_buf()));
+            }
+            let name = out
+                .file_name()
+                .map_or("trial".into(), |n| n.to_string_lossy());
+            let work = out.with_file_name(format!(".{name}.partial"));
+            std::fs::create_dir_all(&work).map_err(|source| TrainOneError::Io {
+                what: "creating",
+                path: work.clone(),
+                source,
+            })?;
+            match run_trial(spec, dataset, device, &work, stop, on_event)? {
+                Outcome::Recorded(record) => {
+                    std::fs::rename(&work, out).map_err(|source| TrainOneError::Io {
+                        what: "publishing the trial as",
+                        path: out.to_path_buf(),
+                        source,
+                    })?;
+                    Ok(Trained::Recorded(record, out.to_path_buf()))
+                }
+                Outcome::Stopped => Ok(Trained::Stopped),
+            }
+        }
+        Target::Store(store) => {
+            let Some(claim) = store.claim(&spec.id)? else {
+                let dir = store.trial_dir(&spec.id);
+                if store.is_done(&spec.id) {
+                    let record = store::read_record(&dir.join(store::SUMMARY))?;
+                    return Ok(Trained::AlreadyDone(Box::new(record), dir));
+                }
+                return Err(TrainOneError::Busy(spec.short_id().to_string()));
+            };
+            for warning in claim.warnings() {
+                warn(&warning.to_string());
+            }
+            match run_trial(spec, dataset, device, claim.work_dir(), stop, on_event)? {
+                Outcome::Recorded(record) => Ok(Trained::Recorded(record, claim.publish()?)),
+                Outcome::Stopped => {
+                    claim.release();
+                    Ok(Trained::Stopped)
+                }
+            }
+        }
+    }
+}
