@@ -29,9 +29,12 @@ with the same measuring code:
     same protocol and architecture (results/trials/*/summary.json) vs the committed PyTorch
     records (results/parity-study/pytorch/<arch>-*-seed*.json).
 
-Run (from the repo root, with the harness's torch 2.11 Python; one CPU thread by default):
-    python bench/loss_gap.py                                   # conv2, trial 42d1a30eec97..
-    python bench/loss_gap.py --trial /work/study-wd/runs/trials/115187284013...  # conv4
+Run (from the repo root, with the harness's torch 2.11 Python; one CPU thread by default),
+on a trial folder that still has its checkpoints: `results/` keeps none, so retrain one of
+its trials first (bit for bit on the machine that recorded it), e.g. the study's 2 conv,
+seed 2 (conv4 seed 2 is 115187284013):
+    harness reproduce 42d1a30eec97 --runs results --keep /tmp/conv2-s2
+    python bench/loss_gap.py --trial /tmp/conv2-s2
 Options: --shuffles N (default 5), --threads, --data-dir, --json-out FILE (all numbers),
 --extra-ckpt epoch-8 (also measure that checkpoint of ours), --skip-reference (ours only).
 Output: a human-readable report on stdout (progress on stderr).
@@ -56,7 +59,6 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-DEFAULT_TRIAL = "/work/study-wd/runs/trials/42d1a30eec9760b21b0fecb553663fd9ba827f5673b7c757a638f18b386f54fc"
 
 
 def load_reference():
@@ -252,7 +254,7 @@ def spread_table(ours, torch_side):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--trial", default=DEFAULT_TRIAL, help="one of our trial folders (with ckpt/last.model.ot)")
+    p.add_argument("--trial", required=True, help="one of our trial folders (with ckpt/last.model.ot)")
     p.add_argument("--shuffles", type=int, default=5, help="train-mode passes per measurement")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")

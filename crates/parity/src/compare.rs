@@ -137,7 +137,7 @@ impl fmt::Display for ParityVerdict {
     }
 }
 
-/// The final-epoch test accuracy of ours against PyTorch's.
+/// One epoch's test accuracy (or training loss) of ours against PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Difference {
     /// The epoch compared.
@@ -155,7 +155,7 @@ pub struct Difference {
     pub verdict: ParityVerdict,
 }
 
-/// Compares `ours` with `pytorch` (accuracies of one epoch) by [`stats::welch`]; `None`
+/// Compares `ours` with `pytorch` (accuracies or losses of one epoch) by [`stats::welch`]; `None`
 /// when a side is empty or holds a non-finite value.
 pub fn difference(epoch: u32, ours: &[f64], pytorch: &[f64]) -> Option<Difference> {
     let welch = stats::welch(pytorch, ours)?;
@@ -219,6 +219,16 @@ impl ArchParity {
                 }
             })
             .collect()
+    }
+
+    /// The training loss (mean per batch) of `epoch`, ours against PyTorch's (runs that
+    /// diverged left out); `None` when a side has no value.
+    pub fn loss_difference(&self, epoch: u32) -> Option<Difference> {
+        difference(
+            epoch,
+            &values(&self.ours, epoch, |p| p.train_loss_mean),
+            &values(&self.pytorch, epoch, |p| p.train_loss_mean),
+        )
     }
 
     /// The test accuracy after the last epoch, ours against PyTorch's (runs that diverged
