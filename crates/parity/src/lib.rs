@@ -731,6 +731,45 @@ mod tests {
         );
     }
 
+    /// The training loss is tested per epoch like the accuracy: a gap beyond noise in one
+    /// epoch is counted, the last epoch's difference is shown with its interval.
+    #[test]
+    fn the_training_loss_is_tested_per_epoch_like_the_accuracy() {
+        let s = settings(2);
+        let arch = ArchParity {
+            arch: "conv2".into(),
+            settings: s,
+            ours: vec![
+                curve(0, &[80.0, 85.0], &[0.90, 0.50]),
+                curve(1, &[81.0, 86.0], &[0.91, 0.52]),
+                curve(2, &[82.0, 87.0], &[0.92, 0.48]),
+            ],
+            pytorch: vec![
+                curve(0, &[80.5, 85.5], &[0.60, 0.51]),
+                curve(1, &[81.5, 86.5], &[0.61, 0.47]),
+                curve(2, &[82.5, 87.5], &[0.62, 0.53]),
+            ],
+        };
+        let first = arch.loss_difference(1).unwrap();
+        assert_eq!(first.verdict, ParityVerdict::OursHigher, "{first:?}");
+        let last = arch.loss_difference(2).unwrap();
+        assert_eq!(last.verdict, ParityVerdict::WithinNoise, "{last:?}");
+        let conditions = Conditions::gather(&[], &[]);
+        let md = render(&conditions, &[arch]);
+        let row = md
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    "| conv2 | 2 | 0.5000 ± 0.0200 (n=3) | 0.5033 ± 0.0306 (n=3) | -0.0033 [",
+                )
+            })
+            .unwrap_or_else(|| panic!("no training-loss row in:\n{md}"));
+        assert!(
+            row.ends_with("| difference within noise | 1 of 2 |"),
+            "{row}"
+        );
+    }
+
     #[test]
     fn learning_rates_are_written_as_in_a_config() {
         let cell = markdown::lr_cell;
