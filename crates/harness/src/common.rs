@@ -114,3 +114,22 @@ pub fn configs_or_all(configs: &[std::path::PathBuf]) -> anyhow::Result<Vec<std:
     found.sort();
     Ok(found)
 }
+
+/// The records an export takes from store `runs` (`reporting::selection`: every record, or
+/// those of the experiment files `configs`), its warnings printed.
+pub fn exported_records(
+    configs: &[std::path::PathBuf],
+    runs: &Path,
+    naming: reporting::selection::Naming,
+) -> anyhow::Result<Vec<store::record::TrialRecord>> {
+    let store = store(runs)?;
+    let experiments = configs
+        .iter()
+        .map(|c| experiment(c, &[], None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (records, warnings) = reporting::selection::records(&store, &experiments, naming)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(records)
+}

@@ -4,7 +4,7 @@ use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
 use models::{Architecture, ModelConfig};
 use reporting::report::format_count;
-use reporting::selection::{self, Naming};
+use reporting::selection::Naming;
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,15 +93,7 @@ pub fn export_csv(
     runs: &Path,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let store = common::store(runs)?;
-    let experiments = configs
-        .iter()
-        .map(|c| common::experiment(c, &[], None))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (all, warnings) = selection::records(&store, &experiments, Naming::AsRecorded)?;
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
+    let all = common::exported_records(configs, runs, Naming::AsRecorded)?;
     let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {

@@ -2,22 +2,14 @@
 //! [`reporting::tensorboard_export`]), with what was left out of the means said.
 
 use crate::common;
-use reporting::selection::{self, Naming};
+use reporting::selection::Naming;
 use reporting::tensorboard_export;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `harness export tensorboard`.
 pub fn run(configs: &[PathBuf], runs: &Path, out: &Path) -> anyhow::Result<ExitCode> {
-    let store = common::store(runs)?;
-    let experiments = configs
-        .iter()
-        .map(|c| common::experiment(c, &[], None))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (records, warnings) = selection::records(&store, &experiments, Naming::PerVariant)?;
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
+    let records = common::exported_records(configs, runs, Naming::PerVariant)?;
     if records.is_empty() {
         println!("no trials to export in {}", runs.display());
         return Ok(ExitCode::SUCCESS);
