@@ -57,6 +57,43 @@ impl FashionMnist {
     }
 }
 
+impl FashionMnist {
+    /// What `harness data info` prints after the folder: the dataset digest, the class
+    /// counts of both splits and the training set's pixel mean and standard deviation.
+    pub fn info_lines(&self) -> Vec<String> {
+        let (train, test) = (self.train.class_counts(), self.test.class_counts());
+        let mut lines = vec![
+            format!("dataset digest: {}", self.digest),
+            String::new(),
+            format!(
+                "{:>5}  {:<12} {:>7} {:>7}",
+                "label", "class", "train", "test"
+            ),
+        ];
+        for (label, name) in crate::CLASS_NAMES.iter().enumerate() {
+            lines.push(format!(
+                "{label:>5}  {name:<12} {:>7} {:>7}",
+                train[label], test[label]
+            ));
+        }
+        lines.push(format!(
+            "{:>5}  {:<12} {:>7} {:>7}",
+            "",
+            "total",
+            self.train.len(),
+            self.test.len()
+        ));
+        lines.push(String::new());
+        let (mean, std) = self.train.pixel_mean_std();
+        lines.push(format!(
+            "training pixels in [0, 1]: mean {mean:.4}, std {std:.4} (normalisation uses {:.4} / {:.4})",
+            crate::PIXEL_MEAN,
+            crate::PIXEL_STD
+        ));
+        lines
+    }
+}
+
 /// One file read, checked and hashed, and where it was found.
 #[derive(Debug)]
 pub(crate) struct CheckedFile {

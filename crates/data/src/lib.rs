@@ -42,7 +42,7 @@ pub use locate::{
 #[cfg(feature = "torch")]
 pub use split::{Batch, BatchOrder, Batches, Split, normalize};
 #[cfg(feature = "torch")]
-pub use verify::{FileReport, verify_dir};
+pub use verify::{FileReport, Verification, verify_dir};
 
 /// Class names, indexed by label.
 pub const CLASS_NAMES: [&str; 10] = [

@@ -14,7 +14,9 @@
 //! reports (`reporting`) are crates of their own, without libtorch; callers use them
 //! directly.
 
+pub mod bench;
 pub mod cost;
+pub mod device;
 pub mod executor;
 #[cfg(feature = "torch")]
 pub mod onnx_export;

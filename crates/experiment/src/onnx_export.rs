@@ -8,6 +8,8 @@
 //! an export that does not describe the recorded numbers is noticed. Batch norm is folded
 //! into the convolutions as the latency measurement folds it (see the `onnx` crate for the
 //! graph); the file carries the trial's identity and the input normalisation as metadata.
+//! Weights whose accuracy is more than [`ACCURACY_TOLERANCE`] away from the record's are
+//! refused ([`ExportError::NotTheRecorded`]).
 
 use contract::Status;
 use data::FashionMnist;
@@ -68,7 +70,23 @@ pub enum ExportError {
     /// The network's shapes do not chain (a bug, not an input error).
     #[error("building the ONNX graph: {0}")]
     Graph(#[from] onnx::OnnxError),
+    /// The loaded weights do not give the recorded accuracy (by more than
+    /// [`ACCURACY_TOLERANCE`]): nothing is to be written.
+    #[error(
+        "trial {id}: {check}; these weights do not give the recorded result, so nothing was written"
+    )]
+    NotTheRecorded {
+        /// Short trial id.
+        id: String,
+        /// Both accuracies ([`Exported::check`]).
+        check: String,
+    },
 }
+
+/// The largest difference, in percentage points, between the recomputed and the recorded
+/// accuracy that still counts as the same network: a different thread count may sum in
+/// another order and flip an image on the decision boundary, but not many.
+pub const ACCURACY_TOLERANCE: f64 = 0.1;
 
 /// An exported network.
 #[derive(Debug)]
@@ -85,6 +103,55 @@ pub struct Exported {
     pub recomputed_accuracy: f64,
     /// The number of test images both accuracies are over.
     pub test_images: usize,
+}
+
+impl Exported {
+    /// Both accuracies, in words.
+    pub fn check(&self) -> String {
+        format!(
+            "test accuracy of these weights on the trial's {} test images: {:.2} % (recorded: {:.2} %)",
+            self.test_images, self.recomputed_accuracy, self.recorded_accuracy
+        )
+    }
+
+    /// What `harness export onnx` says once the file is written to `out`: what it holds,
+    /// the accuracy check, and the input and output it expects and gives.
+    pub fn lines(&self, record: &TrialRecord, weights: Weights, out: &Path) -> Vec<String> {
+        let gap = (self.recomputed_accuracy - self.recorded_accuracy).abs();
+        vec![
+            format!(
+                "wrote {} ({} bytes): trial {} ({} / {} / seed {}), {} weights of epoch {} from {}",
+                out.display(),
+                self.bytes.len(),
+                store::id::short(&record.id),
+                record.experiment,
+                record.variant,
+                record.seed,
+                weights.name(),
+                self.epoch,
+                self.source.display()
+            ),
+            format!(
+                "{}{}",
+                self.check(),
+                if gap == 0.0 {
+                    ", identical".to_string()
+                } else {
+                    format!(
+                        ", {gap:.2} points apart (summation order; within {ACCURACY_TOLERANCE})"
+                    )
+                }
+            ),
+            format!(
+                "input `{}` float32 [batch, 1, 28, 28] normalised as (pixel/255 - {}) / {}; output `{}` float32 [batch, 10]; opset {}",
+                onnx::INPUT,
+                data::PIXEL_MEAN,
+                data::PIXEL_STD,
+                onnx::OUTPUT,
+                onnx::OPSET
+            ),
+        ]
+    }
 }
 
 /// The model file of `record`'s `weights` in `checkpoints` (the trial's `ckpt` folder),
@@ -237,12 +304,20 @@ pub fn export(
         ],
     };
     let bytes = onnx::encode(&net.to_onnx(), &about)?;
-    Ok(Exported {
+    let exported = Exported {
         bytes,
         epoch,
         source,
         recorded_accuracy,
         recomputed_accuracy,
         test_images,
-    })
+    };
+    let gap = (recomputed_accuracy - recorded_accuracy).abs();
+    if gap.is_nan() || gap > ACCURACY_TOLERANCE {
+        return Err(ExportError::NotTheRecorded {
+            id: short,
+            check: exported.check(),
+        });
+    }
+    Ok(exported)
 }

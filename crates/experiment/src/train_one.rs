@@ -117,3 +117,78 @@ pub fn train_one(
         }
     }
 }
+
+/// What `harness train` says of a recorded trial: how it ended with its accuracies and
+/// loss, its parameter count beside the study's, its latency, and its folder.
+pub fn summary_lines(record: &TrialRecord, folder: &Path) -> Vec<String> {
+    use progress::format::{MISSING, thousands};
+    use trainer::Status;
+    let pct = |x: Option<f64>| x.map_or(MISSING.into(), |x| format!("{x:.2}%"));
+    let mut lines = vec![
+        format!(
+            "result: {}  final test accuracy {}  best {} (epoch {})  training loss (sum) {}",
+            match &record.status {
+                Status::Finished => "finished".to_string(),
+                Status::Diverged { epoch, batch } =>
+                    format!("DIVERGED at epoch {epoch}, batch {batch}"),
+                Status::Stopped => "stopped".to_string(),
+            },
+            pct(record.final_accuracy),
+            pct(record.best_accuracy),
+            record.best_epoch.map_or(MISSING.into(), |e| e.to_string()),
+            record
+                .train_loss_sum
+                .map_or(MISSING.into(), |x| format!("{x:.3}")),
+        ),
+        format!(
+            "parameters: {} (study: {})",
+            thousands(record.parameters),
+            record
+                .study_parameters
+                .as_deref()
+                .unwrap_or("not published")
+        ),
+    ];
+    if let Some(l) = &record.latency {
+        lines.push(format!(
+            "latency: batch 1 {:.3} ms (p95 {:.3}), batch {} {:.3} ms (p95 {:.3})",
+            l.batch1.median_ms, l.batch1.p95_ms, l.eval.batch, l.eval.median_ms, l.eval.p95_ms
+        ));
+    }
+    lines.push(format!("trial folder: {}", folder.display()));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finished trial is summarised with its figures; a diverged one says where, and
+    /// what it does not have shows as the missing mark.
+    #[test]
+    fn the_summary_says_how_the_trial_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, experiment) = fixtures::experiment(dir.path());
+        let record = fixtures::record(&experiment, "base", 3, &[80.0, 85.5]);
+        let lines = summary_lines(&record, Path::new("runs/trials/x"));
+        assert_eq!(
+            lines,
+            [
+                "result: finished  final test accuracy 85.50%  best 85.50% (epoch —)  training loss (sum) 4.000",
+                "parameters: 1,234 (study: not published)",
+                "latency: batch 1 0.500 ms (p95 0.600), batch 128 5.000 ms (p95 6.000)",
+                "trial folder: runs/trials/x",
+            ]
+        );
+        let diverged = fixtures::diverge(record, 2);
+        let lines = summary_lines(&diverged, Path::new("f"));
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0]
+                .starts_with("result: DIVERGED at epoch 2, batch 3  final test accuracy 80.00%"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].ends_with("training loss (sum) —"), "{}", lines[0]);
+    }
+}

@@ -1,6 +1,7 @@
 //! The command line: subcommands and their options.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use experiment::device::DeviceChoice;
 use std::path::PathBuf;
 
 /// Reproducible Fashion-MNIST experiments: train, repeat with seeds, prove where every
@@ -144,43 +145,6 @@ pub enum ExportCommand {
     },
 }
 
-/// Where trials run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeviceArg {
-    /// CUDA if available, else CPU.
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// CUDA device N.
-    Cuda(usize),
-}
-
-impl std::str::FromStr for DeviceArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(DeviceArg::Auto),
-            "cpu" => Ok(DeviceArg::Cpu),
-            "cuda" => Ok(DeviceArg::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(DeviceArg::Cuda)
-                .ok_or_else(|| format!("`{s}`: expected auto, cpu, cuda or cuda:N")),
-        }
-    }
-}
-
-impl std::fmt::Display for DeviceArg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DeviceArg::Auto => write!(f, "auto"),
-            DeviceArg::Cpu => write!(f, "cpu"),
-            DeviceArg::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
-
 /// `--jobs`: a number, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobsArg {
@@ -214,7 +178,7 @@ pub struct RunOpts {
     pub sets: Vec<String>,
     /// auto | cpu | cuda | cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: DeviceArg,
+    pub device: DeviceChoice,
     /// libtorch threads per trial (default: all cores divided by the number of jobs).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -236,7 +200,7 @@ pub struct ReproduceArgs {
     pub runs: PathBuf,
     /// auto | cpu | cuda | cuda:N (default: cpu for a record made on a CPU, else auto).
     #[arg(long)]
-    pub device: Option<DeviceArg>,
+    pub device: Option<DeviceChoice>,
     /// libtorch threads (default: the record's, as kernels may sum in another order with
     /// another count).
     #[arg(long)]
@@ -625,7 +589,7 @@ mod tests {
         assert_eq!(a.expect_experiment, "dropout");
         assert_eq!(a.runs, local.runs);
         assert!(!a.slurm);
-        assert_eq!(a.run.device, DeviceArg::Cuda(1));
+        assert_eq!(a.run.device, DeviceChoice::Cuda(1));
         assert_eq!(a.run.threads, Some(3));
         assert_eq!(a.run.sets, local.sets);
         assert_eq!(a.run.data_dir, local.data_dir);
@@ -656,7 +620,7 @@ mod tests {
         assert_eq!(a.expect_experiment, "dropout");
         assert!(a.slurm);
         assert_eq!(a.max_tries, 5);
-        assert_eq!(a.run.device, DeviceArg::Cpu);
+        assert_eq!(a.run.device, DeviceChoice::Cpu);
         assert_eq!(a.run.threads, None);
         assert!(a.run.sets.is_empty() && a.run.data_dir.is_none() && !a.run.no_verify);
     }

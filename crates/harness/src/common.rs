@@ -1,40 +1,11 @@
-//! Set-up shared by the commands: device, threads, experiment and dataset.
+//! Set-up shared by the commands: threads, experiment, store and dataset.
 
-use crate::cli::{DeviceArg, RunOpts};
-use anyhow::{Context, bail};
+use crate::cli::RunOpts;
+use anyhow::Context;
 use data::FashionMnist;
 use spec::Experiment;
 use spec::Override;
 use std::path::Path;
-use tch::Device;
-
-/// The device to train on; `cuda` when CUDA is missing is an error, not a silent CPU run.
-///
-/// `main` opens libtorch's CUDA backend where an NVIDIA driver is present (see the
-/// `cuda_loader` crate); `cuda` also tries where none is, to say exactly what is missing.
-pub fn device(arg: &DeviceArg) -> anyhow::Result<Device> {
-    match arg {
-        DeviceArg::Auto => {
-            // `main` opened the CUDA backend already where a driver is present.
-            Ok(Device::cuda_if_available())
-        }
-        DeviceArg::Cpu => Ok(Device::Cpu),
-        DeviceArg::Cuda(n) => {
-            cuda_loader::load()
-                .with_context(|| format!("--device {arg}: loading libtorch's CUDA backend"))?;
-            if !tch::Cuda::is_available() {
-                bail!(
-                    "--device {arg}: libtorch sees no CUDA device on this machine (use --device cpu or auto)"
-                );
-            }
-            let count = tch::Cuda::device_count() as usize;
-            if *n >= count {
-                bail!("--device {arg}: only {count} CUDA device(s) here");
-            }
-            Ok(Device::Cuda(*n))
-        }
-    }
-}
 
 /// Sets libtorch's intra-op threads (default: all cores / `jobs`).
 pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {

@@ -2,7 +2,7 @@
 //! what can fail in seconds (the reports folder, the store, the dataset), then calls the
 //! `parity` crate, which trains what each side lacks and writes `reports/parity.md`.
 
-use crate::cli::{DeviceArg, ParityArgs, RunOpts};
+use crate::cli::{DeviceChoice, ParityArgs, RunOpts};
 use crate::common;
 use crate::replicate_cmd::CliReporter;
 use anyhow::{Context, bail};
@@ -36,7 +36,7 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
     store.ensure_writable()?;
     let dataset = common::dataset(&RunOpts {
         sets: Vec::new(),
-        device: DeviceArg::Cpu,
+        device: DeviceChoice::Cpu,
         threads: Some(threads),
         data_dir: args.data_dir.clone(),
         no_verify: false,

@@ -154,7 +154,7 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     // The flags are checked against each other before the device, the store or the
     // dataset is touched.
     replicate::check_flags(experiments.len(), jobs, args.run.threads, args.halfwidth)?;
-    let device = common::device(&args.run.device)?;
+    let device = args.run.device.resolve()?;
     let store = common::store(&args.runs)?;
     let request = Request {
         experiments,
@@ -194,7 +194,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let loaded = (|| {
         let warned = signals::watch_worker(stop.clone()).context("installing signal handlers")?;
         let experiment = common::experiment(&args.config, &args.run.sets, None)?;
-        let device = common::device(&args.run.device)?;
+        let device = args.run.device.resolve()?;
         common::set_threads(args.run.threads, 1)?;
         let dataset = common::dataset(&args.run)?;
         anyhow::Ok((warned, experiment, device, dataset))

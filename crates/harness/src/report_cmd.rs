@@ -2,8 +2,6 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
-use models::{Architecture, ModelConfig};
-use reporting::report::format_count;
 use reporting::selection::Naming;
 use spec::Experiment;
 use std::path::{Path, PathBuf};
@@ -108,57 +106,8 @@ pub fn export_csv(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configurations whose parameter counts the study published.
-fn published() -> Vec<ModelConfig> {
-    let base = ModelConfig::default();
-    let with = |architecture, channels, kernel_size| ModelConfig {
-        architecture,
-        channels,
-        kernel_size,
-        ..base.clone()
-    };
-    vec![
-        with(Architecture::Conv2, 32, 3),
-        with(Architecture::Conv2Res, 32, 3),
-        with(Architecture::Conv4, 32, 3),
-        with(Architecture::Conv4Res, 32, 3),
-        with(Architecture::Conv4Res, 64, 3),
-        with(Architecture::Conv4Res, 128, 3),
-        with(Architecture::Conv4Res, 512, 3),
-        with(Architecture::Conv4, 32, 1),
-        with(Architecture::Conv4, 32, 5),
-    ]
-}
-
+/// `harness models`: the parameter table of `models::parameter_table`.
 pub fn models(args: ModelsArgs) -> anyhow::Result<ExitCode> {
-    println!("| architecture | channels | kernel | batch norm | parameters (ours) | study |");
-    println!("|---|---|---|---|---|---|");
-    for config in published() {
-        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let _net = models::Net::new(&vs.root(), &config);
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            config.architecture,
-            config.channels,
-            config.kernel_size,
-            if config.batch_norm { "yes" } else { "no" },
-            format_count(models::parameter_count(&vs)),
-            models::study_parameter_count(&config).unwrap_or("—")
-        );
-    }
-    if args.layers {
-        for architecture in [
-            Architecture::Conv2,
-            Architecture::Conv2Res,
-            Architecture::Conv4,
-            Architecture::Conv4Res,
-        ] {
-            let config = ModelConfig {
-                architecture,
-                ..ModelConfig::default()
-            };
-            println!("\n### {architecture}\n\n{}", models::layer_table(&config));
-        }
-    }
+    print!("{}", models::parameter_table(args.layers));
     Ok(ExitCode::SUCCESS)
 }

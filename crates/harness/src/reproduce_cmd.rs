@@ -1,6 +1,6 @@
 //! `harness reproduce`: retrain one recorded trial and compare it with its record.
 
-use crate::cli::{DeviceArg, ReproduceArgs, RunOpts};
+use crate::cli::{DeviceChoice, ReproduceArgs, RunOpts};
 use crate::common;
 use crate::progress::Printer;
 use crate::signals::{self, exit};
@@ -25,11 +25,11 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         .device
         .clone()
         .unwrap_or(if record.provenance.device == "cpu" {
-            DeviceArg::Cpu
+            DeviceChoice::Cpu
         } else {
-            DeviceArg::Auto
+            DeviceChoice::Auto
         });
-    let device = common::device(&device_arg)?;
+    let device = device_arg.resolve()?;
     let threads = common::set_threads(Some(args.threads.unwrap_or(record.provenance.threads)), 1)?;
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;

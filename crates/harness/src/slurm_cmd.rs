@@ -114,7 +114,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = common::store(&args.runs)?;
     let run = RunOpts {
         sets: args.sets.clone(),
-        device: crate::cli::DeviceArg::Cpu,
+        device: crate::cli::DeviceChoice::Cpu,
         threads: None,
         data_dir: args.data_dir.clone(),
         no_verify: false,

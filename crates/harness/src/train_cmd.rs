@@ -17,7 +17,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let variant = experiment
         .variant_or_baseline(args.variant.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
-    let device = common::device(&args.run.device)?;
+    let device = args.run.device.resolve()?;
     let threads = common::set_threads(args.run.threads, 1)?;
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
@@ -78,35 +78,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(printer: &mut Printer, record: &TrialRecord, folder: &Path) {
-    let pct = |x: Option<f64>| x.map_or("—".into(), |x| format!("{x:.2}%"));
-    printer.line(&format!(
-        "result: {}  final test accuracy {}  best {} (epoch {})  training loss (sum) {}",
-        match &record.status {
-            Status::Finished => "finished".to_string(),
-            Status::Diverged { epoch, batch } =>
-                format!("DIVERGED at epoch {epoch}, batch {batch}"),
-            Status::Stopped => "stopped".to_string(),
-        },
-        pct(record.final_accuracy),
-        pct(record.best_accuracy),
-        record.best_epoch.map_or("—".into(), |e| e.to_string()),
-        record
-            .train_loss_sum
-            .map_or("—".into(), |x| format!("{x:.3}")),
-    ));
-    printer.line(&format!(
-        "parameters: {} (study: {})",
-        reporting::report::format_count(record.parameters),
-        record
-            .study_parameters
-            .as_deref()
-            .unwrap_or("not published")
-    ));
-    if let Some(l) = &record.latency {
-        printer.line(&format!(
-            "latency: batch 1 {:.3} ms (p95 {:.3}), batch {} {:.3} ms (p95 {:.3})",
-            l.batch1.median_ms, l.batch1.p95_ms, l.eval.batch, l.eval.median_ms, l.eval.p95_ms
-        ));
+    for line in experiment::train_one::summary_lines(record, folder) {
+        printer.line(&line);
     }
-    printer.line(&format!("trial folder: {}", folder.display()));
 }

@@ -241,6 +241,37 @@ fn onnx_runtime_gives_our_logits_classes_and_recorded_accuracy_for_every_archite
         std::fs::read(&model).unwrap()
     );
 
+    // A record whose final accuracy is not what these weights give (tampered by a point)
+    // is refused with both figures, and nothing is written.
+    let summary_file = ws.join(&format!("results/trials/{id}/summary.json"));
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_file).unwrap()).unwrap();
+    let last = tampered["epochs"].as_array().unwrap().len() - 1;
+    let wrong = tampered["epochs"][last]["test_accuracy"].as_f64().unwrap() - 1.0;
+    tampered["epochs"][last]["test_accuracy"] = serde_json::json!(wrong);
+    tampered["final_accuracy"] = serde_json::json!(wrong);
+    std::fs::write(&summary_file, tampered.to_string()).unwrap();
+    let refused = ws.join("refused.onnx");
+    let out = ws.run(&[
+        "export",
+        "onnx",
+        &id,
+        "--runs",
+        "results",
+        "--checkpoints",
+        kept.join("ckpt").to_str().unwrap(),
+        "--out",
+        refused.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("(recorded: {wrong:.2} %)"))
+            && stderr(&out).contains("these weights do not give the recorded result"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!refused.exists());
+
     // A damaged final checkpoint is not exported: the newest verified one is an epoch
     // short of the record, and nothing is written.
     let ckpt = ws.join(&format!("runs/trials/{id}/ckpt/epoch-2/model.ot"));

@@ -254,6 +254,66 @@ pub fn layer_table(cfg: &ModelConfig) -> String {
     out
 }
 
+/// The configurations whose parameter counts the study published, in its order.
+pub fn published_configs() -> Vec<ModelConfig> {
+    let with = |architecture, channels, kernel_size| ModelConfig {
+        architecture,
+        channels,
+        kernel_size,
+        ..ModelConfig::default()
+    };
+    use Architecture::*;
+    vec![
+        with(Conv2, 32, 3),
+        with(Conv2Res, 32, 3),
+        with(Conv4, 32, 3),
+        with(Conv4Res, 32, 3),
+        with(Conv4Res, 64, 3),
+        with(Conv4Res, 128, 3),
+        with(Conv4Res, 512, 3),
+        with(Conv4, 32, 1),
+        with(Conv4, 32, 5),
+    ]
+}
+
+/// `harness models`: a markdown table of each published configuration's parameter count,
+/// ours beside the study's; with `layers`, each architecture's [`layer_table`] after it.
+/// The counts are the layer plan's, which `Net::new` builds from (a test checks both agree).
+pub fn parameter_table(layers: bool) -> String {
+    let mut out = String::from(
+        "| architecture | channels | kernel | batch norm | parameters (ours) | study |\n|---|---|---|---|---|---|\n",
+    );
+    for config in published_configs() {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            config.architecture,
+            config.channels,
+            config.kernel_size,
+            if config.batch_norm { "yes" } else { "no" },
+            progress::format::thousands(expected_parameter_count(&config)),
+            study_parameter_count(&config).unwrap_or("—")
+        ));
+    }
+    if layers {
+        for architecture in [
+            Architecture::Conv2,
+            Architecture::Conv2Res,
+            Architecture::Conv4,
+            Architecture::Conv4Res,
+        ] {
+            let config = ModelConfig {
+                architecture,
+                ..ModelConfig::default()
+            };
+            out.push_str(&format!(
+                "\n### {architecture}\n\n{}\n",
+                layer_table(&config)
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +325,31 @@ mod tests {
             channels,
             ..ModelConfig::default()
         }
+    }
+
+    /// The table has a row per published configuration, ours beside the study's, and the
+    /// layer tables only when asked.
+    #[test]
+    fn the_parameter_table_sets_ours_beside_the_study() {
+        let short = parameter_table(false);
+        assert_eq!(
+            short.lines().count(),
+            2 + published_configs().len(),
+            "{short}"
+        );
+        assert!(
+            short.contains("| conv4 | 32 | 3 | yes | 303,690 | 247K |"),
+            "{short}"
+        );
+        assert!(
+            short.contains("| conv4_res | 512 | 3 | yes | 81,247,242 | 87.54M |"),
+            "{short}"
+        );
+        assert!(!short.contains("###"));
+        let long = parameter_table(true);
+        assert!(long.starts_with(&short));
+        assert_eq!(long.matches("\n### ").count(), 4, "{long}");
+        assert!(long.contains("| **total** | | **50,378** |"), "{long}");
     }
 
     #[test]

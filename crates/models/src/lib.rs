@@ -162,7 +162,7 @@ pub mod net;
 pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, ModelError};
 pub use layers::{
     IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, forward_flops,
-    layer_table, study_parameter_count,
+    layer_table, parameter_table, published_configs, study_parameter_count,
 };
 #[cfg(feature = "torch")]
 pub use net::{Net, parameter_count};

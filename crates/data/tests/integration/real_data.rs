@@ -106,6 +106,67 @@ fn missing_file_is_reported_per_kind() {
     assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
 }
 
+/// `harness data verify`'s words: four matching files and the closing line; one changed
+/// file is its own error; several missing ones are counted with the first named.
+#[test]
+fn the_verification_says_which_files_failed() {
+    let good = data::Verification::of(real_dir());
+    assert_eq!(good.lines.len(), 9, "{:?}", good.lines);
+    assert_eq!(
+        good.lines.iter().filter(|l| l.ends_with("  MATCH")).count(),
+        4
+    );
+    assert_eq!(good.lines[8], "all 4 files match the published SHA-256");
+    assert_eq!(good.error(), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    crate::util::copy_real(&[FileKind::TrainLabels, FileKind::TestLabels], dir.path());
+    let missing = data::Verification::of(dir.path());
+    assert_eq!(missing.failures.len(), 2, "{missing:?}");
+    assert!(missing.lines.iter().any(|l| l.contains("  INVALID  ")));
+    assert!(!missing.lines.iter().any(|l| l.starts_with("all ")));
+    let error = missing.error().unwrap();
+    assert!(
+        error.starts_with("2 of 4 files failed verification; first: "),
+        "{error}"
+    );
+    assert!(error.contains("train-images-idx3-ubyte"), "{error}");
+
+    let labels = dir.path().join(FileKind::TestLabels.gz_name());
+    let mut bytes = std::fs::read(&labels).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&labels, bytes).unwrap();
+    crate::util::copy_real(&[FileKind::TrainImages, FileKind::TestImages], dir.path());
+    let changed = data::Verification::of(dir.path());
+    assert_eq!(changed.failures.len(), 1, "{changed:?}");
+    assert_eq!(changed.error().as_ref(), changed.failures.first());
+}
+
+/// `harness data info`'s words: the digest, 6,000 and 1,000 images per class, the totals
+/// and the pixel statistics.
+#[test]
+fn the_info_lines_count_every_class() {
+    let lines = dataset().info_lines();
+    assert_eq!(
+        lines[0],
+        format!("dataset digest: {}", data::canonical_digest())
+    );
+    assert_eq!(lines.len(), 2 + 1 + 10 + 1 + 1 + 1, "{lines:?}");
+    assert_eq!(lines[3], "    0  T-shirt/top     6000    1000");
+    assert_eq!(lines[13], "       total          60000   10000");
+    assert!(
+        lines[15].starts_with("training pixels in [0, 1]: mean 0.28"),
+        "{}",
+        lines[15]
+    );
+    assert!(
+        lines[15].ends_with("(normalisation uses 0.2860 / 0.3530)"),
+        "{}",
+        lines[15]
+    );
+}
+
 #[test]
 fn shuffled_batches_are_a_seeded_permutation_of_the_training_set() {
     let data = dataset();
