@@ -111,6 +111,89 @@ pub fn find(store: &store::Store, id: &str) -> Result<TrialRecord, String> {
     }
 }
 
+/// Errors of [`retrain`].
+#[derive(Debug, thiserror::Error)]
+pub enum RetrainError {
+    /// The record cannot be reproduced with this engine or these data.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Its recorded configuration no longer validates.
+    #[error("trial {id}: its recorded configuration: {source}")]
+    Config {
+        /// Short trial id.
+        id: String,
+        /// Why.
+        source: trainer::ValidationError,
+    },
+    /// The folder to train in could not be made.
+    #[error("creating {}: {source}", path.display())]
+    WorkDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The trial failed.
+    #[error(transparent)]
+    Run(#[from] crate::trial_run::RunError),
+}
+
+/// The folder `harness reproduce` retrains `record` in: `keep` when given (the caller
+/// checked it does not exist), else a temporary folder of this process.
+pub fn work_dir(record: &TrialRecord, keep: Option<&std::path::Path>) -> std::path::PathBuf {
+    keep.map_or_else(
+        || {
+            std::env::temp_dir().join(format!(
+                "harness-reproduce-{}-{}",
+                id::short(&record.id),
+                std::process::id()
+            ))
+        },
+        std::path::Path::to_path_buf,
+    )
+}
+
+/// The trial to retrain from `record`, once [`check`] has found that it can be reproduced
+/// on `dataset` with this engine.
+pub fn prepare(
+    record: &TrialRecord,
+    dataset: &data::FashionMnist,
+) -> Result<spec::TrialSpec, RetrainError> {
+    check(record, &dataset.digest)?;
+    spec_of(record).map_err(|source| RetrainError::Config {
+        id: id::short(&record.id).to_string(),
+        source,
+    })
+}
+
+/// Retrains `spec` (from [`prepare`]) in `work` ([`work_dir`]) and compares every
+/// per-epoch number with `record`'s ([`compare`]); `None` when `stop` ended it first. The
+/// folder is removed afterwards unless `keep`.
+#[allow(clippy::too_many_arguments)]
+pub fn retrain(
+    record: &TrialRecord,
+    spec: &spec::TrialSpec,
+    dataset: &data::FashionMnist,
+    device: tch::Device,
+    work: &std::path::Path,
+    keep: bool,
+    stop: &trainer::Stop,
+    on_event: &mut dyn FnMut(&trainer::Event),
+) -> Result<Option<Comparison>, RetrainError> {
+    std::fs::create_dir_all(work).map_err(|source| RetrainError::WorkDir {
+        path: work.to_path_buf(),
+        source,
+    })?;
+    let outcome = crate::run_trial(spec, dataset, device, work, stop, on_event);
+    if !keep {
+        let _ = std::fs::remove_dir_all(work);
+    }
+    Ok(match outcome? {
+        crate::Outcome::Stopped => None,
+        crate::Outcome::Recorded(fresh) => Some(compare(record, &fresh)),
+    })
+}
+
 /// The per-epoch numbers that are results (not timings), by name.
 pub const METRICS: [&str; 5] = [
     "lr",

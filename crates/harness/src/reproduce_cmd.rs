@@ -6,7 +6,6 @@ use crate::progress::Printer;
 use crate::signals::{self, exit};
 use anyhow::{Context, anyhow, bail};
 use experiment::reproduce;
-use experiment::trial_run::{Outcome, run_trial};
 use std::process::ExitCode;
 
 pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
@@ -40,16 +39,8 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir.clone(),
         no_verify: false,
     })?;
-    reproduce::check(&record, &dataset.digest)?;
-    let spec = reproduce::spec_of(&record)
-        .with_context(|| format!("trial {short}: its recorded configuration"))?;
-    let work = match &args.keep {
-        Some(keep) => keep.clone(),
-        None => {
-            std::env::temp_dir().join(format!("harness-reproduce-{short}-{}", std::process::id()))
-        }
-    };
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let spec = reproduce::prepare(&record, &dataset)?;
+    let work = reproduce::work_dir(&record, args.keep.as_deref());
     let mut printer = Printer::new();
     printer.line(&format!(
         "reproducing trial {short}: {} / {} / seed {} ({} epochs) on {} ({threads} threads), in {}",
@@ -61,17 +52,15 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         work.display()
     ));
     let mut show = |event: &trainer::Event| printer.own(event);
-    let outcome = run_trial(&spec, &dataset, device, &work, &stop, &mut show);
-    if args.keep.is_none() {
-        let _ = std::fs::remove_dir_all(&work);
-    }
-    match outcome? {
-        Outcome::Stopped => {
+    let keep = args.keep.is_some();
+    match reproduce::retrain(
+        &record, &spec, &dataset, device, &work, keep, &stop, &mut show,
+    )? {
+        None => {
             printer.line("stopped before the end: nothing compared");
             Ok(ExitCode::from(exit::STOPPED))
         }
-        Outcome::Recorded(fresh) => {
-            let comparison = reproduce::compare(&record, &fresh);
+        Some(comparison) => {
             printer.line(reproduce::describe(&comparison).trim_end());
             Ok(ExitCode::from(if comparison.identical() {
                 exit::SUCCESS
