@@ -70,20 +70,10 @@ pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<E
         dry_run: args.dry_run,
     };
     let planned = slurm::prepare(&request)?;
-    for (e, shown) in planned.experiments.iter().zip(&args.configs) {
-        for line in e.lines(shown, max_tries) {
-            println!("{line}");
-        }
-    }
-    if planned.experiments.len() > 1 {
-        println!(
-            "{} experiment files: {} unique trial(s) to submit as one array",
-            planned.experiments.len(),
-            planned.tasks.len()
-        );
+    for line in planned.lines(&args.configs, max_tries) {
+        println!("{line}");
     }
     if planned.tasks.is_empty() {
-        println!("nothing to submit");
         return Ok(ExitCode::SUCCESS);
     }
     if args.dry_run {
@@ -91,21 +81,9 @@ pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let done = slurm::submit(&request, &planned)?;
-    println!(
-        "submitted job array {} ({} task(s), at most {jobs} at once); script {}",
-        done.job,
-        planned.tasks.len(),
-        done.script.display()
-    );
-    println!(
-        "each task logs to {}; follow with `harness status {}` or `harness tui`",
-        done.logs.display(),
-        args.configs
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    for line in done.lines(&planned, jobs, &args.configs) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -132,6 +132,33 @@ pub struct SubmitPlan {
     pub slurm_dir: PathBuf,
 }
 
+impl SubmitPlan {
+    /// What `replicate --slurm` says before submitting: each experiment's [`lines`]
+    /// (`shown`: the files as the user gave them, in order), the union's count when there
+    /// are several, and "nothing to submit" when no task is left.
+    ///
+    /// [`lines`]: ExperimentStanding::lines
+    pub fn lines(&self, shown: &[PathBuf], max_tries: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .experiments
+            .iter()
+            .zip(shown)
+            .flat_map(|(e, shown)| e.lines(shown, max_tries))
+            .collect();
+        if self.experiments.len() > 1 {
+            lines.push(format!(
+                "{} experiment files: {} unique trial(s) to submit as one array",
+                self.experiments.len(),
+                self.tasks.len()
+            ));
+        }
+        if self.tasks.is_empty() {
+            lines.push("nothing to submit".into());
+        }
+        lines
+    }
+}
+
 /// A submitted array.
 pub struct Submitted {
     /// The job id.
@@ -140,6 +167,30 @@ pub struct Submitted {
     pub script: PathBuf,
     /// Each task's log, with `<task>` for the index.
     pub logs: PathBuf,
+}
+
+impl Submitted {
+    /// What `replicate --slurm` says once submitted: the job, its tasks and throttle, the
+    /// script, and where the tasks log and how to follow them (`shown`: the files as given).
+    pub fn lines(&self, plan: &SubmitPlan, throttle: usize, shown: &[PathBuf]) -> Vec<String> {
+        vec![
+            format!(
+                "submitted job array {} ({} task(s), at most {throttle} at once); script {}",
+                self.job,
+                plan.tasks.len(),
+                self.script.display()
+            ),
+            format!(
+                "each task logs to {}; follow with `harness status {}` or `harness tui`",
+                self.logs.display(),
+                shown
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ]
+    }
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, SlurmError> {
@@ -308,4 +359,74 @@ pub fn submit(request: &SubmitRequest, planned: &SubmitPlan) -> Result<Submitted
         job,
         script: kept,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(name: &str) -> ExperimentStanding {
+        ExperimentStanding {
+            name: name.into(),
+            path: format!("/abs/{name}.ron").into(),
+            trials: Vec::new(),
+        }
+    }
+
+    /// Before submitting: each file's counts under the name the user gave it, the union's
+    /// count only for several files, and "nothing to submit" only when no task is left;
+    /// after: the job, its throttle, its logs and how to follow them.
+    #[test]
+    fn the_submission_is_worded_per_file_then_for_the_union() {
+        let shown: Vec<PathBuf> = vec!["configs/a.ron".into(), "configs/b.ron".into()];
+        let task = Task {
+            index: 0,
+            experiment: "a".into(),
+            config: "/abs/a.ron".into(),
+            variant: "base".into(),
+            seed: 0,
+            id: "ab".repeat(32),
+        };
+        let mut plan = SubmitPlan {
+            experiments: vec![standing("a"), standing("b")],
+            tasks: vec![task],
+            script: String::new(),
+            slurm_dir: "/runs/a/.slurm".into(),
+        };
+        let lines = plan.lines(&shown, 3);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("a (configs/a.ron): 0 trials:"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("b (configs/b.ron): 0 trials:"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[2],
+            "2 experiment files: 1 unique trial(s) to submit as one array"
+        );
+
+        let done = Submitted {
+            job: "42".into(),
+            script: "/runs/a/.slurm/42.sh".into(),
+            logs: "/runs/a/.slurm/42_<task>.log".into(),
+        };
+        assert_eq!(
+            done.lines(&plan, 2, &shown),
+            [
+                "submitted job array 42 (1 task(s), at most 2 at once); script /runs/a/.slurm/42.sh",
+                "each task logs to /runs/a/.slurm/42_<task>.log; follow with `harness status configs/a.ron configs/b.ron` or `harness tui`",
+            ]
+        );
+
+        plan.experiments.truncate(1);
+        plan.tasks.clear();
+        let lines = plan.lines(&shown[..1], 3);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[1], "nothing to submit");
+    }
 }
