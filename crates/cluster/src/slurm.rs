@@ -257,6 +257,42 @@ pub fn scancel(jobs: &[String]) -> Result<(), SlurmError> {
     run(Command::new("scancel").args(jobs)).map(|_| ())
 }
 
+/// `harness cancel` of one experiment: `scancel` every live job of its submissions, then
+/// waits (up to `wait`) until their tasks have left the queue. Workers stop after their
+/// current batch and release their claims, so each trial resumes from its last
+/// checkpoint. `say` gets what is done, `warn` a failed `scancel` (a job that ended
+/// meanwhile is not worth stopping for).
+pub fn cancel(
+    experiment_dir: &Path,
+    name: &str,
+    wait: std::time::Duration,
+    say: &mut dyn FnMut(String),
+    warn: &mut dyn FnMut(String),
+) -> Result<(), SlurmError> {
+    let subs = submissions(experiment_dir)?;
+    let queued = squeue(&subs.iter().map(|s| s.job.clone()).collect::<Vec<_>>())?;
+    let mut jobs: Vec<String> = queued.iter().map(|q| q.job.clone()).collect();
+    jobs.sort();
+    jobs.dedup();
+    if jobs.is_empty() {
+        say(format!("{name}: no queued or running Slurm task"));
+        return Ok(());
+    }
+    if let Err(e) = scancel(&jobs) {
+        warn(e.to_string());
+    }
+    say(format!(
+        "{name}: cancelled job(s) {} ({} task(s)); waiting for them to stop",
+        jobs.join(", "),
+        queued.len()
+    ));
+    wait_gone(&jobs, wait)?;
+    say(format!(
+        "{name}: stopped; unfinished trials resume from their last checkpoint on the next replicate"
+    ));
+    Ok(())
+}
+
 /// Waits until no task of `jobs` is in Slurm's queue (polling `squeue` every half second),
 /// for at most `wait`.
 pub fn wait_gone(jobs: &[String], wait: std::time::Duration) -> Result<(), SlurmError> {

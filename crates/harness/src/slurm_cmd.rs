@@ -118,39 +118,25 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `harness cancel`: `scancel` every live job of the experiments, then waits (up to two
-/// minutes) until their tasks have left the queue. Workers stop after their current batch
-/// and release their claims, so each trial resumes from its last checkpoint.
+/// `harness cancel`: [`slurm::cancel`] for each experiment.
 pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     let store = Store::new(&args.runs);
     for path in &args.configs {
         let experiment = common::experiment(path, &args.sets, None)?;
-        let exp_dir = store.experiment_dir(&experiment.name);
-        let subs = slurm::submissions(&exp_dir)?;
-        let queued = slurm::squeue(&subs.iter().map(|s| s.job.clone()).collect::<Vec<_>>())?;
-        let mut jobs: Vec<String> = queued.iter().map(|q| q.job.clone()).collect();
-        jobs.sort();
-        jobs.dedup();
-        if jobs.is_empty() {
-            println!("{}: no queued or running Slurm task", experiment.name);
-            continue;
-        }
-        // One scancel for all: a job that ends meanwhile is not an error worth stopping for.
-        if let Err(e) = slurm::scancel(&jobs) {
-            eprintln!("warning: {e}");
-        }
-        println!(
-            "{}: cancelled job(s) {} ({} task(s)); waiting for them to stop",
-            experiment.name,
-            jobs.join(", "),
-            queued.len()
-        );
-        slurm::wait_gone(&jobs, Duration::from_secs(120))
-            .with_context(|| format!("{}: cancelled", experiment.name))?;
-        println!(
-            "{}: stopped; unfinished trials resume from their last checkpoint on the next replicate",
-            experiment.name
-        );
+        slurm::cancel(
+            &store.experiment_dir(&experiment.name),
+            &experiment.name,
+            Duration::from_secs(120),
+            &mut |line| println!("{line}"),
+            &mut |warning| eprintln!("warning: {warning}"),
+        )
+        .map_err(|e| match e {
+            // Cancelled, but not gone in time.
+            slurm::SlurmError::StillQueued { .. } => {
+                anyhow::Error::new(e).context(format!("{}: cancelled", experiment.name))
+            }
+            e => e.into(),
+        })?;
     }
     Ok(ExitCode::SUCCESS)
 }
