@@ -33,9 +33,9 @@ use store::{self, Store};
 use trainer::Event;
 
 /// Exit code of a worker whose trial was stopped on request (resumes later).
-pub const WORKER_STOPPED: i32 = 4;
+pub const WORKER_STOPPED: i32 = crate::exit::STOPPED as i32;
 /// Exit code of a worker whose trial was done or claimed by another process.
-pub const WORKER_SKIPPED: i32 = 5;
+pub const WORKER_SKIPPED: i32 = crate::exit::SKIPPED as i32;
 
 /// Errors of the local executor.
 #[derive(Debug, thiserror::Error)]

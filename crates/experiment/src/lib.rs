@@ -18,6 +18,7 @@ pub mod bench;
 pub mod cost;
 pub mod device;
 pub mod executor;
+pub mod exit;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
 pub mod provenance;

@@ -11,6 +11,7 @@ use crate::trial_run::{self, RunError, TrialSpec, run_trial};
 use cluster::slurm::{self, Attempt, AttemptEnd};
 use data::FashionMnist;
 use spec::Experiment;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +61,27 @@ pub enum WorkerEnd {
     },
     /// Done or held by another process: nothing to do.
     Skipped,
+}
+
+/// Sends one of the trial's events to the parent: a JSON line, flushed at once (the local
+/// executor reads them back line by line; a line it cannot read is skipped). A parent that
+/// is gone is noticed by the signal handlers, not here.
+pub fn send_event(out: &mut impl Write, event: &Event) {
+    let line = serde_json::to_string(event).expect("events serialise");
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+impl WorkerEnd {
+    /// The worker process's exit code, which the executor reads back: 0 recorded, 4
+    /// stopped (the trial resumes later), 5 skipped.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            WorkerEnd::Recorded => crate::exit::SUCCESS,
+            WorkerEnd::Stopped { .. } => crate::exit::STOPPED,
+            WorkerEnd::Skipped => crate::exit::SKIPPED,
+        }
+    }
 }
 
 /// Why a worker did not run its trial to the end.
@@ -303,5 +325,25 @@ impl SlurmTask {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_one_json_line_the_executor_reads_back() {
+        let event = Event::EpochStarted {
+            epoch: 3,
+            lr: 0.005,
+        };
+        let mut out = Vec::new();
+        send_event(&mut out, &event);
+        send_event(&mut out, &event);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(serde_json::from_str::<Event>(lines[0]).unwrap(), event);
     }
 }

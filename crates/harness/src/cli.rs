@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use experiment::device::DeviceChoice;
+use experiment::replicate::Jobs;
 use std::path::PathBuf;
 
 /// Reproducible Fashion-MNIST experiments: train, repeat with seeds, prove where every
@@ -145,29 +146,6 @@ pub enum ExportCommand {
     },
 }
 
-/// `--jobs`: a number, or `auto`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobsArg {
-    /// Pick from the calibration.
-    Auto,
-    /// This many.
-    Count(usize),
-}
-
-impl std::str::FromStr for JobsArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(JobsArg::Auto),
-            _ => match s.parse::<usize>() {
-                Ok(0) => Err("must be at least 1".into()),
-                Ok(n) => Ok(JobsArg::Count(n)),
-                Err(_) => Err(format!("`{s}`: expected a number of jobs or `auto`")),
-            },
-        }
-    }
-}
-
 /// Options shared by every command that trains.
 #[derive(Debug, Args, Clone)]
 pub struct RunOpts {
@@ -261,7 +239,7 @@ pub struct ReplicateArgs {
     /// `auto`: the split of this machine's cores into jobs x threads with the shortest
     /// estimated wall time for this plan (from the calibration).
     #[arg(long, default_value = "1")]
-    pub jobs: JobsArg,
+    pub jobs: Jobs,
     /// Print the plan (with --slurm: and the sbatch script) and stop.
     #[arg(long)]
     pub dry_run: bool,

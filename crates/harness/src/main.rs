@@ -10,11 +10,9 @@ mod data_cmd;
 mod onnx_cmd;
 mod parity_cmd;
 mod plan_cmd;
-mod progress;
 mod replicate_cmd;
 mod report_cmd;
 mod reproduce_cmd;
-mod signals;
 mod slurm_cmd;
 mod tensorboard_cmd;
 mod train_cmd;
@@ -36,11 +34,11 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", chain_text(&err));
+            eprintln!("error: {}", terminal::errors::one_line(err.as_ref()));
             if err.downcast_ref::<common::UsageError>().is_some() {
-                ExitCode::from(signals::exit::USAGE)
+                ExitCode::from(experiment::exit::USAGE)
             } else {
-                ExitCode::from(signals::exit::FAILURE)
+                ExitCode::from(experiment::exit::FAILURE)
             }
         }
     }
@@ -49,21 +47,6 @@ fn main() -> ExitCode {
 /// The error and its causes, `: `-separated, each cause once: library errors print their
 /// source in their own message (`{path}: {source}`), so a cause whose text is already
 /// there is not repeated (no "No such file or directory (os error 2): No such file ...").
-fn chain_text(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
-}
-
 fn run() -> anyhow::Result<ExitCode> {
     // Before anything touches libtorch: it settles at the first CUDA question whether it
     // has a CUDA backend. Without an NVIDIA driver nothing is opened (no CUDA libraries

@@ -4,11 +4,11 @@
 
 use crate::cli::{DeviceChoice, ParityArgs, RunOpts};
 use crate::common;
-use crate::replicate_cmd::CliReporter;
 use anyhow::{Context, bail};
 use parity::{Note, ParityRequest};
 use std::process::ExitCode;
 use std::time::Instant;
+use terminal::reporter::TerminalReporter;
 
 pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -55,7 +55,7 @@ pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
         program: std::env::current_exe().context("cannot find this program to run workers")?,
     };
     drop(dataset);
-    let outcome = parity::run(&request, &mut CliReporter::new(), &|note| match note {
+    let outcome = parity::run(&request, &mut TerminalReporter::new(), &|note| match note {
         Note::Info(line) => println!("{line}"),
         Note::Warning(line) => eprintln!("warning: {line}"),
         Note::Passed(line) => eprintln!("{line}"),

@@ -5,131 +5,17 @@
 //! runs one trial.
 //!
 //! `replicate` exits 0 only when every planned trial is recorded. Signals are handled as
-//! [`crate::signals`] describes.
+//! `terminal::signals` describes.
 
-use crate::cli::{JobsArg, ReplicateArgs, WorkerArgs};
+use crate::cli::{ReplicateArgs, WorkerArgs};
 use crate::common;
-use crate::progress::{PlanState, Printer};
-use crate::signals::{self, exit};
 use anyhow::{Context, bail};
-use experiment::cost::Calibrating;
-use experiment::executor::{Control, Report};
-use experiment::replicate::{self, Jobs, Outcome, Planned, Reporter, Request};
-use experiment::worker_process::{self as worker, WorkerEnd};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use std::io::Write;
+use experiment::replicate::{self, Planned, Request};
+use experiment::worker_process as worker;
 use std::process::ExitCode;
 use store::Store;
-
-/// The command line's side of a plan's run: lines above the progress bars, warnings on
-/// standard error, calibration lines, the bars themselves, and signals forwarded to the
-/// executor while trials run.
-pub struct CliReporter {
-    printer: Printer,
-    signals: Option<signal_hook::iterator::Handle>,
-}
-
-impl CliReporter {
-    /// A reporter drawing on this terminal (plain lines when piped).
-    pub fn new() -> CliReporter {
-        CliReporter {
-            printer: Printer::new(),
-            signals: None,
-        }
-    }
-}
-
-impl Reporter for CliReporter {
-    fn line(&mut self, text: &str) {
-        self.printer.line(text);
-    }
-
-    fn warning(&mut self, text: &str) {
-        eprintln!("warning: {text}");
-    }
-
-    fn calibrating(&mut self, c: &Calibrating<'_>) {
-        if c.index == 1 {
-            println!(
-                "calibrating {} workload(s) this machine has not measured yet at this thread count, once per machine: a tiny trial each (a probe sized by the network's FLOPs, then 3 training and 2 evaluation batches twice and a short latency phase; seconds each)",
-                c.total
-            );
-        }
-        println!(
-            "calibrating [{}/{}] {} (once per machine{})",
-            c.index,
-            c.total,
-            c.workload,
-            c.left
-                .map(|d| format!("; about {} left", experiment::cost::human(d)))
-                .unwrap_or_default()
-        );
-    }
-
-    fn schedule(&mut self, report: Report<'_>) {
-        match report {
-            Report::Line(line) | Report::Warning(line) => self.printer.line(&line),
-            Report::Event {
-                trial,
-                event,
-                progress,
-                trial_left,
-                plan_left,
-                counts,
-            } => {
-                let label = format!(
-                    "{} {} s{}: ",
-                    trial.short_id(),
-                    trial.variant.name,
-                    trial.seed
-                );
-                self.printer
-                    .trial(&trial.id, &label, event, progress, trial_left);
-                self.printer.plan(&PlanState {
-                    counts,
-                    left: plan_left,
-                });
-            }
-        }
-    }
-
-    fn running(&mut self, control: Control) -> std::io::Result<()> {
-        let mut signals = signals::listen(&[SIGINT, SIGTERM, SIGHUP])?;
-        self.signals = Some(signals.handle());
-        std::thread::spawn(move || {
-            for signal in signals.forever() {
-                let name = signals::name(signal);
-                if signal == SIGINT {
-                    control.interrupt(name);
-                } else {
-                    control.terminate(name);
-                }
-            }
-        });
-        Ok(())
-    }
-
-    fn ran(&mut self) {
-        if let Some(handle) = self.signals.take() {
-            handle.close();
-        }
-        self.printer.clear();
-    }
-}
-
-/// The exit code of a plan's outcome: 0 when every planned trial is recorded, 4 when a
-/// signal or a stop request ended it early (rerun to resume), 1 when trials failed.
-pub fn exit_code(outcome: &Outcome) -> ExitCode {
-    match outcome {
-        Outcome::DryRun | Outcome::Complete => ExitCode::from(exit::SUCCESS),
-        Outcome::Signalled { .. }
-        | Outcome::Incomplete {
-            stop_requested: true,
-            ..
-        } => ExitCode::from(exit::STOPPED),
-        Outcome::Incomplete { .. } => ExitCode::FAILURE,
-    }
-}
+use terminal::reporter::TerminalReporter;
+use terminal::signals;
 
 pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     let mut experiments: Vec<Planned> = Vec::new();
@@ -147,10 +33,7 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         }
         return crate::slurm_cmd::submit(&args, &experiments);
     }
-    let jobs = match args.jobs {
-        JobsArg::Count(n) => Jobs::Count(n),
-        JobsArg::Auto => Jobs::Auto,
-    };
+    let jobs = args.jobs;
     // The flags are checked against each other before the device, the store or the
     // dataset is touched.
     replicate::check_flags(experiments.len(), jobs, args.run.threads, args.halfwidth)?;
@@ -174,8 +57,8 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         readme: args.readme.clone(),
         program: std::env::current_exe().context("locating the harness binary")?,
     };
-    let outcome = replicate::run(&request, &mut CliReporter::new())?;
-    Ok(exit_code(&outcome))
+    let outcome = replicate::run(&request, &mut TerminalReporter::new())?;
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 /// The child side: runs one trial (`experiment::worker_process::run`) and prints its events as
@@ -225,19 +108,11 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         warned,
     };
     let mut stdout = std::io::stdout().lock();
-    let on_event = &mut |event: &trainer::Event| {
-        let line = serde_json::to_string(event).expect("events serialise");
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
-    };
+    let on_event = &mut |event: &trainer::Event| worker::send_event(&mut stdout, event);
     let note = &mut |line: String| eprintln!("{line}");
     let end = match &task {
         Some(task) => task.run(&job, on_event, note)?,
         None => worker::run(&job, &mut || {}, on_event, note)?,
     };
-    Ok(match end {
-        WorkerEnd::Recorded => ExitCode::SUCCESS,
-        WorkerEnd::Stopped { .. } => ExitCode::from(exit::STOPPED),
-        WorkerEnd::Skipped => ExitCode::from(exit::SKIPPED),
-    })
+    Ok(ExitCode::from(end.exit_code()))
 }

@@ -1,12 +1,14 @@
 //! `harness reproduce`: retrain one recorded trial and compare it with its record.
 
-use crate::cli::{DeviceChoice, ReproduceArgs, RunOpts};
+use crate::cli::{DeviceChoice, ReproduceArgs};
 use crate::common;
-use crate::progress::Printer;
-use crate::signals::{self, exit};
 use anyhow::{Context, anyhow, bail};
+use experiment::exit;
+use experiment::replicate::DataSource;
 use experiment::reproduce;
 use std::process::ExitCode;
+use terminal::bars::Printer;
+use terminal::signals;
 
 pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
     let store = store::Store::new(&args.runs);
@@ -32,13 +34,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
     let threads = common::set_threads(Some(args.threads.unwrap_or(record.provenance.threads)), 1)?;
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
-    let dataset = common::dataset(&RunOpts {
-        sets: Vec::new(),
-        device: device_arg,
-        threads: Some(threads),
-        data_dir: args.data_dir.clone(),
-        no_verify: false,
-    })?;
+    let dataset = DataSource::verified(args.data_dir.clone()).load()?;
     let spec = reproduce::prepare(&record, &dataset)?;
     let work = reproduce::work_dir(&record, args.keep.as_deref());
     let mut printer = Printer::new();

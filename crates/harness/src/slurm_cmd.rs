@@ -1,12 +1,12 @@
 //! `harness replicate --slurm`, `harness status` and `harness cancel`: the command-line
 //! side of the Slurm executor in `cluster::slurm`.
 
-use crate::cli::{CancelArgs, JobsArg, ReplicateArgs, RunOpts, StatusArgs};
+use crate::cli::{CancelArgs, ReplicateArgs, StatusArgs};
 use crate::common;
 use anyhow::{Context, bail};
 use cluster::slurm::{self, SubmitRequest};
 use cluster::worker::WorkerInvocation;
-use experiment::replicate::Planned;
+use experiment::replicate::{DataSource, Jobs, Planned};
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 /// done, nor queued or running in a live job, nor held by a live claim, nor marked failed,
 /// as one job array (a trial shared by several files is one task).
 pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<ExitCode> {
-    let JobsArg::Count(jobs) = args.jobs else {
+    let Jobs::Count(jobs) = args.jobs else {
         bail!(
             "--jobs auto splits this machine's cores; with --slurm give the array throttle as a number"
         );
@@ -90,13 +90,6 @@ pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<E
 /// `harness status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = common::store(&args.runs)?;
-    let run = RunOpts {
-        sets: args.sets.clone(),
-        device: crate::cli::DeviceChoice::Cpu,
-        threads: None,
-        data_dir: args.data_dir.clone(),
-        no_verify: false,
-    };
     let all = args.configs.is_empty();
     let mut digest = None;
     for path in common::configs_or_all(&args.configs)? {
@@ -108,7 +101,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let max_tries = slurm::max_tries(args.max_tries, experiment.slurm.max_tries)?;
         let digest = match &digest {
             Some(d) => d,
-            None => digest.insert(common::dataset(&run)?.digest),
+            None => digest.insert(DataSource::verified(args.data_dir.clone()).load()?.digest),
         };
         for line in slurm::status(&store, &experiment, digest, max_tries)?.report(&experiment.name)
         {

@@ -2,14 +2,15 @@
 
 use crate::cli::TrainArgs;
 use crate::common;
-use crate::progress::Printer;
-use crate::signals::{self, exit};
 use anyhow::Context;
+use experiment::exit;
 use experiment::train_one::{Target, Trained, train_one};
 use experiment::trial_run::TrialSpec;
 use std::path::Path;
 use std::process::ExitCode;
 use store::record::TrialRecord;
+use terminal::bars::Printer;
+use terminal::signals;
 use trainer::Status;
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {

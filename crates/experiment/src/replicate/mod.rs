@@ -52,6 +52,22 @@ pub enum Jobs {
     Auto,
 }
 
+impl std::str::FromStr for Jobs {
+    type Err = String;
+
+    /// `auto`, or a number of jobs of at least 1.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Jobs::Auto),
+            _ => match s.parse::<usize>() {
+                Ok(0) => Err("must be at least 1".into()),
+                Ok(n) => Ok(Jobs::Count(n)),
+                Err(_) => Err(format!("`{s}`: expected a number of jobs or `auto`")),
+            },
+        }
+    }
+}
+
 /// The warning of a run whose data files are not checked (`--no-verify`).
 pub const NO_VERIFY: &str =
     "--no-verify: the SHA-256 of the data files is NOT checked; results may come from altered data";
@@ -66,6 +82,11 @@ pub struct DataSource {
 }
 
 impl DataSource {
+    /// The dataset in `dir` (else the usual places), its digests checked.
+    pub fn verified(dir: Option<PathBuf>) -> DataSource {
+        DataSource { dir, verify: true }
+    }
+
     /// Finds and loads the dataset.
     pub fn load(&self) -> Result<FashionMnist, ReplicateError> {
         let source = data::locate(self.dir.as_deref(), None).map_err(ReplicateError::Locate)?;
@@ -142,6 +163,20 @@ impl Outcome {
     /// Whether every planned trial is recorded (or nothing was to be run).
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::DryRun | Outcome::Complete)
+    }
+
+    /// The process's exit code: 0 when every planned trial is recorded, 4 when a signal or
+    /// a stop request ended the run early (rerun to resume), 1 when trials failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::DryRun | Outcome::Complete => crate::exit::SUCCESS,
+            Outcome::Signalled { .. }
+            | Outcome::Incomplete {
+                stop_requested: true,
+                ..
+            } => crate::exit::STOPPED,
+            Outcome::Incomplete { .. } => crate::exit::FAILURE,
+        }
     }
 }
 
@@ -278,4 +313,35 @@ pub fn set_threads(threads: Option<i32>, jobs: usize) -> Result<i32, ReplicateEr
     };
     tch::set_num_threads(threads);
     Ok(threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_parse_a_count_or_auto() {
+        assert_eq!("auto".parse::<Jobs>(), Ok(Jobs::Auto));
+        assert_eq!("3".parse::<Jobs>(), Ok(Jobs::Count(3)));
+        assert_eq!("0".parse::<Jobs>(), Err("must be at least 1".into()));
+        assert!("two".parse::<Jobs>().unwrap_err().contains("`two`"));
+    }
+
+    #[test]
+    fn exit_codes_say_done_stopped_or_failed() {
+        assert_eq!(Outcome::Complete.exit_code(), crate::exit::SUCCESS);
+        assert_eq!(Outcome::DryRun.exit_code(), crate::exit::SUCCESS);
+        let signalled = Outcome::Signalled {
+            signal: "SIGTERM".into(),
+            missing: 2,
+        };
+        assert_eq!(signalled.exit_code(), crate::exit::STOPPED);
+        let incomplete = |stop_requested| Outcome::Incomplete {
+            failed: 0,
+            missing: 1,
+            stop_requested,
+        };
+        assert_eq!(incomplete(true).exit_code(), crate::exit::STOPPED);
+        assert_eq!(incomplete(false).exit_code(), crate::exit::FAILURE);
+    }
 }

@@ -1,5 +1,5 @@
-//! Signals: how `replicate`, its workers and `train` stop when asked to, and the exit
-//! codes that say how a command ended.
+//! Signals: how `replicate`, its workers, `train` and `reproduce` stop when asked to (the
+//! exit codes that say how a command ended are `experiment::exit`).
 //!
 //! | who | signal | what happens |
 //! |---|---|---|
@@ -10,7 +10,7 @@
 //! | Slurm task (worker `--slurm`) | SIGUSR1 (`--signal=B:USR1@N`) | stop after the current batch, then `scontrol requeue` its own task, which resumes from the last checkpoint |
 //! | worker | SIGINT | ignored: a Ctrl-C reaches the whole foreground process group, and the parent decides |
 //! | worker | its parent dies | stop after the current batch (the kernel's parent-death signal, and a poll of the parent pid) |
-//! | `train` | SIGINT, SIGTERM, SIGHUP | stop after the current batch; the next `train` of the same trial resumes |
+//! | `train`, `reproduce` | SIGINT, SIGTERM, SIGHUP | stop after the current batch; the next `train` of the same trial resumes |
 //!
 //! A stopped or interrupted trial is never recorded as a result.
 
@@ -21,25 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use trainer::Stop;
-
-/// Exit codes of the `harness` commands (documented in the README).
-pub mod exit {
-    /// Everything asked for was done.
-    pub const SUCCESS: u8 = 0;
-    /// An error (its message is printed), or trials failed.
-    pub const FAILURE: u8 = 1;
-    /// The command line was malformed (clap's own code, and a bad `--set`).
-    pub const USAGE: u8 = 2;
-    /// `train`: the trial diverged (non-finite loss); its folder is complete and recorded.
-    pub const DIVERGED: u8 = 3;
-    /// Stopped on request (a signal, the dashboard's stop key) before everything was done;
-    /// what finished is kept and a rerun continues.
-    pub const STOPPED: u8 = experiment::executor::WORKER_STOPPED as u8;
-    /// Worker only: the trial was already done, or another process holds it.
-    pub const SKIPPED: u8 = experiment::executor::WORKER_SKIPPED as u8;
-    /// `reproduce`: the retrained trial's numbers differ from its record.
-    pub const DIFFERS: u8 = 6;
-}
 
 /// The signals a command wants delivered to its own thread instead of their default action.
 pub fn listen(signals: &[i32]) -> std::io::Result<Signals> {
@@ -92,7 +73,7 @@ pub fn watch_foreground(stop: Arc<Stop>) -> std::io::Result<()> {
     std::thread::spawn(move || {
         for _ in signals.forever() {
             if stop.now.swap(true, Ordering::Relaxed) {
-                std::process::exit(i32::from(exit::STOPPED));
+                std::process::exit(i32::from(experiment::exit::STOPPED));
             }
         }
     });

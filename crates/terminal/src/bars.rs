@@ -1,5 +1,5 @@
-//! Terminal output of running trials, drawn by `indicatif` from the one progress model
-//! (the `progress` crate, which the scheduler and the dashboard use too).
+//! Progress bars and lines of running trials, drawn by `indicatif` from the one progress
+//! model (the `progress` crate, which the scheduler and the dashboard use too).
 //!
 //! On a terminal: one bar per running trial (a `MultiProgress`, so `--jobs N` shows N
 //! bars) with its epoch, loss, speed and time left, and under them the plan's bar with its
@@ -12,7 +12,7 @@ use progress::TrialProgress;
 use progress::eta::{pace_of_running, trial_left_s};
 use progress::format::duration;
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use trainer::Event;
 
@@ -32,6 +32,8 @@ pub struct Printer {
     plan: Option<ProgressBar>,
     /// The progress of the trial `harness train` runs in this process.
     own: TrialProgress,
+    /// Where plain lines go (standard output, unless [`Printer::plain`] says otherwise).
+    out: Box<dyn Write + Send>,
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -51,6 +53,18 @@ impl Printer {
             bars: HashMap::new(),
             plan: None,
             own: TrialProgress::default(),
+            out: Box::new(std::io::stdout()),
+        }
+    }
+
+    /// Plain lines only, written to `out` (a log file, a test's buffer): no bars.
+    pub fn plain(out: Box<dyn Write + Send>) -> Self {
+        Printer {
+            multi: None,
+            bars: HashMap::new(),
+            plan: None,
+            own: TrialProgress::default(),
+            out,
         }
     }
 
@@ -58,7 +72,10 @@ impl Printer {
     pub fn line(&mut self, text: &str) {
         match &self.multi {
             Some(multi) if multi.println(text).is_ok() => {}
-            _ => println!("{text}"),
+            _ => {
+                let _ = writeln!(self.out, "{text}");
+                let _ = self.out.flush();
+            }
         }
     }
 
@@ -151,6 +168,12 @@ impl Printer {
         if let Some(plan) = self.plan.take() {
             plan.finish_and_clear();
         }
+    }
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer::new()
     }
 }
 
