@@ -94,6 +94,7 @@ test:
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	python3 bench/test_compare.py
 
 # The default finishes in under 15 minutes on 2 cores: the two architectures without
 # augmentation, 5 alternating pairs of 2,048-image epochs, the reference at 0 and 2 workers.
