@@ -351,12 +351,34 @@ impl FoldedNet {
                 Layout::ChannelsLast => channels_last(xs),
                 Layout::Mkldnn => xs.contiguous().to_mkldnn(),
             };
+            // In oneDNN's layout a ReLU followed by a max-pool is applied after it instead:
+            // max-pooling and ReLU commute exactly (both are monotone), and after the pool
+            // the ReLU touches a quarter of the values (2 conv at batch 256: 2.7 % faster
+            // in an interleaved A/B; channels-last came out 3-6 % slower, so it keeps the
+            // order). `relu_due` says a ReLU is owed to `ys`.
+            let defer = self.layout == Layout::Mkldnn;
+            let mut relu_due = false;
+            let owe = |mut z: Tensor, due: &mut bool| {
+                if defer {
+                    *due = true;
+                    z
+                } else {
+                    z.relu_()
+                }
+            };
+            let settle = |mut ys: Tensor, due: &mut bool| {
+                if std::mem::take(due) { ys.relu_() } else { ys }
+            };
             for layer in &self.layers {
                 ys = match layer {
-                    FoldedLayer::Conv(conv) => self.conv(&ys, conv).relu_(),
+                    FoldedLayer::Conv(conv) => {
+                        let ys = settle(ys, &mut relu_due);
+                        owe(self.conv(&ys, conv), &mut relu_due)
+                    }
                     FoldedLayer::Res { first, second } => {
+                        let ys = settle(ys, &mut relu_due);
                         let h = self.conv(&ys, first).relu_();
-                        (self.conv(&h, second) + &ys).relu_()
+                        owe(self.conv(&h, second) + &ys, &mut relu_due)
                     }
                     FoldedLayer::Pool => {
                         if self.layout == Layout::Mkldnn {
@@ -367,6 +389,7 @@ impl FoldedNet {
                     }
                 };
             }
+            ys = settle(ys, &mut relu_due);
             if self.layout == Layout::Mkldnn {
                 ys = ys.to_dense(None, false);
             }
