@@ -44,9 +44,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, `: `-separated, each cause once: library errors print their
-/// source in their own message (`{path}: {source}`), so a cause whose text is already
-/// there is not repeated (no "No such file or directory (os error 2): No such file ...").
 fn run() -> anyhow::Result<ExitCode> {
     // Before anything touches libtorch: it settles at the first CUDA question whether it
     // has a CUDA backend. Without an NVIDIA driver nothing is opened (no CUDA libraries

@@ -45,16 +45,11 @@ fn style(template: &str) -> ProgressStyle {
 impl Printer {
     /// Bars when stdout is a terminal, plain lines otherwise.
     pub fn new() -> Self {
-        let multi = std::io::stdout()
+        let mut printer = Printer::plain(Box::new(std::io::stdout()));
+        printer.multi = std::io::stdout()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-        Printer {
-            multi,
-            bars: HashMap::new(),
-            plan: None,
-            own: TrialProgress::default(),
-            out: Box::new(std::io::stdout()),
-        }
+        printer
     }
 
     /// Plain lines only, written to `out` (a log file, a test's buffer): no bars.

@@ -1,6 +1,7 @@
 //! How a command prints the error it ends with: one line, the error and its causes joined
-//! by `: `, a cause whose text an earlier one already contains left out (a wrapper that
-//! repeats its source's message would otherwise say everything twice).
+//! by `: `, a cause whose text an earlier one already contains left out: library errors
+//! print their source in their own message (`{path}: {source}`), which would otherwise
+//! say everything twice ("No such file or directory (os error 2): No such file ...").
 
 /// The error and its sources as one line.
 pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {

@@ -10,9 +10,7 @@ use experiment::executor::{Control, Report};
 use experiment::replicate::Reporter;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-/// The terminal's side of a plan's run: lines above the progress bars, warnings on
-/// standard error, calibration lines, the bars themselves, and signals forwarded to the
-/// executor while trials run.
+/// The terminal's side of a plan's run (see the module's documentation).
 pub struct TerminalReporter {
     printer: Printer,
     signals: Option<signal_hook::iterator::Handle>,
