@@ -127,5 +127,5 @@ parity: build
 parity-study: build
 	@scripts/setup.sh --bench
 	$(HARNESS) export records configs/parity-study.ron --runs results --out runs
-	$(HARNESS) parity --config configs/parity-study.ron --threads 1
+	$(HARNESS) parity --config configs/parity-study.ron --threads 1 --archs 'conv2,conv4,conv2 bf16,conv4 bf16'
 	$(HARNESS) export records configs/parity-study.ron --out results

@@ -31,6 +31,7 @@ Modes:
 """
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -215,7 +216,16 @@ def param_count(model):
 # ------------------------------------------------------------------------ training
 
 
-def train_epoch(model, loader, optimizer, criterion):
+def autocast(precision):
+    """The context of a forward pass: `torch.autocast("cpu", dtype=torch.bfloat16)` for
+    --precision bf16 (PyTorch's own mixed precision: convolutions and linear layers in
+    bf16, the loss in fp32; weights and optimiser stay fp32), nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(model, loader, optimizer, criterion, precision="fp32"):
     """One pass over the loader; returns (wall seconds, summed batch losses, images,
     batches). The wall time covers everything the loop does: worker start-up, decoding,
     augmentation, collation, forward, backward, optimizer step."""
@@ -224,7 +234,8 @@ def train_epoch(model, loader, optimizer, criterion):
     start = time.perf_counter()
     for x, y in loader:
         optimizer.zero_grad()
-        loss = criterion(model(x), y)
+        with autocast(precision):
+            loss = criterion(model(x), y)
         loss.backward()
         optimizer.step()
         loss_sum += loss.item()
@@ -234,12 +245,14 @@ def train_epoch(model, loader, optimizer, criterion):
 
 
 @torch.no_grad()
-def evaluate(model, loader):
+def evaluate(model, loader, precision="fp32"):
     """Test accuracy in percent (as our records), or None without test images."""
     model.eval()
     correct, total = 0, 0
     for x, y in loader:
-        correct += (model(x).argmax(dim=1) == y).sum().item()
+        with autocast(precision):
+            logits = model(x)
+        correct += (logits.float().argmax(dim=1) == y).sum().item()
         total += y.shape[0]
     return 100.0 * correct / total if total else None
 
@@ -381,6 +394,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: train and evaluate under torch.autocast('cpu', dtype=torch.bfloat16)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--mode", choices=["train", "epochs", "latency", "peak"], default="train")
     p.add_argument("--engines", action="store_true",
@@ -421,12 +436,13 @@ def main(argv=None):
             "device": "cpu",
             "params": n_params,
             "seed": args.seed,
+            "precision": args.precision,
         }
     )
     log(
         f"arch={args.arch} channels={args.channels} kernel={args.kernel} bn={not args.no_bn} "
         f"dropout={args.dropout} params={n_params} augment={','.join(sorted(args.augment)) or 'none'} "
-        f"threads={torch.get_num_threads()} workers={args.num_workers} torch={torch.__version__}"
+        f"threads={torch.get_num_threads()} workers={args.num_workers} precision={args.precision} torch={torch.__version__}"
     )
 
     try:
@@ -465,9 +481,9 @@ def main(argv=None):
     epochs += [(e, False) for e in range(1, args.epochs + 1)]
     for epoch, warmup in epochs:
         lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
-        seconds, loss_sum, images, batches = train_epoch(model, train_loader, optimizer, criterion)
+        seconds, loss_sum, images, batches = train_epoch(model, train_loader, optimizer, criterion, args.precision)
         scheduler.step()
-        accuracy = evaluate(model, test_loader) if m > 0 else None
+        accuracy = evaluate(model, test_loader, args.precision) if m > 0 else None
         line = {
             "kind": "epoch",
             "epoch": epoch,

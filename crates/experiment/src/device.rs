@@ -95,6 +95,41 @@ impl std::fmt::Display for DeviceChoice {
     }
 }
 
+/// Whether a CPU computes bfloat16 natively, from `/proc/cpuinfo`'s text: the `avx512_bf16`
+/// flag (AVX-512 BF16: Intel Cooper Lake and later, AMD Zen 4 and later) or `amx_bf16`
+/// (Intel AMX). Read from the flags, never the model name (cloud VMs call every EPYC
+/// "AMD EPYC").
+pub fn cpu_has_native_bf16(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .and_then(|l| l.split_once(':'))
+        .is_some_and(|(_, flags)| {
+            flags
+                .split_whitespace()
+                .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+        })
+}
+
+/// The warning a plan with bf16 trials gets before training on `device`, when that is a
+/// CPU without native bf16 ([`cpu_has_native_bf16`] of `cpuinfo`): libtorch then converts
+/// to and from fp32 around every bf16 convolution in software.
+pub fn bf16_warning(device: Device, cpuinfo: &str) -> Option<String> {
+    (device == Device::Cpu && !cpu_has_native_bf16(cpuinfo)).then(|| {
+        "precision bf16 on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in /proc/cpuinfo): \
+         its convolutions are emulated, so bf16 trials run slower than fp32 here, not faster \
+         (the estimate above is calibrated in bf16 on this machine: compare it with an fp32 dry run); \
+         use precision fp32, or a CPU with AVX-512 BF16 or AMX, or a GPU"
+            .to_string()
+    })
+}
+
+/// [`bf16_warning`] for this machine (its `/proc/cpuinfo`).
+pub fn bf16_warning_here(device: Device) -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    bf16_warning(device, &cpuinfo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +156,23 @@ mod tests {
             let err = DeviceChoice::Cuda(0).resolve().unwrap_err().to_string();
             assert!(err.starts_with("--device cuda:0: "), "{err}");
         }
+    }
+
+    #[test]
+    fn bf16_is_native_only_with_the_flags_and_only_the_cpu_warns() {
+        let zen4 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n";
+        let zen3 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n";
+        let sapphire = "flags\t\t: avx512f amx_bf16 amx_tile\n";
+        assert!(cpu_has_native_bf16(zen4));
+        assert!(cpu_has_native_bf16(sapphire));
+        assert!(!cpu_has_native_bf16(zen3));
+        // A model name that mentions bf16 is not a flag.
+        assert!(!cpu_has_native_bf16(
+            "model name\t: avx512_bf16 lookalike\nflags\t: sse\n"
+        ));
+        assert_eq!(bf16_warning(Device::Cpu, zen4), None);
+        let warning = bf16_warning(Device::Cpu, zen3).expect("a warning");
+        assert!(warning.contains("slower than fp32"), "{warning}");
+        assert_eq!(bf16_warning(Device::Cuda(0), zen3), None);
     }
 }

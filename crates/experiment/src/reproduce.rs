@@ -138,19 +138,53 @@ pub enum RetrainError {
     Run(#[from] crate::trial_run::RunError),
 }
 
+/// The name prefix of [`work_dir`]'s temporary folders.
+pub const WORK_PREFIX: &str = "harness-reproduce-";
+
 /// The folder `harness reproduce` retrains `record` in: `keep` when given (the caller
-/// checked it does not exist), else a temporary folder of this process.
+/// checked it does not exist), else a temporary folder of this process,
+/// `harness-reproduce-<short id>-<writer tag>` (the tag names this process and its start
+/// time, [`store::lease::writer_tag`]). Those that processes killed before their clean-up
+/// (`kill -9`) left are swept first ([`sweep_dead_work_dirs`]).
 pub fn work_dir(record: &TrialRecord, keep: Option<&std::path::Path>) -> std::path::PathBuf {
     keep.map_or_else(
         || {
-            std::env::temp_dir().join(format!(
-                "harness-reproduce-{}-{}",
+            let tmp = std::env::temp_dir();
+            sweep_dead_work_dirs(&tmp);
+            tmp.join(format!(
+                "{WORK_PREFIX}{}-{}",
                 id::short(&record.id),
-                std::process::id()
+                store::lease::writer_tag()
             ))
         },
         std::path::Path::to_path_buf,
     )
+}
+
+/// Removes the folders `harness-reproduce-<id>-<writer tag>` in `dir` whose process is
+/// known to be dead ([`store::lease::writer_dead`]); live ones, other hosts' and folders of
+/// another form are kept. Returns the folders removed.
+pub fn sweep_dead_work_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((_, tag)) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(WORK_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && store::lease::writer_dead(tag) && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed
 }
 
 /// The trial to retrain from `record`, once [`check`] has found that it can be reproduced
@@ -425,6 +459,35 @@ mod tests {
     fn record() -> TrialRecord {
         let text = include_str!("../tests/golden/reproduce_record.json");
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn work_folders_of_dead_processes_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = store::lease::writer_tag();
+        // This process's pid with another start time: a process that is gone.
+        let (context, rest) = live.split_once('.').unwrap();
+        let pid = rest.split('.').next().unwrap();
+        let dead = format!("{context}.{pid}.1");
+        let make = |name: String| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.join("ckpt")).unwrap();
+            path
+        };
+        let stale = make(format!("{WORK_PREFIX}063cd6148a27-{dead}"));
+        let running = make(format!("{WORK_PREFIX}063cd6148a27-{live}"));
+        let other = make("harness-reproduce-notes".into());
+        assert_eq!(sweep_dead_work_dirs(dir.path()), vec![stale.clone()]);
+        assert!(!stale.exists());
+        assert!(running.exists() && other.exists());
+        // The folder of this process is named by its writer tag, so a later sweep keeps it.
+        let r = record();
+        let ours = work_dir(&r, None);
+        assert!(
+            ours.to_str().unwrap().ends_with(&live),
+            "{}",
+            ours.display()
+        );
     }
 
     #[test]

@@ -413,11 +413,7 @@ pub fn run_trial(
     write_atomic(&dir.join(CONFIG), config_text.as_bytes()).map_err(store_err)?;
     if let Some(from) = &resume {
         // The epochs up to the checkpoint, from its manifest: never a torn tail.
-        let mut text = String::new();
-        for m in &from.manifest.epochs {
-            text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
-            text.push('\n');
-        }
+        let text = store::trial_files::metrics_text(&from.manifest.epochs);
         write_atomic(&dir.join(METRICS), text.as_bytes()).map_err(store_err)?;
     }
 

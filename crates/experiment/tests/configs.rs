@@ -155,6 +155,18 @@ fn invalid(text: &str, sets: &[&str]) -> (usize, String, String) {
             );
             (line, field, message)
         }
+        // From the command line: line 0, the message names the flag.
+        Err(err @ ConfigError::BadSet { .. }) => {
+            let message = err.to_string();
+            let ConfigError::BadSet { set, field, .. } = err else {
+                unreachable!()
+            };
+            assert!(
+                message.starts_with(&format!("--set {set}: field `{field}`")),
+                "{message}"
+            );
+            (0, field, message)
+        }
         Err(other) => panic!("expected an invalid value, got: {other}"),
         Ok(_) => panic!("accepted:\n{text}"),
     }

@@ -214,6 +214,14 @@ fn check_outcome(path: &Path, result: Result<spec::Experiment, ConfigError>) {
                 v.trial.config().clone().validate().unwrap();
             }
         }
+        // A bad `--set` is a bad command line: it names the flag, not the file.
+        Err(err @ ConfigError::BadSet { .. }) => {
+            let message = err.to_string();
+            assert!(
+                message.starts_with("--set "),
+                "the error names the flag: {message}"
+            );
+        }
         Err(err) => {
             let message = err.to_string();
             assert!(

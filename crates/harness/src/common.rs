@@ -31,7 +31,11 @@ pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<Override>> {
 /// Loads an experiment with overrides and an optional seed count.
 pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::Result<Experiment> {
     let overrides = overrides(sets)?;
-    let mut experiment = spec::config::load(path, &overrides)?;
+    let mut experiment = spec::config::load(path, &overrides).map_err(|e| match e {
+        // A bad `--set` is a bad command line (exit 2), named by its flag.
+        spec::config::ConfigError::BadSet { .. } => anyhow::Error::new(UsageError(e.to_string())),
+        other => anyhow::Error::new(other),
+    })?;
     if let Some(n) = seeds {
         experiment.set_seed_count(n).map_err(anyhow::Error::msg)?;
     }

@@ -31,8 +31,13 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    terminal::errors::install_stdout_hook();
     match run() {
         Ok(code) => code,
+        // A closed standard output (`harness export csv | head`) ends quietly.
+        Err(err) if terminal::errors::closed_pipe(err.as_ref()) => {
+            ExitCode::from(terminal::errors::CLOSED_PIPE_EXIT as u8)
+        }
         Err(err) => {
             eprintln!("error: {}", terminal::errors::one_line(err.as_ref()));
             if err.downcast_ref::<common::UsageError>().is_some() {

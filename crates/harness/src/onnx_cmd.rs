@@ -3,7 +3,7 @@
 
 use crate::cli::{CheckpointArg, DeviceChoice, OnnxArgs, RunOpts};
 use crate::common;
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use experiment::onnx_export::{self, Weights};
 use experiment::reproduce;
 use std::process::ExitCode;
@@ -11,12 +11,9 @@ use std::process::ExitCode;
 pub fn run(args: OnnxArgs) -> anyhow::Result<ExitCode> {
     let store = store::Store::new(&args.runs);
     let record = reproduce::find(&store, &args.trial).map_err(|e| anyhow!(e))?;
-    if args.out.is_dir() {
-        bail!(
-            "--out {}: is a folder; name the file to write",
-            args.out.display()
-        );
-    }
+    // Before the work: a folder, a block device or a socket is refused with the reason.
+    store::atomic::output_target(&args.out)
+        .map_err(|e| anyhow!("--out {}: {e}; name the file to write", args.out.display()))?;
     let weights = match args.checkpoint {
         CheckpointArg::Last => Weights::Last,
         CheckpointArg::Best => Weights::Best,
@@ -36,7 +33,7 @@ pub fn run(args: OnnxArgs) -> anyhow::Result<ExitCode> {
     })?;
     reproduce::check(&record, &dataset.digest)?;
     let exported = onnx_export::export(&record, &checkpoints, weights, &dataset)?;
-    store::write_atomic(&args.out, &exported.bytes)
+    store::write_output(&args.out, &exported.bytes)
         .with_context(|| format!("writing {}", args.out.display()))?;
     for line in exported.lines(&record, weights, &args.out) {
         println!("{line}");

@@ -2,6 +2,7 @@
 
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
+use anyhow::Context;
 use reporting::selection::Naming;
 use spec::Experiment;
 use std::path::{Path, PathBuf};
@@ -38,16 +39,20 @@ pub fn write_all(
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let store = common::store(&args.runs)?;
     let configs = common::configs_or_all(&args.configs)?;
+    // Every file first, then what was written: a reader that closes standard output
+    // early (`harness report | head -1`) cannot cut the work short.
+    let mut written = Vec::new();
     let mut wrote_any = false;
     for path in &configs {
         let experiment = common::experiment(path, &args.sets, args.seeds)?;
         if args.configs.is_empty() && records(&store, &experiment)?.is_empty() {
             continue;
         }
-        for file in write_all(&experiment, &store, &args.reports, &args.readme)? {
-            println!("wrote {}", file.display());
-        }
+        written.extend(write_all(&experiment, &store, &args.reports, &args.readme)?);
         wrote_any = true;
+    }
+    for file in &written {
+        println!("wrote {}", file.display());
     }
     if !wrote_any {
         println!("no experiment in {} has trials yet", args.runs.display());
@@ -95,12 +100,15 @@ pub fn export_csv(
     let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {
-            store::write_atomic(path, text.as_bytes())?;
+            store::write_output(path, text.as_bytes())?;
             eprintln!("wrote {} ({} trials)", path.display(), all.len());
         }
         None => {
             use std::io::Write;
-            std::io::stdout().lock().write_all(text.as_bytes())?;
+            std::io::stdout()
+                .lock()
+                .write_all(text.as_bytes())
+                .context("writing to standard output")?;
         }
     }
     Ok(ExitCode::SUCCESS)

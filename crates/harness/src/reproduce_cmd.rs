@@ -14,6 +14,11 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
     let store = store::Store::new(&args.runs);
     let record = reproduce::find(&store, &args.trial).map_err(|e| anyhow!(e))?;
     let short = store::id::short(&record.id).to_string();
+    // The folder's copies of the record (config.ron, trial.json, metrics.jsonl) are checked
+    // and repaired as every reader of the store does; its missing account is named.
+    for repaired in store::trial_files::check_and_repair(&store.trial_dir(&record.id), &record) {
+        eprintln!("warning: {repaired}");
+    }
     if let Some(keep) = &args.keep
         && keep.exists()
     {

@@ -91,13 +91,22 @@ pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<E
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = common::store(&args.runs)?;
     let all = args.configs.is_empty();
+    if !store.trials_dir().is_dir() {
+        anyhow::bail!(
+            "{}: not a run store (it has no {}/ folder; a store is what `harness replicate` writes, e.g. runs/ or results/)",
+            args.runs.display(),
+            store::TRIALS
+        );
+    }
     let mut digest = None;
+    let mut shown = 0;
     for path in common::configs_or_all(&args.configs)? {
         let experiment = common::experiment(&path, &args.sets, args.seeds)?;
         let exp_dir = store.experiment_dir(&experiment.name);
         if all && !exp_dir.exists() {
             continue;
         }
+        shown += 1;
         let max_tries = slurm::max_tries(args.max_tries, experiment.slurm.max_tries)?;
         let digest = match &digest {
             Some(d) => d,
@@ -107,6 +116,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         {
             println!("{line}");
         }
+    }
+    if shown == 0 {
+        println!(
+            "no experiment of configs/ has run in {} yet",
+            args.runs.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

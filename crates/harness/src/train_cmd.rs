@@ -38,13 +38,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let spec = TrialSpec::new(&experiment, variant, args.seed, &dataset.digest);
     let mut printer = Printer::new();
     printer.line(&format!(
-        "trial {}: {} / variant {} / seed {} on {} ({threads} threads)",
+        "trial {}: {} / variant {} / seed {} on {} ({threads} threads, {})",
         spec.short_id(),
         experiment.name,
         variant.name,
         spec.seed,
-        experiment::provenance::device_label(device)
+        experiment::provenance::device_label(device),
+        variant.trial.precision
     ));
+    if variant.trial.precision == models::Precision::Bf16
+        && let Some(warning) = experiment::device::bf16_warning_here(device)
+    {
+        eprintln!("warning: {warning}");
+    }
     let mut show = |event: &trainer::Event| printer.own(event);
 
     let target = match (&args.out, &store) {

@@ -85,6 +85,94 @@ fn reproduce_says_identical_then_differs_on_a_tampered_record_and_refuses_anothe
     assert!(text(&out).contains("no trial abcdef"), "{}", text(&out));
 }
 
+/// A bf16 trial trains, says its precision in its record, its `config.ron` and its report,
+/// has another id than the fp32 trial of the same settings and seed, and reproduces bit
+/// for bit on this machine.
+#[test]
+fn a_bf16_trial_records_its_precision_and_reproduces_bit_for_bit() {
+    let ws = Workspace::new();
+    ws.ok(&["train", SMOKE, "--threads", "1", "--set", "precision=bf16"]);
+    let (id, trial) = only_trial(&ws);
+    let s = summary(&trial);
+    assert_eq!(s["config"]["precision"], "bf16", "{s}");
+    let config = std::fs::read_to_string(trial.join("config.ron")).unwrap();
+    assert!(config.contains("precision: bf16"), "{config}");
+    let out = ws.run(&["reproduce", &id[..12]]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("identical"), "{said}");
+    // The fp32 trial of the same settings and seed is another trial, without the field.
+    ws.ok(&["train", SMOKE, "--threads", "1"]);
+    let ids: Vec<String> = ws
+        .finished_trials("smoke")
+        .iter()
+        .map(|t| summary(t)["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let fp32 = ws
+        .finished_trials("smoke")
+        .into_iter()
+        .find(|t| summary(t)["id"] != id.as_str())
+        .unwrap();
+    assert!(summary(&fp32)["config"].get("precision").is_none());
+    // The report says the precision of the bf16 trial.
+    ws.ok(&["report", SMOKE, "--set", "precision=bf16"]);
+    let report = std::fs::read_to_string(ws.join("reports/smoke.md")).unwrap();
+    assert!(report.contains("- Precision: bf16"), "{report}");
+}
+
+/// `metrics.jsonl` follows the rule of `config.ron`: an edited number is found by `report`
+/// and by `reproduce`, the bad copy kept as `metrics.jsonl.bad` and the file rewritten from
+/// the record; a missing `events.jsonl` is named.
+#[test]
+fn an_edited_metrics_file_is_found_kept_and_rewritten_from_the_record() {
+    let ws = Workspace::new();
+    ws.ok(&["train", SMOKE, "--threads", "1"]);
+    let (id, trial) = only_trial(&ws);
+    let metrics = trial.join("metrics.jsonl");
+    let original = std::fs::read_to_string(&metrics).unwrap();
+    let first = original.lines().next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(first).unwrap();
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    let edited = original.replacen(
+        &format!("\"test_accuracy\":{acc}"),
+        &format!("\"test_accuracy\":{}", acc + 2.0),
+        1,
+    );
+    assert_ne!(edited, original);
+    for args in [&["report", SMOKE][..], &["reproduce", &id[..12]][..]] {
+        std::fs::write(&metrics, &edited).unwrap();
+        let _ = std::fs::remove_file(trial.join("metrics.jsonl.bad"));
+        let out = ws.run(args);
+        let said = text(&out);
+        assert!(out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains("metrics.jsonl: differs from the record at epoch 1"),
+            "{args:?}: {said}"
+        );
+        assert!(said.contains("test_accuracy"), "{args:?}: {said}");
+        assert_eq!(
+            std::fs::read_to_string(&metrics).unwrap(),
+            original,
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(trial.join("metrics.jsonl.bad")).unwrap(),
+            edited,
+            "{args:?}"
+        );
+    }
+    // Repaired: the next read is quiet about it.
+    let out = ws.run(&["report", SMOKE]);
+    assert!(!text(&out).contains("metrics.jsonl"), "{}", text(&out));
+    // A deleted event log cannot be rebuilt: named on every read.
+    std::fs::remove_file(trial.join("events.jsonl")).unwrap();
+    let out = ws.run(&["report", SMOKE]);
+    let said = text(&out);
+    assert!(said.contains("events.jsonl: is missing"), "{said}");
+    assert!(said.contains("cannot be rebuilt"), "{said}");
+}
+
 #[test]
 fn exported_records_regenerate_byte_identical_reports_without_checkpoints() {
     let ws = Workspace::new();

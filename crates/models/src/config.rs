@@ -88,6 +88,70 @@ impl FromStr for Architecture {
     }
 }
 
+/// The arithmetic of a network's convolutions and classifier during training and
+/// evaluation.
+///
+/// `bf16` is mixed precision as PyTorch's autocast does it (`torch.autocast(device,
+/// dtype=torch.bfloat16)`): each convolution and the classifier cast their input, weight
+/// and bias to bfloat16 and compute in it (forward and backward); batch norm takes the
+/// bfloat16 activations with fp32 parameters and statistics (computing in fp32 inside, as
+/// PyTorch's mixed-type batch norm does); ReLU, pooling, the residual sum and dropout run
+/// on what they are given; the logits come back as fp32, so the loss, the gradients of the
+/// master weights and the optimiser are fp32. The weights themselves, the checkpoints and
+/// the deployed (latency) network stay fp32.
+///
+/// Serialised as `fp32` / `bf16`; `fp32` is the default and is left out of a trial's
+/// canonical configuration, so no fp32 trial id changed when the setting came.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout (the default).
+    #[default]
+    Fp32,
+    /// bfloat16 convolutions and classifier, fp32 elsewhere (autocast's mixed precision).
+    Bf16,
+}
+
+impl Precision {
+    /// Both, in the order of the tables.
+    pub const ALL: [Precision; 2] = [Precision::Fp32, Precision::Bf16];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Whether this is the default, fp32 (serde's `skip_serializing_if`).
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                ModelError::new(
+                    "precision",
+                    format!("unknown precision `{s}` (expected fp32 or bf16)"),
+                )
+            })
+    }
+}
+
 /// An invalid model setting: which field, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("invalid model config: `{field}` {message}")]

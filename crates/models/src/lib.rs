@@ -159,7 +159,7 @@ pub mod layers;
 #[cfg(feature = "torch")]
 pub mod net;
 
-pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, ModelError};
+pub use config::{Architecture, MAX_CHANNELS, MAX_KERNEL_SIZE, ModelConfig, ModelError, Precision};
 pub use layers::{
     IMAGE_SIDE, IN_CHANNELS, NUM_CLASSES, expected_parameter_count, feature_len, forward_flops,
     layer_table, parameter_table, published_configs, study_parameter_count,

@@ -5,7 +5,7 @@ use std::fmt;
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-use crate::config::{ModelConfig, ModelError};
+use crate::config::{ModelConfig, ModelError, Precision};
 use crate::layers::{self, NUM_CLASSES, Stage};
 
 /// PyTorch's default initialisation of `nn.Conv2d` and `nn.Linear` (weights and biases):
@@ -30,6 +30,8 @@ const BN_EPS: f64 = 1e-5;
 struct ConvUnit {
     conv: nn::Conv2D,
     bn: Option<nn::BatchNorm>,
+    /// The "same" padding the convolution was built with (for the bf16 call).
+    padding: i64,
 }
 
 impl ConvUnit {
@@ -59,12 +61,32 @@ impl ConvUnit {
         let bn = cfg
             .batch_norm
             .then(|| nn::batch_norm2d(vs / bn_name, cout, bn_cfg));
-        ConvUnit { conv, bn }
+        ConvUnit {
+            conv,
+            bn,
+            padding: cfg.kernel_size / 2,
+        }
     }
 
-    /// conv then BN (no activation).
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs.apply(&self.conv);
+    /// conv then BN (no activation); in bf16 the convolution casts its input, weight and
+    /// bias to bfloat16 (autocast's rule), and batch norm takes its bf16 output.
+    fn forward_t(&self, xs: &Tensor, train: bool, precision: Precision) -> Tensor {
+        let ys = match precision {
+            Precision::Fp32 => xs.apply(&self.conv),
+            Precision::Bf16 => {
+                let bf16 = tch::Kind::BFloat16;
+                let bias = self.conv.bs.as_ref().map(|b| b.to_kind(bf16));
+                let padding = self.padding;
+                xs.to_kind(bf16).conv2d(
+                    &self.conv.ws.to_kind(bf16),
+                    bias.as_ref(),
+                    [1, 1],
+                    [padding, padding],
+                    [1, 1],
+                    1,
+                )
+            }
+        };
         match &self.bn {
             Some(bn) => ys.apply_t(bn, train),
             None => ys,
@@ -108,9 +130,9 @@ struct ResBlock {
 }
 
 impl ResBlock {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = self.first.forward_t(xs, train).relu();
-        (self.second.forward_t(&ys, train) + xs).relu()
+    fn forward_t(&self, xs: &Tensor, train: bool, precision: Precision) -> Tensor {
+        let ys = self.first.forward_t(xs, train, precision).relu();
+        (self.second.forward_t(&ys, train, precision) + xs).relu()
     }
 }
 
@@ -130,6 +152,7 @@ pub struct Net {
     config: ModelConfig,
     layers: Vec<Layer>,
     classifier: nn::Linear,
+    precision: Precision,
 }
 
 impl Net {
@@ -178,7 +201,20 @@ impl Net {
             config: cfg.clone(),
             layers,
             classifier,
+            precision: Precision::Fp32,
         })
+    }
+
+    /// The same network computing in `precision` (see [`Precision`]); its variables are
+    /// unchanged (fp32 master weights).
+    pub fn with_precision(mut self, precision: Precision) -> Net {
+        self.precision = precision;
+        self
+    }
+
+    /// The arithmetic of its training and evaluation passes.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The configuration this network was built from.
@@ -201,16 +237,27 @@ impl ModuleT for Net {
         } else {
             xs.shallow_clone()
         };
+        let precision = self.precision;
         for layer in &self.layers {
             ys = match layer {
-                Layer::Conv(unit) => unit.forward_t(&ys, train).relu(),
-                Layer::Res(block) => block.forward_t(&ys, train),
+                Layer::Conv(unit) => unit.forward_t(&ys, train, precision).relu(),
+                Layer::Res(block) => block.forward_t(&ys, train, precision),
                 Layer::Pool => ys.max_pool2d_default(2),
             };
         }
-        ys.flatten(1, -1)
-            .dropout(self.config.dropout, train)
-            .apply(&self.classifier)
+        let features = ys.flatten(1, -1).dropout(self.config.dropout, train);
+        match precision {
+            Precision::Fp32 => features.apply(&self.classifier),
+            Precision::Bf16 => {
+                let bf16 = tch::Kind::BFloat16;
+                let bias = self.classifier.bs.as_ref().map(|b| b.to_kind(bf16));
+                features
+                    .to_kind(bf16)
+                    .linear(&self.classifier.ws.to_kind(bf16), bias.as_ref())
+                    // The loss (autocast keeps cross-entropy in fp32) and what follows.
+                    .to_kind(tch::Kind::Float)
+            }
+        }
     }
 }
 

@@ -179,7 +179,7 @@ pub fn difference(epoch: u32, ours: &[f64], pytorch: &[f64]) -> Option<Differenc
     })
 }
 
-fn values(curves: &[Curve], epoch: u32, f: impl Fn(&Point) -> f64) -> Vec<f64> {
+pub(crate) fn values(curves: &[Curve], epoch: u32, f: impl Fn(&Point) -> f64) -> Vec<f64> {
     curves
         .iter()
         .filter(|c| !c.diverged)

@@ -280,6 +280,8 @@ pub fn render(conditions: &Conditions, archs: &[ArchParity]) -> String {
         "\nTraining loss: the mean over an epoch's batches of each batch's mean cross-entropy, taken while training; Welch's test per epoch, as for the accuracy. \"Epochs beyond noise\" counts the epochs whose 95% CI excludes 0 (with few seeds per side this test has little power; one run's epochs are correlated, so a side that is higher in every epoch is not independent evidence).\n"
     );
 
+    precision_section(w, archs);
+
     let _ = writeln!(w, "## Conditions\n");
     let names: Vec<&str> = archs.iter().map(|a| a.arch.as_str()).collect();
     let _ = writeln!(w, "- Architectures: {}", names.join(", "));
@@ -418,4 +420,66 @@ pub fn render(conditions: &Conditions, archs: &[ArchParity]) -> String {
          how large a difference the data still allow."
     );
     md
+}
+
+/// "bf16 against fp32": for each bf16 architecture whose fp32 twin (the same settings at
+/// fp32) is in the report, the final test accuracy of bf16 against fp32 on each side, by
+/// the same Welch test. bf16 is used for a table only where ours says "within noise".
+fn precision_section(w: &mut String, archs: &[ArchParity]) {
+    let pairs: Vec<(&ArchParity, &ArchParity)> = archs
+        .iter()
+        .filter(|a| a.settings.precision == models::Precision::Bf16)
+        .filter_map(|a| {
+            let twin = a.settings.at_fp32();
+            archs.iter().find(|b| b.settings == twin).map(|b| (a, b))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## bf16 against fp32\n");
+    let _ = writeln!(
+        w,
+        "| architecture | side | epoch | bf16 test acc % | fp32 test acc % | bf16 - fp32 [95% CI] | verdict |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    for (bf16, fp32) in pairs {
+        let epoch = bf16.settings.epochs;
+        for (side, a, b) in [
+            ("ours", &bf16.ours, &fp32.ours),
+            ("PyTorch", &bf16.pytorch, &fp32.pytorch),
+        ] {
+            let acc = |p: &Point| p.test_accuracy;
+            match difference(epoch, &values(a, epoch, acc), &values(b, epoch, acc)) {
+                Some(d) => {
+                    let ci = d.ci95.map_or_else(
+                        || "—".to_owned(),
+                        |(lo, hi)| format!("[{lo:+.2}, {hi:+.2}]"),
+                    );
+                    let verdict = d.verdict.to_string().replace("ours", "bf16");
+                    let _ = writeln!(
+                        w,
+                        "| {} | {side} | {epoch} | {} (n={}) | {} (n={}) | {:+.2} {ci} | {verdict} |",
+                        fp32.arch,
+                        mean_sd(&Some(d.ours), 2),
+                        d.ours.n,
+                        mean_sd(&Some(d.pytorch), 2),
+                        d.pytorch.n,
+                        d.welch.diff,
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        w,
+                        "| {} | {side} | {epoch} | — | — | — | no finished run at one precision |",
+                        fp32.arch
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\nEach side's bf16 runs against its own fp32 runs (Welch's test, 95% interval of the difference). The rule of the tables: bf16 is used for a table only where ours says \"difference within noise\" here.\n"
+    );
 }

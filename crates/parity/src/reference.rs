@@ -43,6 +43,10 @@ pub struct ReferenceSettings {
     pub batch_size: usize,
     /// `--eval-batch-size`.
     pub eval_batch_size: usize,
+    /// `--precision`: `fp32`, or `bf16` (PyTorch's CPU autocast). Left out of the cache
+    /// key at fp32.
+    #[serde(default, skip_serializing_if = "models::Precision::is_fp32")]
+    pub precision: models::Precision,
 }
 
 impl ReferenceSettings {
@@ -118,6 +122,7 @@ impl ReferenceSettings {
             test_limit: config.data.test_limit,
             batch_size: config.batch_size,
             eval_batch_size: config.eval_batch_size,
+            precision: config.precision,
         })
     }
 
@@ -155,6 +160,9 @@ impl ReferenceSettings {
         ];
         if !self.batch_norm {
             args.push("--no-bn".into());
+        }
+        if !self.precision.is_fp32() {
+            args.extend(["--precision".into(), self.precision.name().into()]);
         }
         if let Some(n) = self.train_limit {
             args.extend(["--train-limit".into(), n.to_string()]);
@@ -215,7 +223,20 @@ impl ReferenceSettings {
             self.epochs,
             images(self.train_limit, 60_000, "training images"),
             images(self.test_limit, 10_000, "test images"),
-        )
+        ) + match self.precision {
+            models::Precision::Fp32 => "",
+            models::Precision::Bf16 => {
+                "; bf16 mixed precision (ours: bf16 convolutions and classifier; PyTorch: torch.autocast(\"cpu\", dtype=torch.bfloat16))"
+            }
+        }
+    }
+
+    /// The same settings at fp32: what a bf16 run is compared with.
+    pub fn at_fp32(&self) -> ReferenceSettings {
+        ReferenceSettings {
+            precision: models::Precision::Fp32,
+            ..self.clone()
+        }
     }
 }
 
@@ -236,6 +257,9 @@ pub struct ReferenceStart {
     pub params: i64,
     /// The seed it was given.
     pub seed: u64,
+    /// `--precision` as it ran (`fp32`, `bf16`); absent from scripts older than the flag.
+    #[serde(default)]
+    pub precision: Option<String>,
 }
 
 /// One epoch line of the reference. Values a diverged run made non-finite are `None`

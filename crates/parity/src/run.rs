@@ -121,6 +121,30 @@ pub struct PythonInfo {
     pub torch: String,
     /// `torchvision.__version__`.
     pub torchvision: String,
+    /// Whether its torch runs a convolution in bf16 under `torch.autocast("cpu",
+    /// dtype=torch.bfloat16)`, which the reference's `--precision bf16` uses.
+    pub autocast_bf16: bool,
+}
+
+/// Refuses, before anything trains, a bf16 comparison against a Python whose torch
+/// cannot run the reference in bf16 ([`PythonInfo::autocast_bf16`]).
+pub fn check_precision(
+    variant: &str,
+    settings: &ReferenceSettings,
+    info: &PythonInfo,
+) -> Result<(), ParityError> {
+    if settings.precision == models::Precision::Bf16 && !info.autocast_bf16 {
+        return Err(ParityError::Unsupported {
+            variant: variant.to_owned(),
+            field: "precision".into(),
+            value: "bf16".into(),
+            why: format!(
+                "its torch {} does not run convolutions in bf16 under torch.autocast(\"cpu\", dtype=torch.bfloat16)",
+                info.torch
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn python_error(python: &Path, message: String) -> ParityError {
@@ -132,8 +156,13 @@ fn python_error(python: &Path, message: String) -> ParityError {
 
 /// Asks `python` for its torch and torchvision versions (and that PIL imports).
 pub fn python_info(python: &Path) -> Result<PythonInfo, ParityError> {
-    let probe = "import json, torch, torchvision, PIL; \
-                 print(json.dumps({'torch': torch.__version__, 'torchvision': torchvision.__version__}))";
+    let probe = "import json, torch, torchvision, PIL\n\
+                 try:\n    \
+                     with torch.autocast('cpu', dtype=torch.bfloat16):\n        \
+                         bf16 = torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)).dtype == torch.bfloat16\n\
+                 except Exception:\n    \
+                     bf16 = False\n\
+                 print(json.dumps({'torch': torch.__version__, 'torchvision': torchvision.__version__, 'autocast_bf16': bf16}))";
     let out = Command::new(python)
         .args(["-c", probe])
         .stdin(Stdio::null())
@@ -177,6 +206,7 @@ pub fn python_info(python: &Path) -> Result<PythonInfo, ParityError> {
     Ok(PythonInfo {
         torch: field("torch")?,
         torchvision: field("torchvision")?,
+        autocast_bf16: value["autocast_bf16"].as_bool().unwrap_or(false),
     })
 }
 
@@ -200,6 +230,9 @@ pub fn run(
         .map(|v| ReferenceSettings::from_trial(&v.name, v.trial.config()))
         .collect::<Result<_, _>>()?;
     let info = python_info(&request.python)?;
+    for (v, s) in experiment.variants.iter().zip(&settings) {
+        check_precision(&v.name, s, &info)?;
+    }
     note(Note::Info(format!(
         "parity: {} x {} seed(s) per side, {} thread(s), cpu; PyTorch: {} (torch {}, torchvision {})",
         experiment
@@ -493,6 +526,13 @@ impl Reference<'_> {
         }
         let output = crate::parse_reference_output(&stdout, seed, settings.epochs)
             .map_err(|e| failed(format!("{e}\n{err_tail}")))?;
+        if output.start.precision.as_deref().unwrap_or("fp32") != settings.precision.name() {
+            return Err(failed(format!(
+                "asked for precision {}, the run reports {}: this reference cannot run it",
+                settings.precision,
+                output.start.precision.as_deref().unwrap_or("none (fp32)")
+            )));
+        }
         if output.start.torch != self.info.torch {
             return Err(failed(format!(
                 "the run reports torch {}, the version probe said {} (the cache key uses the probe's)",
@@ -551,5 +591,32 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("/nonexistent/bin/python"), "{text}");
         assert!(text.contains("scripts/setup.sh"), "{text}");
+    }
+
+    /// A bf16 parity against a Python whose torch cannot autocast to bf16 is refused
+    /// before anything trains; fp32 is not affected, and the venv's real torch can.
+    #[test]
+    fn bf16_is_refused_against_a_reference_that_cannot_run_it() {
+        let mut config = trainer::TrialConfig::default();
+        let fp32 = ReferenceSettings::from_trial("conv4", &config).unwrap();
+        config.precision = models::Precision::Bf16;
+        let bf16 = ReferenceSettings::from_trial("conv4", &config).unwrap();
+        assert!(bf16.args().windows(2).any(|w| w == ["--precision", "bf16"]));
+        assert!(!fp32.args().iter().any(|a| a == "--precision"));
+        let without = PythonInfo {
+            torch: "1.9.0".into(),
+            torchvision: "0.10.0".into(),
+            autocast_bf16: false,
+        };
+        let err = check_precision("conv4", &bf16, &without)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("precision = bf16"), "{err}");
+        assert!(err.contains("torch 1.9.0"), "{err}");
+        check_precision("conv4", &fp32, &without).unwrap();
+        // The venv `make test` installs: torch 2.11 runs bf16 convolutions under autocast.
+        let real = python_info(&default_python()).expect("the venv of scripts/setup.sh");
+        assert!(real.autocast_bf16, "torch {} in the venv", real.torch);
+        check_precision("conv4", &bf16, &real).unwrap();
     }
 }

@@ -129,7 +129,7 @@ fn splice_into_readme(
         return Ok(None);
     };
     if updated != text {
-        store::write_atomic(readme, updated.as_bytes())?;
+        store::write_output(readme, updated.as_bytes())?;
     }
     Ok(Some(readme.to_path_buf()))
 }

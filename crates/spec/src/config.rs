@@ -216,6 +216,17 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A `--set` from the command line cannot be applied to the file's base, or gives a
+    /// value that is not allowed: a bad command line, named by its flag.
+    #[error("--set {set}: field `{field}`: {message}")]
+    BadSet {
+        /// The override(s) as written (`model.dropout=2`).
+        set: String,
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Loads and validates an experiment file, applying `overrides` (from `--set`) to its base
@@ -289,8 +300,14 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
         invalid(line, e.field, e.message)
     })?;
     // ... and a value from `--set` is reported as coming from the command line.
-    let base = apply_overrides(&file.base, overrides)
-        .map_err(|e| invalid(0, e.field.clone(), format!("--set: {}", e.message)))?;
+    let base = apply_overrides(&file.base, overrides).map_err(|e| ConfigError::BadSet {
+        set: overrides
+            .iter()
+            .find(|o| o.path == e.field)
+            .map_or_else(|| e.field.clone(), ToString::to_string),
+        field: e.field,
+        message: e.message,
+    })?;
     base.clone().validate().map_err(|e| {
         let culprit = overrides
             .iter()
@@ -303,7 +320,11 @@ pub fn parse(path: &Path, text: &str, overrides: &[Override]) -> Result<Experime
                 },
                 ToString::to_string,
             );
-        invalid(0, e.field, format!("--set {culprit}: {}", e.message))
+        ConfigError::BadSet {
+            set: culprit,
+            field: e.field,
+            message: e.message,
+        }
     })?;
 
     let mut variants: Vec<Variant> = Vec::with_capacity(file.variants.len());

@@ -124,6 +124,15 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
     match path {
         "schedule" => {
             let schedule: Schedule = parse_ron_enum(text)?;
+            // JSON has no NaN or infinity: say so before the conversion turns it into null.
+            if let Schedule::Step { gamma, .. } | Schedule::Exponential { gamma } = schedule
+                && !gamma.is_finite()
+            {
+                return Err(format!(
+                    "gamma `{gamma}` is not a finite number: expected {}",
+                    allowed("schedule.gamma").expect("a listed setting")
+                ));
+            }
             root["schedule"] = serde_json::to_value(schedule).map_err(|e| e.to_string())?;
             return Ok(());
         }
@@ -132,6 +141,14 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
                 .from_str(text)
                 .map_err(|e| format!("expected a RON list like [HorizontalFlip(p: 0.5)]: {e}"))?;
             root["augmentations"] = serde_json::to_value(augs).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        // Left out of the serialised config at its default (fp32), so set here by name.
+        "precision" => {
+            let precision: models::Precision = text
+                .parse()
+                .map_err(|_| format!("expected fp32 or bf16, got `{text}`"))?;
+            root["precision"] = Value::String(precision.name().into());
             return Ok(());
         }
         "fix" => {
@@ -275,6 +292,37 @@ mod tests {
     fn apply(sets: &[&str]) -> Result<TrialConfig, OverrideError> {
         let sets: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
         apply_overrides(&TrialConfig::default(), &sets)
+    }
+
+    #[test]
+    fn precision_is_set_by_name_and_fp32_leaves_the_config_as_it_was() {
+        let bf16 = apply(&["precision=bf16"]).unwrap();
+        assert_eq!(bf16.precision, models::Precision::Bf16);
+        let back = apply(&["precision=bf16", "precision=fp32"]).unwrap();
+        assert_eq!(back, TrialConfig::default());
+        let err = apply(&["precision=fp16"]).unwrap_err();
+        assert!(
+            err.message.contains("expected fp32 or bf16"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_schedule_with_a_nan_gamma_says_it_is_not_a_finite_number() {
+        for text in [
+            "schedule=Exponential(gamma: NaN)",
+            "schedule=Step(every: 2, gamma: inf)",
+        ] {
+            let err = apply(&[text]).unwrap_err();
+            assert_eq!(err.field, "schedule");
+            assert!(
+                err.message.contains("is not a finite number"),
+                "{}",
+                err.message
+            );
+            assert!(err.message.contains("(0, 1]"), "{}", err.message);
+        }
     }
 
     #[test]

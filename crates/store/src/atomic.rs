@@ -89,9 +89,102 @@ pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)
 }
 
+/// How [`write_output`] treats what is at a path the user named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Nothing, or a regular file: written atomically (temporary file and rename).
+    Replace(std::path::PathBuf),
+    /// A character device (`/dev/null`, a terminal) or a FIFO: opened and written
+    /// through, never renamed over.
+    WriteThrough,
+}
+
+/// What [`write_output`] will do with `path`: replace it atomically (a symbolic link to
+/// a regular file is followed, so the link stays and its file is replaced), write through
+/// it (a character device or a FIFO), or refuse (a folder, a block device, a socket, a
+/// link to nothing), with the reason.
+pub fn output_target(path: &Path) -> Result<OutputTarget, StoreError> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |what| StoreError::NotAFile {
+        path: path.to_path_buf(),
+        what,
+    };
+    let link = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(OutputTarget::Replace(path.to_path_buf()));
+        }
+        Err(source) => return Err(io(path)(source)),
+        Ok(meta) => meta,
+    };
+    let meta = if link.file_type().is_symlink() {
+        match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refuse("a symbolic link to nothing"));
+            }
+            Err(source) => return Err(io(path)(source)),
+        }
+    } else {
+        link.clone()
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        let target = if link.file_type().is_symlink() {
+            std::fs::canonicalize(path).map_err(io(path))?
+        } else {
+            path.to_path_buf()
+        };
+        Ok(OutputTarget::Replace(target))
+    } else if kind.is_char_device() || kind.is_fifo() {
+        Ok(OutputTarget::WriteThrough)
+    } else if kind.is_dir() {
+        Err(refuse("a directory"))
+    } else if kind.is_block_device() {
+        Err(refuse("a block device (a disk would be overwritten)"))
+    } else if kind.is_socket() {
+        Err(refuse("a socket"))
+    } else {
+        Err(refuse("not a regular file"))
+    }
+}
+
+/// Writes `bytes` to a path the user named (`--out FILE`, `--readme FILE`): the one
+/// function every command uses for such paths. A regular file (or nothing) is replaced
+/// atomically ([`write_atomic`]); a character device such as `/dev/null` or a FIFO is
+/// written through, never renamed over; a folder, a block device or a socket is refused
+/// with the reason ([`output_target`]).
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    match output_target(path)? {
+        OutputTarget::Replace(target) => write_atomic(&target, bytes),
+        OutputTarget::WriteThrough => OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.flush()
+            })
+            .map_err(io(path)),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: an exclusively created temporary file with an
-/// unpredictable name in the same folder, fsync, rename, fsync of the folder.
+/// unpredictable name in the same folder, fsync, rename, fsync of the folder. It never
+/// renames over something that is not a regular file or a symbolic link (a device, a
+/// FIFO, a folder): that is refused ([`StoreError::NotAFile`]); paths a user names go
+/// through [`write_output`], which writes through devices instead.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let kind = meta.file_type();
+        if !kind.is_file() && !kind.is_symlink() {
+            return Err(match output_target(path) {
+                Err(refused) => refused,
+                Ok(_) => StoreError::NotAFile {
+                    path: path.to_path_buf(),
+                    what: "a device or a FIFO, which a rename would replace",
+                },
+            });
+        }
+    }
     // `README.md` has the parent "", which cannot be opened to be fsynced.
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

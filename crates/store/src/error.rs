@@ -40,6 +40,15 @@ pub enum StoreError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A path named for output exists and is something a file must not replace: a folder,
+    /// a block device, a socket, or a symbolic link to nothing.
+    #[error("refusing to write {path}: it is {what}")]
+    NotAFile {
+        /// The path the user named.
+        path: PathBuf,
+        /// What is there ("a directory", "a block device", ...).
+        what: &'static str,
+    },
     /// Another process took this claim over while the trial ran.
     #[error(
         "{path}: the claim was taken over by another process (this one's heartbeat was thought dead); nothing published"

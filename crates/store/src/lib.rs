@@ -104,7 +104,7 @@ pub mod status;
 pub mod trial_files;
 
 use atomic::{PROBE_PREFIX, sync_dir};
-pub use atomic::{create_exclusive, ensure_writable_dir, write_atomic};
+pub use atomic::{create_exclusive, ensure_writable_dir, write_atomic, write_output};
 pub use contract::is_trial_id;
 pub use error::StoreError;
 use error::io;

@@ -1,18 +1,25 @@
 //! The copies a trial folder keeps beside its record: `config.ron` (the exact resolved
-//! configuration, the trial's "exact arguments") and `trial.json` (who started it: id,
-//! experiment, variant, seed, dataset). The trial runner writes both with the texts made
-//! here; for a finished trial they repeat what `summary.json` holds.
+//! configuration, the trial's "exact arguments"), `trial.json` (who started it: id,
+//! experiment, variant, seed, dataset) and `metrics.jsonl` (one line per epoch, the
+//! numbers a user opens first). The trial runner writes them with the texts made here;
+//! for a finished trial they repeat what `summary.json` holds.
 //!
 //! Rule for a bad copy in a finished trial (missing, unreadable, not the format, or
-//! naming another configuration or trial than the record): **rewritten from the record,
-//! with a warning** naming the file and what was wrong; the bad copy is kept beside it as
-//! `<name>.bad`, so nothing is lost. The record itself is never changed by this: its
-//! numbers and its resolved configuration are what reports use.
+//! naming another configuration, trial or number than the record): **rewritten from the
+//! record, with a warning** naming the file and what was wrong; the bad copy is kept
+//! beside it as `<name>.bad`, so nothing is lost. The record itself is never changed by
+//! this: its numbers and its resolved configuration are what reports use.
+//!
+//! `events.jsonl` and `train.log` are the trial's own account as it ran (every event, every
+//! log line, with their times): the record does not hold them, so they cannot be rebuilt.
+//! A missing one is named in a warning on every read (the store has lost it; the record's
+//! numbers stand, and `harness reproduce ID --keep DIR` retrains the trial into a folder
+//! with new ones); their contents are not checked.
 
 use crate::atomic::write_atomic;
 use crate::record::TrialRecord;
-use contract::TrialStart;
-use contract::layout::{CONFIG, TRIAL_START};
+use contract::layout::{CONFIG, EVENTS, LOG, METRICS, TRIAL_START};
+use contract::{EpochMetrics, TrialStart};
 use std::path::{Path, PathBuf};
 use trainer::TrialConfig;
 
@@ -42,7 +49,18 @@ pub fn start_text(start: &TrialStart) -> String {
     )
 }
 
-/// One copy that was bad and rewritten (or could not be).
+/// The text of `metrics.jsonl`: one JSON line per epoch.
+pub fn metrics_text(epochs: &[EpochMetrics]) -> String {
+    let mut text = String::new();
+    for m in epochs {
+        text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
+        text.push('\n');
+    }
+    text
+}
+
+/// One copy that was bad and rewritten (or could not be), or a file of the trial's own
+/// account that is missing and cannot be rebuilt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Repaired {
     /// The file.
@@ -52,11 +70,19 @@ pub struct Repaired {
     /// Where the bad copy was kept (`None` when there was none: the file was missing), or
     /// why the rewrite failed.
     pub outcome: Result<Option<PathBuf>, String>,
+    /// Whether the record can rebuild it (`events.jsonl` and `train.log` cannot).
+    pub rebuildable: bool,
 }
 
 impl std::fmt::Display for Repaired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}; ", self.path.display(), self.problem)?;
+        if !self.rebuildable {
+            return write!(
+                f,
+                "it is the trial's own account as it ran and cannot be rebuilt from its summary.json, whose numbers stand (`harness reproduce` with --keep retrains it with a new one)"
+            );
+        }
         match &self.outcome {
             Ok(Some(kept)) => write!(
                 f,
@@ -132,8 +158,57 @@ fn start_problem(path: &Path, record: &TrialRecord) -> Option<String> {
     }
 }
 
-/// Checks the finished trial `dir`'s `config.ron` and `trial.json` against its record and
-/// rewrites each bad copy from it (see the module docs). Returns one entry per bad copy.
+/// What is wrong with the finished trial's `metrics.jsonl`, if anything: each line must be
+/// one epoch's metrics, and together they must be the record's epochs, number for number.
+fn metrics_problem(path: &Path, record: &TrialRecord) -> Option<String> {
+    let text = match read(path) {
+        Err(problem) => return Some(problem),
+        Ok(text) => text,
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Err(e) = serde_json::from_str::<EpochMetrics>(line) {
+            return Some(format!("line {} is not an epoch's metrics ({e})", i + 1));
+        }
+    }
+    if lines.len() != record.epochs.len() {
+        return Some(format!(
+            "has {} epoch(s), the record {}",
+            lines.len(),
+            record.epochs.len()
+        ));
+    }
+    // Compared as JSON values, so that a diverged epoch's NaN equals itself.
+    for (line, epoch) in lines.iter().zip(&record.epochs) {
+        let file: serde_json::Value = serde_json::from_str(line).expect("parsed above");
+        let recorded = serde_json::to_value(epoch).expect("metrics serialise");
+        if file != recorded {
+            let fields: Vec<String> = recorded
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| file.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k} {} (record {v})",
+                        file.get(k.as_str())
+                            .map_or("absent".into(), ToString::to_string)
+                    )
+                })
+                .collect();
+            return Some(format!(
+                "differs from the record at epoch {}: {}",
+                epoch.epoch,
+                fields.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// Checks the finished trial `dir`'s `config.ron`, `trial.json` and `metrics.jsonl`
+/// against its record and rewrites each bad copy from it, and names a missing
+/// `events.jsonl` or `train.log` (see the module docs). Returns one entry per bad file.
 pub fn check_and_repair(dir: &Path, record: &TrialRecord) -> Vec<Repaired> {
     let mut repaired = Vec::new();
     let config_path = dir.join(CONFIG);
@@ -150,6 +225,7 @@ pub fn check_and_repair(dir: &Path, record: &TrialRecord) -> Vec<Repaired> {
             outcome: rewrite(&config_path, &text),
             path: config_path,
             problem,
+            rebuildable: true,
         });
     }
     let start_path = dir.join(TRIAL_START);
@@ -166,7 +242,28 @@ pub fn check_and_repair(dir: &Path, record: &TrialRecord) -> Vec<Repaired> {
             outcome: rewrite(&start_path, &start_text(&start)),
             path: start_path,
             problem,
+            rebuildable: true,
         });
+    }
+    let metrics_path = dir.join(METRICS);
+    if let Some(problem) = metrics_problem(&metrics_path, record) {
+        repaired.push(Repaired {
+            outcome: rewrite(&metrics_path, &metrics_text(&record.epochs)),
+            path: metrics_path,
+            problem,
+            rebuildable: true,
+        });
+    }
+    for name in [EVENTS, LOG] {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            repaired.push(Repaired {
+                path,
+                problem: "is missing".into(),
+                outcome: Err("cannot be rebuilt".into()),
+                rebuildable: false,
+            });
+        }
     }
     repaired
 }

@@ -3,7 +3,7 @@
 
 use crate::streams::RandomSource;
 use augmentation::Augmentation;
-use models::ModelConfig;
+use models::{ModelConfig, Precision};
 use serde::{Deserialize, Serialize};
 use std::ops::Deref;
 
@@ -47,6 +47,12 @@ pub struct TrialConfig {
     /// Each source may be listed once. See the trainer's `streams` module.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fix: Vec<RandomSource>,
+    /// The arithmetic of training and evaluation (see [`Precision`]): `fp32`, the default,
+    /// or `bf16` (autocast's mixed precision). The default is left out when serialised,
+    /// so the canonical configuration, and so the id, of every fp32 trial is what it was
+    /// before this setting existed.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 fn default_epochs() -> u32 {
@@ -71,6 +77,7 @@ impl Default for TrialConfig {
             eval_batch_size: default_batch(),
             data: DataLimits::default(),
             fix: Vec::new(),
+            precision: Precision::Fp32,
         }
     }
 }

@@ -110,7 +110,7 @@ impl Stop {
 pub fn build_model(trial: &ValidTrial, streams: &Streams, device: Device) -> (VarStore, Net) {
     tch::manual_seed(streams.init_seed());
     let vs = VarStore::new(device);
-    let net = Net::new(&vs.root(), &trial.model);
+    let net = Net::new(&vs.root(), &trial.model).with_precision(trial.precision);
     (vs, net)
 }
 
@@ -123,10 +123,12 @@ pub fn load_model(
     device: Device,
 ) -> Result<(VarStore, Net), TrainError> {
     let mut vs = VarStore::new(device);
-    let net = Net::try_new(&vs.root(), &trial.model).map_err(|e| TrainError::Load {
-        path: model_file.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let net = Net::try_new(&vs.root(), &trial.model)
+        .map_err(|e| TrainError::Load {
+            path: model_file.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .with_precision(trial.precision);
     vs.load(model_file).map_err(|e| TrainError::Load {
         path: model_file.to_path_buf(),
         message: e.to_string(),

@@ -84,7 +84,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .experiment
         .variants
         .iter()
-        .map(|v| v.name.chars().count() + 2)
+        .map(|v| v.name.chars().count() + 2 + if v.trial.precision.is_fp32() { 0 } else { 7 })
         .max()
         .unwrap_or(8)
         .clamp(10, 20) as u16;
@@ -113,14 +113,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .iter()
         .enumerate()
         .map(|(v, variant)| {
-            let name = if variant.name == e.experiment.baseline {
-                Line::from(vec![
-                    Span::raw(variant.name.clone()),
-                    Span::styled(" *", theme::dim()),
-                ])
-            } else {
-                Line::from(variant.name.clone())
-            };
+            let mut spans = vec![Span::raw(variant.name.clone())];
+            // A precision other than the default is shown beside the name.
+            if !variant.trial.precision.is_fp32() {
+                spans.push(Span::styled(
+                    format!(" [{}]", variant.trial.precision),
+                    theme::dim(),
+                ));
+            }
+            if variant.name == e.experiment.baseline {
+                spans.push(Span::styled(" *", theme::dim()));
+            }
+            let name = Line::from(spans);
             let mut cells = vec![Cell::from(name)];
             for &c in &cols {
                 let Some(cell) = e.cell(v, c) else { continue };

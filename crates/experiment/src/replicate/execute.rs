@@ -57,6 +57,14 @@ pub(super) fn execute(
         )
     };
     let (mut sizes, mut union) = make_plan(store);
+    if union
+        .trials
+        .iter()
+        .any(|t| t.spec.variant.trial.precision == models::Precision::Bf16)
+        && let Some(warning) = crate::device::bf16_warning_here(device)
+    {
+        reporter.warning(&warning);
+    }
     let names: Vec<String> = experiments
         .iter()
         .map(|p| p.experiment.name.clone())

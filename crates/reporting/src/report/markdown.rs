@@ -54,6 +54,14 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
             join_set(all.iter().map(|r| limit(r.config.data.test_limit, 10_000)))
         );
     }
+    // Said only where a trial is not fp32 (the default), so fp32 reports read as before.
+    if all.iter().any(|r| !r.config.precision.is_fp32()) {
+        let _ = writeln!(
+            out,
+            "- Precision: {} (bf16: mixed precision as PyTorch's autocast, convolutions and classifier in bf16, batch norm statistics, loss and optimiser in fp32; latency is always the fp32 deployed network)",
+            join_set(all.iter().map(|r| r.config.precision.name()))
+        );
+    }
     let _ = writeln!(
         out,
         "- Device: {}",
