@@ -4,8 +4,9 @@
 //!
 //! # Calibration
 //!
-//! For each distinct *workload* of a plan (model, batch sizes, augmentations: what sets the
-//! time of an epoch; the optimiser and seed do not), one tiny trial runs through the real
+//! For each distinct *workload* of a plan ([`workload_key`]: the network's shape, batch
+//! sizes, augmentations and precision set the time of an epoch; the dropout rate, the
+//! optimiser and the seed do not), one tiny trial runs through the real
 //! trainer: 2 epochs of 3 training batches and 2 evaluation batches, then a short latency
 //! phase (2 warm-up and 5 timed passes). The second epoch gives images per second for
 //! training and evaluation (the first warms up); the latency medians give the length of a
@@ -42,8 +43,11 @@ use trainer::TrialConfig;
 pub const PROBE_LIMIT_S: f64 = 20.0;
 /// Batch size of the probe for a network as heavy as the 4 conv baseline.
 const PROBE_BATCH: usize = 8;
-/// Format of the cache file.
-const FORMAT: u32 = 1;
+/// Format of the cache file (2: workloads keyed without the dropout rate, with the
+/// precision; caches of format 1 are dropped and measured again).
+const FORMAT: u32 = 2;
+/// Most workloads one cache file keeps: the ones measured last are kept.
+pub const MAX_CACHED_WORKLOADS: usize = 256;
 
 /// Measured throughput of one workload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,31 +77,44 @@ pub struct Calibration {
     pub rates: BTreeMap<String, Rate>,
 }
 
-/// What decides an epoch's time: the model, the batch sizes and the augmentations.
+/// What decides an epoch's time, and nothing else: the network's shape (architecture,
+/// width, kernel, batch norm), the batch sizes, the augmentations and the precision. The
+/// dropout rate, the optimiser and its hyper-parameters, the schedule, the epochs, the data
+/// limits and the seed do not change the cost of a step (the estimate multiplies the rate
+/// by the images and epochs), so a plan of 100,000 variants of one network calibrates once.
 pub fn workload_key(trial: &TrialConfig) -> String {
-    let text = serde_json::json!({
-        "model": trial.model,
+    let m = &trial.model;
+    let mut key = serde_json::json!({
+        "architecture": m.architecture,
+        "channels": m.channels,
+        "kernel_size": m.kernel_size,
+        "batch_norm": m.batch_norm,
         "batch_size": trial.batch_size,
         "eval_batch_size": trial.eval_batch_size,
         "augmentations": trial.augmentations,
-    })
-    .to_string();
-    let digest = Sha256::digest(text.as_bytes());
+    });
+    if !trial.precision.is_fp32() {
+        key["precision"] = serde_json::json!(trial.precision);
+    }
+    let digest = Sha256::digest(key.to_string().as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The workload in words, e.g. `conv4 32ch k3 bn dropout 0.2 batch 256 + HorizontalFlip`.
+/// The workload in words, e.g. `conv4 32ch k3 bn batch 256 + HorizontalFlip` (` bf16` at
+/// that precision).
 pub fn workload_label(trial: &TrialConfig) -> String {
     let m = &trial.model;
     let mut label = format!(
-        "{} {}ch k{}{} dropout {} batch {}",
+        "{} {}ch k{}{} batch {}",
         m.architecture,
         m.channels,
         m.kernel_size,
         if m.batch_norm { " bn" } else { " no-bn" },
-        m.dropout,
         trial.batch_size
     );
+    if !trial.precision.is_fp32() {
+        label.push_str(&format!(" {}", trial.precision));
+    }
     for a in &trial.augmentations {
         let name = match serde_json::to_value(a) {
             Ok(serde_json::Value::Object(map)) => map.keys().next().cloned(),
@@ -125,6 +142,23 @@ pub fn cache_path(device: &str, threads: i32) -> PathBuf {
 }
 
 impl Calibration {
+    /// Drops the workloads measured longest ago until at most `max` remain.
+    pub fn bound(&mut self, max: usize) {
+        if self.rates.len() <= max {
+            return;
+        }
+        let mut by_age: Vec<(u64, String)> = self
+            .rates
+            .iter()
+            .map(|(k, r)| (r.measured_at, k.clone()))
+            .collect();
+        by_age.sort();
+        let excess = self.rates.len() - max;
+        for (_, key) in by_age.into_iter().take(excess) {
+            self.rates.remove(&key);
+        }
+    }
+
     /// The cache at `path` (empty if missing, unreadable or of another format).
     pub fn load(path: &Path) -> Calibration {
         std::fs::read_to_string(path)
@@ -134,10 +168,12 @@ impl Calibration {
             .unwrap_or_default()
     }
 
-    /// Writes the cache atomically (a failure only costs a recalibration next time).
+    /// Writes the cache atomically (a failure only costs a recalibration next time),
+    /// keeping the [`MAX_CACHED_WORKLOADS`] measured last.
     pub fn save(&self, path: &Path) {
         let mut c = self.clone();
         c.format = FORMAT;
+        c.bound(MAX_CACHED_WORKLOADS);
         if let Ok(mut json) = serde_json::to_string_pretty(&c) {
             json.push('\n');
             let _ = write_atomic(path, json.as_bytes());
@@ -515,6 +551,51 @@ mod tests {
         config.model.channels = 32;
         config.batch_size = 4;
         assert_eq!(probe_batch(&config), 4, "never more than the trial's batch");
+    }
+
+    #[test]
+    fn the_workload_ignores_what_does_not_change_a_steps_cost() {
+        let base = TrialConfig::default();
+        let mut other = base.clone();
+        other.model.dropout = 0.5;
+        other.optimizer.lr = 0.1;
+        other.epochs = 3;
+        other.data.train_limit = Some(1000);
+        assert_eq!(workload_key(&base), workload_key(&other));
+        assert_eq!(workload_label(&base), workload_label(&other));
+        let mut wider = base.clone();
+        wider.model.channels = 64;
+        assert_ne!(workload_key(&base), workload_key(&wider));
+        let mut bf16 = base.clone();
+        bf16.precision = models::Precision::Bf16;
+        assert_ne!(workload_key(&base), workload_key(&bf16));
+        assert!(workload_label(&bf16).contains("bf16"));
+    }
+
+    #[test]
+    fn the_cache_keeps_the_workloads_measured_last() {
+        let rate = |at: u64| Rate {
+            train_images_per_s: 1.0,
+            eval_images_per_s: 1.0,
+            latency_phase_s: 1.0,
+            setup_s: 1.0,
+            extrapolated_from_batch: None,
+            measured_at: at,
+        };
+        let mut c = Calibration::default();
+        for i in 0..10u64 {
+            c.rates.insert(format!("w{i}"), rate(100 + i));
+        }
+        c.bound(4);
+        let kept: Vec<&str> = c.rates.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["w6", "w7", "w8", "w9"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        for i in 0..(MAX_CACHED_WORKLOADS as u64 + 5) {
+            c.rates.insert(format!("x{i}"), rate(1000 + i));
+        }
+        c.save(&path);
+        assert_eq!(Calibration::load(&path).rates.len(), MAX_CACHED_WORKLOADS);
     }
 
     #[test]
