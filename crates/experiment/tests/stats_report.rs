@@ -138,13 +138,14 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     // P(big > base) = 1: every seed of big beats every seed of base.
     let p = stats[1].prob_improvement.unwrap();
     assert_eq!(p.p, 1.0);
-    assert!(p.ci95.unwrap().0 <= 1.0);
+    // Complete separation at 4 vs 4 seeds: exact two-sided p = 2 / C(8, 4).
+    assert!((p.exact_p.unwrap() - 2.0 / 70.0).abs() < 1e-12);
     assert!(stats[2].mde.unwrap() > 0.0);
-    // The MDE uses the verdict's rule: α / m for the family of 3 comparisons.
+    // The MDE uses the verdict's own test: Welch's se and df, α / m for the family of 3.
     let base = [90.0, 90.3, 89.8, 90.1];
     let same = [90.1, 90.0, 89.9, 90.3];
-    let (sd, _) = statistics::power::pooled_sd(&[&base, &same]).unwrap();
-    let expected = statistics::power::mde(4, 4, 0.05 / 3.0, 0.8).unwrap() * sd;
+    let c = statistics::welch(&base, &same).unwrap();
+    let expected = statistics::power::welch_mde(c.se, c.df, 0.05 / 3.0, 0.8).unwrap();
     assert!(
         (stats[2].mde.unwrap() - expected).abs() < 1e-12,
         "{:?}",
@@ -156,7 +157,7 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
 
     let full = report::render(&e, &recs, &report::Extras::default());
     assert!(
-        full.contains("| p (Welch) | p (Holm, 3) | P(> base) [95% CI] | MDE | verdict |"),
+        full.contains("| p (Welch) | p (Holm, 3) | P(> base) (exact p) | MDE | verdict |"),
         "{full}"
     );
     assert!(full.contains("corrected for 3 comparisons"), "{full}");
@@ -298,4 +299,48 @@ fn a_report_with_no_trials_states_the_planned_protocol() {
         readme.contains("no trial recorded yet (planned: "),
         "{readme}"
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Over random samples of 2 to 6 seeds per variant, the verdict cell that the report
+    /// writes never puts "no detectable difference" beside a difference at least as large as
+    /// the MDE it prints (and the MDE is the verdict's own Welch test's).
+    #[test]
+    fn no_row_shows_a_difference_beyond_its_mde_as_undetected(
+        samples in proptest::collection::vec(
+            proptest::collection::vec(70.0f64..95.0, 2..7),
+            4,
+        ),
+        shifts in proptest::collection::vec(-6.0f64..6.0, 4),
+        spread in 0.01f64..3.0,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let e = experiment(dir.path());
+        let names = ["base", "big", "same", "lr"];
+        let rows: Vec<(&str, Vec<f64>)> = names
+            .iter()
+            .zip(&samples)
+            .zip(&shifts)
+            .map(|((n, xs), s)| {
+                (*n, xs.iter().map(|x| 85.0 + (x - 82.5) * spread / 12.5 + s).collect())
+            })
+            .collect();
+        let borrowed: Vec<(&str, &[f64])> = rows.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let recs = records(&e, &borrowed);
+        let selected = report::select(&e, &recs);
+        let stats = report::statistics(&e, &selected);
+        let corrected = report::comparisons_corrected(&stats);
+        for (t, s) in selected.iter().zip(&stats).skip(1) {
+            let cell = report::verdict_cell(&e, &selected, t, s, corrected);
+            if let (Some(mde), Some(c)) = (s.mde, s.versus_baseline) {
+                proptest::prop_assert!(
+                    !(c.diff.abs() >= mde && cell.contains("no detectable difference")),
+                    "Δ {} ≥ MDE {mde}: {cell}",
+                    c.diff
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Power of the two-sample t-test, from the noncentral t distribution: the
-//! minimum detectable effect at a given number of seeds ([`mde`]) and the
+//! minimum detectable effect at a given number of seeds ([`mde`], pooled, for planning),
+//! that of the Welch test a report's verdict uses ([`welch_mde`]), and the
 //! seeds needed to detect a given difference ([`seeds_needed`]). The sample-size
 //! plan of an experiment (`harness plan`) applies them in the `experiment` crate.
 //!
@@ -146,6 +147,49 @@ pub fn mde(n_a: usize, n_b: usize, alpha: f64, target_power: f64) -> Option<f64>
         }
     }
     Some(0.5 * (lo + hi))
+}
+
+/// The minimum detectable difference, in the data's units (accuracy points), of the
+/// comparison that decides a verdict: Welch's two-sided test at level `alpha` with its own
+/// standard error `se` and Welch–Satterthwaite degrees of freedom `df` (both from
+/// [`crate::Comparison`]). It is the smallest `Δ` whose statistic, a noncentral t with `df`
+/// degrees of freedom and noncentrality `Δ / se`, exceeds `t_{1-α/2, df}` in absolute value
+/// with probability `target_power`.
+///
+/// Because power 0.8 needs a noncentrality above the critical value, an observed
+/// `|diff| >= welch_mde(...)` always has `|t| > t_{1-α/2, df}`: a row cannot show a
+/// difference at least as large as its own detectable effect beside "no detectable
+/// difference". `None` when `se` or `df` is not positive and finite, or the arguments are
+/// out of range.
+pub fn welch_mde(se: f64, df: f64, alpha: f64, target_power: f64) -> Option<f64> {
+    if !(se.is_finite() && se > 0.0 && df.is_finite() && df > 0.0) {
+        return None;
+    }
+    if !(alpha > 0.0 && alpha < 1.0 && target_power > alpha && target_power < 1.0) {
+        return None;
+    }
+    let crit = crate::t_quantile(1.0 - alpha / 2.0, df);
+    let power_at = |nc: f64| (1.0 - nct_cdf(crit, df, nc) + nct_cdf(-crit, df, nc)).clamp(0.0, 1.0);
+    let mut hi = crit.max(1.0);
+    while power_at(hi) < target_power {
+        hi *= 2.0;
+        if hi > 1e6 {
+            return None;
+        }
+    }
+    let mut lo = 0.0;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if power_at(mid) < target_power {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-12 * hi {
+            break;
+        }
+    }
+    Some(0.5 * (lo + hi) * se)
 }
 
 /// The sample size per group (equal groups) the two-sided two-sample t-test

@@ -35,7 +35,7 @@ pub(crate) fn opt(x: Option<f64>, digits: usize) -> String {
 pub enum Columns {
     /// Every column (the full report).
     Full,
-    /// A readable subset (the README): no raw p, no interval of P(>), no MDE column
+    /// A readable subset (the README): no raw p, no exact p of P(>), no MDE column
     /// (the MDE still appears in the verdict when nothing was detected).
     Readme,
 }
@@ -153,8 +153,8 @@ pub(crate) fn p_cell(p: Option<f64>) -> String {
 pub(crate) fn prob_cell(p: &Option<ProbImprovement>, with_ci: bool) -> String {
     match p {
         None => "—".into(),
-        Some(p) => match p.ci95 {
-            Some((lo, hi)) if with_ci => format!("{:.2} [{lo:.2}, {hi:.2}]", p.p),
+        Some(p) => match p.exact_p {
+            Some(exact) if with_ci => format!("{:.2} (p={})", p.p, stats::format_p(exact)),
             _ => format!("{:.2}", p.p),
         },
     }
@@ -178,16 +178,18 @@ pub fn table_with(
     let mut out = String::new();
     let stats_head = if full {
         format!(
-            "| Δ vs {base} | p (Welch) | p (Holm, {corrected}) | P(> {base}) [95% CI] | MDE | verdict |"
+            "| Δ vs {base} | study Δ | p (Welch) | p (Holm, {corrected}) | P(> {base}) (exact p) | MDE | verdict |"
         )
     } else {
-        format!("| Δ vs {base} | p (Holm, {corrected}) | P(> {base}) | verdict |")
+        format!("| Δ vs {base} | study Δ | p (Holm, {corrected}) | P(> {base}) | verdict |")
     };
+    // The study's loss is a sum over its epoch's batches: shown only where ours sums the same.
+    let comparable_loss = loss_comparable(selected);
     let _ = writeln!(
         out,
         "| variant | params (ours / study) | n | test acc % (mean ± sd [95% CI]) | study {stats_head} train loss (sum, last epoch) | study | latency b1 / b{eval_batch} ms | study |",
     );
-    let cols = if full { 15 } else { 13 };
+    let cols = if full { 16 } else { 14 };
     let _ = writeln!(out, "|{}", "---|".repeat(cols));
     for (t, s) in selected.iter().zip(stats) {
         let params_ours = t
@@ -207,7 +209,12 @@ pub fn table_with(
         };
         let verdict = verdict_cell(experiment, selected, t, s, corrected);
         let cells: Vec<String> = if t.variant.name == *base {
-            let mut c = vec!["baseline".to_string(), String::new(), String::new()];
+            let mut c = vec![
+                "baseline".to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ];
             if full {
                 c.extend([String::new(), String::new()]);
             }
@@ -218,9 +225,12 @@ pub fn table_with(
                 .versus_baseline
                 .map_or_else(|| "—".into(), |c| format!("{:+.2}", c.diff));
             let holm = p_cell(s.adjusted.map(|c| c.p_value));
+            let study =
+                study_diff(experiment, t).map_or_else(|| "—".into(), |d| format!("{d:+.2}"));
             if full {
                 vec![
                     diff,
+                    study,
                     p_cell(s.versus_baseline.map(|c| c.p_value)),
                     holm,
                     prob_cell(&s.prob_improvement, true),
@@ -228,7 +238,13 @@ pub fn table_with(
                     verdict,
                 ]
             } else {
-                vec![diff, holm, prob_cell(&s.prob_improvement, false), verdict]
+                vec![
+                    diff,
+                    study,
+                    holm,
+                    prob_cell(&s.prob_improvement, false),
+                    verdict,
+                ]
             }
         };
         let name = if t.settings_differ {
@@ -245,7 +261,11 @@ pub fn table_with(
             opt(t.variant.study.accuracy, 2),
             cells.join(" | "),
             mean_sd_ci(&s.train_loss, 2),
-            opt(t.variant.study.train_loss, 2),
+            if comparable_loss {
+                opt(t.variant.study.train_loss, 2)
+            } else {
+                "—".into()
+            },
             opt(s.latency_batch1_ms, 3),
             opt(s.latency_eval_ms, 3),
             latency_mark(s),
@@ -253,6 +273,75 @@ pub fn table_with(
         );
     }
     out
+}
+
+/// How our comparisons with the baseline agree in direction with the study's, from the
+/// study's published accuracies in the experiment file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agreement {
+    /// Comparisons whose sign is the study's.
+    pub agree: usize,
+    /// Comparisons that both we and the study have (the study's Δ is not 0).
+    pub compared: usize,
+    /// The variants whose Δ points the other way.
+    pub against: Vec<String>,
+}
+
+impl Agreement {
+    /// `agrees with the study in direction: 6 of 8 comparisons (the other way: a, b)`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "agrees with the study in direction: {} of {} comparison(s) with the baseline",
+            self.agree, self.compared
+        );
+        if !self.against.is_empty() {
+            line.push_str(&format!(" (the other way: {})", self.against.join(", ")));
+        }
+        line
+    }
+}
+
+/// The study's Δ of `t` against the baseline (its published accuracies), if both exist.
+pub fn study_diff(experiment: &Experiment, t: &VariantTrials) -> Option<f64> {
+    let base = experiment.baseline_variant().study.accuracy?;
+    (t.variant.name != experiment.baseline).then_some(t.variant.study.accuracy? - base)
+}
+
+/// Our Δ against the study's, variant by variant: `None` when no comparison has both.
+pub fn agreement(
+    experiment: &Experiment,
+    selected: &[VariantTrials],
+    stats: &[VariantStats],
+) -> Option<Agreement> {
+    let mut a = Agreement {
+        agree: 0,
+        compared: 0,
+        against: Vec::new(),
+    };
+    for (t, s) in selected.iter().zip(stats) {
+        let (Some(study), Some(ours)) = (study_diff(experiment, t), s.versus_baseline) else {
+            continue;
+        };
+        if study == 0.0 || !ours.diff.is_finite() {
+            continue;
+        }
+        a.compared += 1;
+        if ours.diff.signum() == study.signum() && ours.diff != 0.0 {
+            a.agree += 1;
+        } else {
+            a.against.push(t.variant.name.clone());
+        }
+    }
+    (a.compared > 0).then_some(a)
+}
+
+/// Whether our trials train what the study's did per epoch (all 60,000 images at the
+/// study's batch of 256), so that a training loss summed over an epoch's batches compares.
+pub fn loss_comparable(selected: &[VariantTrials]) -> bool {
+    let mut all = selected
+        .iter()
+        .flat_map(|t| t.finished.iter().chain(t.diverged.iter()));
+    all.all(|r| r.config.data.train_limit.is_none() && r.config.batch_size == 256)
 }
 
 /// The spread table: per variant, the standard deviation of the final test accuracy
