@@ -317,6 +317,28 @@ fn the_committed_reports_are_what_the_committed_records_give() {
         "--readme",
         "/dev/null",
     ]);
+    // A row that pools trials another experiment planned says so, and from where.
+    let quickstart = std::fs::read_to_string(ws.join("reports/quickstart.md")).unwrap();
+    assert!(
+        quickstart.contains(
+            "- Pooled: `adam + flip/erasing` holds 5 of its 8 trial(s) from `variance` / `all vary`"
+        ),
+        "{quickstart}"
+    );
+    // One deployed network, one latency in every table: 4 conv at dropout 0, 0.2 and 0.5.
+    let latency_of = |report: &str, row: &str| {
+        let text = std::fs::read_to_string(ws.join(&format!("reports/{report}.md"))).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {row} |")))
+            .unwrap_or_else(|| panic!("{report}: no row {row}"))
+            .to_string();
+        line.split('|').rev().nth(2).unwrap().trim().to_string()
+    };
+    let baseline = latency_of("architectures", "4 conv");
+    for (report, row) in [("dropout", "0"), ("dropout", "0.2"), ("dropout", "0.5")] {
+        assert_eq!(latency_of(report, row), baseline, "{report} {row}");
+    }
     let mut compared = 0;
     for name in STUDY
         .iter()

@@ -20,7 +20,8 @@
 //! or when other processes used more than a quarter of one core during the measurement
 //! (from `/proc/stat` minus this process's own time).
 //!
-//! Kept in `runs/<experiment>/latency.json`, by network ([`network_key`]).
+//! Kept in `runs/<experiment>/latency.json`, by deployed network ([`network_key`]); a
+//! report takes one figure per network from every experiment's file ([`store_wide`]).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -129,14 +130,77 @@ impl Measured {
     }
 }
 
-/// What decides a forward pass's time: the network and the evaluation batch.
+/// What decides a forward pass's time: the deployed network (architecture, width, kernel,
+/// batch norm: its layers and shapes; dropout is not part of it, and it runs in fp32
+/// whatever the training precision) and the evaluation batch. Equal deployed networks share
+/// one figure in every table.
 pub fn network_key(trial: &TrialConfig) -> String {
+    let m = &trial.model;
+    let text = serde_json::json!({
+        "deployed": {
+            "architecture": m.architecture,
+            "channels": m.channels,
+            "kernel_size": m.kernel_size,
+            "batch_norm": m.batch_norm,
+        },
+        "eval_batch_size": trial.eval_batch_size,
+    })
+    .to_string();
+    digest8(&text)
+}
+
+/// The key of files written before 2026-12-06, which hashed the whole model section
+/// (dropout included), so that networks differing only in dropout had figures of their own.
+/// Read, never written.
+pub fn legacy_network_key(trial: &TrialConfig) -> String {
     let text = serde_json::json!({"model": trial.model, "eval_batch_size": trial.eval_batch_size})
         .to_string();
+    digest8(&text)
+}
+
+fn digest8(text: &str) -> String {
     Sha256::digest(text.as_bytes())[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// One figure per deployed network for the whole store: every experiment folder's
+/// `latency.json` under `root`, its keys (today's or [`legacy_network_key`]s of `configs`)
+/// taken to [`network_key`], and where several figures exist for one network, the one
+/// [`Measured::better_than`] the others (a clean one, then the newest). Every report of the
+/// store uses it, so that a network shows the same latency in every table. Unreadable
+/// files and keys of no known configuration are skipped.
+pub fn store_wide<'a>(
+    root: &Path,
+    configs: impl IntoIterator<Item = &'a TrialConfig>,
+) -> BTreeMap<String, Measured> {
+    let mut to_network: BTreeMap<String, String> = BTreeMap::new();
+    for c in configs {
+        let key = network_key(c);
+        to_network.insert(legacy_network_key(c), key.clone());
+        to_network.insert(key.clone(), key);
+    }
+    let mut best: BTreeMap<String, Measured> = BTreeMap::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| d.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        for (key, m) in load(&dir) {
+            let Some(network) = to_network.get(&key) else {
+                continue;
+            };
+            if best.get(network).is_none_or(|known| m.better_than(known)) {
+                best.insert(network.clone(), m);
+            }
+        }
+    }
+    best
 }
 
 /// `runs/<experiment>/latency.json`.
@@ -165,6 +229,64 @@ pub fn save(experiment_dir: &Path, all: &BTreeMap<String, Measured>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Networks that differ only in dropout are one deployed network: one key, and from
+    /// files of several experiments (written with the older per-dropout keys) one figure,
+    /// the same for every table.
+    #[test]
+    fn one_deployed_network_gets_one_figure_in_every_table() {
+        let spread = |ms: f64| Spread {
+            median_ms: ms,
+            low_ms: ms,
+            high_ms: ms,
+        };
+        let at = |ms: f64, when: u64| Measured {
+            batch1: spread(ms),
+            eval: spread(ms * 100.0),
+            eval_batch: 256,
+            device: "cpu".into(),
+            threads: 2,
+            host: "vm".into(),
+            other_cores_busy: 0.0,
+            measured_at: when,
+            form: FORM.to_string(),
+        };
+        let mut d0 = TrialConfig::default();
+        d0.model.dropout = 0.0;
+        let d2 = TrialConfig::default();
+        let mut d5 = TrialConfig::default();
+        d5.model.dropout = 0.5;
+        let mut wider = TrialConfig::default();
+        wider.model.channels = 64;
+        assert_eq!(network_key(&d0), network_key(&d5));
+        assert_ne!(legacy_network_key(&d0), legacy_network_key(&d5));
+        assert_ne!(network_key(&d0), network_key(&wider));
+        let root = tempfile::tempdir().unwrap();
+        let dropout = root.path().join("dropout");
+        let architectures = root.path().join("architectures");
+        save(
+            &dropout,
+            &BTreeMap::from([
+                (legacy_network_key(&d0), at(0.745, 10)),
+                (legacy_network_key(&d2), at(0.733, 20)),
+                (legacy_network_key(&d5), at(0.647, 30)),
+            ]),
+        )
+        .unwrap();
+        save(
+            &architectures,
+            &BTreeMap::from([
+                (legacy_network_key(&d2), at(0.733, 20)),
+                (network_key(&wider), at(2.0, 5)),
+            ]),
+        )
+        .unwrap();
+        let all = store_wide(root.path(), [&d0, &d2, &d5, &wider]);
+        assert_eq!(all.len(), 2);
+        // The newest clean figure, whichever file or dropout rate it was filed under.
+        assert_eq!(all[&network_key(&d2)].batch1.median_ms, 0.647);
+        assert_eq!(all[&network_key(&wider)].batch1.median_ms, 2.0);
+    }
 
     #[test]
     fn the_figure_is_the_median_of_round_medians_and_wide_spreads_are_marked() {

@@ -55,12 +55,22 @@ pub fn write_all(
         "the report leaves out the last run's wall time and its not-run notes; the next replicate writes it again",
         &mut warnings,
     );
-    let quiet_latency = crate::latency_file::file(&dir)
-        .or_warn(
-            "the report shows the trials' own latency (†); the next replicate measures again",
-            &mut warnings,
-        )
+    // The experiment's own file is checked (a bad copy is said); the figures come from
+    // every experiment's file, one per deployed network for the whole store.
+    let _ = crate::latency_file::file(&dir).or_warn(
+        "the report shows the trials' own latency (†) where no other experiment measured the network; the next replicate measures again",
+        &mut warnings,
+    );
+    let all_configs: Vec<trainer::TrialConfig> = store
+        .records()
+        .map(|r| r.records.into_iter().map(|r| r.config).collect())
         .unwrap_or_default();
+    let quiet_latency = crate::latency_file::store_wide(
+        store.root(),
+        all_configs
+            .iter()
+            .chain(experiment.variants.iter().map(|v| v.trial.config())),
+    );
     let notes: Vec<String> = kept
         .clone()
         .and_then(|k| {

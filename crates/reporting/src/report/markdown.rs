@@ -93,6 +93,49 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         "- Dataset digest: {}",
         join_set(all.iter().map(|r| id::short(&r.dataset_digest).to_string()))
     );
+    // Pooling is by settings: a row may hold trials that another experiment planned, or
+    // seeds this one did not plan. Said per row, with where they came from.
+    for t in selected {
+        let foreign: Vec<&TrialRecord> = t
+            .finished
+            .iter()
+            .chain(&t.diverged)
+            .copied()
+            .filter(|r| r.experiment != experiment.name || !experiment.seeds.contains(&r.seed))
+            .collect();
+        if foreign.is_empty() {
+            continue;
+        }
+        let sources = join_set(foreign.iter().map(|r| {
+            if r.experiment == experiment.name {
+                format!("`{}`", r.experiment)
+            } else {
+                format!("`{}` / `{}`", r.experiment, r.variant)
+            }
+        }));
+        let extra_seeds: BTreeSet<u64> = foreign
+            .iter()
+            .map(|r| r.seed)
+            .filter(|s| !experiment.seeds.contains(s))
+            .collect();
+        let beyond = if extra_seeds.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; seeds {} are beyond this experiment's plan, so its n is {}, not {}",
+                join_set(extra_seeds.iter()),
+                t.finished.len() + t.diverged.len(),
+                experiment.seeds.len()
+            )
+        };
+        let _ = writeln!(
+            out,
+            "- Pooled: `{}` holds {} of its {} trial(s) from {sources} (the same resolved settings){beyond}.",
+            t.variant.name,
+            foreign.len(),
+            t.finished.len() + t.diverged.len()
+        );
+    }
     for t in selected {
         let devices: BTreeSet<&str> = t
             .finished
