@@ -6,7 +6,7 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report study-gpu-report
+.PHONY: run install build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report study-gpu-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
 # CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
@@ -24,8 +24,21 @@ setup:
 build: setup
 	@$(CARGO) build --release --quiet -p harness
 
+# Its report goes to runs/reports/ (untracked, like the rest of runs/), never into the
+# committed reports/ or README.md: a fresh clone stays clean. The committed tables change only
+# through the *-report targets, from the committed records.
+RUN_REPORTS ?= runs/reports
+
 run: build
-	$(HARNESS) replicate $(CONFIG)
+	$(HARNESS) replicate $(CONFIG) --reports $(RUN_REPORTS) --readme /dev/null
+
+# Puts `harness` on the PATH: $(PREFIX)/bin/harness (default ~/.local/bin), built like
+# `make build` (its rpath to the cached libtorch kept, so no LD_LIBRARY_PATH).
+PREFIX ?= $(HOME)/.local
+
+install: setup
+	$(CARGO) install --quiet --locked --path crates/harness --root $(PREFIX)
+	@echo "installed $(PREFIX)/bin/harness; put $(PREFIX)/bin on your PATH if it is not"
 
 # Trains the study (hours on a CPU; interrupt and rerun at will, here or on another machine:
 # the committed records in results/ are copied into runs/ first and not trained again), then
