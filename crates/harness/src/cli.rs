@@ -103,6 +103,13 @@ pub enum ExportCommand {
         /// Write here (atomically) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The overrides the experiments were run with (as given to `replicate` and
+        /// `report`): the records are selected by the settings they give, as reports do.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Seeds per variant, as given to `replicate` and `report`.
+        #[arg(long)]
+        seeds: Option<u32>,
     },
     /// Copy the records of experiments (no checkpoints, no plots) and the side files their
     /// reports read into another run store, e.g. the committed `results/`: `report`,
@@ -143,6 +150,13 @@ pub enum ExportCommand {
         /// Folder of the runs: <OUT>/<experiment>/<variant>/{seed-<n>-<id>,mean}/.
         #[arg(long)]
         out: PathBuf,
+        /// The overrides the experiments were run with (as given to `replicate` and
+        /// `report`): the records are selected by the settings they give, as reports do.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Seeds per variant, as given to `replicate` and `report`.
+        #[arg(long)]
+        seeds: Option<u32>,
     },
 }
 

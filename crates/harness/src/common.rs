@@ -95,12 +95,14 @@ pub fn configs_or_all(configs: &[std::path::PathBuf]) -> anyhow::Result<Vec<std:
 pub fn exported_records(
     configs: &[std::path::PathBuf],
     runs: &Path,
+    sets: &[String],
+    seeds: Option<u32>,
     naming: reporting::selection::Naming,
 ) -> anyhow::Result<Vec<store::record::TrialRecord>> {
     let store = store(runs)?;
     let experiments = configs
         .iter()
-        .map(|c| experiment(c, &[], None))
+        .map(|c| experiment(c, sets, seeds))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (records, warnings) = reporting::selection::records(&store, &experiments, naming)?;
     for warning in warnings {

@@ -71,9 +71,13 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Plan(args) => plan_cmd::run(args),
         cli::Command::Export { command } => match command {
-            cli::ExportCommand::Csv { configs, runs, out } => {
-                report_cmd::export_csv(&configs, &runs, out.as_deref())
-            }
+            cli::ExportCommand::Csv {
+                configs,
+                runs,
+                out,
+                sets,
+                seeds,
+            } => report_cmd::export_csv(&configs, &runs, out.as_deref(), &sets, seeds),
             cli::ExportCommand::Records {
                 configs,
                 runs,
@@ -81,9 +85,13 @@ fn run() -> anyhow::Result<ExitCode> {
                 sets,
                 seeds,
             } => report_cmd::export_records(&configs, &runs, &out, &sets, seeds),
-            cli::ExportCommand::Tensorboard { configs, runs, out } => {
-                tensorboard_cmd::run(&configs, &runs, &out)
-            }
+            cli::ExportCommand::Tensorboard {
+                configs,
+                runs,
+                out,
+                sets,
+                seeds,
+            } => tensorboard_cmd::run(&configs, &runs, &out, &sets, seeds),
             cli::ExportCommand::Onnx(args) => onnx_cmd::run(args),
         },
         cli::Command::Models(args) => report_cmd::models(args),

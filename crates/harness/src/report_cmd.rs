@@ -95,8 +95,10 @@ pub fn export_csv(
     configs: &[PathBuf],
     runs: &Path,
     out: Option<&Path>,
+    sets: &[String],
+    seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let all = common::exported_records(configs, runs, Naming::AsRecorded)?;
+    let all = common::exported_records(configs, runs, sets, seeds, Naming::AsRecorded)?;
     let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {

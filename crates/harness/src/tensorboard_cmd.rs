@@ -8,8 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `harness export tensorboard`.
-pub fn run(configs: &[PathBuf], runs: &Path, out: &Path) -> anyhow::Result<ExitCode> {
-    let records = common::exported_records(configs, runs, Naming::PerVariant)?;
+pub fn run(
+    configs: &[PathBuf],
+    runs: &Path,
+    out: &Path,
+    sets: &[String],
+    seeds: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let records = common::exported_records(configs, runs, sets, seeds, Naming::PerVariant)?;
     if records.is_empty() {
         println!("no trials to export in {}", runs.display());
         return Ok(ExitCode::SUCCESS);

@@ -441,3 +441,58 @@ fn a_garbage_config_or_trial_file_in_a_finished_trial_is_named_and_rewritten_fro
     let (quiet, _) = report(&ws);
     assert!(!quiet.contains("rewritten"), "{quiet}");
 }
+
+/// Exports select like reports: with the study's arguments, `export csv` and `export
+/// tensorboard` of the dropout table include the baseline's three trials, which the
+/// architectures table recorded.
+#[test]
+fn exports_take_the_study_arguments_and_include_the_shared_baseline() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ws = Workspace::new();
+    let results = repo.join("results");
+    let results = results.to_str().unwrap();
+    let study = study_args(&repo);
+    let with = |head: &[&str], tail: &[&str]| {
+        let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        args.extend(study.iter().cloned());
+        args.extend(tail.iter().map(|s| s.to_string()));
+        args
+    };
+    let args = with(
+        &["export", "csv", "configs/dropout.ron"],
+        &["--runs", results],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let csv = ws.ok(&args);
+    let mut header = csv.lines().next().unwrap().split(',');
+    let id_column = header.position(|h| h == "trial_id").unwrap();
+    let ids: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(id_column).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 9, "dropout 0, 0.2 and 0.5 at 3 seeds: {ids:?}");
+    assert!(
+        csv.contains(",architectures,") || csv.contains("architectures,"),
+        "the baseline's trials"
+    );
+
+    let tb = ws.join("tb");
+    let args = with(
+        &["export", "tensorboard", "configs/dropout.ron"],
+        &["--runs", results, "--out", tb.to_str().unwrap()],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ws.ok(&args);
+    let baseline_runs = std::fs::read_dir(tb.join("dropout/0.2"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("seed-")
+        })
+        .count();
+    assert_eq!(baseline_runs, 3);
+}
