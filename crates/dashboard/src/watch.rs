@@ -106,20 +106,53 @@ pub struct Entry {
     pinned: bool,
     /// The experiment, or why the file cannot be used.
     pub state: Result<Box<ExperimentState>, String>,
+    /// The `--set` overrides it was loaded with: the command line's, or, when it gave
+    /// none, those the store's last run of the experiment recorded
+    /// (`runs/<name>/estimate.json`), so that the trials show as they were planned.
+    pub sets: Vec<String>,
+    /// Where the overrides came from, when the store's run gave them (for the header).
+    pub protocol_from_store: bool,
 }
 
 impl Entry {
-    fn load(path: PathBuf, pinned: bool, digest: &str, overrides: &[Override]) -> Self {
+    fn load(
+        path: PathBuf,
+        pinned: bool,
+        digest: &str,
+        overrides: &[Override],
+        store: &Store,
+    ) -> Self {
         let modified = modified(&path);
-        let state = spec::config::load(&path, overrides)
-            .map(|e| Box::new(ExperimentState::new(e, digest)))
-            .map_err(|e| e.to_string());
+        let mut sets: Vec<String> = overrides.iter().map(ToString::to_string).collect();
+        let mut protocol_from_store = false;
+        let mut state = spec::config::load(&path, overrides).map_err(|e| e.to_string());
+        if overrides.is_empty()
+            && let Ok(e) = &state
+            && let Some(kept) = spec::cost::kept(&store.experiment_dir(&e.name))
+            && (!kept.sets.is_empty() || kept.seeds.is_some_and(|n| n as usize != e.seeds.len()))
+        {
+            let recorded: Vec<Override> = kept
+                .sets
+                .iter()
+                .filter_map(|s| Override::parse(s).ok())
+                .collect();
+            if let Ok(mut again) = spec::config::load(&path, &recorded) {
+                if let Some(n) = kept.seeds {
+                    let _ = again.set_seed_count(n);
+                }
+                sets = kept.sets.clone();
+                protocol_from_store = true;
+                state = Ok(again);
+            }
+        }
         Entry {
             key: canonical(&path),
             path,
             modified,
             pinned,
-            state,
+            state: state.map(|e| Box::new(ExperimentState::new(e, digest))),
+            sets,
+            protocol_from_store,
         }
     }
 
@@ -187,6 +220,7 @@ impl Watcher {
                 entry.pinned,
                 &self.digest,
                 &self.overrides,
+                &self.store,
             );
         }
         self
@@ -202,8 +236,13 @@ impl Watcher {
         if self.entries.iter().any(|e| e.key == key) {
             return false;
         }
-        self.entries
-            .push(Entry::load(path, pinned, &self.digest, &self.overrides));
+        self.entries.push(Entry::load(
+            path,
+            pinned,
+            &self.digest,
+            &self.overrides,
+            &self.store,
+        ));
         true
     }
 
@@ -273,6 +312,7 @@ impl Watcher {
                     entry.pinned,
                     &self.digest,
                     &self.overrides,
+                    &self.store,
                 );
                 changed = true;
             }

@@ -63,6 +63,8 @@ fn child_estimates_from_the_cache() {
             actual_s: None,
             plan: Vec::new(),
             skipped: Vec::new(),
+            sets: Vec::new(),
+            seeds: None,
         },
     )
     .unwrap();

@@ -306,6 +306,38 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
     assert_eq!(ws.finished_trials("smoke").len(), 4);
 }
 
+/// The committed store opens as it is: the study's architectures table, given no `--set`,
+/// loads with the protocol its run recorded (`results/architectures/estimate.json`), so its
+/// 12 trials show as done at 9 epochs, and `r` says there is nothing to train.
+#[test]
+fn the_committed_study_opens_as_run_in_the_dashboard() {
+    let ws = Workspace::new();
+    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
+    let tmux = Tmux::start(ws.path());
+    let harness = env!("CARGO_BIN_EXE_harness");
+    tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line(
+        "tui",
+        &format!(
+            "{harness} tui --runs {} configs/architectures.ron",
+            results.display()
+        ),
+    );
+    let screen = tmux.wait_for("tui", "the architectures table, all done", |s| {
+        plan_done(s) == Some((12, 12))
+    });
+    eprintln!("--- the committed study:\n{screen}");
+    assert!(
+        screen.contains("9 epochs") || screen.contains("/9"),
+        "{screen}"
+    );
+    tmux.keys("tui", "r");
+    tmux.wait_for("tui", "the note that nothing is left to train", |s| {
+        s.contains("all 12 trials of architectures are done")
+    });
+    tmux.keys("tui", "q");
+}
+
 #[test]
 fn a_replicate_started_from_the_dashboard_can_be_left_running() {
     let ws = Workspace::new();
@@ -320,6 +352,12 @@ fn a_replicate_started_from_the_dashboard_can_be_left_running() {
     // `r` starts the replicate; quitting at once (it needs seconds to load the data)
     // asks what to do with it.
     tmux.keys("tui", "r");
+    // Training into the store is asked first, with what and where.
+    let question = tmux.wait_for("tui", "the question before training", |s| {
+        s.contains("Train 4 trial(s) of smoke into the store runs?")
+    });
+    eprintln!("--- before training:\n{question}");
+    tmux.keys("tui", "y");
     tmux.wait_for("tui", "the replicate to start", |s| {
         s.contains("started replicate of smoke")
     });

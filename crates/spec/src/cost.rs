@@ -379,6 +379,14 @@ pub struct Kept {
     /// longer than `--max-trial-time` (a report shows them as not run, with the estimate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The `--set` overrides that run was given, as written: the protocol its trials were
+    /// planned under, which the dashboard loads the experiment with when it is given none,
+    /// so that a store's trials show as done at the epochs they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<String>,
+    /// Seeds per variant of that run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<u32>,
 }
 
 /// A variant left out of a run as too slow for this machine.

@@ -77,6 +77,12 @@ impl App {
             self.mode = Mode::Confirm(Prompt::StartAnyway { entry });
             return;
         }
+        // Training writes into the store (it may be a committed one): asked first, with
+        // how many trials, the estimate and the store's path.
+        if !confirmed {
+            self.mode = Mode::Confirm(Prompt::Train { entry });
+            return;
+        }
         self.launch(Task::Replicate, &name, config);
     }
 
@@ -86,11 +92,19 @@ impl App {
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|()| OpenOptions::new().create(true).append(true).open(&log));
+        // The overrides the experiment is shown with (the command line's, or the store's
+        // recorded protocol), so that the run trains what is on screen.
+        let sets = self
+            .watcher
+            .entries
+            .iter()
+            .find(|e| e.name() == name)
+            .map_or_else(|| self.sets.clone(), |e| e.sets.clone());
         let args = TaskArgs {
             config,
             runs: self.runs.clone(),
             reports: self.reports.clone(),
-            sets: self.sets.clone(),
+            sets,
         };
         let child = opened.and_then(|file| self.launcher.launch(&task, &args, file));
         match child {
@@ -179,5 +193,34 @@ impl App {
             return;
         }
         self.launch(Task::Report, &name, config);
+    }
+}
+
+impl App {
+    /// What starting a replicate of `entry` would train, for the question asked first:
+    /// trials to run, the estimate from the cached calibration (where there is one) and
+    /// the store's folder.
+    pub fn training_summary(&self, entry: usize) -> Option<(String, usize, Option<f64>, PathBuf)> {
+        let e = self.watcher.experiment(entry)?;
+        let to_run: Vec<&crate::scan::Cell> = e
+            .cells
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    crate::scan::TrialStatus::Pending | crate::scan::TrialStatus::Failed
+                )
+            })
+            .collect();
+        let estimate = to_run
+            .iter()
+            .map(|c| e.calibrated_s.get(c.variant).copied().flatten())
+            .sum::<Option<f64>>();
+        Some((
+            e.experiment.name.clone(),
+            to_run.len(),
+            estimate,
+            self.runs.clone(),
+        ))
     }
 }

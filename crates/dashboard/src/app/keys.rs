@@ -112,6 +112,11 @@ impl App {
                 self.start_replicate(entry, true);
             }
             (Prompt::StartAnyway { .. }, KeyCode::Char('n')) => self.mode = Mode::Normal,
+            (Prompt::Train { entry }, KeyCode::Char('y')) => {
+                self.mode = Mode::Normal;
+                self.start_replicate(entry, true);
+            }
+            (Prompt::Train { .. }, KeyCode::Char('n')) => self.mode = Mode::Normal,
             (Prompt::Stop { experiment }, KeyCode::Char(c @ ('e' | 'x'))) => {
                 self.mode = Mode::Normal;
                 let request = if c == 'e' {

@@ -87,6 +87,11 @@ pub enum Prompt {
         /// The experiment's name.
         experiment: String,
     },
+    /// Training writes into the store: said with what and where before it starts.
+    Train {
+        /// The experiment's entry.
+        entry: usize,
+    },
     /// A replicate started here is still running.
     Quit,
 }

@@ -64,7 +64,17 @@ fn quitting_without_children_needs_no_question() {
 fn r_starts_a_replicate_and_quitting_asks_about_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, launched) = app(dir.path());
+    // Training into the store is asked first, with the store's path; `n` starts nothing.
     app.on_key(key('r'));
+    assert_eq!(app.mode, Mode::Confirm(Prompt::Train { entry: 0 }));
+    let (name, trials, _, store) = app.training_summary(0).unwrap();
+    assert_eq!((name.as_str(), store), ("demo", dir.path().join("runs")));
+    assert!(trials > 0);
+    app.on_key(key('n'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(launched.lock().unwrap().is_empty());
+    app.on_key(key('r'));
+    app.on_key(key('y'));
     let launched = launched.lock().unwrap().clone();
     assert_eq!(launched.len(), 1);
     assert_eq!(launched[0].0, Task::Replicate);

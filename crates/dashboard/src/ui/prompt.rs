@@ -56,6 +56,29 @@ pub fn lines(app: &App, prompt: &Prompt) -> Vec<Line<'static>> {
                 .concat(),
             ),
         ],
+        Prompt::Train { entry } => {
+            let Some((name, trials, estimate, store)) = app.training_summary(*entry) else {
+                return vec![Line::from("this experiment file does not load")];
+            };
+            let estimate = estimate.map_or_else(
+                || "no estimate yet: replicate calibrates and says it first".to_string(),
+                |s| {
+                    format!(
+                        "about {} on this machine",
+                        progress::format::human(std::time::Duration::from_secs_f64(s))
+                    )
+                },
+            );
+            vec![
+                Line::from(format!(
+                    "Train {trials} trial(s) of {name} into the store {}?",
+                    store.display()
+                )),
+                Line::from(format!("({estimate})")),
+                Line::from(""),
+                Line::from([choice("y", "start"), choice("n", "cancel")].concat()),
+            ]
+        }
         Prompt::StartAnyway { entry } => {
             let (name, running) = app
                 .watcher

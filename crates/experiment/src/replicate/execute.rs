@@ -188,6 +188,11 @@ pub(super) fn execute(
                             Vec::new()
                         },
                         skipped: skipped.get(name).cloned().unwrap_or_default(),
+                        sets: request.sets.clone(),
+                        seeds: experiments
+                            .iter()
+                            .find(|p| p.experiment.name == *name)
+                            .map(|p| p.experiment.seeds.len() as u32),
                     },
                 )?;
             }
