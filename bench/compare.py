@@ -807,7 +807,7 @@ def parse_args(argv):
     p.add_argument("--out", default=None,
                    help="report path (default reports/performance.md; reports/performance-quick.md with --quick, "
                         "reports/performance-reference.md with --reference-only, so smoke runs never replace a real report)")
-    p.add_argument("--readme", default="README.md",
+    p.add_argument("--readme", default="docs/performance.md",
                    help="README whose performance markers get the targets table (full runs only; '' for none)")
     p.add_argument("--render-from", default=None, metavar="JSON",
                    help="measure nothing: rebuild the report and README summary from the JSON a full run saved "
