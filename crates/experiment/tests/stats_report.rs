@@ -344,3 +344,54 @@ proptest::proptest! {
         }
     }
 }
+
+/// The agreement line comes from the study's published accuracies in the experiment file:
+/// each comparison whose sign is the study's counts, the others are named.
+#[test]
+fn the_agreement_line_counts_the_comparisons_that_point_the_studys_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = RON
+        .replace(
+            r#"(name: "base"),"#,
+            r#"(name: "base", study: (accuracy: 90.0)),"#,
+        )
+        .replace(
+            r#"(name: "big", set: {"model.channels": "8"}),"#,
+            r#"(name: "big", set: {"model.channels": "8"}, study: (accuracy: 91.0)),"#,
+        )
+        .replace(
+            r#"(name: "same", set: {"model.dropout": "0.3"}),"#,
+            r#"(name: "same", set: {"model.dropout": "0.3"}, study: (accuracy: 91.0)),"#,
+        );
+    let path = dir.path().join("multi.ron");
+    std::fs::write(&path, text).unwrap();
+    let e = spec::config::load(&path, &[]).unwrap();
+    let recs = records(
+        &e,
+        &[
+            ("base", &[90.0, 90.3, 89.8, 90.1]),
+            ("big", &[91.0, 91.3, 90.9, 91.2]),
+            ("same", &[89.1, 89.0, 88.9, 89.3]),
+            ("lr", &[90.2, 90.6, 90.1, 90.7]),
+        ],
+    );
+    let selected = report::select(&e, &recs);
+    let stats = report::statistics(&e, &selected);
+    let a = report::agreement(&e, &selected, &stats).unwrap();
+    // `lr` has no published figure, so it is not a comparison with the study.
+    assert_eq!((a.agree, a.compared), (1, 2));
+    assert_eq!(a.against, ["same"]);
+    assert_eq!(
+        a.line(),
+        "agrees with the study in direction: 1 of 2 comparison(s) with the baseline (the other way: same)"
+    );
+    let full = report::render(&e, &recs, &report::Extras::default());
+    assert!(
+        full.contains("| +1.00 |"),
+        "the study's Δ of big beside ours"
+    );
+    assert!(
+        full.contains("Agrees with the study in direction: 1 of 2"),
+        "{full}"
+    );
+}
