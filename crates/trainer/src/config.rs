@@ -240,7 +240,21 @@ impl contract::Settings for TrialConfig {
 
 impl TrialConfig {
     /// Checks every value; the error names the first field that is out of range.
-    pub fn validate(self) -> Result<ValidTrial, ValidationError> {
+    pub fn validate(mut self) -> Result<ValidTrial, ValidationError> {
+        // -0.0 is 0.0: one setting, one canonical form, one trial id (`--set
+        // model.dropout=-0` is the trial of dropout 0, not a twin with another id).
+        let zero = |x: &mut f64| {
+            if *x == 0.0 {
+                *x = 0.0;
+            }
+        };
+        zero(&mut self.model.dropout);
+        zero(&mut self.optimizer.lr);
+        zero(&mut self.optimizer.momentum);
+        zero(&mut self.optimizer.weight_decay);
+        if let Schedule::Step { gamma, .. } | Schedule::Exponential { gamma } = &mut self.schedule {
+            zero(gamma);
+        }
         self.model
             .validate()
             .map_err(|e| ValidationError::new(format!("model.{}", e.field), e.to_string()))?;

@@ -4,7 +4,7 @@
 //! again as a child process with `XDG_CACHE_HOME` pointing at a temporary folder, so that
 //! the real cache is never touched.
 
-use experiment::cost::{self, Calibration, Kept, Rate};
+use spec::cost::{self, Calibration, Kept, Rate};
 
 const CHILD: &str = "COST_CACHE_TEST_CHILD";
 

@@ -3,12 +3,12 @@
 //! table, the README's subset of columns, the seeding line, and the reliability cases (an
 //! all-diverged baseline, constant samples at n = 2, absurd values).
 
-use experiment::provenance::Provenance;
 use reporting::report::{self, Columns};
 use reporting::seeding;
 use spec::Experiment;
 use statistics::Verdict;
 use store::id;
+use store::provenance::Provenance;
 use store::record::RECORD_FORMAT;
 use store::record::TrialRecord;
 use trainer::{EpochMetrics, Status};
