@@ -2,12 +2,12 @@
 """Golden values for experiment::stats, experiment::power and experiment::seeding.
 
 Computed with SciPy and statsmodels; the output is committed as
-crates/experiment/tests/golden/stats.json and read by
-crates/experiment/tests/stats_golden.rs (no Python at test time).
+crates/statistics/tests/golden/stats.json and read by
+crates/statistics/tests/golden.rs (no Python at test time).
 
     ~/.cache/fmnist-harness/torch-2.11.0/bin/pip install scipy statsmodels
     ~/.cache/fmnist-harness/torch-2.11.0/bin/python scripts/golden_stats.py \
-        > crates/experiment/tests/golden/stats.json
+        > crates/statistics/tests/golden/stats.json
 """
 
 import json

@@ -1,5 +1,5 @@
 //! How many seeds a variant gets, decided before looking at any comparison:
-//! Stein's two-stage rule ([`stein_total_n`]) and the persisted record of the
+//! Stein's two-stage rule (the maths is [`stats::stein`]) and the persisted record of the
 //! decision (`runs/<experiment>/seeding.json`, [`write`] / [`read`]) that the
 //! report shows ([`report_line`]).
 //!
@@ -20,45 +20,12 @@ use store::{StoreError, write_atomic};
 /// The file name of the decision record in an experiment's store folder.
 pub const FILE: &str = "seeding.json";
 
-/// The outcome of Stein's rule for one pilot.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SteinN {
-    /// Pilot size.
-    pub n0: usize,
-    /// The pilot's sample standard deviation.
-    pub pilot_sd: f64,
-    /// `t_{1-α/2, n0-1}`.
-    pub t: f64,
-    /// Total seeds, pilot included (`>= n0`).
-    pub total_n: usize,
-}
-
-impl SteinN {
-    /// The half-width of Stein's interval once all `total_n` seeds ran:
-    /// `t s0 / sqrt(N)` (at most the requested `W`).
-    pub fn halfwidth(&self) -> f64 {
-        self.t * self.pilot_sd / (self.total_n as f64).sqrt()
-    }
-}
-
 /// Errors of the seeding rule and its record.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedingError {
-    /// The pilot has fewer than two values.
-    #[error("Stein's rule needs a pilot of at least 2 seeds per variant, got {0}")]
-    PilotTooSmall(usize),
-    /// The pilot holds a non-finite value (a diverged trial's accuracy).
-    #[error("the pilot holds a non-finite value")]
-    NonFinite,
-    /// The half-width is not a positive finite number.
-    #[error("--halfwidth {0}: must be a positive number of accuracy points")]
-    Halfwidth(f64),
-    /// Alpha is not in (0, 1).
-    #[error("alpha {0}: must be between 0 and 1")]
-    Alpha(f64),
-    /// The rule asks for an absurd number of seeds.
-    #[error("Stein's rule asks for {0:.0} seeds (pilot sd too large for the half-width)")]
-    TooMany(f64),
+    /// Stein's rule gives no `N` for this pilot ([`stats::stein::total_n`]).
+    #[error(transparent)]
+    Stein(#[from] stats::stein::SteinError),
     /// Reading or writing the record failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -70,41 +37,6 @@ pub enum SeedingError {
         /// The parser's message.
         message: String,
     },
-}
-
-/// Seeds above this are refused as a sign of a mistaken `W`.
-pub const MAX_SEEDS: f64 = 100_000.0;
-
-/// Stein's two-stage rule: the total seeds `N` for a `1 - alpha` confidence
-/// interval of the mean with half-width at most `halfwidth`, from the pilot
-/// values `pilot` (`n0 = pilot.len() >= 2`). A constant pilot gives `N = n0`.
-pub fn stein_total_n(pilot: &[f64], halfwidth: f64, alpha: f64) -> Result<SteinN, SeedingError> {
-    if pilot.len() < 2 {
-        return Err(SeedingError::PilotTooSmall(pilot.len()));
-    }
-    if !(halfwidth.is_finite() && halfwidth > 0.0) {
-        return Err(SeedingError::Halfwidth(halfwidth));
-    }
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(SeedingError::Alpha(alpha));
-    }
-    let s = stats::summarize(pilot).ok_or(SeedingError::NonFinite)?;
-    if !s.std.is_finite() {
-        return Err(SeedingError::NonFinite);
-    }
-    let n0 = pilot.len();
-    let t = stats::t_quantile(1.0 - alpha / 2.0, (n0 - 1) as f64);
-    let raw = (t * s.std / halfwidth).powi(2);
-    if !raw.is_finite() || raw > MAX_SEEDS {
-        return Err(SeedingError::TooMany(raw));
-    }
-    let total_n = n0.max(raw.floor() as usize + 1);
-    Ok(SteinN {
-        n0,
-        pilot_sd: s.std,
-        t,
-        total_n,
-    })
 }
 
 /// The rule that decided the seeds.
@@ -163,7 +95,7 @@ impl SeedingDecision {
     }
 }
 
-/// Applies [`stein_total_n`] to every variant's pilot (`(name, accuracies)`,
+/// Applies Stein's rule ([`stats::stein::total_n`]) to every variant's pilot (`(name, accuracies)`,
 /// all of the same size `n0`, the first `n0` seeds).
 pub fn decide(
     pilots: &[(String, Vec<f64>)],
@@ -173,7 +105,7 @@ pub fn decide(
     let mut variants = Vec::with_capacity(pilots.len());
     let mut n0 = usize::MAX;
     for (name, pilot) in pilots {
-        let s = stein_total_n(pilot, halfwidth, alpha)?;
+        let s = stats::stein::total_n(pilot, halfwidth, alpha)?;
         n0 = n0.min(s.n0);
         variants.push(VariantSeeding {
             variant: name.clone(),
@@ -182,7 +114,7 @@ pub fn decide(
         });
     }
     if variants.is_empty() {
-        return Err(SeedingError::PilotTooSmall(0));
+        return Err(stats::stein::SteinError::PilotTooSmall(0).into());
     }
     Ok(SeedingDecision {
         rule: SeedingRule::Stein,

@@ -1,9 +1,8 @@
 //! Edge cases of the statistics: n = 1, zero variance, ties, absurd values (±1e308), NaN
-//! p-values in Holm, the bootstrap's reproducibility, Stein's rule's refusals and the
-//! seeding record's round trip.
+//! p-values in Holm, the bootstrap's reproducibility and Stein's rule's refusals.
 
-use reporting::seeding::{self, SeedingDecision, SeedingError, SeedingRule, VariantSeeding};
 use statistics::power;
+use statistics::stein::{self, SteinError};
 use statistics::{self as stats, Verdict};
 
 /// An untestable comparison (NaN) stays in the family, as p = 1 would: the others are
@@ -104,7 +103,7 @@ fn absurd_values_never_panic() {
     assert!(stats::bootstrap_prob_ci(&huge, &[0.0, 1.0], 50, 1).is_some());
     let _ = power::pooled_sd(&[&huge, &[0.0, 1.0]]);
     let _ = power::mde(3, 3, 0.05, 0.8);
-    assert!(seeding::stein_total_n(&huge, 0.1, 0.05).is_err());
+    assert!(stein::total_n(&huge, 0.1, 0.05).is_err());
     assert!(power::nct_cdf(1e308, 5.0, 1e308).is_finite());
     assert!(power::seeds_needed(1e308, 0.05, 0.8).is_some());
     assert!(power::seeds_needed(1e-308, 0.05, 0.8).is_none());
@@ -138,91 +137,25 @@ fn mde_shrinks_with_seeds() {
 #[test]
 fn stein_refuses_bad_pilots() {
     assert!(matches!(
-        seeding::stein_total_n(&[1.0], 0.1, 0.05),
-        Err(SeedingError::PilotTooSmall(1))
+        stein::total_n(&[1.0], 0.1, 0.05),
+        Err(SteinError::PilotTooSmall(1))
     ));
     assert!(matches!(
-        seeding::stein_total_n(&[1.0, 2.0], 0.0, 0.05),
-        Err(SeedingError::Halfwidth(_))
+        stein::total_n(&[1.0, 2.0], 0.0, 0.05),
+        Err(SteinError::Halfwidth(_))
     ));
     assert!(matches!(
-        seeding::stein_total_n(&[1.0, f64::NAN], 0.1, 0.05),
-        Err(SeedingError::NonFinite)
+        stein::total_n(&[1.0, f64::NAN], 0.1, 0.05),
+        Err(SteinError::NonFinite)
     ));
     assert!(matches!(
-        seeding::stein_total_n(&[1.0, 2.0], 0.1, 1.5),
-        Err(SeedingError::Alpha(_))
+        stein::total_n(&[1.0, 2.0], 0.1, 1.5),
+        Err(SteinError::Alpha(_))
     ));
     assert!(matches!(
-        seeding::stein_total_n(&[0.0, 90.0], 1e-6, 0.05),
-        Err(SeedingError::TooMany(_))
+        stein::total_n(&[0.0, 90.0], 1e-6, 0.05),
+        Err(SteinError::TooMany(_))
     ));
     // A constant pilot needs nothing more.
-    assert_eq!(
-        seeding::stein_total_n(&[70.0; 4], 0.1, 0.05)
-            .unwrap()
-            .total_n,
-        4
-    );
-}
-
-#[test]
-fn seeding_decision_round_trips_and_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(seeding::read(dir.path()).unwrap(), None);
-    let pilots = vec![
-        ("base".to_string(), vec![90.1, 90.4, 89.8]),
-        ("flip".to_string(), vec![90.5, 90.2, 90.9]),
-    ];
-    let d = seeding::decide(&pilots, 0.5, 0.05).unwrap();
-    assert_eq!(d.rule, SeedingRule::Stein);
-    assert_eq!(d.n0, 3);
-    assert_eq!(d.variants.len(), 2);
-    assert_eq!(
-        d.max_n(),
-        d.variants.iter().map(|v| v.total_n).max().unwrap()
-    );
-    assert_eq!(d.total_n("flip"), Some(d.variants[1].total_n));
-    seeding::write(dir.path(), &d).unwrap();
-    assert_eq!(seeding::read(dir.path()).unwrap(), Some(d.clone()));
-    // No temporary file is left behind.
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names, vec![seeding::FILE.to_string()]);
-    let line = seeding::report_line(Some(&d), 3);
-    assert!(
-        line.starts_with("n decided by Stein's two-stage rule (pilot n0=3, W=0.5, 95% interval)"),
-        "{line}"
-    );
-    assert_eq!(
-        seeding::report_line(None, 5),
-        "n fixed by the config (seeds: 5)"
-    );
-}
-
-#[test]
-fn unreadable_seeding_record_names_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(seeding::FILE), "{not json").unwrap();
-    let err = seeding::read(dir.path()).unwrap_err();
-    assert!(matches!(err, SeedingError::BadRecord { .. }));
-    assert!(err.to_string().contains("seeding.json"), "{err}");
-    // Unknown fields are refused, not dropped.
-    let d = SeedingDecision {
-        rule: SeedingRule::Stein,
-        n0: 2,
-        halfwidth: 0.2,
-        alpha: 0.05,
-        variants: vec![VariantSeeding {
-            variant: "a".into(),
-            pilot_sd: 0.1,
-            total_n: 3,
-        }],
-    };
-    let mut v = serde_json::to_value(&d).unwrap();
-    v["extra"] = serde_json::json!(1);
-    std::fs::write(dir.path().join(seeding::FILE), v.to_string()).unwrap();
-    assert!(seeding::read(dir.path()).is_err());
+    assert_eq!(stein::total_n(&[70.0; 4], 0.1, 0.05).unwrap().total_n, 4);
 }

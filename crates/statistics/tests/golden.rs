@@ -7,7 +7,6 @@
 use statistics as stats;
 use statistics::power;
 
-use reporting::seeding;
 use serde_json::Value;
 
 const GOLDEN: &str = include_str!("golden/stats.json");
@@ -158,7 +157,7 @@ fn sample_size_matches_statsmodels() {
 fn stein_n_matches_scipy() {
     for case in cases("stein") {
         let pilot = fs(&case["pilot"]);
-        let s = seeding::stein_total_n(&pilot, f(&case["halfwidth"]), f(&case["alpha"])).unwrap();
+        let s = stats::stein::total_n(&pilot, f(&case["halfwidth"]), f(&case["alpha"])).unwrap();
         assert_eq!(s.n0, pilot.len());
         close(s.pilot_sd, f(&case["sd"]), 1e-12, "pilot sd");
         close(s.t, f(&case["t"]), 1e-9, "t quantile");
