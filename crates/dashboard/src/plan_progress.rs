@@ -4,9 +4,10 @@
 //! estimate `replicate` prints), and the progress of the running ones. Pure: it reads the
 //! scanned state and the followed trials only.
 
-use crate::scan::{ExperimentState, TrialStatus};
+use crate::scan::ExperimentState;
 use progress::eta::{Pace, pace_of, pace_of_running, plan_left_s, trial_left_s};
 use progress::trial::TrialProgress;
+use store::TrialStatus;
 
 /// The numbers of the progress panel's plan line.
 #[derive(Clone, Debug, PartialEq)]

@@ -22,7 +22,7 @@ use store::record::TrialRecord;
 use store::{SUMMARY, is_trial_id, read_record};
 use store::{Store, TrialState, id, lease};
 
-pub use store::TrialStatus;
+use store::TrialStatus;
 
 /// One trial of the grid.
 #[derive(Clone, Debug, PartialEq)]

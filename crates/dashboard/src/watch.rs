@@ -6,7 +6,7 @@
 //! experiment files whose modification time changed, picks up new files in the config
 //! folder, and starts or stops following trials as they start and end.
 
-use crate::scan::{ExperimentState, TrialStatus};
+use crate::scan::ExperimentState;
 use crate::tail::Tail;
 use contract::layout::{EVENTS, LOG};
 use progress::trial::TrialProgress;
@@ -15,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use store::Store;
+use store::TrialStatus;
 
 /// Lines of a trial's log kept in memory.
 pub const LOG_LINES: usize = 200;

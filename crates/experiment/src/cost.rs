@@ -2,7 +2,7 @@
 //! [`spec::cost`], re-exported here, for the model, the cache and the estimate's types),
 //! and [`estimate`], which calibrates what the cache lacks and estimates a plan.
 
-pub use spec::cost::*;
+use spec::cost::*;
 
 #[cfg(feature = "torch")]
 use data::FashionMnist;
@@ -146,7 +146,7 @@ fn run_tiny(
         latency_phase_s,
         setup_s: (wall - epoch_s - latency_run_s).max(0.0),
         extrapolated_from_batch: None,
-        measured_at: crate::provenance::unix_seconds(),
+        measured_at: store::provenance::unix_seconds(),
     })
 }
 
@@ -169,7 +169,7 @@ pub fn estimate(
     missing: Missing<'_>,
     on_calibrate: &mut dyn FnMut(Calibrating<'_>),
 ) -> Result<Estimate, CostError> {
-    let label = crate::provenance::device_label(device);
+    let label = trainer::device_label(device);
     let cache = cache_path(&label, threads);
     let mut calibration = Calibration::load(&cache);
     let pending: Vec<&PlannedTrial> = planned

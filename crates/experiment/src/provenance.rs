@@ -1,16 +1,10 @@
-//! Provenance: the store's ([`store::provenance`]: versions, host, time) and the facts
-//! about the device that need libtorch.
+//! The facts about the device that need libtorch (the rest of provenance, versions, host
+//! and time, is [`store::provenance`]; the device's label is [`trainer::device_label`]).
 
 #[cfg(feature = "torch")]
 use std::process::Command;
-pub use store::provenance::*;
 #[cfg(feature = "torch")]
 use tch::Device;
-
-/// The device as text: `cpu`, `cuda:0` (the trainer's label, so records and the
-/// command line never disagree).
-#[cfg(feature = "torch")]
-pub use trainer::device_label;
 
 /// CUDA as libtorch sees it.
 #[cfg(feature = "torch")]

@@ -1,7 +1,7 @@
 //! Latency measured when nothing else of the plan runs ([`measure`]); the figures, their
 //! file and what they mean are [`reporting::latency_file`], re-exported here.
 
-pub use reporting::latency_file::*;
+use reporting::latency_file::*;
 
 #[cfg(feature = "torch")]
 use data::{BatchOrder, FashionMnist};
@@ -68,11 +68,11 @@ pub fn measure(trial: &ValidTrial, dataset: &FashionMnist, device: Device) -> Me
         batch1: Spread::of(b1),
         eval: Spread::of(eval),
         eval_batch: trial.eval_batch_size,
-        device: crate::provenance::device_label(device),
+        device: trainer::device_label(device),
         threads: tch::get_num_threads(),
-        host: crate::provenance::host_name(),
+        host: store::provenance::host_name(),
         other_cores_busy,
-        measured_at: crate::provenance::unix_seconds(),
+        measured_at: store::provenance::unix_seconds(),
         form: FORM.to_string(),
     }
 }

@@ -3,8 +3,9 @@
 //! folder the user names (trained in a hidden `.<name>.partial` sibling and renamed to
 //! it only once recorded, so the folder is never half a trial).
 
-use crate::trial_run::{Outcome, RunError, TrialSpec, run_trial};
+use crate::trial_run::{Outcome, RunError, run_trial};
 use data::FashionMnist;
+use spec::plan::TrialSpec;
 use std::path::{Path, PathBuf};
 use store::record::TrialRecord;
 use store::{Store, StoreError};

@@ -25,20 +25,21 @@
 //! config, plots, record; a full disk) stops the trial at once, and [`run_trial`] returns
 //! an error naming the file and carrying the OS error.
 
-use crate::provenance::{self, Provenance};
+use crate::provenance;
 use data::FashionMnist;
 use reporting::plot::{Chart, Series, write_png};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use store::id;
+use store::provenance::Provenance;
 use store::record::{RECORD_FORMAT, TrialRecord};
 use store::{SUMMARY, StoreError, write_atomic};
 use tch::Device;
 use trainer::checkpoint::{self, Checkpoint};
 use trainer::{Event, Resumed, RunOptions, Status, Stop, TrainError, TrialResult};
 
-pub use spec::plan::TrialSpec;
+use spec::plan::TrialSpec;
 
 /// Errors while running a trial into its folder.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +81,7 @@ pub enum Outcome {
 }
 
 /// Where the trial's checkpoints live, inside its folder.
-pub use contract::layout::CHECKPOINTS as CKPT;
+use contract::layout::CHECKPOINTS;
 use contract::layout::{ACCURACY_PLOT, CONFIG, EVENTS, LOG, LOSS_PLOT, METRICS, TRIAL_START};
 
 /// One appendable file of the trial folder.
@@ -272,7 +273,7 @@ fn plan_attempt(
             note: None,
         });
     }
-    let search = checkpoint::find_latest(&dir.join(CKPT), id);
+    let search = checkpoint::find_latest(&dir.join(CHECKPOINTS), id);
     let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     let rejected: Vec<String> = search
         .rejected
@@ -381,7 +382,7 @@ pub fn run_trial(
         id: short.clone(),
         source,
     };
-    let started_at = provenance::now_rfc3339();
+    let started_at = store::provenance::now_rfc3339();
     let config = spec.variant.trial.config();
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let Attempt {
@@ -395,7 +396,7 @@ pub fn run_trial(
         variant: spec.variant.name.clone(),
         seed: spec.seed,
         dataset_digest: dataset.digest.clone(),
-        started: provenance::unix_seconds(),
+        started: store::provenance::unix_seconds(),
     };
     write_atomic(
         &dir.join(TRIAL_START),
@@ -425,7 +426,7 @@ pub fn run_trial(
             spec.experiment,
             spec.variant.name,
             spec.seed,
-            provenance::device_label(device)
+            trainer::device_label(device)
         ))
         .map_err(train_err)?;
     if let Some(resumed) = resumed {
@@ -434,7 +435,7 @@ pub fn run_trial(
         on_event(&event);
     }
     let mut options = RunOptions::new(spec.seed, device);
-    options.checkpoint_dir = Some(dir.join(CKPT));
+    options.checkpoint_dir = Some(dir.join(CHECKPOINTS));
     options.run_id = spec.id.clone();
     options.resume = resume;
     let result = trainer::try_train(
@@ -486,17 +487,17 @@ pub fn run_trial(
         wall_time_s: result.wall_time_s,
         provenance: Provenance {
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit: provenance::GIT_COMMIT.to_string(),
-            git_dirty: provenance::GIT_DIRTY,
-            tch_version: provenance::TCH_VERSION.to_string(),
-            libtorch_version: provenance::LIBTORCH_VERSION.to_string(),
+            git_commit: store::provenance::GIT_COMMIT.to_string(),
+            git_dirty: store::provenance::GIT_DIRTY,
+            tch_version: store::provenance::TCH_VERSION.to_string(),
+            libtorch_version: store::provenance::LIBTORCH_VERSION.to_string(),
             cuda: provenance::cuda_description(),
-            device: provenance::device_label(device),
+            device: trainer::device_label(device),
             device_name: provenance::device_name(device),
             threads: tch::get_num_threads(),
-            host: provenance::host_name(),
+            host: store::provenance::host_name(),
             started_at,
-            finished_at: provenance::now_rfc3339(),
+            finished_at: store::provenance::now_rfc3339(),
         },
     };
     let json = serde_json::to_string_pretty(&record).expect("records serialise");

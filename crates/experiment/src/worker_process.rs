@@ -7,10 +7,11 @@
 //! installs the signal handlers that raise `stop`, and prints what it hears: the trial's
 //! events (JSON lines for the parent) and the notes.
 
-use crate::trial_run::{self, RunError, TrialSpec, run_trial};
+use crate::trial_run::{self, RunError, run_trial};
 use cluster::slurm::{self, Attempt, AttemptEnd};
 use data::FashionMnist;
 use spec::Experiment;
+use spec::plan::TrialSpec;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;

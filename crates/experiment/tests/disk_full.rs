@@ -7,9 +7,10 @@
 //! so a trial that ignored the error would report many more epochs than one that stops.
 //! Needs root (mounting) and `unshare` (util-linux); without them the test fails.
 
-use experiment::trial_run::{TrialSpec, run_trial};
+use experiment::trial_run::run_trial;
 use spec::StudyValues;
 use spec::Variant;
+use spec::plan::TrialSpec;
 use std::path::Path;
 use std::process::Command;
 use tch::Device;

@@ -9,10 +9,11 @@
 //! real dataset with real libtorch. Every child uses one libtorch thread, so runs on one
 //! machine are deterministic.
 
-use experiment::trial_run::{Outcome, TrialSpec, run_trial};
+use experiment::trial_run::{Outcome, run_trial};
 use serde_json::Value;
 use spec::StudyValues;
 use spec::Variant;
+use spec::plan::TrialSpec;
 use std::io::BufRead;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

@@ -97,7 +97,7 @@ fn record(seed: u64, accuracy: f64) -> TrialRecord {
         latency: None,
         epochs,
         wall_time_s: 2.0,
-        provenance: experiment::provenance::Provenance {
+        provenance: store::provenance::Provenance {
             harness_version: "0.1.0".into(),
             git_commit: "unknown".into(),
             git_dirty: false,

@@ -2,9 +2,9 @@
 //! results and of the trial record survives a JSON (and RON) round trip holding NaN, +inf
 //! or -inf, through `contract::finite`.
 
-use experiment::provenance::Provenance;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use store::provenance::Provenance;
 use store::record::{RECORD_FORMAT, TrialRecord};
 use trainer::{EpochMetrics, Event, Latency, Status, Timing, TrialConfig, TrialResult};
 

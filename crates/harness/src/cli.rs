@@ -260,7 +260,7 @@ pub struct ReplicateArgs {
     /// Leave out every variant one trial of which is estimated (by the calibration) to take
     /// longer than this on this machine, e.g. 20m, 1.5h; reports show it as not run, with
     /// the estimate.
-    #[arg(long, value_name = "DURATION", value_parser = experiment::cost::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = spec::cost::parse_duration)]
     pub max_trial_time: Option<std::time::Duration>,
     /// Submit the trials that are not done (nor queued or running in a live job) to
     /// Slurm as ONE job array (`%N` throttle from --jobs) and return at once.

@@ -49,7 +49,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         record.variant,
         record.seed,
         record.epochs.len(),
-        experiment::provenance::device_label(device),
+        trainer::device_label(device),
         work.display()
     ));
     let mut show = |event: &trainer::Event| printer.own(event);

@@ -20,7 +20,7 @@ pub fn run(
         println!("no trials to export in {}", runs.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let exported = tensorboard_export::export(&records, out, &experiment::provenance::host_name())?;
+    let exported = tensorboard_export::export(&records, out, &store::provenance::host_name())?;
     for line in exported.lines(out) {
         println!("{line}");
     }

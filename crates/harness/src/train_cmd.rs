@@ -5,7 +5,7 @@ use crate::common;
 use anyhow::Context;
 use experiment::exit;
 use experiment::train_one::{Target, Trained, train_one};
-use experiment::trial_run::TrialSpec;
+use spec::plan::TrialSpec;
 use std::path::Path;
 use std::process::ExitCode;
 use store::record::TrialRecord;
@@ -43,7 +43,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         experiment.name,
         variant.name,
         spec.seed,
-        experiment::provenance::device_label(device),
+        trainer::device_label(device),
         variant.trial.precision
     ));
     if variant.trial.precision == models::Precision::Bf16

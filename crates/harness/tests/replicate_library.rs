@@ -5,12 +5,12 @@
 
 mod util;
 
-use experiment::cost::Calibrating;
 use experiment::executor::{Control, Report};
 use experiment::replicate::{
     self, DataSource, Jobs, Outcome, Planned, ReplicateError, Reporter, Request,
 };
 use spec::Experiment;
+use spec::cost::Calibrating;
 use std::path::Path;
 use store::Store;
 use util::Workspace;

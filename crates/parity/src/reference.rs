@@ -1,7 +1,6 @@
 //! The reference's side: a trial's settings as its flags, its output, its cached runs.
 
 use super::*;
-use progress::format::thousands as format_count;
 use serde::{Deserialize, Serialize};
 use trainer::{OptimizerKind, Schedule, TrialConfig};
 
@@ -205,8 +204,8 @@ impl ReferenceSettings {
             format!("StepLR every {} epochs x{}", self.step_size, self.gamma)
         };
         let images = |limit: Option<usize>, all: i64, what: &str| match limit {
-            Some(n) => format!("the first {} {what}", format_count(n as i64)),
-            None => format!("all {} {what}", format_count(all)),
+            Some(n) => format!("the first {} {what}", progress::format::thousands(n as i64)),
+            None => format!("all {} {what}", progress::format::thousands(all)),
         };
         format!(
             "{} channels, kernel {}, {}, dropout {}; {optimizer}; {schedule}; batch {}, eval batch {}; {} epochs; {} and {}",

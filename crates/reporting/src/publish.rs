@@ -85,12 +85,12 @@ pub fn write_all(
             };
             Some(format!(
                 "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({})",
-                spec::cost::human(std::time::Duration::from_secs_f64(k.estimated_s)),
+                progress::format::human(std::time::Duration::from_secs_f64(k.estimated_s)),
                 k.trials,
                 k.jobs,
                 k.threads,
                 k.device,
-                spec::cost::human(std::time::Duration::from_secs_f64(actual)),
+                progress::format::human(std::time::Duration::from_secs_f64(actual)),
                 spec::cost::estimate_error(k.estimated_s, actual)
             ))
         })
@@ -107,8 +107,8 @@ pub fn write_all(
                 s.variant,
                 format!(
                     "not run on this machine (estimated {} per trial, over the {} limit)",
-                    spec::cost::human(each),
-                    spec::cost::human(limit)
+                    progress::format::human(each),
+                    progress::format::human(limit)
                 ),
             )
         })

@@ -249,13 +249,6 @@ impl Exported {
     }
 }
 
-/// One point of an aggregate curve ([`statistics::BandPoint`]).
-pub use statistics::BandPoint as Point;
-
-/// Mean and sample sd per step over `series` ([`statistics::band`]); non-finite values
-/// are left out and counted (the second result).
-pub use statistics::band as aggregate;
-
 /// `name` as one folder name: ASCII letters, digits, `.`, `_`, `-` and `+` kept, anything
 /// else `_`; empty, `.` and `..` become `_`.
 pub fn file_name(name: &str) -> String {
@@ -464,7 +457,7 @@ fn write_aggregate(
     let timed: Vec<(f64, Vec<f64>)> = trials.iter().map(|r| times(r)).collect();
     let start = timed.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
     // Wall time of a step: the mean of the trials' times at that epoch.
-    let (wall, _) = aggregate(
+    let (wall, _) = statistics::band(
         &trials
             .iter()
             .zip(&timed)
@@ -492,7 +485,7 @@ fn write_aggregate(
             .iter()
             .map(|r| r.epochs.iter().map(|e| (e.epoch, (s.get)(e))).collect())
             .collect();
-        let (points, skipped) = aggregate(&series);
+        let (points, skipped) = statistics::band(&series);
         non_finite += skipped;
         w.describe(
             s.tag,
@@ -824,7 +817,7 @@ mod tests {
 
     #[test]
     fn mean_and_sample_sd_per_step_leave_non_finite_values_out() {
-        let (points, skipped) = aggregate(&[
+        let (points, skipped) = statistics::band(&[
             vec![(1, 1.0), (2, 2.0)],
             vec![(1, 3.0), (2, f64::NAN)],
             vec![(1, 5.0), (2, 4.0), (3, 7.0)],

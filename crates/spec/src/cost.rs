@@ -473,8 +473,6 @@ pub fn kept_file(experiment_dir: &Path) -> store::side_file::SideFile<Kept> {
     store::side_file::read(&kept_path(experiment_dir))
 }
 
-pub use progress::format::human;
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -627,8 +625,8 @@ mod tests {
 
     #[test]
     fn durations_read_like_a_person_writes_them() {
-        assert_eq!(human(Duration::from_secs(40)), "40s");
-        assert_eq!(human(Duration::from_secs(725)), "12m 5s");
-        assert_eq!(human(Duration::from_secs(4800)), "1h 20m");
+        assert_eq!(progress::format::human(Duration::from_secs(40)), "40s");
+        assert_eq!(progress::format::human(Duration::from_secs(725)), "12m 5s");
+        assert_eq!(progress::format::human(Duration::from_secs(4800)), "1h 20m");
     }
 }

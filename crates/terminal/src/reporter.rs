@@ -5,10 +5,10 @@
 
 use crate::bars::{PlanState, Printer};
 use crate::signals;
-use experiment::cost::Calibrating;
 use experiment::executor::{Control, Report};
 use experiment::replicate::Reporter;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use spec::cost::Calibrating;
 
 /// The terminal's side of a plan's run (see the module's documentation).
 pub struct TerminalReporter {
@@ -54,7 +54,7 @@ impl Reporter for TerminalReporter {
             c.total,
             c.workload,
             c.left
-                .map(|d| format!("; about {} left", experiment::cost::human(d)))
+                .map(|d| format!("; about {} left", progress::format::human(d)))
                 .unwrap_or_default()
         );
     }

@@ -208,7 +208,7 @@ impl App {
             .filter(|c| {
                 matches!(
                     c.state,
-                    crate::scan::TrialStatus::Pending | crate::scan::TrialStatus::Failed
+                    store::TrialStatus::Pending | store::TrialStatus::Failed
                 )
             })
             .collect();

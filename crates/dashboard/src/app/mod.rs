@@ -12,7 +12,7 @@ mod tests;
 
 use crate::curves::{Metric, Window};
 use crate::launch::{Launcher, Task, log_path};
-use crate::scan::{Cell, ExperimentState, TrialStatus};
+use crate::scan::{Cell, ExperimentState};
 use crate::tail::Tail;
 use crate::watch::{LOG_LINES, LiveTrial, Watcher, read_last_lines};
 use contract::layout::LOG;
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use store::StopRequest;
 use store::Store;
+use store::TrialStatus;
 
 /// How the dashboard is set up.
 pub struct Options {

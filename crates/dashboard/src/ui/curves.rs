@@ -4,13 +4,13 @@
 use super::theme;
 use crate::app::App;
 use crate::curves::{CurveData, Metric, curve_data};
-use crate::scan::TrialStatus;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
+use store::TrialStatus;
 
 /// The chart's data for the focused trial, and the trial's label.
 pub fn focused_curves(app: &App) -> Option<(String, CurveData)> {

@@ -3,13 +3,14 @@
 
 use super::theme;
 use crate::app::{App, Focus};
-use crate::scan::{Cell as GridCell, TrialStatus};
+use crate::scan::Cell as GridCell;
 use crate::watch::LiveTrial;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
+use store::TrialStatus;
 use store::record::TrialRecord;
 use trainer::Status;
 

@@ -3,8 +3,8 @@
 //! dark themes alike), and every state also has a symbol, so nothing depends on colour.
 //! Selection is reversed video.
 
-use crate::scan::TrialStatus;
 use ratatui::style::{Color, Modifier, Style};
+use store::TrialStatus;
 
 /// Panel titles and table headers.
 pub fn title() -> Style {

@@ -71,10 +71,10 @@ pub(super) fn execute(
         .collect();
     let (jobs, threads, mut estimate) =
         split_and_estimate(request, &union.trials, &dataset, reporter)?;
-    let label = crate::provenance::device_label(device);
+    let label = trainer::device_label(device);
     // `--max-trial-time`: variants too slow for this machine are left out, and said so.
     let mut too_slow: HashSet<String> = HashSet::new();
-    let mut skipped: HashMap<String, Vec<cost::Skipped>> = HashMap::new();
+    let mut skipped: HashMap<String, Vec<spec::cost::Skipped>> = HashMap::new();
     if let (Some(limit), Some(e)) = (request.max_trial_time, &estimate) {
         too_slow = e
             .per_trial
@@ -98,19 +98,18 @@ pub(super) fn execute(
                             "{} {}: not run on this machine: one trial is estimated at {} (--max-trial-time {}); {} trial(s) left out",
                             p.experiment.name,
                             v.name,
-                            cost::human(Duration::from_secs_f64(each)),
-                            cost::human(limit),
+                            progress::format::human(Duration::from_secs_f64(each)),
+                            progress::format::human(limit),
                             ids.len()
                         ));
-                        skipped
-                            .entry(p.experiment.name.clone())
-                            .or_default()
-                            .push(cost::Skipped {
+                        skipped.entry(p.experiment.name.clone()).or_default().push(
+                            spec::cost::Skipped {
                                 variant: v.name.clone(),
                                 trials: ids.len(),
                                 seconds_each: each,
                                 limit_s: limit.as_secs_f64(),
-                            });
+                            },
+                        );
                     }
                 }
             }
@@ -138,7 +137,7 @@ pub(super) fn execute(
                 device,
                 jobs,
                 threads,
-                cost::Missing::Reuse { earlier: &earlier },
+                spec::cost::Missing::Reuse { earlier: &earlier },
                 &mut |_| {},
             )
             .ok()
@@ -173,9 +172,9 @@ pub(super) fn execute(
         reporter.line(&estimate_line(e, &label));
         if !request.dry_run {
             for name in &names {
-                cost::keep(
+                spec::cost::keep(
                     &store.experiment_dir(name),
-                    &cost::Kept {
+                    &spec::cost::Kept {
                         estimated_s: e.wall.as_secs_f64(),
                         trials: e.trials,
                         jobs,
@@ -286,15 +285,15 @@ pub(super) fn execute(
         let estimated = e.wall.as_secs_f64();
         reporter.line(&format!(
             "estimate vs actual: estimated {}, took {} ({})",
-            cost::human(e.wall),
-            cost::human(actual),
-            cost::estimate_error(estimated, actual.as_secs_f64())
+            progress::format::human(e.wall),
+            progress::format::human(actual),
+            spec::cost::estimate_error(estimated, actual.as_secs_f64())
         ));
         for name in &names {
             let dir = store.experiment_dir(name);
-            if let Some(mut kept) = cost::kept(&dir) {
+            if let Some(mut kept) = spec::cost::kept(&dir) {
                 kept.actual_s = Some(actual.as_secs_f64());
-                cost::keep(&dir, &kept)?;
+                spec::cost::keep(&dir, &kept)?;
             }
         }
     }

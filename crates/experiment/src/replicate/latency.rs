@@ -1,8 +1,9 @@
 //! The quiet latency phase: each distinct network timed once, when nothing else runs.
 
 use super::{Planned, Reporter};
-use crate::quiet_latency::{self, network_key};
+use crate::quiet_latency;
 use data::FashionMnist;
+use reporting::latency_file::network_key;
 use spec::Variant;
 use std::collections::HashMap;
 use store::Store;
@@ -21,7 +22,7 @@ pub fn quiet_latency_phase(
     reporter: &mut dyn Reporter,
     left_out: &dyn Fn(&Planned, &Variant) -> bool,
 ) -> Result<(), store::StoreError> {
-    let label = crate::provenance::device_label(device);
+    let label = trainer::device_label(device);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
     // One figure per network for the whole store: what any experiment's latency.json
     // holds for this device and thread count (a clean one over one taken under load, then
@@ -29,7 +30,7 @@ pub fn quiet_latency_phase(
     // written into every experiment that shows the network, so that the same network
     // shows the same latency in every table. Only a figure of the deployed form is reused
     // (`Measured::reusable`).
-    let mut fresh: HashMap<String, quiet_latency::Measured> = HashMap::new();
+    let mut fresh: HashMap<String, reporting::latency_file::Measured> = HashMap::new();
     for dir in std::fs::read_dir(store.root())
         .into_iter()
         .flatten()
@@ -37,7 +38,7 @@ pub fn quiet_latency_phase(
         .map(|e| e.path())
         .filter(|d| d.is_dir())
     {
-        for (key, m) in quiet_latency::load(&dir) {
+        for (key, m) in reporting::latency_file::load(&dir) {
             if m.device != label || m.threads != cores || !m.reusable() {
                 continue;
             }
@@ -49,7 +50,7 @@ pub fn quiet_latency_phase(
     }
     for p in experiments {
         let dir = store.experiment_dir(&p.experiment.name);
-        let mut all = quiet_latency::load(&dir);
+        let mut all = reporting::latency_file::load(&dir);
         let mut changed = false;
         for v in p.experiment.variants.iter().filter(|v| !left_out(p, v)) {
             let key = network_key(v.trial.config());
@@ -80,7 +81,7 @@ pub fn quiet_latency_phase(
             changed = true;
         }
         if changed {
-            quiet_latency::save(&dir, &all)?;
+            reporting::latency_file::save(&dir, &all)?;
         }
     }
     Ok(())

@@ -21,13 +21,13 @@ mod stein;
 
 pub use latency::quiet_latency_phase;
 
-use crate::cost::Calibrating;
 use crate::executor::{Control, Report};
 use data::FashionMnist;
 use execute::execute;
 use reporting::seeding;
 use spec::Experiment;
 use spec::Override;
+use spec::cost::Calibrating;
 use std::path::PathBuf;
 use std::time::Duration;
 use stein::sequential;

@@ -1,8 +1,9 @@
 //! The jobs × threads split (`--jobs N` or `auto`) and the plan's estimate.
 
 use super::{Jobs, ReplicateError, Reporter, Request, set_threads};
-use crate::cost::{self, Calibrating};
+use crate::cost;
 use data::FashionMnist;
+use spec::cost::Calibrating;
 use spec::plan::PlannedTrial;
 use std::time::Duration;
 use store::TrialState;
@@ -16,7 +17,7 @@ pub(super) fn split_and_estimate(
     planned: &[PlannedTrial],
     dataset: &FashionMnist,
     reporter: &mut dyn Reporter,
-) -> Result<(usize, i32, Option<cost::Estimate>), ReplicateError> {
+) -> Result<(usize, i32, Option<spec::cost::Estimate>), ReplicateError> {
     let device = request.device;
     let pending = planned.iter().any(|t| t.state != TrialState::Done);
     // The calibration's progress and the plan's lines both go to the reporter; the
@@ -40,24 +41,24 @@ pub(super) fn split_and_estimate(
                     device,
                     1,
                     threads,
-                    cost::Missing::Calibrate,
+                    spec::cost::Missing::Calibrate,
                     calibrating!(),
                 );
                 return Ok((1, threads, e.ok().filter(|_| pending)));
             }
             // The first split (1 job on every core) is calibrated fully; the others only
             // on the workloads that make up a quarter of its time, the rest scaled (see
-            // `cost::Missing::Scale`). Splits are compared on the trials that
+            // `spec::cost::Missing::Scale`). Splits are compared on the trials that
             // `--max-trial-time` keeps.
             let limit = request.max_trial_time.map(|d| d.as_secs_f64());
-            let mut best: Option<(usize, i32, cost::Estimate)> = None;
-            let mut reference: Option<cost::Estimate> = None;
+            let mut best: Option<(usize, i32, spec::cost::Estimate)> = None;
+            let mut reference: Option<spec::cost::Estimate> = None;
             let mut seen = Vec::new();
             for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
                 let threads = (cores / j) as i32;
                 let missing = match &reference {
-                    None => cost::Missing::Calibrate,
-                    Some(r) => cost::Missing::Scale {
+                    None => spec::cost::Missing::Calibrate,
+                    Some(r) => spec::cost::Missing::Scale {
                         reference: r,
                         share: 0.25,
                         limit,
@@ -74,7 +75,10 @@ pub(super) fn split_and_estimate(
                 ) {
                     Ok(e) => {
                         let wall = e.wall_within(limit);
-                        seen.push(format!("{j} x {threads}: {}", cost::human(wall)));
+                        seen.push(format!(
+                            "{j} x {threads}: {}",
+                            progress::format::human(wall)
+                        ));
                         if best
                             .as_ref()
                             .is_none_or(|(_, _, b)| wall < b.wall_within(limit))
@@ -111,7 +115,7 @@ pub(super) fn split_and_estimate(
         device,
         jobs,
         threads,
-        cost::Missing::Calibrate,
+        spec::cost::Missing::Calibrate,
         calibrating!(),
     ) {
         Ok(e) => Ok((jobs, threads, Some(e))),
@@ -123,20 +127,20 @@ pub(super) fn split_and_estimate(
 }
 
 /// `estimated 3h 20m on cpu, 1 job x 2 threads (...)`.
-pub(super) fn estimate_line(e: &cost::Estimate, device: &str) -> String {
+pub(super) fn estimate_line(e: &spec::cost::Estimate, device: &str) -> String {
     let per: Vec<String> = e
         .per_architecture
         .iter()
         .map(|(arch, (n, s))| {
             format!(
                 "{arch}: {n} trial(s), {}",
-                cost::human(Duration::from_secs_f64(*s))
+                progress::format::human(Duration::from_secs_f64(*s))
             )
         })
         .collect();
     let mut line = format!(
         "estimated {} on {device}, {} job(s) x {} threads ({}; calibration {}{})",
-        cost::human(e.wall),
+        progress::format::human(e.wall),
         e.jobs,
         e.threads,
         per.join("; "),

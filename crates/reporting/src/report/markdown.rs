@@ -469,9 +469,9 @@ pub fn protocol_line(
     let protocol = join_set(all.iter().map(|r| {
         format!(
             "{} training images × {} epochs ({} optimiser steps per trial)",
-            format_count(r.config.data.train_limit.unwrap_or(60_000) as i64),
+            progress::format::thousands(r.config.data.train_limit.unwrap_or(60_000) as i64),
             r.config.epochs,
-            format_count(steps(r) as i64)
+            progress::format::thousands(steps(r) as i64)
         )
     }));
     let ours = selected

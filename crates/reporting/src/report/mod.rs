@@ -298,9 +298,9 @@ mod tests {
 
     #[test]
     fn counts_are_grouped() {
-        assert_eq!(format_count(50186), "50,186");
-        assert_eq!(format_count(87_540_000), "87,540,000");
-        assert_eq!(format_count(999), "999");
+        assert_eq!(progress::format::thousands(50186), "50,186");
+        assert_eq!(progress::format::thousands(87_540_000), "87,540,000");
+        assert_eq!(progress::format::thousands(999), "999");
     }
 
     #[test]

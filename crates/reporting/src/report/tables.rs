@@ -255,7 +255,7 @@ pub fn table_with(
         let _ = writeln!(
             out,
             "| {name} | {} / {} | {n} | {} | {} | {} | {} | {} | {} / {}{} | {} |",
-            params_ours.map_or_else(|| "—".into(), format_count),
+            params_ours.map_or_else(|| "—".into(), progress::format::thousands),
             params_study.unwrap_or_else(|| "—".into()),
             mean_sd_ci(&s.accuracy, 2),
             opt(t.variant.study.accuracy, 2),
@@ -377,6 +377,3 @@ pub fn spread_table(selected: &[VariantTrials], stats: &[VariantStats]) -> Strin
     }
     out
 }
-
-/// `50186` -> `50,186` (the one formatter, [`progress::format::thousands`]).
-pub use progress::format::thousands as format_count;
