@@ -9,7 +9,7 @@
 
 use crate::cli::{ReplicateArgs, WorkerArgs};
 use crate::common;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use experiment::replicate::{self, Planned, Request};
 use experiment::worker_process as worker;
 use std::process::ExitCode;
@@ -25,18 +25,21 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
             experiment: common::experiment(path, &args.run.sets, args.seeds)?,
         });
     }
+    let jobs = args.jobs;
+    // The flags are checked against each other before the device, the store or the
+    // dataset is touched, and before anything is submitted: a bad combination is a bad
+    // command line (exit 2), for a local run and for --slurm alike.
+    let usage = |message: String| anyhow::Error::new(common::UsageError(message));
+    replicate::check_flags(experiments.len(), jobs, args.run.threads, args.halfwidth)
+        .map_err(|e| usage(e.to_string()))?;
     if args.slurm {
         if args.halfwidth.is_some() {
-            bail!(
-                "--halfwidth with --slurm: run the pilot first, then decide (not supported in one submission)"
-            );
+            return Err(usage(
+                "--halfwidth with --slurm: run the pilot first, then decide (not supported in one submission)".into(),
+            ));
         }
         return crate::slurm_cmd::submit(&args, &experiments);
     }
-    let jobs = args.jobs;
-    // The flags are checked against each other before the device, the store or the
-    // dataset is touched.
-    replicate::check_flags(experiments.len(), jobs, args.run.threads, args.halfwidth)?;
     let device = args.run.device.resolve()?;
     let store = common::store(&args.runs)?;
     let request = Request {

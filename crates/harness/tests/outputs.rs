@@ -251,3 +251,37 @@ fn a_bad_set_names_the_flag_and_exits_2() {
         assert!(!err.contains(":0:"), "{set}: {err}");
     }
 }
+
+/// `--threads 0` is a bad command line for a local run and for `--slurm` alike: exit 2,
+/// refused before anything is planned or submitted.
+#[test]
+fn threads_0_is_refused_with_exit_2_before_any_submission() {
+    let ws = Workspace::new();
+    for args in [
+        &[
+            "replicate",
+            "configs/smoke.ron",
+            "--threads",
+            "0",
+            "--dry-run",
+        ][..],
+        &[
+            "replicate",
+            "configs/smoke.ron",
+            "--slurm",
+            "--threads",
+            "0",
+            "--dry-run",
+        ][..],
+    ] {
+        let out = ws.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--threads 0: must be at least 1"), "{err}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).is_empty(),
+            "nothing planned or printed"
+        );
+        assert!(!ws.join("runs/smoke/.slurm").exists(), "no script kept");
+    }
+}
