@@ -96,6 +96,8 @@ STANDALONE := contract store spec statistics reporting cluster dashboard
 test:
 	@scripts/setup.sh --test
 	$(CARGO) fmt --all --check
+	@# ARCHITECTURE.md's dependency block equals cargo metadata; no declared dependency unused.
+	python3 scripts/check_architecture.py
 	@# The dashboard and the crates it reads the store through build without warnings and pass
 	@# their tests without libtorch and without the execution crate (experiment). Alone they
 	@# resolve other dependency features, so they build in their own target folder, which

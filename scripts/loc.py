@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Lines of code per crate and per file, as issue #22 counts them.
+"""Lines of code per crate and per file, as issues #22 and #36 count them.
 
 Blank lines, comment lines (//, //!, ///) and `#[cfg(test)]` items (a test module or
-function, up to its closing brace) are not counted. Usage:
+function, up to its closing brace) are not counted, nor files that are test modules
+declared as `#[cfg(test)] mod name;` (their `name.rs` or `name/mod.rs`). Usage:
     scripts/loc.py            # one line per crate
     scripts/loc.py --files N  # also the N largest files
 """
@@ -38,11 +39,36 @@ def count(path: pathlib.Path) -> int:
     return n
 
 
+def test_module_files(path: pathlib.Path) -> set:
+    """The files of the modules `path` declares as `#[cfg(test)] mod name;`."""
+    found = set()
+    pending = False
+    # A module file's children live beside it (lib.rs, main.rs, mod.rs) or in its folder.
+    base = path.parent if path.name in ("lib.rs", "main.rs", "mod.rs") else path.with_suffix("")
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("#[cfg(test)]"):
+            pending = True
+            continue
+        if pending:
+            pending = False
+            words = line.rstrip(";").split()
+            if line.endswith(";") and len(words) >= 2 and words[-2] == "mod":
+                name = words[-1]
+                found |= {base / f"{name}.rs", base / name / "mod.rs"}
+    return found
+
+
 def main() -> None:
     root = pathlib.Path(__file__).resolve().parent.parent / "crates"
+    all_files = sorted(root.glob("*/src/**/*.rs"))
+    tests = set()
+    for f in all_files:
+        tests |= test_module_files(f)
     files = {}
-    for f in sorted(root.glob("*/src/**/*.rs")):
-        files[f] = count(f)
+    for f in all_files:
+        if f not in tests:
+            files[f] = count(f)
     crates = {}
     for f, n in files.items():
         crate = f.relative_to(root).parts[0]
