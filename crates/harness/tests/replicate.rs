@@ -392,7 +392,7 @@ fn the_cost_is_estimated_from_a_cached_calibration_and_compared_after_the_run() 
     };
     let first = run(&["replicate", SMOKE, "--dry-run", "--threads", "1"]);
     assert!(
-        first.contains("calibrating [1/2] conv2 4ch k3 bn dropout 0.2 batch 64 (")
+        first.contains("calibrating [1/2] conv2 4ch k3 bn batch 64 (")
             && first.contains("calibrating 2 workload(s) this machine has not measured yet"),
         "{first}"
     );

@@ -189,7 +189,7 @@ pub struct Calibrating<'a> {
     pub index: usize,
     /// Workloads to calibrate in this estimate.
     pub total: usize,
-    /// What the workload is, e.g. `conv4 32ch k3 bn dropout 0.2 batch 256`.
+    /// What the workload is, e.g. `conv4 32ch k3 bn batch 256`.
     pub workload: &'a str,
     /// About how long the calibration has left, this workload included: the mean time of
     /// the workloads calibrated so far, weighted by forward FLOPs up to 4x (heavier ones
