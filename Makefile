@@ -6,7 +6,7 @@ HARNESS := target/release/harness
 # The default experiment of `make run`; override with `make run CONFIG=configs/dropout.ron`.
 CONFIG ?= configs/quickstart.ron
 
-.PHONY: run install build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report study-gpu-report
+.PHONY: study-cpu-bf16 study-report-bf16 run install build test bench bench-full setup clean-runs study-cpu study-report study-records protocol protocol-report examples examples-report study-gpu-report
 
 # The study's nine tables (configs at the study's full protocol), run as one plan under the
 # CPU protocol chosen from the frontier (reports/protocol.md). Its overrides live in ONE place,
@@ -49,6 +49,20 @@ study-cpu: build
 	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --runs results --out runs
 	$(HARNESS) replicate $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL)
 	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --out results
+
+# The same nine tables at the bf16 point (configs/study-cpu-bf16.args; about 6 hours of 2
+# cores with native bf16), as one plan, run from a copy of the binary so a rebuild cannot
+# replace it mid-run; records copied into results/ as the run ends (rerun to resume).
+STUDY_BF16_SETS := $(shell grep -v '^\#' configs/study-cpu-bf16.args)
+
+study-cpu-bf16: build
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results --out runs
+	cp $(HARNESS) runs/harness-study
+	runs/harness-study replicate $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL) --reports runs/reports-bf16 --readme /dev/null
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --out results
+
+study-report-bf16: build
+	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results --reports reports/cpu-bf16 --readme /dev/null
 
 # Copies the study's finished records from runs/ into results/ (no checkpoints, no plots).
 study-records: build

@@ -83,11 +83,18 @@ fn schedule_words(schedule: &Schedule, epochs: u32) -> String {
     }
 }
 
+/// The network as the frontier groups it: the architecture, and the precision where it is
+/// not fp32 (`conv4 bf16`), so that a precision's points, rates and frontier are its own.
 fn arch_name(r: &TrialRecord) -> String {
-    serde_json::to_value(r.config.model.architecture)
+    let arch = serde_json::to_value(r.config.model.architecture)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if r.config.precision.is_fp32() {
+        arch
+    } else {
+        format!("{arch} {}", r.config.precision)
+    }
 }
 
 /// The frontier's points, by network then optimiser steps.

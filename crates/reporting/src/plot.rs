@@ -114,8 +114,8 @@ const MAX_POINTS_WITH_MARKERS: usize = 60;
 /// The write is atomic: the image is rendered into a temporary file next to
 /// `path`, synced, then renamed over `path`, so readers never see a partial
 /// PNG. (The temporary name ends in `.tmp.png` rather than `.tmp` because the
-/// encoder picks the format from the extension.) The parent directory must
-/// exist.
+/// encoder picks the format from the extension.) A missing parent folder is
+/// created, as for the report's markdown beside it.
 pub fn write_png(path: &Path, chart: &Chart, width: u32, height: u32) -> Result<(), PlotError> {
     if width == 0 || height == 0 {
         return Err(PlotError::InvalidSize {
@@ -138,6 +138,9 @@ pub fn write_png(path: &Path, chart: &Chart, width: u32, height: u32) -> Result<
     let tmp = temp_path(path);
     // Create the file first: a bad directory then surfaces as an I/O error
     // here rather than as an encoder error after drawing.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io_err)?;
+    }
     File::create(&tmp).map_err(io_err)?;
     let result = (|| {
         {
