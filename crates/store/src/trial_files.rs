@@ -41,6 +41,31 @@ pub fn config_text(
     format!("{header}{ron}\n")
 }
 
+/// `config.ron`'s text as a finished trial's record gives it.
+pub fn record_config_text(record: &TrialRecord) -> String {
+    config_text(
+        &record.id,
+        &record.experiment,
+        &record.variant,
+        record.seed,
+        &record.dataset_digest,
+        &record.config,
+    )
+}
+
+/// `trial.json`'s content as a finished trial's record gives it (started: the record's
+/// start time).
+pub fn record_start(record: &TrialRecord) -> TrialStart {
+    TrialStart {
+        id: record.id.clone(),
+        experiment: record.experiment.clone(),
+        variant: record.variant.clone(),
+        seed: record.seed,
+        dataset_digest: record.dataset_digest.clone(),
+        started: crate::provenance::parse_rfc3339(&record.provenance.started_at).unwrap_or(0),
+    }
+}
+
 /// The text of `trial.json`.
 pub fn start_text(start: &TrialStart) -> String {
     format!(
@@ -213,16 +238,8 @@ pub fn check_and_repair(dir: &Path, record: &TrialRecord) -> Vec<Repaired> {
     let mut repaired = Vec::new();
     let config_path = dir.join(CONFIG);
     if let Some(problem) = config_problem(&config_path, record) {
-        let text = config_text(
-            &record.id,
-            &record.experiment,
-            &record.variant,
-            record.seed,
-            &record.dataset_digest,
-            &record.config,
-        );
         repaired.push(Repaired {
-            outcome: rewrite(&config_path, &text),
+            outcome: rewrite(&config_path, &record_config_text(record)),
             path: config_path,
             problem,
             rebuildable: true,
@@ -230,16 +247,8 @@ pub fn check_and_repair(dir: &Path, record: &TrialRecord) -> Vec<Repaired> {
     }
     let start_path = dir.join(TRIAL_START);
     if let Some(problem) = start_problem(&start_path, record) {
-        let start = TrialStart {
-            id: record.id.clone(),
-            experiment: record.experiment.clone(),
-            variant: record.variant.clone(),
-            seed: record.seed,
-            dataset_digest: record.dataset_digest.clone(),
-            started: crate::provenance::parse_rfc3339(&record.provenance.started_at).unwrap_or(0),
-        };
         repaired.push(Repaired {
-            outcome: rewrite(&start_path, &start_text(&start)),
+            outcome: rewrite(&start_path, &start_text(&record_start(record))),
             path: start_path,
             problem,
             rebuildable: true,
