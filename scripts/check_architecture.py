@@ -10,6 +10,8 @@
    ones, build.rs for build ones, src/, tests/, benches/ and examples/ for dev ones).
    A dependency used only for its link (a `-sys` crate) or its features is listed in
    ALLOWED with the reason.
+3. One path to every item: no library crate re-exports another crate's items
+   (`pub use other_crate::...`); a user imports an item from the crate that defines it.
 
 Exit 1 with every difference listed; exit 0 and one line otherwise.
 """
@@ -112,10 +114,21 @@ def main():
             if not used(texts[kind], dep):
                 where = {None: "[dependencies]", "build": "[build-dependencies]", "dev": "[dev-dependencies]"}[kind]
                 problems.append(f"{p['name']}: {where} `{dep}` is named by none of its sources (remove it)")
+    for p in meta["packages"]:
+        crate_dir = pathlib.Path(p["manifest_path"]).parent
+        if not any("lib" in t["kind"] for t in p["targets"]):
+            continue
+        deps = {d["name"].replace("-", "_") for d in p["dependencies"] if d["kind"] is None}
+        for f in sorted((crate_dir / "src").rglob("*.rs")):
+            for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+                m = re.match(r"\s*pub(?:\([^)]*\))?\s+use\s+(?:::)?(\w+)", line)
+                if m and m.group(1) in deps and "pub(crate)" not in line:
+                    rel = f.relative_to(ROOT)
+                    problems.append(f"{rel}:{n}: re-exports `{m.group(1)}` (import it from `{m.group(1)}` instead)")
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"architecture: the drawing matches cargo metadata for {len(workspace)} crates; no unused dependency")
+    print(f"architecture: the drawing matches cargo metadata for {len(workspace)} crates; no unused dependency; no re-export of another crate")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! runs/
-//!   trials/                  TRIALS: the pool, one folder per trial id, shared by experiments
+//!   trials/                  TRIALS: the store, one folder per trial id, shared by experiments
 //!     <id>/                  a done trial (published atomically when complete)
 //!     .work/<id>/            WORK: a trial being run, or left by a killed run (resumable)
 //!     .work/<id>.lock        its claim (see `claim::Holder`)
@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// The trial pool under the runs folder; a name no experiment may take.
+/// The store's trials folder under the runs folder; a name no experiment may take.
 pub const TRIALS: &str = "trials";
 /// Work folders of trials not yet done, under [`TRIALS`].
 pub const WORK: &str = ".work";

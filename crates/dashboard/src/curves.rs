@@ -3,8 +3,8 @@
 //! a recent window. Pure: the view only draws what [`curve_data`] returns.
 
 use ::statistics::band;
+use contract::EpochMetrics;
 use store::record::TrialRecord;
-use trainer::EpochMetrics;
 
 /// Epochs shown by [`Window::Recent`].
 pub const RECENT_EPOCHS: u32 = 10;

@@ -115,9 +115,9 @@ pub fn plan_progress<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::Event;
     use fixtures as fixture;
     use store::Store;
-    use trainer::Event;
 
     /// Before a variant has a finished trial, its trials are estimated by the command
     /// line's cost model (the calibration cached for the last run's split); its own

@@ -2,7 +2,7 @@
 //! of variants × seeds with each trial's state, the counts, the records (each
 //! `summary.json` read once) and the live statistics.
 //!
-//! A rescan lists the shared pool `runs/trials/` and `runs/trials/.work/` and checks the
+//! A rescan lists the store `runs/trials/` and `runs/trials/.work/` and checks the
 //! claim of each trial in the work folder; nothing else is read unless it is new. A record
 //! is the experiment's when its configuration digest is one of the variants' (whichever
 //! experiment ran it: shared trials show in every experiment that plans them) or when the
@@ -15,11 +15,13 @@
 //! show as extra columns.
 
 use crate::statistics::{StatsRow, rows};
+use contract::is_trial_id;
+use contract::layout::SUMMARY;
 use spec::Experiment;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use store::read_record;
 use store::record::TrialRecord;
-use store::{SUMMARY, is_trial_id, read_record};
 use store::{Store, TrialState, id, lease};
 
 use store::TrialStatus;
@@ -90,7 +92,7 @@ pub struct ExperimentState {
     pub cells: Vec<Cell>,
     /// Counts of the cells.
     pub counts: Counts,
-    /// Every readable record of the pool that belongs to the experiment, sorted by
+    /// Every readable record of the store that belongs to the experiment, sorted by
     /// variant, seed and id.
     pub records: Vec<TrialRecord>,
     /// The statistics rows, one per variant.
@@ -107,10 +109,10 @@ pub struct ExperimentState {
     planned: HashMap<String, (usize, u64)>,
     /// Each variant's config digest, in variant order (where an unplanned record goes).
     wanted: Vec<String>,
-    /// Which records of the pool are the experiment's: the store's one rule.
+    /// Which records of the store are the experiment's: the store's one rule.
     members: store::Membership,
     headers: HashMap<String, (String, u64)>,
-    /// Records of the pool read once and found to belong to other experiments.
+    /// Records of the store read once and found to belong to other experiments.
     others: BTreeSet<String>,
     work: Vec<(String, TrialState)>,
     jobs: HashMap<String, String>,
@@ -451,7 +453,7 @@ mod tests {
     use fixtures as fixture;
 
     /// A trial another experiment ran with the same settings fills this experiment's cell
-    /// (the pool is shared); one with other settings does not show.
+    /// (the store is shared); one with other settings does not show.
     #[test]
     fn a_trial_shared_with_another_experiment_fills_the_cell() {
         let dir = tempfile::tempdir().unwrap();

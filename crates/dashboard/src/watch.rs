@@ -354,8 +354,8 @@ fn canonical(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::Event;
     use fixtures as fixture;
-    use trainer::Event;
 
     #[test]
     fn follows_running_trials_by_appended_bytes() {

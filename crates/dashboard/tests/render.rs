@@ -2,6 +2,7 @@
 //! (records and a running trial written by hand from the real types), compared as whole
 //! screens.
 
+use contract::Event;
 use dashboard::app::{App, Focus, Mode, Options};
 use dashboard::launch::{Launcher, Task, TaskArgs};
 use dashboard::{Events, run_app};
@@ -14,7 +15,6 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use store::Store;
-use trainer::Event;
 
 /// Launches nothing.
 struct NoLauncher;

@@ -1,10 +1,11 @@
 //! The epoch bench (`harness bench-epoch`, which `make bench` drives): the training time of
 //! a variant's epochs through the code a user's trial runs, or through the compute alone.
 
+use contract::Event;
+use contract::Latency;
 use data::FashionMnist;
 use spec::{Experiment, Variant};
 use tch::Device;
-use trainer::{Event, Latency};
 
 /// What is timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

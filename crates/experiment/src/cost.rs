@@ -4,6 +4,7 @@
 
 use spec::cost::*;
 
+use contract::Event;
 #[cfg(feature = "torch")]
 use data::FashionMnist;
 #[cfg(feature = "torch")]
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "torch")]
 use tch::Device;
 #[cfg(feature = "torch")]
-use trainer::{Event, RunOptions, Stop, TrialConfig, ValidTrial};
+use trainer::{RunOptions, Stop, TrialConfig, ValidTrial};
 
 /// Errors of calibration.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@
 //! minute later is killed). A stop request file in the store (the dashboard's stop key)
 //! acts like a first interrupt.
 
+use contract::Event;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use progress::{PlanTracker, TrialProgress};
@@ -30,7 +31,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use store::TrialState;
 use store::{self, Store};
-use trainer::Event;
 
 /// Exit code of a worker whose trial was stopped on request (resumes later).
 pub const WORKER_STOPPED: i32 = crate::exit::STOPPED as i32;
@@ -406,7 +406,7 @@ impl Scheduler {
                     tracker.end(&spec.id);
                     match status.code() {
                         Some(0) => match store::read_record(
-                            &store.trial_dir(&spec.id).join(store::SUMMARY),
+                            &store.trial_dir(&spec.id).join(contract::layout::SUMMARY),
                         ) {
                             Ok(record) if record.diverged() => tally.diverged += 1,
                             Ok(_) => tally.finished += 1,

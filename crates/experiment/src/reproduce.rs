@@ -92,12 +92,12 @@ pub fn find(store: &store::Store, id: &str) -> Result<TrialRecord, String> {
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| store::record::is_trial_id(name) && name.starts_with(&id))
+        .filter(|name| contract::record::is_trial_id(name) && name.starts_with(&id))
         .collect();
     matches.sort();
     match matches.as_slice() {
         [] => Err(format!("no trial {id} in {}", dir.display())),
-        [one] => store::read_record(&store.trial_dir(one).join(store::SUMMARY))
+        [one] => store::read_record(&store.trial_dir(one).join(contract::layout::SUMMARY))
             .map_err(|e| e.to_string()),
         many => Err(format!(
             "{id} names {} trials in {} ({}); give more digits",
@@ -212,7 +212,7 @@ pub fn retrain(
     work: &std::path::Path,
     keep: bool,
     stop: &trainer::Stop,
-    on_event: &mut dyn FnMut(&trainer::Event),
+    on_event: &mut dyn FnMut(&contract::Event),
 ) -> Result<Option<Comparison>, RetrainError> {
     std::fs::create_dir_all(work).map_err(|source| RetrainError::WorkDir {
         path: work.to_path_buf(),

@@ -4,18 +4,19 @@
 //! it only once recorded, so the folder is never half a trial).
 
 use crate::trial_run::{Outcome, RunError, run_trial};
+use contract::Event;
 use data::FashionMnist;
 use spec::plan::TrialSpec;
 use std::path::{Path, PathBuf};
 use store::record::TrialRecord;
 use store::{Store, StoreError};
 use tch::Device;
-use trainer::{Event, Stop};
+use trainer::Stop;
 
 /// Where the trial goes.
 #[derive(Clone, Copy, Debug)]
 pub enum Target<'a> {
-    /// The run store's pool.
+    /// The run store.
     Store(&'a Store),
     /// This folder, which must not exist.
     Folder(&'a Path),
@@ -100,7 +101,7 @@ pub fn train_one(
             let Some(claim) = store.claim(&spec.id)? else {
                 let dir = store.trial_dir(&spec.id);
                 if store.is_done(&spec.id) {
-                    let record = store::read_record(&dir.join(store::SUMMARY))?;
+                    let record = store::read_record(&dir.join(contract::layout::SUMMARY))?;
                     return Ok(Trained::AlreadyDone(Box::new(record), dir));
                 }
                 return Err(TrainOneError::Busy(spec.short_id().to_string()));
@@ -122,8 +123,8 @@ pub fn train_one(
 /// What `harness train` says of a recorded trial: how it ended with its accuracies and
 /// loss, its parameter count beside the study's, its latency, and its folder.
 pub fn summary_lines(record: &TrialRecord, folder: &Path) -> Vec<String> {
+    use contract::Status;
     use progress::format::{MISSING, thousands};
-    use trainer::Status;
     let pct = |x: Option<f64>| x.map_or(MISSING.into(), |x| format!("{x:.2}%"));
     let mut lines = vec![
         format!(

@@ -26,18 +26,24 @@
 //! an error naming the file and carrying the OS error.
 
 use crate::provenance;
+use contract::Event;
+use contract::Provenance;
+use contract::Resumed;
+use contract::Status;
+use contract::TrialResult;
+use contract::layout::SUMMARY;
+use contract::record::RECORD_FORMAT;
 use data::FashionMnist;
 use reporting::plot::{Chart, Series, write_png};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use store::id;
-use store::provenance::Provenance;
-use store::record::{RECORD_FORMAT, TrialRecord};
-use store::{SUMMARY, StoreError, write_atomic};
+use store::record::TrialRecord;
+use store::{StoreError, write_atomic};
 use tch::Device;
 use trainer::checkpoint::{self, Checkpoint};
-use trainer::{Event, Resumed, RunOptions, Status, Stop, TrainError, TrialResult};
+use trainer::{RunOptions, Stop, TrainError};
 
 use spec::plan::TrialSpec;
 
@@ -507,7 +513,7 @@ pub fn run_trial(
 
 /// `losses.png` (train and test loss) and `accuracies.png` (test accuracy) per epoch.
 fn write_plots(dir: &Path, result: &TrialResult) -> Result<(), reporting::plot::PlotError> {
-    let points = |f: fn(&trainer::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+    let points = |f: fn(&contract::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         result
             .epochs
             .iter()

@@ -9,6 +9,7 @@
 
 use crate::trial_run::{self, RunError, run_trial};
 use cluster::slurm::{self, Attempt, AttemptEnd};
+use contract::Event;
 use data::FashionMnist;
 use spec::Experiment;
 use spec::plan::TrialSpec;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use store::Store;
 use store::{StopRequest, StoreError};
 use tch::Device;
-use trainer::{Event, Stop};
+use trainer::Stop;
 
 /// One trial for a worker, as its parent planned it, with what it runs on.
 pub struct WorkerJob<'a> {

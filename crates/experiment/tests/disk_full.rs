@@ -7,6 +7,7 @@
 //! so a trial that ignored the error would report many more epochs than one that stops.
 //! Needs root (mounting) and `unshare` (util-linux); without them the test fails.
 
+use contract::Event;
 use experiment::trial_run::run_trial;
 use spec::StudyValues;
 use spec::Variant;
@@ -14,7 +15,7 @@ use spec::plan::TrialSpec;
 use std::path::Path;
 use std::process::Command;
 use tch::Device;
-use trainer::{Event, TrialConfig};
+use trainer::TrialConfig;
 
 /// When set, `child_process_entry_point` runs the trial into this folder.
 const CHILD_DIR: &str = "DISK_FULL_TEST_CHILD_DIR";

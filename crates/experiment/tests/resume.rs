@@ -9,6 +9,7 @@
 //! real dataset with real libtorch. Every child uses one libtorch thread, so runs on one
 //! machine are deterministic.
 
+use contract::Event;
 use experiment::trial_run::{Outcome, run_trial};
 use serde_json::Value;
 use spec::StudyValues;
@@ -21,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
-use trainer::{Event, RandomSource, Streams, TrialConfig, ValidTrial};
+use trainer::{RandomSource, Streams, TrialConfig, ValidTrial};
 
 /// When set, `child_process_entry_point` runs the trial into this folder.
 const CHILD_DIR: &str = "RESUME_TEST_CHILD_DIR";

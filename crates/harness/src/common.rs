@@ -43,15 +43,12 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
 }
 
 /// The run store at `runs`, with trials of the older per-experiment layout moved into the
-/// shared pool first (what moved, and what could not, is said on stderr).
+/// store first (what moved, and what could not, is said on stderr).
 pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
     let store = store::Store::new(runs);
-    let migration = store.migrate().with_context(|| {
-        format!(
-            "moving older trials of {} into the shared pool",
-            runs.display()
-        )
-    })?;
+    let migration = store
+        .migrate()
+        .with_context(|| format!("moving older trials of {} into the store", runs.display()))?;
     for line in migration.lines(runs, &store.trials_dir()) {
         eprintln!("{line}");
     }

@@ -111,7 +111,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         warned,
     };
     let mut stdout = std::io::stdout().lock();
-    let on_event = &mut |event: &trainer::Event| worker::send_event(&mut stdout, event);
+    let on_event = &mut |event: &contract::Event| worker::send_event(&mut stdout, event);
     let note = &mut |line: String| eprintln!("{line}");
     let end = match &task {
         Some(task) => task.run(&job, on_event, note)?,

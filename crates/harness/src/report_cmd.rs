@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use store::Store;
 use store::record::TrialRecord;
 
-/// The usable records of `experiment` (the shared pool's records of its variants, and
+/// The usable records of `experiment` (the store's records of its variants, and
 /// those it ran itself); each unusable one (moved to quarantine by the store) is named in
 /// a warning on stderr.
 pub fn records(store: &Store, experiment: &Experiment) -> anyhow::Result<Vec<TrialRecord>> {

@@ -52,7 +52,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         trainer::device_label(device),
         work.display()
     ));
-    let mut show = |event: &trainer::Event| printer.own(event);
+    let mut show = |event: &contract::Event| printer.own(event);
     let keep = args.keep.is_some();
     match reproduce::retrain(
         &record, &spec, &dataset, device, &work, keep, &stop, &mut show,

@@ -95,7 +95,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "{}: not a run store (it has no {}/ folder; a store is what `harness replicate` writes, e.g. runs/ or results/)",
             args.runs.display(),
-            store::TRIALS
+            contract::layout::TRIALS
         );
     }
     let mut digest = None;

@@ -3,6 +3,7 @@
 use crate::cli::TrainArgs;
 use crate::common;
 use anyhow::Context;
+use contract::Status;
 use experiment::exit;
 use experiment::train_one::{Target, Trained, train_one};
 use spec::plan::TrialSpec;
@@ -11,7 +12,6 @@ use std::process::ExitCode;
 use store::record::TrialRecord;
 use terminal::bars::Printer;
 use terminal::signals;
-use trainer::Status;
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &args.run.sets, None)?;
@@ -51,7 +51,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("warning: {warning}");
     }
-    let mut show = |event: &trainer::Event| printer.own(event);
+    let mut show = |event: &contract::Event| printer.own(event);
 
     let target = match (&args.out, &store) {
         (Some(out), _) => Target::Folder(out),

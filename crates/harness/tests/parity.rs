@@ -77,7 +77,7 @@ fn parity_trains_both_sides_reports_and_reuses_everything_on_rerun() {
     let first = clock.elapsed();
     assert!(out.contains("ours: 2 of 2 trial(s) to train"), "{out}");
 
-    // Our side: two trials of conv2 in the shared pool.
+    // Our side: two trials of conv2 in the store.
     let trials = ws.finished_trials("parity-ours");
     assert_eq!(trials.len(), 2, "{out}");
     let ours: Vec<serde_json::Value> = trials.iter().map(|t| summary(t)).collect();

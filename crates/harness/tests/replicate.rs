@@ -502,7 +502,7 @@ fn jobs_auto_calibrates_the_plan_once_and_only_the_heaviest_workload_per_other_s
 /// Two experiment files that share a variant (same settings, other names) plan it once:
 /// the plan says how many trials are unique and shared, the shared trials train once per
 /// seed, and both reports show them. A later `replicate` of either file alone trains
-/// nothing. An older store (trials under `runs/<experiment>/`) is moved into the pool.
+/// nothing. An older store (trials under `runs/<experiment>/`) is moved into the store.
 #[test]
 fn two_configs_that_share_a_variant_plan_it_once_and_both_reports_include_it() {
     let ws = Workspace::new();
@@ -553,7 +553,7 @@ fn two_configs_that_share_a_variant_plan_it_once_and_both_reports_include_it() {
     assert!(out.contains("4 trials: 4 done"), "{out}");
     assert!(!out.contains("starting"), "{out}");
 
-    // An older store: trials moved back under runs/smoke/ are moved into the pool again.
+    // An older store: trials moved back under runs/smoke/ are moved into the store again.
     let trials = ws.finished_trials("smoke");
     for t in &trials {
         std::fs::rename(t, ws.join("runs/smoke").join(t.file_name().unwrap())).unwrap();

@@ -35,7 +35,7 @@ pub struct Curve {
 impl Curve {
     /// Our trial's curve.
     pub fn from_record(r: &TrialRecord) -> Curve {
-        let finite = |m: &trainer::EpochMetrics| {
+        let finite = |m: &contract::EpochMetrics| {
             m.test_accuracy.is_finite() && m.train_loss_mean.is_finite()
         };
         Curve {

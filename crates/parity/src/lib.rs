@@ -194,11 +194,12 @@ pub fn select_ours<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::EpochMetrics;
+    use contract::Provenance;
+    use contract::Status;
+    use contract::record::RECORD_FORMAT;
     use statistics as stats;
-    use store::provenance::Provenance;
-    use store::record::RECORD_FORMAT;
     use trainer::Schedule;
-    use trainer::{EpochMetrics, Status};
 
     const PARITY: &str = include_str!("../../../configs/parity-ours.ron");
 

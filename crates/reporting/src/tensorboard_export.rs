@@ -36,6 +36,7 @@
 //! it no longer writes under the variants it exports (`seed-*` and `mean*` folders of an
 //! earlier export, e.g. a trial since removed from the store); other files are left alone.
 
+use contract::EpochMetrics;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,6 @@ use tensorboard::proto::{
     Category, Chart, Layout, MarginChartContent, ProtoValue, SessionEndInfo, SessionStartInfo,
     SessionStatus, chart, hparam, margin_chart_content,
 };
-use trainer::EpochMetrics;
 
 /// One exported per-epoch scalar.
 pub struct Scalar {
@@ -596,7 +596,7 @@ pub fn export(records: &[TrialRecord], out: &Path, host: &str) -> Result<Exporte
                 let diverged: Vec<(u64, String, u32, usize)> = diverged
                     .iter()
                     .map(|r| match r.status {
-                        trainer::Status::Diverged { epoch, batch } => {
+                        contract::Status::Diverged { epoch, batch } => {
                             (r.seed, r.id.clone(), epoch, batch)
                         }
                         _ => unreachable!("partitioned on diverged()"),
@@ -634,10 +634,11 @@ fn short(s: &str) -> &str {
 mod tests {
     use super::*;
 
-    use store::provenance::Provenance;
-    use store::record::RECORD_FORMAT;
+    use contract::Provenance;
+    use contract::Status;
+    use contract::record::RECORD_FORMAT;
     use tensorboard::proto::{event, summary_value};
-    use trainer::{Status, TrialConfig};
+    use trainer::TrialConfig;
 
     fn record(seed: u64, status: Status, losses: &[f64]) -> TrialRecord {
         let config = TrialConfig {
@@ -716,7 +717,6 @@ mod tests {
 
     /// The custom scalars layouts in the run in `dir`.
     fn layouts(dir: &Path) -> Vec<Layout> {
-        use tensorboard::prost::Message;
         let file = std::fs::read_dir(dir)
             .unwrap()
             .next()
@@ -734,7 +734,7 @@ mod tests {
             .filter(|v| v.tag == tensorboard::CUSTOM_SCALARS_LAYOUT_TAG)
             .map(|v| match v.value {
                 Some(summary_value::Value::Tensor(t)) => {
-                    Layout::decode(&t.string_val[0][..]).unwrap()
+                    tensorboard::decode_layout(&t.string_val[0][..]).unwrap()
                 }
                 other => panic!("{other:?}"),
             })

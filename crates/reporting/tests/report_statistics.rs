@@ -3,15 +3,16 @@
 //! table, the README's subset of columns, the seeding line, and the reliability cases (an
 //! all-diverged baseline, constant samples at n = 2, absurd values).
 
+use contract::EpochMetrics;
+use contract::Provenance;
+use contract::Status;
+use contract::record::RECORD_FORMAT;
 use reporting::report::{self, Columns};
 use reporting::seeding;
 use spec::Experiment;
 use statistics::Verdict;
 use store::id;
-use store::provenance::Provenance;
-use store::record::RECORD_FORMAT;
 use store::record::TrialRecord;
-use trainer::{EpochMetrics, Status};
 
 const RON: &str = r#"
 Experiment(

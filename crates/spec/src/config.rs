@@ -502,9 +502,9 @@ pub fn seed_range(first: u64, count: u32) -> Result<Vec<u64>, String> {
 
 /// Checks an experiment's `name`: it is a folder under `runs/` and a report's file name, so
 /// it must be one safe path component: 1 to 64 ASCII letters, digits, `-` and `_` (so no
-/// `/`, no leading `.`, no control characters), and not `trials`, the shared pool's folder.
+/// `/`, no leading `.`, no control characters), and not `trials`, the store's shared trial folder.
 pub fn check_experiment_name(name: &str) -> Result<(), String> {
-    if name == store::TRIALS {
+    if name == contract::layout::TRIALS {
         return Err(format!(
             "{name:?} is reserved: runs/{name}/ holds the trials every experiment shares"
         ));

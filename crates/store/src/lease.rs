@@ -57,7 +57,7 @@ pub fn stale_after() -> Duration {
         .map_or(DEFAULT_STALE_AFTER, Duration::from_secs)
 }
 
-pub use contract::claim::Holder;
+use contract::claim::Holder;
 
 /// What a lease path holds right now.
 #[derive(Clone, Debug, PartialEq, Eq)]

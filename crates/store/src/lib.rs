@@ -9,7 +9,7 @@
 //! - `runs/<experiment>/` what belongs to one experiment: its stop request, seeding
 //!   decision, cost estimate, latency phase and Slurm submissions.
 //!
-//! An experiment's records are the pool's records whose configuration digest is one of its
+//! An experiment's records are the store's records whose configuration digest is one of its
 //! variants' (any seed), plus those it ran itself under other settings (see
 //! [`Store::records_for`]).
 //!
@@ -17,10 +17,10 @@
 //!
 //! Stores written before trials were shared kept them in `runs/<experiment>/<trial-id>/`
 //! (and `runs/<experiment>/.work/<trial-id>/`). [`Store::migrate`] moves those into the
-//! pool (finished ones, and a dead run's resumable work folders), each under its trial's
-//! lease in the pool; `replicate`, `train`, `report` and the dashboard call it first. An
-//! old copy of a trial the pool holds already (two experiments had run the same trial) is
-//! set aside in the pool's quarantine.
+//! shared trials folder (finished ones, and a dead run's resumable work folders), each under its trial's
+//! lease in the store; `replicate`, `train`, `report` and the dashboard call it first. An
+//! old copy of a trial the store holds already (two experiments had run the same trial) is
+//! set aside in the store's quarantine.
 //!
 //! # Done
 //!
@@ -105,20 +105,20 @@ pub mod trial_files;
 
 use atomic::{PROBE_PREFIX, sync_dir};
 pub use atomic::{create_exclusive, ensure_writable_dir, write_atomic, write_output};
-pub use contract::is_trial_id;
 pub use error::StoreError;
 use error::io;
 pub use membership::Membership;
 pub use migrate::Migration;
 pub use status::TrialStatus;
 
-use crate::record::{InvalidRecord, TrialRecord};
+use crate::record::TrialRecord;
+use contract::record::InvalidRecord;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use contract::layout::{LEASE_SUFFIX, Layout, STOP};
-pub use contract::layout::{QUARANTINE, QUARANTINE_NOTE, SUMMARY, TRIALS, WORK};
+use contract::layout::{QUARANTINE_NOTE, SUMMARY, TRIALS, WORK};
 
 /// Something in the store that was found unusable and set aside (or could not be yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,7 +235,7 @@ impl Store {
         self.layout().experiment_dir(experiment)
     }
 
-    /// `runs/trials`: the pool of trials every experiment shares.
+    /// `runs/trials`: the store of trials every experiment shares.
     pub fn trials_dir(&self) -> PathBuf {
         self.layout().trials_dir()
     }
@@ -264,7 +264,7 @@ impl Store {
         self.layout().lease_path(id)
     }
 
-    /// Checks that the store accepts writes: creates the pool's work folder and creates
+    /// Checks that the store accepts writes: creates the store's work folder and creates
     /// (exclusively), writes, fsyncs and removes a probe file there. Run it before loading
     /// data or starting trials; the error names the path.
     pub fn ensure_writable(&self) -> Result<(), StoreError> {
@@ -470,7 +470,7 @@ impl Store {
         }))
     }
 
-    /// Moves `path` (a trial folder of the pool, or whatever stands in its place) to
+    /// Moves `path` (a trial folder of the store, or whatever stands in its place) to
     /// `.quarantine/<name>.<unix-seconds>[.<n>]` with a note saying why. The caller holds
     /// the trial's lock.
     fn quarantine(&self, path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
@@ -519,10 +519,10 @@ impl Store {
         Ok(found)
     }
 
-    /// Every usable record of the pool, sorted by variant, seed and id, and a warning for
+    /// Every usable record of the store, sorted by variant, seed and id, and a warning for
     /// each unusable one: a `summary.json` that does not parse or validate is moved to
     /// quarantine (under its trial's lock; if a running process holds it, it is skipped and
-    /// left in place), so its trial runs again. Fails only when the pool's folder cannot be
+    /// left in place), so its trial runs again. Fails only when the store's folder cannot be
     /// listed.
     pub fn records(&self) -> Result<Records, StoreError> {
         let dir = self.trials_dir();

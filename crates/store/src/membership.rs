@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 /// Which records belong to an experiment: the one membership rule, used by the store,
 /// the reports, parity and the dashboard. A trial belongs to no experiment; an
-/// experiment's records are the pool's records whose configuration digest is one of its
+/// experiment's records are the store's records whose configuration digest is one of its
 /// variants' (any seed, whichever experiment ran them), and those it ran itself under
 /// other settings (a report shows them as such).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

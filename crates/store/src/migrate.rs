@@ -1,20 +1,21 @@
-//! Stores of the older layout (trials under `runs/<experiment>/<id>/`) moved into the shared
-//! pool ([`Store::migrate`]).
+//! Stores of the older layout (trials under `runs/<experiment>/<id>/`) moved into the store's
+//! shared trials folder ([`Store::migrate`]).
 
 use super::*;
+use contract::is_trial_id;
 
 /// What [`Store::migrate`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Migration {
-    /// Finished trials moved from `runs/<experiment>/<id>/` into the pool.
+    /// Finished trials moved from `runs/<experiment>/<id>/` into the store.
     pub moved: Vec<String>,
-    /// Resumable work folders moved from `runs/<experiment>/.work/<id>/` into the pool.
+    /// Resumable work folders moved from `runs/<experiment>/.work/<id>/` into the store.
     pub moved_work: Vec<String>,
-    /// Old copies of finished trials the pool holds already (another experiment shared
-    /// them), moved to the pool's quarantine: from where, to where.
+    /// Old copies of finished trials the store holds already (another experiment shared
+    /// them), moved to the store's quarantine: from where, to where.
     pub duplicates: Vec<(PathBuf, PathBuf)>,
     /// Old folders left in place, and why (a process of an older version still holds
-    /// them, or the pool has a work folder of that trial already).
+    /// them, or the store has a work folder of that trial already).
     pub left: Vec<(PathBuf, String)>,
 }
 
@@ -27,22 +28,22 @@ impl Migration {
             && self.left.is_empty()
     }
 
-    /// What to tell the user of store `runs` (whose pool is `pool`), one line each; a
+    /// What to tell the user of store `runs` (whose shared trials folder is `trials`), one line each; a
     /// folder left in place is a warning.
-    pub fn lines(&self, runs: &Path, pool: &Path) -> Vec<String> {
+    pub fn lines(&self, runs: &Path, trials: &Path) -> Vec<String> {
         let mut lines = Vec::new();
         if !self.moved.is_empty() || !self.moved_work.is_empty() {
             lines.push(format!(
-                "{}: moved {} finished trial(s) and {} unfinished one(s) from runs/<experiment>/ into the shared pool {}",
+                "{}: moved {} finished trial(s) and {} unfinished one(s) from runs/<experiment>/ into the store's trials folder {}",
                 runs.display(),
                 self.moved.len(),
                 self.moved_work.len(),
-                pool.display()
+                trials.display()
             ));
         }
         for (from, to) in &self.duplicates {
             lines.push(format!(
-                "{}: a copy of a trial the pool holds already; set aside in {}",
+                "{}: a copy of a trial the store holds already; set aside in {}",
                 from.display(),
                 to.display()
             ));
@@ -59,11 +60,11 @@ impl Migration {
 
 impl Store {
     /// Moves the trials of the older per-experiment layout (`runs/<experiment>/<id>/` and
-    /// `runs/<experiment>/.work/<id>/`) into the pool, each while holding that trial's
-    /// lease in the pool. A finished trial whose id the pool holds already, and a work
+    /// `runs/<experiment>/.work/<id>/`) into the store, each while holding that trial's
+    /// lease in the store. A finished trial whose id the store holds already, and a work
     /// folder whose old claim a live process still holds, stay where they are and are
-    /// listed in [`Migration::left`]; an old copy of a finished trial the pool holds
-    /// already (two experiments shared it) is moved to the pool's quarantine, never
+    /// listed in [`Migration::left`]; an old copy of a finished trial the store holds
+    /// already (two experiments shared it) is moved to the store's quarantine, never
     /// deleted ([`Migration::duplicates`]). Running it again finds nothing to do.
     pub fn migrate(&self) -> Result<Migration, StoreError> {
         let mut done = Migration::default();
@@ -118,7 +119,7 @@ impl Store {
         let Some((lock, _)) = self.try_lock_trial(id)? else {
             done.left.push((
                 from.to_path_buf(),
-                "its trial is running in the pool".into(),
+                "its trial is running in the store".into(),
             ));
             return Ok(());
         };
@@ -134,7 +135,7 @@ impl Store {
         };
         let result = if occupied && !work {
             let note = format!(
-                "a copy of {}, which the pool holds already (set aside when the store was moved into the pool)",
+                "a copy of {}, which the store holds already (set aside when the store was moved into the store)",
                 to.display()
             );
             self.quarantine(from, &note).map(|moved| {
@@ -143,7 +144,7 @@ impl Store {
         } else if occupied {
             done.left.push((
                 from.to_path_buf(),
-                format!("the pool holds {} already", to.display()),
+                format!("the store holds {} already", to.display()),
             ));
             Ok(())
         } else {

@@ -4,8 +4,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use contract::Provenance;
-
 /// `git rev-parse HEAD` of the workspace this binary was built from, or `unknown` (fixed at
 /// build time by `build.rs`, never asked of `git` at run time).
 pub const GIT_COMMIT: &str = env!("HARNESS_GIT_COMMIT");

@@ -29,9 +29,6 @@
 
 pub mod proto;
 
-/// The protobuf runtime of [`proto`]'s messages (for `Message::decode` and `encode_to_vec`).
-pub use prost;
-
 use prost::Message;
 use proto::{
     Event, HParamsPluginData, Layout, PluginData, SessionEndInfo, SessionStartInfo, Summary,
@@ -90,6 +87,12 @@ pub enum Error {
         #[source]
         source: prost::DecodeError,
     },
+}
+
+/// Decodes a serialised custom scalars [`Layout`] (the string tensor that
+/// [`EventWriter::custom_scalars_layout`] writes).
+pub fn decode_layout(bytes: &[u8]) -> Result<Layout, prost::DecodeError> {
+    Layout::decode(bytes)
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -6,6 +6,7 @@
 //! time left; the lines that matter (starts, epochs, latency, ends) are printed above the
 //! bars. Not on a terminal (a pipe, a log file, CI): the same lines, plain, and no bars.
 
+use contract::Event;
 use experiment::trial_run::describe;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use progress::TrialProgress;
@@ -14,7 +15,6 @@ use progress::format::duration;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
-use trainer::Event;
 
 /// Where a plan stands, for its bar: trials waiting, running and ended, and the time left.
 pub struct PlanState {

@@ -1,10 +1,10 @@
 //! Not on a terminal, the printer writes the lines that matter (start, epochs, end) and
 //! none of the per-batch progress, each prefixed with the trial's label.
 
+use contract::Event;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use terminal::bars::Printer;
-use trainer::Event;
 
 /// A buffer the printer writes into and the test reads back.
 #[derive(Clone, Default)]

@@ -32,8 +32,6 @@ pub use checkpoint::Checkpoint;
 pub use config::{
     DataLimits, OptimizerConfig, OptimizerKind, Schedule, TrialConfig, ValidTrial, ValidationError,
 };
-pub use contract::finite;
-pub use contract::{EpochMetrics, Event, Latency, Resumed, Status, Timing, TrialResult};
 #[cfg(feature = "torch")]
 pub use error::TrainError;
 #[cfg(feature = "torch")]

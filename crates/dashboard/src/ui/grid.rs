@@ -5,6 +5,7 @@ use super::theme;
 use crate::app::{App, Focus};
 use crate::scan::Cell as GridCell;
 use crate::watch::LiveTrial;
+use contract::Status;
 use progress::trial::Phase;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -12,7 +13,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
 use store::TrialStatus;
 use store::record::TrialRecord;
-use trainer::Status;
 
 /// Width of a seed column.
 const COLUMN: u16 = 10;

@@ -6,6 +6,7 @@ use super::{fit, theme};
 use crate::app::App;
 use crate::plan_progress::{PlanProgress, plan_progress, running_left_s, variant_pace};
 use crate::scan::{Cell, ExperimentState};
+use contract::Status;
 use progress::eta::{epoch_left_s, pace_of_running};
 use progress::format::{MISSING, bar, duration, percent, rate, short_id};
 use progress::trial::{Phase, TrialProgress};
@@ -14,7 +15,6 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget};
 use store::TrialStatus;
-use trainer::Status;
 
 /// `label bar suffix` with the bar filling what the line has left (4 to 24 cells).
 fn bar_line(label: &str, fraction: f64, suffix: String, width: u16) -> Line<'static> {

@@ -75,7 +75,7 @@ impl Workspace {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// The finished trial folders (in the shared pool `runs/trials/`) that `experiment`
+    /// The finished trial folders (in the store `runs/trials/`) that `experiment`
     /// ran.
     pub fn finished_trials(&self, experiment: &str) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(self.join("runs/trials")) else {

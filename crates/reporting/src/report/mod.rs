@@ -233,7 +233,7 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
         .map(|t| {
             let acc = accuracies(t);
             let losses: Vec<f64> = t.finished.iter().filter_map(|r| r.train_loss_sum).collect();
-            let lat = |f: fn(&trainer::Latency) -> f64| {
+            let lat = |f: fn(&contract::Latency) -> f64| {
                 let xs: Vec<f64> = t
                     .finished
                     .iter()

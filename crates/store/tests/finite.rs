@@ -2,11 +2,18 @@
 //! results and of the trial record survives a JSON (and RON) round trip holding NaN, +inf
 //! or -inf, through `contract::finite`.
 
+use contract::EpochMetrics;
+use contract::Event;
+use contract::Latency;
+use contract::Provenance;
+use contract::Status;
+use contract::Timing;
+use contract::TrialResult;
+use contract::record::RECORD_FORMAT;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store::provenance::Provenance;
-use store::record::{RECORD_FORMAT, TrialRecord};
-use trainer::{EpochMetrics, Event, Latency, Status, Timing, TrialConfig, TrialResult};
+use store::record::TrialRecord;
+use trainer::TrialConfig;
 
 const SPECIALS: [f64; 3] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
 

@@ -1,5 +1,5 @@
 //! The run store under faults, on real filesystems with real processes: bad records are
-//! quarantined (and their trials run again) while reports carry on; a trial folder without
+//! quarantined (and their trials run again) while every scan carries on; a trial folder without
 //! a summary is set aside at claim time; claims stay exclusive under many concurrent
 //! threads and processes and never lose a work folder; a read-only store is refused with
 //! its path; temporary files never follow a planted symlink.
@@ -7,57 +7,39 @@
 //! Two `#[test]`s (`child_*`) are entry points for child processes: they do nothing
 //! unless the parent test sets their environment variable.
 
-use spec::Experiment;
+use contract::EpochMetrics;
+use contract::Status;
+use contract::layout::QUARANTINE_NOTE;
+use contract::layout::SUMMARY;
+use contract::record::RECORD_FORMAT;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::id;
-use store::record::{RECORD_FORMAT, TrialRecord};
-use store::{
-    QUARANTINE_NOTE, Quarantined, SUMMARY, Store, StoreError, TrialState, create_exclusive,
-    write_atomic,
-};
-use trainer::{EpochMetrics, Status};
+use store::record::TrialRecord;
+use store::{Quarantined, Store, StoreError, TrialState, create_exclusive, write_atomic};
 
 const DIGEST: &str = "test-dataset-digest";
 
-const EXPERIMENT_RON: &str = r#"
-Experiment(
-    name: "faults",
-    title: "Store faults",
-    seeds: 2,
-    baseline: "base",
-    base: (
-        model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
-        optimizer: (name: adam, lr: 0.01),
-        epochs: 2,
-        batch_size: 64,
-        eval_batch_size: 128,
-        data: (train_limit: 512, test_limit: 256),
-    ),
-    variants: [(name: "base", study: (accuracy: 84.5))],
-)
-"#;
+/// The one variant's configuration, as an experiment file's `base:` would give it.
+const CONFIG_RON: &str = r#"(
+    model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
+    optimizer: (name: adam, lr: 0.01),
+    epochs: 2,
+    batch_size: 64,
+    eval_batch_size: 128,
+    data: (train_limit: Some(512), test_limit: Some(256)),
+)"#;
 
-fn load_experiment(dir: &Path) -> Experiment {
-    let path = dir.join("faults.ron");
-    std::fs::write(&path, EXPERIMENT_RON).unwrap();
-    spec::config::load(&path, &[]).unwrap()
+/// The `base` variant's configuration.
+fn config() -> trainer::TrialConfig {
+    ron::from_str(CONFIG_RON).unwrap()
 }
 
-/// The `base` variant's configuration (loaded once).
-fn config() -> trainer::TrialConfig {
-    static CONFIG: std::sync::OnceLock<trainer::TrialConfig> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            load_experiment(dir.path()).variants[0]
-                .trial
-                .config()
-                .clone()
-        })
-        .clone()
+/// The experiment `faults`, whose one variant is [`config`].
+fn membership() -> store::Membership {
+    store::Membership::new("faults", [&config()])
 }
 
 fn trial_id(seed: u64) -> String {
@@ -97,7 +79,7 @@ fn record(seed: u64, accuracy: f64) -> TrialRecord {
         latency: None,
         epochs,
         wall_time_s: 2.0,
-        provenance: store::provenance::Provenance {
+        provenance: contract::Provenance {
             harness_version: "0.1.0".into(),
             git_commit: "unknown".into(),
             git_dirty: false,
@@ -146,7 +128,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
+fn bad_records_are_quarantined_their_trials_rerun_and_the_scan_carries_on() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().join("runs"));
     let good = record(0, 80.0);
@@ -246,17 +228,6 @@ fn bad_records_are_quarantined_their_trials_rerun_and_reports_carry_on() {
     let again = store.records().unwrap();
     assert_eq!(again.records, vec![good.clone()]);
     assert!(again.quarantined.is_empty(), "{:#?}", again.quarantined);
-
-    // The report is written from what is usable.
-    let experiment = load_experiment(tmp.path());
-    let report = reporting::report::write_report(
-        &experiment,
-        &again.records,
-        &reporting::report::Extras::default(),
-        &tmp.path().join("reports"),
-    )
-    .unwrap();
-    assert!(std::fs::read_to_string(report).unwrap().contains("80.00"));
 
     // Every quarantined trial is pending and can be claimed and run again.
     for (name, _, _) in cases.iter().filter(|(n, _, _)| n != "notes") {
@@ -776,11 +747,11 @@ fn leftovers_of_dead_runs_beside_done_trials_are_swept_live_claims_are_not() {
 }
 
 /// A store of the older layout (`runs/<experiment>/<id>/`, `runs/<experiment>/.work/<id>/`)
-/// is moved into the shared pool: finished trials and a dead run's resumable work folder;
-/// an old copy of a trial the pool holds already is set aside in quarantine (never
+/// is moved into the shared trials folder: finished trials and a dead run's resumable work folder;
+/// an old copy of a trial the store holds already is set aside in quarantine (never
 /// deleted); a second run finds nothing to do.
 #[test]
-fn an_older_per_experiment_store_moves_into_the_pool() {
+fn an_older_per_experiment_store_moves_into_the_shared_trials_folder() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().join("runs"));
     let old = store.experiment_dir("faults");
@@ -789,7 +760,7 @@ fn an_older_per_experiment_store_moves_into_the_pool() {
         std::fs::create_dir_all(old.join(&r.id)).unwrap();
         std::fs::write(old.join(&r.id).join(SUMMARY), json(r)).unwrap();
     }
-    // b is in the pool already (e.g. run by another experiment after an upgrade).
+    // b is in the store already (e.g. run by another experiment after an upgrade).
     publish(&store, &b);
     // c was half-run under the old layout by a process that died.
     let old_work = old.join(".work").join(&c.id);
@@ -807,7 +778,7 @@ fn an_older_per_experiment_store_moves_into_the_pool() {
     assert!(
         std::fs::read_to_string(moved.duplicates[0].1.join(QUARANTINE_NOTE))
             .unwrap()
-            .contains("which the pool holds already")
+            .contains("which the store holds already")
     );
 
     assert_eq!(store.state(&a.id), TrialState::Done);
@@ -822,7 +793,7 @@ fn an_older_per_experiment_store_moves_into_the_pool() {
     let claim = store
         .claim(&c.id)
         .unwrap()
-        .expect("c is resumable in the pool");
+        .expect("c is resumable in the store");
     assert!(claim.has_leftovers());
     claim.release();
 
@@ -830,13 +801,12 @@ fn an_older_per_experiment_store_moves_into_the_pool() {
     assert!(again.is_empty(), "{again:?}");
 }
 
-/// An experiment's records are the pool's records of its variants' settings, whichever
+/// An experiment's records are the store's records of its variants' settings, whichever
 /// experiment ran them, and those it ran itself; not another experiment's other settings.
 #[test]
 fn an_experiments_records_are_its_settings_from_any_experiment() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().join("runs"));
-    let e = load_experiment(dir.path());
     let mut shared = record(0, 80.0);
     shared.experiment = "other".into();
     shared.variant = "their name".into();
@@ -855,7 +825,7 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
 
     assert_eq!(store.records().unwrap().records.len(), 3);
     let mine: Vec<String> = store
-        .records_for(&e.membership())
+        .records_for(&membership())
         .unwrap()
         .records
         .into_iter()
@@ -864,12 +834,6 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert!(mine.contains(&shared.id));
     assert!(mine.contains(&own_other_settings.id));
-    let report = reporting::report::render(
-        &e,
-        &store.records_for(&e.membership()).unwrap().records,
-        &reporting::report::Extras::default(),
-    );
-    assert!(report.contains("| base"), "{report}");
 }
 
 /// A symlinked store folder is refused before anything runs, with the path and what to
