@@ -1,7 +1,7 @@
 //! `harness plan`: how many seeds per variant an experiment needs to detect a given
 //! difference, with its multiple-comparison correction, from the standard deviation the
 //! store has observed (or a stated assumption), by the noncentral t
-//! ([`reporting::sample_size::plan`]).
+//! ([`reporting::sample_size::sample_size`]).
 
 use crate::cli::PlanArgs;
 use crate::common;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let experiment = common::experiment(&args.config, &[], None)?;
     let records = crate::report_cmd::records(&crate::common::store(&args.runs)?, &experiment)?;
-    let plan = reporting::sample_size::plan(
+    let plan = reporting::sample_size::sample_size(
         &experiment,
         &records,
         args.detect,
@@ -19,6 +19,6 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         args.power,
         args.assume_sd,
     )?;
-    print!("{}", plan.text(&experiment.name));
+    print!("{}", reporting::sample_size::text(&plan, &experiment.name));
     Ok(ExitCode::SUCCESS)
 }

@@ -49,19 +49,14 @@ pub struct Point {
 }
 
 impl Point {
-    /// Mean final accuracy (NaN with no finished trial).
+    /// Mean final accuracy (NaN with no finished trial), by [`statistics::summarize`].
     pub fn mean(&self) -> f64 {
-        self.accuracies.iter().sum::<f64>() / self.accuracies.len() as f64
+        statistics::summarize(&self.accuracies).map_or(f64::NAN, |s| s.mean)
     }
 
-    /// Sample standard deviation (NaN below two trials).
+    /// Sample standard deviation (NaN below two trials), by [`statistics::summarize`].
     pub fn sd(&self) -> f64 {
-        let n = self.accuracies.len();
-        if n < 2 {
-            return f64::NAN;
-        }
-        let m = self.mean();
-        (self.accuracies.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        statistics::summarize(&self.accuracies).map_or(f64::NAN, |s| s.std)
     }
 }
 

@@ -1,235 +1,97 @@
-//! The sample-size plan of an experiment (`harness plan`, [`plan`]): the seeds per
-//! variant needed to detect a difference, with the multiple-comparison correction of its
-//! config, from the power of the t-test ([`statistics::power`]).
+//! The sample size of an experiment (`harness plan`): its records selected as the report
+//! selects them, the seeds per variant computed by [`statistics::sample_size`], and the
+//! result in words.
 
-use statistics::power::{mde, normal_approx_n, pooled_sd, power, seeds_needed};
+use statistics::sample_size::{SampleSize, SampleSizeError, SdSource};
 
 use crate::report::{self, VariantTrials};
 use spec::Experiment;
 use store::record::TrialRecord;
 
-/// The standard deviation (accuracy points) `harness plan` assumes when the
-/// store has no variant with two finished trials: seed-to-seed spread of a
-/// small CNN's final Fashion-MNIST test accuracy is typically 0.1-0.3
-/// points; the larger value gives the safer (larger) plan.
-pub const ASSUMED_SD: f64 = 0.3;
-
-/// Where the standard deviation of a [`Plan`] came from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SdSource {
-    /// Pooled within variants over the finished trials in the store.
-    Observed {
-        /// Trials that contributed.
-        trials: usize,
-        /// Variants that contributed (those with at least two trials).
-        variants: usize,
-        /// Degrees of freedom of the pooled estimate.
-        df: usize,
-    },
-    /// No usable trials: the default assumption.
-    Assumed,
-    /// Given with `--assume-sd`, which wins over the store's: the sd the store observed
-    /// (if any), said beside it so nothing is silently ignored.
-    Given {
-        /// The store's pooled sd and the trials behind it, when it has one.
-        observed: Option<(f64, usize)>,
-    },
-}
-
-/// How many seeds per variant an experiment needs to detect a difference.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
-    /// The difference to detect, accuracy points.
-    pub detect: f64,
-    /// The family-wise significance level.
-    pub alpha: f64,
-    /// The wanted power.
-    pub power: f64,
-    /// Comparisons against the baseline (variants - 1, at least 1).
-    pub comparisons: usize,
-    /// The per-comparison level: `alpha / comparisons` (Bonferroni, which is
-    /// Holm's worst case: the first, smallest p-value is held to it).
-    pub alpha_per_comparison: f64,
-    /// The standard deviation used, accuracy points.
-    pub sd: f64,
-    /// Where it came from.
-    pub sd_source: SdSource,
-    /// `detect / sd`.
-    pub effect: f64,
-    /// Seeds per variant from the noncentral t (`None`: over a million or
-    /// undefined).
-    pub seeds: Option<usize>,
-    /// The normal approximation, for comparison.
-    pub seeds_normal: Option<usize>,
-    /// The seeds per variant the config runs now.
-    pub seeds_now: usize,
-    /// Power at the config's seeds now (NaN below two seeds).
-    pub power_now: f64,
-    /// The minimum detectable difference at the config's seeds now,
-    /// accuracy points.
-    pub mde_now: Option<f64>,
-}
-
-/// Errors of [`plan`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PlanError {
-    /// `--detect` is not a positive finite number.
-    #[error("--detect {0}: the difference to detect must be a positive number of accuracy points")]
-    Detect(f64),
-    /// `--alpha` is not in (0, 1).
-    #[error("--alpha {0}: must be between 0 and 1")]
-    Alpha(f64),
-    /// `--power` is not in (alpha, 1).
-    #[error("--power {0}: must be between alpha and 1")]
-    Power(f64),
-    /// The assumed standard deviation is not positive.
-    #[error("--assume-sd {0}: must be a positive number of accuracy points")]
-    Sd(f64),
-}
-
-/// Plans the seeds per variant of `experiment` to detect `detect` accuracy
-/// points with probability `target_power` at family-wise level `alpha`,
-/// correcting for its comparisons against the baseline, from the standard
-/// deviation pooled over the finished trials in `records` (those the report
-/// would pool), or [`ASSUMED_SD`] when there are none; `assumed_sd` (the user's
-/// `--assume-sd`), when given, is used instead of either, and the plan says so.
-pub fn plan(
+/// The seeds per variant `experiment` needs to detect `detect` accuracy points with power
+/// `target_power` at family-wise level `alpha`, from the finished trials in `records` that
+/// its report would use ([`statistics::sample_size::sample_size`]).
+pub fn sample_size(
     experiment: &Experiment,
     records: &[TrialRecord],
     detect: f64,
     alpha: f64,
     target_power: f64,
     assumed_sd: Option<f64>,
-) -> Result<Plan, PlanError> {
-    if !(detect.is_finite() && detect > 0.0) {
-        return Err(PlanError::Detect(detect));
-    }
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(PlanError::Alpha(alpha));
-    }
-    if !(target_power > alpha && target_power < 1.0) {
-        return Err(PlanError::Power(target_power));
-    }
-    if let Some(sd) = assumed_sd
-        && !(sd.is_finite() && sd > 0.0)
-    {
-        return Err(PlanError::Sd(sd));
-    }
-    let selected = report::select(experiment, records);
-    let samples: Vec<Vec<f64>> = selected.iter().map(accuracies).collect();
-    let refs: Vec<&[f64]> = samples.iter().map(Vec::as_slice).collect();
-    let trials: usize = samples.iter().filter(|s| s.len() >= 2).map(Vec::len).sum();
-    let (sd, sd_source) = match (assumed_sd, pooled_sd(&refs)) {
-        (Some(given), observed) => (
-            given,
-            SdSource::Given {
-                observed: observed
-                    .filter(|(sd, _)| *sd > 0.0)
-                    .map(|(sd, _)| (sd, trials)),
-            },
-        ),
-        (None, Some((sd, df))) if sd > 0.0 => (
-            sd,
-            SdSource::Observed {
-                trials: samples.iter().filter(|s| s.len() >= 2).map(Vec::len).sum(),
-                variants: samples.iter().filter(|s| s.len() >= 2).count(),
-                df,
-            },
-        ),
-        _ => (ASSUMED_SD, SdSource::Assumed),
-    };
-    let comparisons = experiment.variants.len().saturating_sub(1).max(1);
-    let alpha_per_comparison = alpha / comparisons as f64;
-    let effect = detect / sd;
-    let seeds_now = experiment.seeds.len();
-    Ok(Plan {
+) -> Result<SampleSize, SampleSizeError> {
+    let samples: Vec<Vec<f64>> = report::select(experiment, records)
+        .iter()
+        .map(accuracies)
+        .collect();
+    statistics::sample_size::sample_size(
+        &samples,
+        experiment.seeds.len(),
         detect,
         alpha,
-        power: target_power,
-        comparisons,
-        alpha_per_comparison,
-        sd,
-        sd_source,
-        effect,
-        seeds: seeds_needed(effect, alpha_per_comparison, target_power),
-        seeds_normal: normal_approx_n(effect, alpha_per_comparison, target_power),
-        seeds_now,
-        power_now: power(
-            effect,
-            seeds_now as f64,
-            seeds_now as f64,
-            alpha_per_comparison,
-        ),
-        mde_now: mde(seeds_now, seeds_now, alpha_per_comparison, target_power).map(|d| d * sd),
-    })
+        target_power,
+        assumed_sd,
+    )
 }
 
 fn accuracies(t: &VariantTrials) -> Vec<f64> {
     t.finished.iter().filter_map(|r| r.final_accuracy).collect()
 }
 
-impl Plan {
-    /// The plan in plain words, one fact a line.
-    pub fn text(&self, experiment: &str) -> String {
-        let sd_line = match &self.sd_source {
-            SdSource::Observed {
-                trials,
-                variants,
-                df,
-            } => format!(
-                "sd {:.3} points: observed, pooled within {variants} variant(s) over {trials} finished trial(s) in the store ({df} degrees of freedom)",
-                self.sd
-            ),
-            SdSource::Given { observed } => format!(
-                "sd {:.3} points: GIVEN by --assume-sd ({})",
-                self.sd,
-                observed.map_or_else(
-                    || "the store has no variant with two finished trials".to_string(),
-                    |(sd, n)| format!(
-                        "used instead of the store's observed {sd:.3}, pooled over {n} finished trial(s)"
-                    )
+/// The sample size of `experiment` in plain words, one fact a line.
+pub fn text(s: &SampleSize, experiment: &str) -> String {
+    let sd_line = match &s.sd_source {
+        SdSource::Observed {
+            trials,
+            variants,
+            df,
+        } => format!(
+            "sd {:.3} points: observed, pooled within {variants} variant(s) over {trials} finished trial(s) in the store ({df} degrees of freedom)",
+            s.sd
+        ),
+        SdSource::Given { observed } => format!(
+            "sd {:.3} points: GIVEN by --assume-sd ({})",
+            s.sd,
+            observed.map_or_else(
+                || "the store has no variant with two finished trials".to_string(),
+                |(sd, n)| format!(
+                    "used instead of the store's observed {sd:.3}, pooled over {n} finished trial(s)"
                 )
-            ),
-            SdSource::Assumed => format!(
-                "sd {:.3} points: ASSUMED (the store has no variant of `{experiment}` with two finished trials; pass --assume-sd to change it)",
-                self.sd
-            ),
-        };
-        let seeds = self
-            .seeds
-            .map_or_else(|| "more than a million".to_string(), |n| n.to_string());
-        let normal = self
-            .seeds_normal
-            .map_or_else(|| "—".to_string(), |n| n.to_string());
-        let now = if self.power_now.is_finite() {
-            format!(
-                "with the config's {} seeds: power {:.2} for {} points; detectable at power {}: {}",
-                self.seeds_now,
-                self.power_now,
-                self.detect,
-                self.power,
-                self.mde_now
-                    .map_or_else(|| "—".to_string(), |d| format!("{d:.2} points")),
             )
-        } else {
-            format!(
-                "with the config's {} seed(s): no test is possible (two are needed)",
-                self.seeds_now
-            )
-        };
+        ),
+        SdSource::Assumed => format!(
+            "sd {:.3} points: ASSUMED (the store has no variant of `{experiment}` with two finished trials; pass --assume-sd to change it)",
+            s.sd
+        ),
+    };
+    let seeds = s
+        .seeds
+        .map_or_else(|| "more than a million".to_string(), |n| n.to_string());
+    let normal = s
+        .seeds_normal
+        .map_or_else(|| "—".to_string(), |n| n.to_string());
+    let now = if s.power_now.is_finite() {
         format!(
-            "plan for `{experiment}`: detect a difference of {} accuracy points with power {} at family-wise α {}\n\
-             - {sd_line}\n\
-             - {} comparison(s) against the baseline: α per comparison {:.4} (Bonferroni = Holm's worst case)\n\
-             - effect size {:.3} sd; two-sided two-sample t-test (noncentral t)\n\
-             - seeds needed per variant: {seeds} (normal approximation: {normal})\n\
-             - {now}\n",
-            self.detect,
-            self.power,
-            self.alpha,
-            self.comparisons,
-            self.alpha_per_comparison,
-            self.effect,
+            "with the config's {} seeds: power {:.2} for {} points; detectable at power {}: {}",
+            s.seeds_now,
+            s.power_now,
+            s.detect,
+            s.power,
+            s.mde_now
+                .map_or_else(|| "—".to_string(), |d| format!("{d:.2} points")),
         )
-    }
+    } else {
+        format!(
+            "with the config's {} seed(s): no test is possible (two are needed)",
+            s.seeds_now
+        )
+    };
+    format!(
+        "plan for `{experiment}`: detect a difference of {} accuracy points with power {} at family-wise α {}\n\
+         - {sd_line}\n\
+         - {} comparison(s) against the baseline: α per comparison {:.4} (Bonferroni = Holm's worst case)\n\
+         - effect size {:.3} sd; two-sided two-sample t-test (noncentral t)\n\
+         - seeds needed per variant: {seeds} (normal approximation: {normal})\n\
+         - {now}\n",
+        s.detect, s.power, s.alpha, s.comparisons, s.alpha_per_comparison, s.effect,
+    )
 }

@@ -19,6 +19,7 @@
 //! that silently hides it.
 
 pub mod power;
+pub mod sample_size;
 pub mod stein;
 
 use std::fmt;

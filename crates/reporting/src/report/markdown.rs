@@ -318,26 +318,29 @@ pub fn accuracy_series(selected: &[VariantTrials]) -> Vec<Series> {
         .iter()
         .filter(|t| !t.finished.is_empty())
         .map(|t| {
-            let epochs = t.finished.iter().map(|r| r.epochs.len()).min().unwrap_or(0);
-            let mut points = Vec::new();
-            let mut band = Vec::new();
-            for e in 0..epochs {
-                let xs: Vec<f64> = t
-                    .finished
-                    .iter()
-                    .map(|r| r.epochs[e].test_accuracy)
-                    .collect();
-                if let Some(s) = stats::summarize(&xs) {
-                    let x = (e + 1) as f64;
-                    points.push((x, s.mean));
-                    let sd = if s.std.is_finite() { s.std } else { 0.0 };
-                    band.push((x, s.mean - sd, s.mean + sd));
-                }
-            }
+            let series: Vec<Vec<(u32, f64)>> = t
+                .finished
+                .iter()
+                .map(|r| {
+                    r.epochs
+                        .iter()
+                        .map(|e| (e.epoch, e.test_accuracy))
+                        .collect()
+                })
+                .collect();
+            let (steps, _) = stats::band(&series);
             Series {
                 label: t.variant.name.clone(),
-                points,
-                band: Some(band),
+                points: steps.iter().map(|p| (f64::from(p.step), p.mean)).collect(),
+                band: Some(
+                    steps
+                        .iter()
+                        .map(|p| {
+                            let sd = p.sd.unwrap_or(0.0);
+                            (f64::from(p.step), p.mean - sd, p.mean + sd)
+                        })
+                        .collect(),
+                ),
             }
         })
         .collect()
