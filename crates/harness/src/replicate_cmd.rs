@@ -1,8 +1,7 @@
-//! `harness replicate`: plans variants x seeds, skips what the store already has, runs the
-//! rest on the local executor (`experiment::executor`: each trial in its own
-//! `harness worker` process, `--jobs` at a time) or submits it to Slurm
-//! (`crate::slurm_cmd`), then writes the report; and `harness worker`, the process that
-//! runs one trial.
+//! `harness replicate`: the flags made into one `experiment::replicate::Request`, run by
+//! `replicate::run` on the local executor (each trial in its own `harness worker` process,
+//! `--jobs` at a time, then the reports) or the Slurm executor (one job array, `--slurm`);
+//! and `harness worker`, the process that runs one trial.
 //!
 //! `replicate` exits 0 only when every planned trial is recorded. Signals are handled as
 //! `terminal::signals` describes.
@@ -10,7 +9,7 @@
 use crate::cli::{ReplicateArgs, WorkerArgs};
 use crate::common;
 use anyhow::Context;
-use experiment::replicate::{self, Planned, Request};
+use experiment::replicate::{self, Executor, Planned, Request, SlurmOptions};
 use experiment::worker_process as worker;
 use std::process::ExitCode;
 use store::Store;
@@ -26,23 +25,35 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let jobs = args.jobs;
+    let executor = if args.slurm {
+        Executor::Slurm(SlurmOptions {
+            max_tries: args.max_tries,
+            signal: args.signal.clone(),
+            sbatch: args.sbatch.clone(),
+            retry_failed: args.retry_failed,
+        })
+    } else {
+        Executor::Local
+    };
     // The flags are checked against each other before the device, the store or the
     // dataset is touched, and before anything is submitted: a bad combination is a bad
     // command line (exit 2), for a local run and for --slurm alike.
-    let usage = |message: String| anyhow::Error::new(common::UsageError(message));
-    replicate::check_flags(experiments.len(), jobs, args.run.threads, args.halfwidth)
-        .map_err(|e| usage(e.to_string()))?;
-    if args.slurm {
-        if args.halfwidth.is_some() {
-            return Err(usage(
-                "--halfwidth with --slurm: run the pilot first, then decide (not supported in one submission)".into(),
-            ));
-        }
-        return crate::slurm_cmd::submit(&args, &experiments);
-    }
-    let device = args.run.device.resolve()?;
+    replicate::check_flags(
+        &executor,
+        experiments.len(),
+        jobs,
+        args.run.threads,
+        args.halfwidth,
+    )
+    .map_err(|e| anyhow::Error::new(common::UsageError(e.to_string())))?;
+    // A submission trains nothing here: its workers resolve --device on their nodes.
+    let device = match executor {
+        Executor::Local => args.run.device.resolve()?,
+        Executor::Slurm(_) => tch::Device::Cpu,
+    };
     let store = common::store(&args.runs)?;
     let request = Request {
+        executor,
         experiments,
         overrides: common::overrides(&args.run.sets)?,
         sets: args.run.sets.clone(),

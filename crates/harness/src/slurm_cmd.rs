@@ -1,91 +1,13 @@
-//! `harness replicate --slurm`, `harness status` and `harness cancel`: the command-line
-//! side of the Slurm executor in `cluster::slurm`.
+//! `harness status` and `harness cancel`: the command-line side of `cluster::slurm`'s
+//! status and cancel (`replicate --slurm` is `experiment::replicate`'s Slurm executor).
 
-use crate::cli::{CancelArgs, ReplicateArgs, StatusArgs};
+use crate::cli::{CancelArgs, StatusArgs};
 use crate::common;
-use anyhow::{Context, bail};
-use cluster::slurm::{self, SubmitRequest};
-use cluster::worker::WorkerInvocation;
-use experiment::replicate::{DataSource, Jobs, Planned};
-use spec::Experiment;
-use std::path::{Path, PathBuf};
+use cluster::slurm;
+use experiment::replicate::DataSource;
 use std::process::ExitCode;
 use std::time::Duration;
 use store::Store;
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
-}
-
-/// `replicate --slurm`: submits the trials of the experiments' union that are neither
-/// done, nor queued or running in a live job, nor held by a live claim, nor marked failed,
-/// as one job array (a trial shared by several files is one task).
-pub fn submit(args: &ReplicateArgs, experiments: &[Planned]) -> anyhow::Result<ExitCode> {
-    let Jobs::Count(jobs) = args.jobs else {
-        bail!(
-            "--jobs auto splits this machine's cores; with --slurm give the array throttle as a number"
-        );
-    };
-    let given: Vec<(PathBuf, Experiment)> = experiments
-        .iter()
-        .map(|p| (p.path.clone(), p.experiment.clone()))
-        .collect();
-    let flags = slurm::Flags {
-        max_tries: args.max_tries,
-        signal: args.signal.clone(),
-        sbatch: args.sbatch.clone(),
-    };
-    let settings = slurm::resolve(&given, &flags)?;
-    let max_tries = settings.max_tries;
-    let store = common::store(&args.runs)?;
-    if !args.dry_run {
-        store.ensure_writable()?;
-    }
-    let digest = common::dataset(&args.run)?.digest;
-    let files: Vec<(PathBuf, Experiment)> = experiments
-        .iter()
-        .map(|p| Ok((absolute(&p.path)?, p.experiment.clone())))
-        .collect::<anyhow::Result<_>>()?;
-    let worker = WorkerInvocation {
-        program: std::env::current_exe().context("locating the harness binary")?,
-        runs: absolute(&args.runs)?,
-        trial: None,
-        max_tries: Some(max_tries),
-        device: args.run.device.to_string(),
-        threads: args.run.threads,
-        sets: args.run.sets.clone(),
-        data_dir: args.run.data_dir.as_deref().map(absolute).transpose()?,
-        no_verify: args.run.no_verify,
-    };
-    let request = SubmitRequest {
-        experiments: &files,
-        store: &store,
-        dataset_digest: &digest,
-        max_tries,
-        retry_failed: args.retry_failed,
-        throttle: jobs,
-        signal: &settings.signal,
-        sbatch: &settings.sbatch,
-        worker: &worker,
-        dry_run: args.dry_run,
-    };
-    let planned = slurm::prepare(&request)?;
-    for line in planned.lines(&args.configs, max_tries) {
-        println!("{line}");
-    }
-    if planned.tasks.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.dry_run {
-        println!("sbatch script (not submitted):\n{}", planned.script);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let done = slurm::submit(&request, &planned)?;
-    for line in done.lines(&planned, jobs, &args.configs) {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// `harness status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

@@ -285,3 +285,30 @@ fn threads_0_is_refused_with_exit_2_before_any_submission() {
         assert!(!ws.join("runs/smoke/.slurm").exists(), "no script kept");
     }
 }
+
+/// The flags only a Slurm submission has are checked with the others, by the library's one
+/// flag check, before the store or the dataset is touched: `--jobs auto` (this machine's
+/// cores mean nothing to an array) and `--halfwidth` (the pilot must finish first).
+#[test]
+fn slurm_only_flag_conflicts_are_refused_with_exit_2_before_any_submission() {
+    let ws = Workspace::new();
+    for (extra, words) in [
+        (
+            &["--jobs", "auto"][..],
+            "--jobs auto splits this machine's cores",
+        ),
+        (&["--halfwidth", "0.5"][..], "--halfwidth with --slurm"),
+    ] {
+        let mut args = vec!["replicate", "configs/smoke.ron", "--slurm", "--dry-run"];
+        args.extend(extra);
+        let out = ws.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "{args:?}");
+        assert!(
+            !ws.join("runs").exists(),
+            "{args:?}: the store is untouched"
+        );
+    }
+}

@@ -58,6 +58,7 @@ fn smoke(ws: &Workspace) -> (std::path::PathBuf, Experiment) {
 
 fn request(ws: &Workspace, experiments: Vec<Planned>, jobs: Jobs, threads: Option<i32>) -> Request {
     Request {
+        executor: experiment::replicate::Executor::Local,
         experiments,
         overrides: Vec::new(),
         sets: Vec::new(),

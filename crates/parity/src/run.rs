@@ -376,6 +376,7 @@ fn run_ours(
     // named there does not exist, so no README is touched.
     let reports = dir.join("replicate");
     let replicate = Request {
+        executor: experiment::replicate::Executor::Local,
         experiments: vec![Planned {
             path: request.config.clone(),
             experiment: request.experiment.clone(),

@@ -5,7 +5,7 @@ use super::split::{estimate_line, split_and_estimate};
 use super::{NO_VERIFY, Outcome, Planned, ReplicateError, Reporter, Request, quiet_latency_phase};
 use crate::cost;
 use crate::executor::Scheduler;
-use cluster::worker::{WorkerInvocation, WorkerTrial};
+use cluster::worker::WorkerTrial;
 use progress::format::duration;
 use reporting::seeding;
 use spec::Experiment;
@@ -231,24 +231,17 @@ pub(super) fn execute(
         .running(scheduler.control())
         .map_err(ReplicateError::Signals)?;
     let worker = |spec: &TrialSpec| {
-        Ok(WorkerInvocation {
-            program: request.program.clone(),
-            runs: store.root().to_path_buf(),
-            trial: Some(WorkerTrial {
-                config: paths[spec.experiment.as_str()].to_path_buf(),
-                experiment: spec.experiment.clone(),
-                variant: spec.variant.name.clone(),
-                seed: spec.seed,
-                id: spec.id.clone(),
-            }),
-            max_tries: None,
-            device: request.device_arg.clone(),
-            threads: Some(threads),
-            sets: request.sets.clone(),
-            data_dir: request.data.dir.clone(),
-            no_verify: !request.data.verify,
-        }
-        .command())
+        let trial = WorkerTrial {
+            config: paths[spec.experiment.as_str()].to_path_buf(),
+            experiment: spec.experiment.clone(),
+            variant: spec.variant.name.clone(),
+            seed: spec.seed,
+            id: spec.id.clone(),
+        };
+        request
+            .worker(Some(trial), Some(threads), None)
+            .map(|w| w.command())
+            .map_err(std::io::Error::other)
     };
     let started = Instant::now();
     let tally = scheduler.run(store, &names, planned, jobs, &worker, &mut |report| {

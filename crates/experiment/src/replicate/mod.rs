@@ -11,24 +11,30 @@
 //! before anything is loaded, and hears what happens through a [`Reporter`]. The
 //! [`Outcome`] says whether every planned trial is recorded, which decides the exit code.
 //!
-//! Its parts: `execute` (one plan, start to end), `split` (jobs × threads and the
-//! estimate), `stein` (the pilot and the decision), `latency` (the quiet latency phase).
+//! Two executors run a request ([`Executor`]): this machine (`execute`, one plan from start
+//! to end, with `split` for jobs × threads and the estimate, `stein` for the pilot and the
+//! decision, `latency` for the quiet latency phase), or a Slurm job array (`slurm`, which
+//! submits and returns). Both take the same [`Request`], checked by the same
+//! [`check_flags`], and build their workers' command line by the same [`Request::worker`].
 
 mod execute;
 mod latency;
+mod slurm;
 mod split;
 mod stein;
 
 pub use latency::quiet_latency_phase;
+pub use slurm::SlurmOptions;
 
 use crate::executor::{Control, Report};
+use cluster::worker::{WorkerInvocation, WorkerTrial};
 use data::FashionMnist;
 use execute::execute;
 use reporting::seeding;
 use spec::Experiment;
 use spec::Override;
 use spec::cost::Calibrating;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stein::sequential;
 use store::Store;
@@ -97,8 +103,20 @@ impl DataSource {
     }
 }
 
+/// Where the trials of a request run.
+#[derive(Clone, Debug)]
+pub enum Executor {
+    /// On this machine: `--jobs` `harness worker` processes at a time, each its trial.
+    Local,
+    /// As one Slurm job array (`--slurm`), `--jobs` tasks at a time; [`run`] returns once
+    /// it is submitted.
+    Slurm(SlurmOptions),
+}
+
 /// What a run of the plan is asked to do.
 pub struct Request {
+    /// Where the trials run.
+    pub executor: Executor,
     /// The experiments, planned together.
     pub experiments: Vec<Planned>,
     /// The `--set` overrides they were loaded with (Stein's second stage reloads them).
@@ -107,7 +125,9 @@ pub struct Request {
     pub sets: Vec<String>,
     /// The run store (opened and migrated by the caller).
     pub store: Store,
-    /// The device the trials run on.
+    /// The device this machine's trials run on (resolved by the caller for
+    /// [`Executor::Local`]; a Slurm submission trains nothing here, its workers resolve
+    /// `device_arg` on their nodes, and the caller passes `Device::Cpu`).
     pub device: Device,
     /// `--device` as given, handed to every worker.
     pub device_arg: String,
@@ -133,6 +153,39 @@ pub struct Request {
     pub program: PathBuf,
 }
 
+impl Request {
+    /// The command line of a worker of this request (both executors): `trial` (`None` for
+    /// a Slurm array, whose script appends each task's), `threads` per worker, and Slurm's
+    /// `max_tries`. The store and data paths are made absolute, so a worker does not depend
+    /// on the folder it starts in.
+    pub fn worker(
+        &self,
+        trial: Option<WorkerTrial>,
+        threads: Option<i32>,
+        max_tries: Option<usize>,
+    ) -> Result<WorkerInvocation, ReplicateError> {
+        Ok(WorkerInvocation {
+            program: self.program.clone(),
+            runs: absolute(self.store.root())?,
+            trial,
+            max_tries,
+            device: self.device_arg.clone(),
+            threads,
+            sets: self.sets.clone(),
+            data_dir: self.data.dir.as_deref().map(absolute).transpose()?,
+            no_verify: !self.data.verify,
+        })
+    }
+}
+
+/// `path` made absolute against the current folder (nothing on disk is read).
+fn absolute(path: &Path) -> Result<PathBuf, ReplicateError> {
+    std::path::absolute(path).map_err(|source| ReplicateError::Path {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// How a run of the plan ended (errors aside).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -150,6 +203,12 @@ pub enum Outcome {
         /// Whether a stop was asked for (the dashboard's stop key, a first Ctrl-C).
         stop_requested: bool,
     },
+    /// Handed to Slurm as job array `job` (`None`: nothing was left to submit); `harness
+    /// status` follows it.
+    Submitted {
+        /// The job id.
+        job: Option<String>,
+    },
     /// Stopped by a signal; rerun to resume.
     Signalled {
         /// The signal's name.
@@ -162,14 +221,17 @@ pub enum Outcome {
 impl Outcome {
     /// Whether every planned trial is recorded (or nothing was to be run).
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::DryRun | Outcome::Complete)
+        matches!(
+            self,
+            Outcome::DryRun | Outcome::Complete | Outcome::Submitted { .. }
+        )
     }
 
     /// The process's exit code: 0 when every planned trial is recorded, 4 when a signal or
     /// a stop request ended the run early (rerun to resume), 1 when trials failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Outcome::DryRun | Outcome::Complete => crate::exit::SUCCESS,
+            Outcome::DryRun | Outcome::Complete | Outcome::Submitted { .. } => crate::exit::SUCCESS,
             Outcome::Signalled { .. }
             | Outcome::Incomplete {
                 stop_requested: true,
@@ -218,6 +280,18 @@ pub enum ReplicateError {
         #[source]
         source: data::DataError,
     },
+    /// The Slurm submission failed (settings the configs disagree on, sbatch, the queue).
+    #[error(transparent)]
+    Slurm(#[from] cluster::slurm::SlurmError),
+    /// A path could not be made absolute (the current folder is gone).
+    #[error("{}: cannot resolve", path.display())]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The reporter could not take over the stop control (signal handlers).
     #[error("installing signal handlers")]
     Signals(#[source] std::io::Error),
@@ -240,8 +314,10 @@ pub trait Reporter {
     fn ran(&mut self);
 }
 
-/// Checks the request's flags against each other before anything is loaded.
+/// Checks the request's flags against each other before anything is loaded or submitted,
+/// for both executors.
 pub fn check_flags(
+    executor: &Executor,
     experiments: usize,
     jobs: Jobs,
     threads: Option<i32>,
@@ -269,12 +345,16 @@ pub fn check_flags(
             "--halfwidth takes one experiment file at a time".into(),
         ));
     }
-    Ok(())
+    match executor {
+        Executor::Local => Ok(()),
+        Executor::Slurm(_) => slurm::check_flags(jobs, halfwidth),
+    }
 }
 
 /// Runs the plan `request` describes.
 pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, ReplicateError> {
     check_flags(
+        &request.executor,
         request.experiments.len(),
         request.jobs,
         request.threads,
@@ -293,9 +373,10 @@ pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, Re
             )));
         }
     }
-    match request.halfwidth {
-        Some(w) => sequential(request, &request.experiments[0], w, reporter),
-        None => execute(request, &request.experiments, &|_| true, reporter),
+    match (&request.executor, request.halfwidth) {
+        (Executor::Slurm(options), _) => slurm::submit(request, options, reporter),
+        (Executor::Local, Some(w)) => sequential(request, &request.experiments[0], w, reporter),
+        (Executor::Local, None) => execute(request, &request.experiments, &|_| true, reporter),
     }
 }
 
