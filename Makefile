@@ -112,6 +112,9 @@ test:
 	$(CARGO) fmt --all --check
 	@# ARCHITECTURE.md's dependency block equals cargo metadata; no declared dependency unused.
 	python3 scripts/check_architecture.py
+	@# The redesign's measures: the binary <= 1,200 code lines, no file over 600 lines, no
+	@# function in experiment over 100 lines.
+	python3 scripts/loc.py --check
 	@# The dashboard and the crates it reads the store through build without warnings and pass
 	@# their tests without libtorch and without the execution crate (experiment). Alone they
 	@# resolve other dependency features, so they build in their own target folder, which

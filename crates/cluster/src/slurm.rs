@@ -30,9 +30,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use store::{StoreError, write_atomic};
 
-/// Folder of an experiment's Slurm files inside its store folder.
-pub const DIR: &str = ".slurm";
-
 /// Errors of the Slurm executor.
 #[derive(Debug, thiserror::Error)]
 pub enum SlurmError {
@@ -227,7 +224,7 @@ pub fn render_script(spec: &ScriptSpec) -> String {
 
 /// `runs/<experiment>/.slurm` for the experiment folder `experiment_dir`.
 pub fn dir(experiment_dir: &Path) -> PathBuf {
-    experiment_dir.join(DIR)
+    experiment_dir.join(contract::layout::SLURM)
 }
 
 fn run(command: &mut Command) -> Result<String, SlurmError> {
@@ -382,13 +379,22 @@ pub fn squeue(jobs: &[String]) -> Result<Vec<Queued>, SlurmError> {
 
 /// Whether a task that Slurm reports ended in `state` with `exit_code` (`code:signal`)
 /// failed: not when it completed, was cancelled (`harness cancel`), or its worker exited
-/// 4 (stopped on request) or 5 (the trial was done or held elsewhere).
+/// [`contract::exit::STOPPED`] (stopped on request) or [`contract::exit::SKIPPED`] (the
+/// trial was done or held elsewhere).
 pub fn task_failed(state: &str, exit_code: &str) -> bool {
     let failing = matches!(
         state,
         "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE"
     );
-    failing && !exit_code.starts_with("4:") && !exit_code.starts_with("5:")
+    let code = exit_code
+        .split(':')
+        .next()
+        .and_then(|c| c.parse::<u8>().ok());
+    failing
+        && !matches!(
+            code,
+            Some(contract::exit::STOPPED | contract::exit::SKIPPED)
+        )
 }
 
 /// Per array task of `job` that Slurm still remembers (`scontrol show job`, kept for

@@ -1,5 +1,7 @@
-//! Names of the run store's folders and of the files in a trial folder: the one place the
-//! trainer's writer, the store, the dashboard and the Slurm executor read them from.
+//! Every name of the run store: its folders, the files of a trial folder and the side files
+//! of an experiment's folder, each with its writer, its readers and what a bad copy gets.
+//! The one place the trainer's writer, the store, reporting, the cost model, the dashboard
+//! and the Slurm executor take them from (docs/store.md's side-file table says the same).
 //!
 //! ```text
 //! runs/
@@ -8,7 +10,7 @@
 //!     .work/<id>/            WORK: a trial being run, or left by a killed run (resumable)
 //!     .work/<id>.lock        its claim (see `claim::Holder`)
 //!     .quarantine/           QUARANTINE: folders set aside, each with QUARANTINE_NOTE
-//!   <experiment>/            seeding.json, estimate.json, latency.json, .slurm/, STOP
+//!   <experiment>/            SEEDING, ESTIMATE, LATENCY, SLURM/, STOP (side files)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,8 +45,28 @@ pub const LOSS_PLOT: &str = "losses.png";
 /// Accuracy curve of a trial.
 pub const ACCURACY_PLOT: &str = "accuracies.png";
 
-/// An experiment's request to stop, in its folder.
+/// An experiment's request to stop, in its folder: written by the dashboard's stop key
+/// (`Store::request_stop`), read by the running `replicate`, removed when it has stopped.
 pub const STOP: &str = "STOP";
+/// An experiment's Stein decision (`replicate --halfwidth`), in its folder: written once by
+/// `reporting::seeding` when the pilot decides; read by every `replicate` and `report` of
+/// the experiment. A bad copy is refused by every reader, dry runs included (delete it and
+/// decide anew from the pilot).
+pub const SEEDING: &str = "seeding.json";
+/// The last run's cost estimate and wall time, in the experiment's folder: written by
+/// `spec::cost::keep` before trials run and again with the actual time; read by the report,
+/// the dashboard and `export records`. A bad copy is set aside with a warning; the next
+/// `replicate` writes it again.
+pub const ESTIMATE: &str = "estimate.json";
+/// The quiet latency phase's measurements, in the experiment's folder: written by
+/// `reporting::latency_file` after the trials; read by every report (one figure per
+/// network from every experiment's file). A bad copy is set aside with a warning; the
+/// next `replicate` measures again.
+pub const LATENCY: &str = "latency.json";
+/// The experiment's Slurm submissions, a folder in its folder (`<job>.json`, `<job>.sh`,
+/// the tasks' logs): written by `cluster::slurm` at submission and by each task's attempt;
+/// read by `status`, `cancel`, the dashboard and the next submission.
+pub const SLURM: &str = ".slurm";
 
 /// The folders of one store, from its runs folder.
 #[derive(Clone, Debug, PartialEq, Eq)]

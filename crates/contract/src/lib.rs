@@ -11,6 +11,7 @@
 
 pub mod claim;
 pub mod events;
+pub mod exit;
 pub mod finite;
 pub mod layout;
 pub mod record;

@@ -177,15 +177,66 @@ pub fn estimate(
         .iter()
         .filter(|t| t.state != store::TrialState::Done)
         .collect();
-    // Each workload once, in plan order, with the first trial that has it.
+    let workloads = workloads_of(&pending);
+    let to_measure = to_measure(&workloads, &calibration, missing);
+    tch::set_num_threads(threads);
+    let calibrated = calibrate_each(
+        &to_measure,
+        dataset,
+        device,
+        &mut calibration,
+        &cache,
+        on_calibrate,
+    )?;
+    let mut rates: BTreeMap<String, Rate> = workloads
+        .iter()
+        .filter_map(|(k, _)| calibration.rates.get(k).map(|r| (k.clone(), r.clone())))
+        .collect();
+    let scaled = fill_missing_rates(&mut rates, &workloads, &pending, dataset, missing);
+    let priced = price(&pending, &rates, dataset);
+    let seconds: Vec<f64> = priced.order.iter().map(|(_, _, s)| *s).collect();
+    Ok(Estimate {
+        wall: Duration::from_secs_f64(makespan(&seconds, jobs)),
+        jobs,
+        threads,
+        trials: seconds.len(),
+        per_architecture: priced.per_architecture,
+        calibrated,
+        extrapolated: priced.extrapolated,
+        scaled,
+        cache,
+        per_trial: priced
+            .order
+            .iter()
+            .map(|(id, _, s)| (id.clone(), *s))
+            .collect(),
+        order: priced.order,
+        rates,
+    })
+}
+
+#[cfg(feature = "torch")]
+/// Each workload of `pending` once, in plan order, with the first trial that has it.
+fn workloads_of<'a>(pending: &[&'a PlannedTrial]) -> Vec<(String, &'a PlannedTrial)> {
     let mut workloads: Vec<(String, &PlannedTrial)> = Vec::new();
-    for t in &pending {
+    for t in pending {
         let key = workload_key(t.spec.variant.trial.config());
         if !workloads.iter().any(|(k, _)| *k == key) {
             workloads.push((key, t));
         }
     }
-    let to_measure: Vec<&(String, &PlannedTrial)> = match missing {
+    workloads
+}
+
+#[cfg(feature = "torch")]
+/// The workloads to calibrate now: those the cache lacks, all of them or (as `missing`
+/// says) only the heaviest, or none.
+fn to_measure<'w, 'a>(
+    workloads: &'w [(String, &'a PlannedTrial)],
+    calibration: &Calibration,
+    missing: Missing<'_>,
+) -> Vec<&'w (String, &'a PlannedTrial)> {
+    match missing {
         Missing::Calibrate => workloads
             .iter()
             .filter(|(k, _)| !calibration.rates.contains_key(k))
@@ -202,10 +253,22 @@ pub fn estimate(
                 .collect()
         }
         Missing::Reuse { .. } => Vec::new(),
-    };
+    }
+}
+
+#[cfg(feature = "torch")]
+/// Calibrates each workload of `to_measure`, saying which and the time left before each,
+/// and caches each rate in `calibration` (saved to `cache`) as it comes; returns how many.
+fn calibrate_each(
+    to_measure: &[&(String, &PlannedTrial)],
+    dataset: &FashionMnist,
+    device: Device,
+    calibration: &mut Calibration,
+    cache: &std::path::Path,
+    on_calibrate: &mut dyn FnMut(Calibrating<'_>),
+) -> Result<usize, CostError> {
     // Said up front: how many workloads this machine has not measured yet.
     let total = to_measure.len();
-    tch::set_num_threads(threads);
     let mut calibrated = 0;
     // Seconds per (capped) FLOP weight of the workloads calibrated so far.
     let weight = |config: &TrialConfig| heaviness(config).clamp(0.1, 4.0);
@@ -214,7 +277,7 @@ pub fn estimate(
         .iter()
         .map(|(_, t)| weight(t.spec.variant.trial.config()))
         .collect();
-    for (i, (key, t)) in to_measure.into_iter().enumerate() {
+    for (i, (key, t)) in to_measure.iter().enumerate() {
         let config = t.spec.variant.trial.config();
         let left = (spent_weight > 0.0).then(|| {
             let rest: f64 = weights[i..].iter().sum();
@@ -231,56 +294,100 @@ pub fn estimate(
         spent_s += started.elapsed().as_secs_f64();
         spent_weight += weights[i];
         calibration.rates.insert(key.clone(), rate);
-        calibration.save(&cache);
+        calibration.save(cache);
         calibrated += 1;
     }
-    let mut rates: BTreeMap<String, Rate> = workloads
-        .iter()
-        .filter_map(|(k, _)| calibration.rates.get(k).map(|r| (k.clone(), r.clone())))
-        .collect();
-    let mut scaled = 0;
-    if let Missing::Reuse { earlier } = missing {
-        for (key, _) in &workloads {
-            if let (false, Some(r)) = (rates.contains_key(key), earlier.rates.get(key)) {
-                rates.insert(key.clone(), r.clone());
+    Ok(calibrated)
+}
+
+#[cfg(feature = "torch")]
+/// Adds to `rates` those of the workloads not calibrated here, as `missing` says: reused
+/// from the earlier estimate, or scaled from the reference's; returns how many are scaled.
+fn fill_missing_rates(
+    rates: &mut BTreeMap<String, Rate>,
+    workloads: &[(String, &PlannedTrial)],
+    pending: &[&PlannedTrial],
+    dataset: &FashionMnist,
+    missing: Missing<'_>,
+) -> usize {
+    match missing {
+        Missing::Calibrate => 0,
+        Missing::Reuse { earlier } => {
+            for (key, _) in workloads {
+                if let (false, Some(r)) = (rates.contains_key(key), earlier.rates.get(key)) {
+                    rates.insert(key.clone(), r.clone());
+                }
             }
+            earlier.scaled
         }
-        scaled = earlier.scaled;
+        Missing::Scale { reference, .. } => {
+            let factor = slowdown(rates, pending, dataset, reference);
+            let mut scaled = 0;
+            for (key, _) in workloads {
+                if rates.contains_key(key) {
+                    continue;
+                }
+                if let Some(r) = reference.rates.get(key) {
+                    rates.insert(
+                        key.clone(),
+                        Rate {
+                            train_images_per_s: r.train_images_per_s / factor,
+                            eval_images_per_s: r.eval_images_per_s / factor,
+                            latency_phase_s: r.latency_phase_s * factor,
+                            setup_s: r.setup_s * factor,
+                            ..r.clone()
+                        },
+                    );
+                    scaled += 1;
+                }
+            }
+            scaled
+        }
     }
-    if let Missing::Scale { reference, .. } = missing {
-        // Time-weighted: the heaviest workloads' seconds here over theirs in `reference`.
-        let (mut here, mut there) = (0.0, 0.0);
-        for t in &pending {
-            let key = workload_key(t.spec.variant.trial.config());
-            if let (Some(rate), Some(&s)) = (rates.get(&key), reference.per_trial.get(&t.spec.id)) {
-                here += trial_seconds(t.spec.variant.trial.config(), dataset, rate);
-                there += s;
-            }
-        }
-        let factor = if there > 0.0 { here / there } else { 1.0 };
-        for (key, _) in &workloads {
-            if rates.contains_key(key) {
-                continue;
-            }
-            if let Some(r) = reference.rates.get(key) {
-                rates.insert(
-                    key.clone(),
-                    Rate {
-                        train_images_per_s: r.train_images_per_s / factor,
-                        eval_images_per_s: r.eval_images_per_s / factor,
-                        latency_phase_s: r.latency_phase_s * factor,
-                        setup_s: r.setup_s * factor,
-                        ..r.clone()
-                    },
-                );
-                scaled += 1;
-            }
+}
+
+#[cfg(feature = "torch")]
+/// How much slower this machine runs the workloads calibrated here than `reference` did,
+/// time-weighted: their trials' seconds here over theirs in `reference` (1 when none).
+fn slowdown(
+    rates: &BTreeMap<String, Rate>,
+    pending: &[&PlannedTrial],
+    dataset: &FashionMnist,
+    reference: &Estimate,
+) -> f64 {
+    let (mut here, mut there) = (0.0, 0.0);
+    for t in pending {
+        let key = workload_key(t.spec.variant.trial.config());
+        if let (Some(rate), Some(&s)) = (rates.get(&key), reference.per_trial.get(&t.spec.id)) {
+            here += trial_seconds(t.spec.variant.trial.config(), dataset, rate);
+            there += s;
         }
     }
+    if there > 0.0 { here / there } else { 1.0 }
+}
+
+#[cfg(feature = "torch")]
+/// The pending trials priced at their workloads' rates.
+struct Priced {
+    /// Each trial with a rate, in plan order: id, workload key, seconds.
+    order: Vec<(String, String, f64)>,
+    /// Trials and seconds per architecture.
+    per_architecture: BTreeMap<String, (usize, f64)>,
+    /// How many of their workloads' rates are extrapolated from a probe.
+    extrapolated: usize,
+}
+
+#[cfg(feature = "torch")]
+/// The seconds of each trial of `pending` whose workload has a rate, and their sums.
+fn price(
+    pending: &[&PlannedTrial],
+    rates: &BTreeMap<String, Rate>,
+    dataset: &FashionMnist,
+) -> Priced {
     let mut order = Vec::new();
     let mut per_architecture: BTreeMap<String, (usize, f64)> = BTreeMap::new();
     let mut extrapolated = std::collections::BTreeSet::new();
-    for t in &pending {
+    for t in pending {
         let config = t.spec.variant.trial.config();
         let key = workload_key(config);
         let Some(rate) = rates.get(&key) else {
@@ -297,19 +404,9 @@ pub fn estimate(
         entry.0 += 1;
         entry.1 += s;
     }
-    let seconds: Vec<f64> = order.iter().map(|(_, _, s)| *s).collect();
-    Ok(Estimate {
-        wall: Duration::from_secs_f64(makespan(&seconds, jobs)),
-        jobs,
-        threads,
-        trials: seconds.len(),
-        per_architecture,
-        calibrated,
-        extrapolated: extrapolated.len(),
-        scaled,
-        cache,
-        per_trial: order.iter().map(|(id, _, s)| (id.clone(), *s)).collect(),
+    Priced {
         order,
-        rates,
-    })
+        per_architecture,
+        extrapolated: extrapolated.len(),
+    }
 }

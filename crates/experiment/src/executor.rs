@@ -26,16 +26,16 @@ use spec::TrialSpec;
 use spec::plan::PlannedTrial;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use store::TrialState;
 use store::{self, Store};
 
 /// Exit code of a worker whose trial was stopped on request (resumes later).
-pub const WORKER_STOPPED: i32 = crate::exit::STOPPED as i32;
+pub const WORKER_STOPPED: i32 = contract::exit::STOPPED as i32;
 /// Exit code of a worker whose trial was done or claimed by another process.
-pub const WORKER_SKIPPED: i32 = crate::exit::SKIPPED as i32;
+pub const WORKER_SKIPPED: i32 = contract::exit::SKIPPED as i32;
 
 /// Errors of the local executor.
 #[derive(Debug, thiserror::Error)]
@@ -232,230 +232,355 @@ impl Scheduler {
         worker: &dyn Fn(&TrialSpec) -> std::io::Result<Command>,
         report: &mut dyn FnMut(Report),
     ) -> Result<Tally, ScheduleError> {
-        let jobs = jobs.max(1);
-        let mut queue: VecDeque<PlannedTrial> = planned
-            .iter()
-            .filter(|t| t.state == TrialState::Pending)
-            .cloned()
-            .collect();
-        let mut elsewhere: Vec<PlannedTrial> = planned
-            .iter()
-            .filter(|t| t.state == TrialState::Running)
-            .cloned()
-            .collect();
-        let mut tracker = PlanTracker::new(jobs);
-        for t in &queue {
-            tracker.add(
-                &t.spec.id,
-                t.spec.variant.trial.epochs,
-                self.estimates.get(&t.spec.id).copied(),
-            );
-        }
-        let mut tally = Tally {
-            total: queue.len(),
-            ..Tally::default()
-        };
-        for name in experiments {
-            store.clear_stop(name);
-        }
-        let mut stopping = Stopping::No;
-        let mut slots: Vec<Option<Running>> = (0..jobs).map(|_| None).collect();
-        let mut last_poll = Instant::now();
+        let mut execution = Execution::new(store, experiments, planned, jobs, &self.estimates);
+        execution.clear_stop_requests();
         loop {
-            let requested = experiments.iter().find_map(|name| store.stop_request(name));
-            if stopping == Stopping::No
-                && let Some(request) = requested
-            {
-                for name in experiments {
-                    if store.stop_request(name) != Some(request) {
-                        let _ = store.request_stop(name, request);
-                    }
-                }
-                stopping = Stopping::AfterEpoch;
-                tally.stop_requested = true;
-                report(Report::Line(format!(
-                    "stop requested: no new trials; {} not started",
-                    queue.len()
-                )));
-                // Workers read the request themselves (after their epoch, or now).
-                queue.clear();
-            }
-            if stopping == Stopping::No && last_poll.elapsed() >= Duration::from_millis(500) {
-                last_poll = Instant::now();
-                elsewhere.retain(|t| match store.state(&t.spec.id) {
-                    TrialState::Done => false,
-                    TrialState::Running => true,
-                    TrialState::Pending => {
-                        report(Report::Line(format!(
-                            "{} {} seed {}: released unfinished by another process; taking it over",
-                            t.spec.short_id(),
-                            t.spec.variant.name,
-                            t.spec.seed
-                        )));
-                        tracker.add(
-                            &t.spec.id,
-                            t.spec.variant.trial.epochs,
-                            self.estimates.get(&t.spec.id).copied(),
-                        );
-                        // It joins this run's trials: counted, so "[n/total]" and
-                        // "started n of total" never overrun.
-                        tally.total += 1;
-                        queue.push_back(t.clone());
-                        false
-                    }
-                });
-            }
-            if stopping == Stopping::No {
-                for (slot, place) in slots.iter_mut().enumerate() {
-                    if place.is_none()
-                        && let Some(trial) = queue.pop_front()
-                    {
-                        tally.started += 1;
-                        report(Report::Line(format!(
-                            "[{}/{}] {} {} seed {}: starting",
-                            tally.started,
-                            tally.total,
-                            trial.spec.short_id(),
-                            trial.spec.variant.name,
-                            trial.spec.seed
-                        )));
-                        tracker.start(&trial.spec.id);
-                        *place = Some(self.spawn(worker, trial, slot)?);
-                    }
-                }
-            }
-            for run in slots.iter_mut().flatten() {
-                if run
-                    .signalled_at
-                    .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
-                {
-                    let _ = run.child.kill();
-                }
-            }
-            let idle = slots.iter().all(Option::is_none);
-            if idle && (stopping != Stopping::No || (queue.is_empty() && elsewhere.is_empty())) {
+            execution.follow_stop_request(report);
+            execution.take_over_released(report);
+            execution.start_trials(&self, worker, report)?;
+            execution.kill_overdue();
+            if execution.is_over() {
                 break;
             }
             let Ok(message) = self.rx.recv_timeout(Duration::from_millis(500)) else {
                 continue;
             };
-            match message {
-                Message::Interrupt(why) | Message::Terminate(why) => {
-                    let now = matches!(message, Message::Terminate(_)) || stopping != Stopping::No;
-                    tally.signalled = Some(why);
-                    tally.stop_requested = true;
-                    let running = slots.iter().flatten().count();
-                    queue.clear();
-                    elsewhere.clear();
-                    if now {
-                        stopping = Stopping::Now;
-                        report(Report::Line(format!(
-                            "{why}: stopping {running} running trial(s) after their current batch; each resumes from its last finished epoch on the next run"
-                        )));
-                        for run in slots.iter_mut().flatten() {
-                            send(run.child.id(), Signal::SIGTERM);
-                            run.signalled_at.get_or_insert_with(Instant::now);
-                        }
-                    } else {
-                        stopping = Stopping::AfterEpoch;
-                        report(Report::Line(format!(
-                            "interrupted: no new trials; {running} running trial(s) stop after their current epoch (Ctrl-C again to stop now)"
-                        )));
-                        for run in slots.iter().flatten() {
-                            send(run.child.id(), Signal::SIGUSR2);
-                        }
-                    }
+            execution.handle(message, report)?;
+        }
+        execution.clear_stop_requests();
+        Ok(execution.tally)
+    }
+}
+
+/// Where one [`Scheduler::run`] stands: the trials still to start, those another process
+/// holds, the running ones by slot, the progress, the stop and the tally.
+struct Execution<'a> {
+    store: &'a Store,
+    experiments: &'a [String],
+    estimates: &'a HashMap<String, f64>,
+    /// Pending trials, in the order they start.
+    queue: VecDeque<PlannedTrial>,
+    /// Trials held by another process, waited for.
+    elsewhere: Vec<PlannedTrial>,
+    tracker: PlanTracker,
+    tally: Tally,
+    stopping: Stopping,
+    slots: Vec<Option<Running>>,
+    /// When the trials held elsewhere were last looked at.
+    last_poll: Instant,
+}
+
+impl<'a> Execution<'a> {
+    /// The pending trials of `planned` queued, the running ones waited for, `jobs` slots.
+    fn new(
+        store: &'a Store,
+        experiments: &'a [String],
+        planned: &[PlannedTrial],
+        jobs: usize,
+        estimates: &'a HashMap<String, f64>,
+    ) -> Self {
+        let jobs = jobs.max(1);
+        let in_state =
+            |state: TrialState| planned.iter().filter(move |t| t.state == state).cloned();
+        let queue: VecDeque<PlannedTrial> = in_state(TrialState::Pending).collect();
+        let elsewhere: Vec<PlannedTrial> = in_state(TrialState::Running).collect();
+        let mut tracker = PlanTracker::new(jobs);
+        for t in &queue {
+            track(&mut tracker, estimates, t);
+        }
+        let tally = Tally {
+            total: queue.len(),
+            ..Tally::default()
+        };
+        Execution {
+            store,
+            experiments,
+            estimates,
+            queue,
+            elsewhere,
+            tracker,
+            tally,
+            stopping: Stopping::No,
+            slots: (0..jobs).map(|_| None).collect(),
+            last_poll: Instant::now(),
+        }
+    }
+
+    /// Removes the stop request of every experiment (at the start and at the end).
+    fn clear_stop_requests(&self) {
+        for name in self.experiments {
+            self.store.clear_stop(name);
+        }
+    }
+
+    /// A stop request on any experiment (the dashboard's stop key) is passed on to the
+    /// others and acts as a first interrupt: nothing new starts.
+    fn follow_stop_request(&mut self, report: &mut dyn FnMut(Report)) {
+        let (store, experiments) = (self.store, self.experiments);
+        let requested = experiments.iter().find_map(|name| store.stop_request(name));
+        if self.stopping != Stopping::No {
+            return;
+        }
+        let Some(request) = requested else {
+            return;
+        };
+        for name in experiments {
+            if store.stop_request(name) != Some(request) {
+                let _ = store.request_stop(name, request);
+            }
+        }
+        self.stopping = Stopping::AfterEpoch;
+        self.tally.stop_requested = true;
+        report(Report::Line(format!(
+            "stop requested: no new trials; {} not started",
+            self.queue.len()
+        )));
+        // Workers read the request themselves (after their epoch, or now).
+        self.queue.clear();
+    }
+
+    /// Twice a second: the trials held elsewhere that are done are dropped, those
+    /// released unfinished join this run's queue.
+    fn take_over_released(&mut self, report: &mut dyn FnMut(Report)) {
+        if self.stopping != Stopping::No || self.last_poll.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.last_poll = Instant::now();
+        let Execution {
+            store,
+            estimates,
+            elsewhere,
+            tracker,
+            tally,
+            queue,
+            ..
+        } = self;
+        elsewhere.retain(|t| match store.state(&t.spec.id) {
+            TrialState::Done => false,
+            TrialState::Running => true,
+            TrialState::Pending => {
+                report(Report::Line(format!(
+                    "{} {} seed {}: released unfinished by another process; taking it over",
+                    t.spec.short_id(),
+                    t.spec.variant.name,
+                    t.spec.seed
+                )));
+                track(tracker, estimates, t);
+                // It joins this run's trials: counted, so "[n/total]" and
+                // "started n of total" never overrun.
+                tally.total += 1;
+                queue.push_back(t.clone());
+                false
+            }
+        });
+    }
+
+    /// Fills each free slot with the next queued trial, unless a stop is under way.
+    fn start_trials(
+        &mut self,
+        scheduler: &Scheduler,
+        worker: &dyn Fn(&TrialSpec) -> std::io::Result<Command>,
+        report: &mut dyn FnMut(Report),
+    ) -> Result<(), ScheduleError> {
+        if self.stopping != Stopping::No {
+            return Ok(());
+        }
+        for (slot, place) in self.slots.iter_mut().enumerate() {
+            if place.is_none()
+                && let Some(trial) = self.queue.pop_front()
+            {
+                self.tally.started += 1;
+                report(Report::Line(format!(
+                    "[{}/{}] {} {} seed {}: starting",
+                    self.tally.started,
+                    self.tally.total,
+                    trial.spec.short_id(),
+                    trial.spec.variant.name,
+                    trial.spec.seed
+                )));
+                self.tracker.start(&trial.spec.id);
+                *place = Some(scheduler.spawn(worker, trial, slot)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the workers still alive a minute after they were told to stop now.
+    fn kill_overdue(&mut self) {
+        for run in self.slots.iter_mut().flatten() {
+            if run
+                .signalled_at
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
+            {
+                let _ = run.child.kill();
+            }
+        }
+    }
+
+    /// Whether the run is over: nothing runs, and a stop is under way or nothing is left
+    /// to start or wait for.
+    fn is_over(&self) -> bool {
+        let idle = self.slots.iter().all(Option::is_none);
+        idle && (self.stopping != Stopping::No
+            || (self.queue.is_empty() && self.elsewhere.is_empty()))
+    }
+
+    /// Acts on one message of a [`Control`] or a worker.
+    fn handle(
+        &mut self,
+        message: Message,
+        report: &mut dyn FnMut(Report),
+    ) -> Result<(), ScheduleError> {
+        match message {
+            Message::Interrupt(why) => self.stop(why, false, report),
+            Message::Terminate(why) => self.stop(why, true, report),
+            Message::Event(slot, event) => self.on_event(slot, &event, report),
+            Message::Stderr(slot, line) => {
+                if line.starts_with("warning: ") {
+                    report(Report::Warning(line.clone()));
                 }
-                Message::Event(slot, event) => {
-                    let Some(run) = slots[slot].as_ref() else {
-                        continue;
-                    };
-                    let id = &run.trial.spec.id;
-                    tracker.event(id, &event);
-                    let seconds = |s: Option<f64>| s.map(Duration::from_secs_f64);
-                    if let Some(progress) = tracker.progress(id) {
-                        report(Report::Event {
-                            trial: &run.trial.spec,
-                            event: &event,
-                            progress,
-                            trial_left: seconds(tracker.trial_left_s(id)),
-                            plan_left: seconds(tracker.left_s()),
-                            counts: tracker.counts(),
-                        });
-                    }
+                if let Some(run) = self.slots[slot].as_mut() {
+                    run.stderr.push(line);
                 }
-                Message::Stderr(slot, line) => {
-                    if line.starts_with("warning: ") {
-                        report(Report::Warning(line.clone()));
-                    }
-                    if let Some(run) = slots[slot].as_mut() {
-                        run.stderr.push(line);
-                    }
+            }
+            Message::Closed(slot) => self.on_closed(slot, report)?,
+        }
+        Ok(())
+    }
+
+    /// A [`Control`] call: the first interrupt stops after the epoch; a second one, or a
+    /// terminate, stops now.
+    fn stop(&mut self, why: &'static str, terminate: bool, report: &mut dyn FnMut(Report)) {
+        let now = terminate || self.stopping != Stopping::No;
+        self.tally.signalled = Some(why);
+        self.tally.stop_requested = true;
+        let running = self.slots.iter().flatten().count();
+        self.queue.clear();
+        self.elsewhere.clear();
+        if now {
+            self.stopping = Stopping::Now;
+            report(Report::Line(format!(
+                "{why}: stopping {running} running trial(s) after their current batch; each resumes from its last finished epoch on the next run"
+            )));
+            for run in self.slots.iter_mut().flatten() {
+                send(run.child.id(), Signal::SIGTERM);
+                run.signalled_at.get_or_insert_with(Instant::now);
+            }
+        } else {
+            self.stopping = Stopping::AfterEpoch;
+            report(Report::Line(format!(
+                "interrupted: no new trials; {running} running trial(s) stop after their current epoch (Ctrl-C again to stop now)"
+            )));
+            for run in self.slots.iter().flatten() {
+                send(run.child.id(), Signal::SIGUSR2);
+            }
+        }
+    }
+
+    /// A trainer event of the trial in `slot`: applied to the progress and reported.
+    fn on_event(&mut self, slot: usize, event: &Event, report: &mut dyn FnMut(Report)) {
+        let Some(run) = self.slots[slot].as_ref() else {
+            return;
+        };
+        let tracker = &mut self.tracker;
+        let id = &run.trial.spec.id;
+        tracker.event(id, event);
+        let seconds = |s: Option<f64>| s.map(Duration::from_secs_f64);
+        if let Some(progress) = tracker.progress(id) {
+            report(Report::Event {
+                trial: &run.trial.spec,
+                event,
+                progress,
+                trial_left: seconds(tracker.trial_left_s(id)),
+                plan_left: seconds(tracker.left_s()),
+                counts: tracker.counts(),
+            });
+        }
+    }
+
+    /// One output stream of the worker in `slot` closed; once both are, the worker is
+    /// waited for and its trial's end counted.
+    fn on_closed(
+        &mut self,
+        slot: usize,
+        report: &mut dyn FnMut(Report),
+    ) -> Result<(), ScheduleError> {
+        let Some(run) = self.slots[slot].as_mut() else {
+            return Ok(());
+        };
+        run.open_streams -= 1;
+        if run.open_streams > 0 {
+            return Ok(());
+        }
+        let mut run = self.slots[slot].take().expect("present");
+        let status = run.child.wait().map_err(ScheduleError::Worker)?;
+        self.tracker.end(&run.trial.spec.id);
+        self.count_end(&run, status, report);
+        Ok(())
+    }
+
+    /// Counts how the worker of `run` ended (by its exit `status`) and says so when it
+    /// did not simply record its trial.
+    fn count_end(&mut self, run: &Running, status: ExitStatus, report: &mut dyn FnMut(Report)) {
+        let spec = &run.trial.spec;
+        let tally = &mut self.tally;
+        match status.code() {
+            Some(0) => match store::read_record(
+                &self
+                    .store
+                    .trial_dir(&spec.id)
+                    .join(contract::layout::SUMMARY),
+            ) {
+                Ok(record) if record.diverged() => tally.diverged += 1,
+                Ok(_) => tally.finished += 1,
+                Err(e) => {
+                    tally.failed += 1;
+                    report(Report::Line(format!("{}: FAILED: {e}", spec.short_id())));
                 }
-                Message::Closed(slot) => {
-                    let Some(run) = slots[slot].as_mut() else {
-                        continue;
-                    };
-                    run.open_streams -= 1;
-                    if run.open_streams > 0 {
-                        continue;
-                    }
-                    let mut run = slots[slot].take().expect("present");
-                    let status = run.child.wait().map_err(ScheduleError::Worker)?;
-                    let spec = &run.trial.spec;
-                    tracker.end(&spec.id);
-                    match status.code() {
-                        Some(0) => match store::read_record(
-                            &store.trial_dir(&spec.id).join(contract::layout::SUMMARY),
-                        ) {
-                            Ok(record) if record.diverged() => tally.diverged += 1,
-                            Ok(_) => tally.finished += 1,
-                            Err(e) => {
-                                tally.failed += 1;
-                                report(Report::Line(format!("{}: FAILED: {e}", spec.short_id())));
-                            }
-                        },
-                        Some(WORKER_STOPPED) => {
-                            tally.stopped += 1;
-                            report(Report::Line(format!(
-                                "{}: stopped on request (incomplete; resumes on the next run)",
-                                spec.short_id()
-                            )));
-                        }
-                        Some(WORKER_SKIPPED) => {
-                            report(Report::Line(format!(
-                                "{}: done or claimed by another process meanwhile; waiting for it",
-                                spec.short_id()
-                            )));
-                            elsewhere.push(run.trial.clone());
-                        }
-                        _ if run.signalled_at.is_some() => {
-                            tally.stopped += 1;
-                            report(Report::Line(format!(
-                                "{}: ended by {status} after a stop request (resumes on the next run)",
-                                spec.short_id()
-                            )));
-                        }
-                        _ => {
-                            tally.failed += 1;
-                            report(Report::Line(format!(
-                                "{} {} seed {}: FAILED ({status}): {}",
-                                spec.short_id(),
-                                spec.variant.name,
-                                spec.seed,
-                                run.stderr.last().map_or("no message", String::as_str)
-                            )));
-                            for line in run.stderr.iter().rev().take(10).rev() {
-                                report(Report::Line(format!("    {line}")));
-                            }
-                        }
-                    }
+            },
+            Some(WORKER_STOPPED) => {
+                tally.stopped += 1;
+                report(Report::Line(format!(
+                    "{}: stopped on request (incomplete; resumes on the next run)",
+                    spec.short_id()
+                )));
+            }
+            Some(WORKER_SKIPPED) => {
+                report(Report::Line(format!(
+                    "{}: done or claimed by another process meanwhile; waiting for it",
+                    spec.short_id()
+                )));
+                self.elsewhere.push(run.trial.clone());
+            }
+            _ if run.signalled_at.is_some() => {
+                tally.stopped += 1;
+                report(Report::Line(format!(
+                    "{}: ended by {status} after a stop request (resumes on the next run)",
+                    spec.short_id()
+                )));
+            }
+            _ => {
+                tally.failed += 1;
+                report(Report::Line(format!(
+                    "{} {} seed {}: FAILED ({status}): {}",
+                    spec.short_id(),
+                    spec.variant.name,
+                    spec.seed,
+                    run.stderr.last().map_or("no message", String::as_str)
+                )));
+                for line in run.stderr.iter().rev().take(10).rev() {
+                    report(Report::Line(format!("    {line}")));
                 }
             }
         }
-        for name in experiments {
-            store.clear_stop(name);
-        }
-        Ok(tally)
     }
+}
+
+/// Adds trial `t` to `tracker`, with the cost model's estimate of it if there is one.
+fn track(tracker: &mut PlanTracker, estimates: &HashMap<String, f64>, t: &PlannedTrial) {
+    tracker.add(
+        &t.spec.id,
+        t.spec.variant.trial.epochs,
+        estimates.get(&t.spec.id).copied(),
+    );
 }

@@ -18,7 +18,6 @@ pub mod bench;
 pub mod cost;
 pub mod device;
 pub mod executor;
-pub mod exit;
 #[cfg(feature = "torch")]
 pub mod onnx_export;
 pub mod provenance;

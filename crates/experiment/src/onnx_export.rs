@@ -238,16 +238,7 @@ pub fn export(
     dataset: &FashionMnist,
 ) -> Result<Exported, ExportError> {
     let short = store::id::short(&record.id).to_string();
-    let status = match &record.status {
-        Status::Finished => None,
-        Status::Diverged { epoch, batch } => Some(format!(
-            "diverged (a non-finite loss in epoch {epoch}, batch {batch})"
-        )),
-        Status::Stopped => Some("was stopped before its end".to_string()),
-    };
-    if let Some(status) = status {
-        return Err(ExportError::NotFinished { id: short, status });
-    }
+    check_finished(record, &short)?;
     let trial = record
         .config
         .clone()
@@ -268,7 +259,54 @@ pub fn export(
         .test_limit
         .unwrap_or(dataset.test.len())
         .min(dataset.test.len());
-    let about = onnx::About {
+    let about = about(record, weights, epoch, recorded_accuracy, test_images);
+    let bytes = onnx::encode(&net.to_onnx(), &about)?;
+    let exported = Exported {
+        bytes,
+        epoch,
+        source,
+        recorded_accuracy,
+        recomputed_accuracy,
+        test_images,
+    };
+    let gap = (recomputed_accuracy - recorded_accuracy).abs();
+    if gap.is_nan() || gap > ACCURACY_TOLERANCE {
+        return Err(ExportError::NotTheRecorded {
+            id: short,
+            check: exported.check(),
+        });
+    }
+    Ok(exported)
+}
+
+/// Refuses a trial (`short` its id) that diverged or was stopped: it has no trained network.
+fn check_finished(record: &TrialRecord, short: &str) -> Result<(), ExportError> {
+    let status = match &record.status {
+        Status::Finished => None,
+        Status::Diverged { epoch, batch } => Some(format!(
+            "diverged (a non-finite loss in epoch {epoch}, batch {batch})"
+        )),
+        Status::Stopped => Some("was stopped before its end".to_string()),
+    };
+    match status {
+        Some(status) => Err(ExportError::NotFinished {
+            id: short.to_string(),
+            status,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The ONNX file's description and metadata: the trial, the weights' epoch and recorded
+/// accuracy over `test_images`, the input normalisation and the classes.
+fn about(
+    record: &TrialRecord,
+    weights: Weights,
+    epoch: u32,
+    recorded_accuracy: f64,
+    test_images: usize,
+) -> onnx::About {
+    onnx::About {
         name: format!("{} / {}", record.experiment, record.variant),
         description: format!(
             "Fashion-MNIST classifier trained by fmnist-harness: trial {} ({} / {}, seed {}), \
@@ -302,22 +340,5 @@ pub fn export(
             ("pixel_std".into(), data::PIXEL_STD.to_string()),
             ("classes".into(), data::CLASS_NAMES.join(",")),
         ],
-    };
-    let bytes = onnx::encode(&net.to_onnx(), &about)?;
-    let exported = Exported {
-        bytes,
-        epoch,
-        source,
-        recorded_accuracy,
-        recomputed_accuracy,
-        test_images,
-    };
-    let gap = (recomputed_accuracy - recorded_accuracy).abs();
-    if gap.is_nan() || gap > ACCURACY_TOLERANCE {
-        return Err(ExportError::NotTheRecorded {
-            id: short,
-            check: exported.check(),
-        });
     }
-    Ok(exported)
 }

@@ -24,7 +24,8 @@ pub fn cuda_description() -> String {
     }
 }
 
-/// CPU model, or the GPU's name from `nvidia-smi` when on CUDA.
+/// The CPU's name with its family and model, or the GPU's name from `nvidia-smi` when on
+/// CUDA.
 #[cfg(feature = "torch")]
 pub fn device_name(device: Device) -> String {
     match device {
@@ -41,12 +42,43 @@ pub fn device_name(device: Device) -> String {
             .unwrap_or_else(|| format!("CUDA device {i}")),
         _ => std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
+            .and_then(|s| cpu_name(&s))
             .unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+    }
+}
+
+/// The first CPU's `model name` in `/proc/cpuinfo` text, with its `cpu family` and `model`
+/// when given: a cloud VM names every EPYC generation "AMD EPYC", and two generations pick
+/// other oneDNN kernels (other last digits), so a record must tell them apart.
+pub fn cpu_name(cpuinfo: &str) -> Option<String> {
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_is_named_with_its_family_and_model() {
+        let zen4 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nstepping\t: 1\n\nprocessor\t: 1\ncpu family\t: 26\n";
+        assert_eq!(
+            cpu_name(zen4).as_deref(),
+            Some("AMD EPYC (family 25, model 17)")
+        );
+        let arm = "processor\t: 0\nmodel name\t: ARMv8 Processor\n";
+        assert_eq!(cpu_name(arm).as_deref(), Some("ARMv8 Processor"));
+        assert_eq!(cpu_name("processor\t: 0\n"), None);
     }
 }

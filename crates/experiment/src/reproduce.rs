@@ -448,6 +448,8 @@ pub fn describe(c: &Comparison) -> String {
         out.push_str("  the machines differ: oneDNN and MKL pick other kernels on another CPU, so the last digits differ there; compare on the recording machine for a bit-for-bit check\n");
     } else if c.recorded.threads != c.reproduced.threads {
         out.push_str("  the thread counts differ: some kernels sum in another order with other thread counts; rerun with --threads set to the recorded count\n");
+    } else if !c.recorded.device_name.contains("family ") && c.recorded.device.starts_with("cpu") {
+        out.push_str("  the record names its CPU without family and model (records before 2026-12-06), so another CPU generation sold under the same name (a cloud VM's \"AMD EPYC\") cannot be told from this one: oneDNN picks other kernels there, so the last digits differ; compare on the recording machine for a bit-for-bit check\n");
     }
     out
 }

@@ -263,7 +263,7 @@ struct Attempt {
 /// Looks at what a previous attempt left in `dir`: the checkpoint to resume from (if any
 /// belongs to trial `id` and is intact) and what to say about it; `None` to say when `dir`
 /// is empty. When nothing can be resumed, `dir` is emptied.
-fn plan_attempt(
+fn prepare_attempt(
     dir: &Path,
     id: &str,
     total_epochs: u32,
@@ -280,8 +280,21 @@ fn plan_attempt(
         });
     }
     let search = checkpoint::find_latest(&dir.join(CHECKPOINTS), id);
-    let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
-    let rejected: Vec<String> = search
+    let rejected = rejections(dir, &search);
+    match search.found {
+        Some(found) => Ok(resume_from(dir, found, rejected, total_epochs)),
+        None => start_afresh(entries, rejected),
+    }
+}
+
+/// `path` relative to the trial folder `dir`, for messages.
+fn relative(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}
+
+/// One line per checkpoint of `search` that could not be used: why, and what comes next.
+fn rejections(dir: &Path, search: &checkpoint::Search) -> Vec<String> {
+    search
         .rejected
         .iter()
         .enumerate()
@@ -292,42 +305,51 @@ fn plan_attempt(
                 .map(|n| &n.dir)
                 .or(search.found.as_ref().map(|f| &f.dir));
             let then = match next {
-                Some(next) => format!("falling back to {}", rel(next)),
+                Some(next) => format!("falling back to {}", relative(dir, next)),
                 None => "no older checkpoint".to_string(),
             };
             format!(
                 "checkpoint {} unreadable ({}): {then}",
-                rel(&r.dir),
+                relative(dir, &r.dir),
                 r.reason
             )
         })
-        .collect();
-    let Some(found) = search.found else {
-        for path in entries {
-            let removed = if path.is_dir() && !path.is_symlink() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(|e| (path.clone(), e))?;
-        }
-        let why = if rejected.is_empty() {
-            "the previous attempt left no checkpoint"
+        .collect()
+}
+
+/// Nothing to resume: removes `entries` (the trial folder's content) and says why.
+fn start_afresh(
+    entries: Vec<PathBuf>,
+    rejected: Vec<String>,
+) -> Result<Attempt, (PathBuf, std::io::Error)> {
+    for path in entries {
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
         } else {
-            "no checkpoint of this trial is intact"
+            std::fs::remove_file(&path)
         };
-        let message =
-            format!("no usable checkpoint: starting from scratch ({why}; the folder was emptied)");
-        return Ok(Attempt {
-            resume: None,
-            note: Some(Resumed {
-                epochs_done: 0,
-                checkpoint: None,
-                rejected,
-                message,
-            }),
-        });
+        removed.map_err(|e| (path.clone(), e))?;
+    }
+    let why = if rejected.is_empty() {
+        "the previous attempt left no checkpoint"
+    } else {
+        "no checkpoint of this trial is intact"
     };
+    let message =
+        format!("no usable checkpoint: starting from scratch ({why}; the folder was emptied)");
+    Ok(Attempt {
+        resume: None,
+        note: Some(Resumed {
+            epochs_done: 0,
+            checkpoint: None,
+            rejected,
+            message,
+        }),
+    })
+}
+
+/// Resumes from the checkpoint `found` in `dir`, saying where and how far it had got.
+fn resume_from(dir: &Path, found: Checkpoint, rejected: Vec<String>, total_epochs: u32) -> Attempt {
     let m = &found.manifest;
     let best = match (m.best_accuracy, m.best_epoch) {
         (Some(acc), Some(epoch)) => format!(", best {acc:.2}% at epoch {epoch}"),
@@ -340,20 +362,60 @@ fn plan_attempt(
     };
     let message = format!(
         "{at} from checkpoint {} ({} of {total_epochs} epochs done{best}, {:.1}s so far)",
-        rel(&found.dir),
+        relative(dir, &found.dir),
         m.epoch,
         m.wall_time_s
     );
     let resumed = Resumed {
         epochs_done: m.epoch,
-        checkpoint: Some(rel(&found.dir)),
+        checkpoint: Some(relative(dir, &found.dir)),
         rejected,
         message,
     };
-    Ok(Attempt {
+    Attempt {
         resume: Some(found),
         note: Some(resumed),
-    })
+    }
+}
+
+/// Turns the causes of a failure of one trial into [`RunError`]s naming it.
+struct Blame {
+    /// The trial's short id.
+    id: String,
+}
+
+impl Blame {
+    /// A failed write to the trial folder.
+    fn store(&self, source: StoreError) -> RunError {
+        RunError::Store {
+            id: self.id.clone(),
+            source,
+        }
+    }
+
+    /// A failed file operation on `path`.
+    fn io(&self, path: &Path, source: std::io::Error) -> RunError {
+        self.store(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// A failed training or a failed write while training.
+    fn train(&self, source: TrainError) -> RunError {
+        RunError::Train {
+            id: self.id.clone(),
+            source,
+        }
+    }
+
+    /// A plot that could not be drawn.
+    fn plot(&self, source: reporting::plot::PlotError) -> RunError {
+        RunError::Plot {
+            id: self.id.clone(),
+            source,
+        }
+    }
 }
 
 /// Runs `spec` in `dir`, writing every file of the trial folder; `on_event` sees each
@@ -372,30 +434,35 @@ pub fn run_trial(
     stop: &Stop,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, RunError> {
-    let short = spec.short_id().to_string();
-    let store_err = |source: StoreError| RunError::Store {
-        id: short.clone(),
-        source,
-    };
-    let io_err = |path: &Path, source: std::io::Error| RunError::Store {
-        id: short.clone(),
-        source: StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    };
-    let train_err = |source: TrainError| RunError::Train {
-        id: short.clone(),
-        source,
+    let blame = Blame {
+        id: spec.short_id().to_string(),
     };
     let started_at = store::provenance::now_rfc3339();
-    let config = spec.variant.trial.config();
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let Attempt {
-        resume,
-        note: resumed,
-    } = plan_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| io_err(&path, e))?;
+    let attempt = prepare_folder(spec, dataset, dir, &blame)?;
+    let result = train_into(spec, dataset, device, dir, stop, attempt, on_event)
+        .map_err(|e| blame.train(e))?;
+    if result.status == Status::Stopped {
+        return Ok(Outcome::Stopped);
+    }
+    write_plots(dir, &result).map_err(|e| blame.plot(e))?;
+    let record = trial_record(spec, dataset, device, &result, started_at);
+    let json = serde_json::to_string_pretty(&record).expect("records serialise");
+    write_atomic(&dir.join(SUMMARY), json.as_bytes()).map_err(|e| blame.store(e))?;
+    Ok(Outcome::Recorded(Box::new(record)))
+}
 
+/// Creates `dir`, decides this attempt ([`prepare_attempt`]), and writes `trial.json`,
+/// `config.ron` and, for a resumed attempt, `metrics.jsonl` up to its checkpoint.
+fn prepare_folder(
+    spec: &TrialSpec,
+    dataset: &FashionMnist,
+    dir: &Path,
+    blame: &Blame,
+) -> Result<Attempt, RunError> {
+    let config = spec.variant.trial.config();
+    std::fs::create_dir_all(dir).map_err(|e| blame.io(dir, e))?;
+    let attempt =
+        prepare_attempt(dir, &spec.id, config.epochs).map_err(|(path, e)| blame.io(&path, e))?;
     let start = contract::TrialStart {
         id: spec.id.clone(),
         experiment: spec.experiment.clone(),
@@ -408,7 +475,7 @@ pub fn run_trial(
         &dir.join(TRIAL_START),
         store::trial_files::start_text(&start).as_bytes(),
     )
-    .map_err(store_err)?;
+    .map_err(|e| blame.store(e))?;
     let config_text = store::trial_files::config_text(
         &spec.id,
         &spec.experiment,
@@ -417,27 +484,39 @@ pub fn run_trial(
         &dataset.digest,
         config,
     );
-    write_atomic(&dir.join(CONFIG), config_text.as_bytes()).map_err(store_err)?;
-    if let Some(from) = &resume {
+    write_atomic(&dir.join(CONFIG), config_text.as_bytes()).map_err(|e| blame.store(e))?;
+    if let Some(from) = &attempt.resume {
         // The epochs up to the checkpoint, from its manifest: never a torn tail.
         let text = store::trial_files::metrics_text(&from.manifest.epochs);
-        write_atomic(&dir.join(METRICS), text.as_bytes()).map_err(store_err)?;
+        write_atomic(&dir.join(METRICS), text.as_bytes()).map_err(|e| blame.store(e))?;
     }
+    Ok(attempt)
+}
 
-    let mut writer = FolderWriter::open(dir, resume.is_some()).map_err(train_err)?;
-    writer
-        .log_line(&format!(
-            "trial {} ({} / {} / seed {}) on {}",
-            spec.short_id(),
-            spec.experiment,
-            spec.variant.name,
-            spec.seed,
-            trainer::device_label(device)
-        ))
-        .map_err(train_err)?;
-    if let Some(resumed) = resumed {
+/// Trains `spec` as `attempt` says, every event written to the folder's files before
+/// `on_event` sees it; the files are synced at the end, after an error too.
+fn train_into(
+    spec: &TrialSpec,
+    dataset: &FashionMnist,
+    device: Device,
+    dir: &Path,
+    stop: &Stop,
+    attempt: Attempt,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<TrialResult, TrainError> {
+    let Attempt { resume, note } = attempt;
+    let mut writer = FolderWriter::open(dir, resume.is_some())?;
+    writer.log_line(&format!(
+        "trial {} ({} / {} / seed {}) on {}",
+        spec.short_id(),
+        spec.experiment,
+        spec.variant.name,
+        spec.seed,
+        trainer::device_label(device)
+    ))?;
+    if let Some(resumed) = note {
         let event = Event::Resumed(resumed);
-        writer.on_event(&event).map_err(train_err)?;
+        writer.on_event(&event)?;
         on_event(&event);
     }
     let mut options = RunOptions::new(spec.seed, device);
@@ -455,24 +534,29 @@ pub fn run_trial(
         },
         stop,
     );
-    let result = match result {
-        Ok(result) => result,
+    match result {
+        Ok(result) => {
+            writer.finish()?;
+            Ok(result)
+        }
         Err(source) => {
             let _ = writer.log_line(&format!("error: {source}"));
             let _ = writer.finish();
-            return Err(train_err(source));
+            Err(source)
         }
-    };
-    writer.finish().map_err(train_err)?;
-    if result.status == Status::Stopped {
-        return Ok(Outcome::Stopped);
     }
-    write_plots(dir, &result).map_err(|source| RunError::Plot {
-        id: short.clone(),
-        source,
-    })?;
+}
 
-    let record = TrialRecord {
+/// The record of `spec`'s finished (or diverged) run `result`, with its provenance.
+fn trial_record(
+    spec: &TrialSpec,
+    dataset: &FashionMnist,
+    device: Device,
+    result: &TrialResult,
+    started_at: String,
+) -> TrialRecord {
+    let config = spec.variant.trial.config();
+    TrialRecord {
         format: RECORD_FORMAT,
         id: spec.id.clone(),
         config_digest: id::config_digest(config),
@@ -491,24 +575,26 @@ pub fn run_trial(
         latency: result.latency.clone(),
         epochs: result.epochs.clone(),
         wall_time_s: result.wall_time_s,
-        provenance: Provenance {
-            harness_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit: store::provenance::GIT_COMMIT.to_string(),
-            git_dirty: store::provenance::GIT_DIRTY,
-            tch_version: store::provenance::TCH_VERSION.to_string(),
-            libtorch_version: store::provenance::LIBTORCH_VERSION.to_string(),
-            cuda: provenance::cuda_description(),
-            device: trainer::device_label(device),
-            device_name: provenance::device_name(device),
-            threads: tch::get_num_threads(),
-            host: store::provenance::host_name(),
-            started_at,
-            finished_at: store::provenance::now_rfc3339(),
-        },
-    };
-    let json = serde_json::to_string_pretty(&record).expect("records serialise");
-    write_atomic(&dir.join(SUMMARY), json.as_bytes()).map_err(store_err)?;
-    Ok(Outcome::Recorded(Box::new(record)))
+        provenance: provenance_now(device, started_at),
+    }
+}
+
+/// What ran the trial on `device` (started at `started_at`) and when it finished: now.
+fn provenance_now(device: Device, started_at: String) -> Provenance {
+    Provenance {
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: store::provenance::GIT_COMMIT.to_string(),
+        git_dirty: store::provenance::GIT_DIRTY,
+        tch_version: store::provenance::TCH_VERSION.to_string(),
+        libtorch_version: store::provenance::LIBTORCH_VERSION.to_string(),
+        cuda: provenance::cuda_description(),
+        device: trainer::device_label(device),
+        device_name: provenance::device_name(device),
+        threads: tch::get_num_threads(),
+        host: store::provenance::host_name(),
+        started_at,
+        finished_at: store::provenance::now_rfc3339(),
+    }
 }
 
 /// `losses.png` (train and test loss) and `accuracies.png` (test accuracy) per epoch.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use store::Store;
-use store::{StopRequest, StoreError};
+use store::{Claim, StopRequest, StoreError};
 use tch::Device;
 use trainer::Stop;
 
@@ -79,9 +79,9 @@ impl WorkerEnd {
     /// stopped (the trial resumes later), 5 skipped.
     pub fn exit_code(&self) -> u8 {
         match self {
-            WorkerEnd::Recorded => crate::exit::SUCCESS,
-            WorkerEnd::Stopped { .. } => crate::exit::STOPPED,
-            WorkerEnd::Skipped => crate::exit::SKIPPED,
+            WorkerEnd::Recorded => contract::exit::SUCCESS,
+            WorkerEnd::Stopped { .. } => contract::exit::STOPPED,
+            WorkerEnd::Skipped => contract::exit::SKIPPED,
         }
     }
 }
@@ -113,35 +113,8 @@ pub fn run(
     on_event: &mut dyn FnMut(&Event),
     note: &mut dyn FnMut(String),
 ) -> Result<WorkerEnd, WorkerError> {
-    let (config, experiment) = (job.config.display(), job.experiment);
-    if experiment.name != job.expect_experiment {
-        return Err(WorkerError::Refused(format!(
-            "{config}: the experiment is now named `{}`, not `{}` as when the plan was made; refusing to run (rerun replicate)",
-            experiment.name, job.expect_experiment
-        )));
-    }
-    let variant = experiment.variant(job.variant).ok_or_else(|| {
-        WorkerError::Refused(format!(
-            "{config}: no variant `{}` any more; refusing to run (rerun replicate)",
-            job.variant
-        ))
-    })?;
+    let spec = checked_spec(job)?;
     let store = job.store;
-    store.ensure_writable()?;
-    let spec = TrialSpec::new(experiment, variant, job.seed, &job.dataset.digest);
-    if spec.id != job.expect_id {
-        return Err(WorkerError::Refused(format!(
-            "{config}: the configuration changed since the plan was made (id {} != {}); refusing to run (rerun replicate)",
-            spec.short_id(),
-            store::id::short(job.expect_id)
-        )));
-    }
-    let taken = || {
-        format!(
-            "{}: taken over by another process, which recorded it; nothing to do",
-            spec.short_id()
-        )
-    };
     let Some(claim) = store.claim(&spec.id)? else {
         note(format!(
             "{}: done or claimed by another process; nothing to do",
@@ -155,7 +128,7 @@ pub fn run(
     }
     watch_stop_requests(
         store.clone(),
-        experiment.name.clone(),
+        job.experiment.name.clone(),
         job.stop.clone(),
         claim.lost_flag(),
     );
@@ -168,31 +141,87 @@ pub fn run(
         on_event,
     )?;
     match outcome {
-        trial_run::Outcome::Recorded(_) => match claim.publish() {
-            Ok(_) => Ok(WorkerEnd::Recorded),
-            // Taken over and recorded by the taker meanwhile: the trial is done, not failed.
-            Err(StoreError::ClaimLost { .. }) if store.is_done(&spec.id) => {
-                note(taken());
-                Ok(WorkerEnd::Skipped)
-            }
-            Err(e) => Err(e.into()),
-        },
-        trial_run::Outcome::Stopped => {
-            let lost = claim.lost();
-            claim.release();
-            if lost && store.is_done(&spec.id) {
-                note(taken());
-                return Ok(WorkerEnd::Skipped);
-            }
-            if lost {
-                return Err(WorkerError::ClaimTaken(spec.short_id().to_string()));
-            }
-            Ok(WorkerEnd::Stopped {
-                warned: job.warned.load(Ordering::Relaxed),
-                trial: spec.short_id().to_string(),
-            })
-        }
+        trial_run::Outcome::Recorded(_) => publish(job, &spec, claim, note),
+        trial_run::Outcome::Stopped => release(job, &spec, claim, note),
     }
+}
+
+/// The job's trial, refused unless the experiment's name, the variant and the trial id
+/// are still those of the plan; also refused when the store is not writable.
+fn checked_spec(job: &WorkerJob) -> Result<TrialSpec, WorkerError> {
+    let (config, experiment) = (job.config.display(), job.experiment);
+    if experiment.name != job.expect_experiment {
+        return Err(WorkerError::Refused(format!(
+            "{config}: the experiment is now named `{}`, not `{}` as when the plan was made; refusing to run (rerun replicate)",
+            experiment.name, job.expect_experiment
+        )));
+    }
+    let variant = experiment.variant(job.variant).ok_or_else(|| {
+        WorkerError::Refused(format!(
+            "{config}: no variant `{}` any more; refusing to run (rerun replicate)",
+            job.variant
+        ))
+    })?;
+    job.store.ensure_writable()?;
+    let spec = TrialSpec::new(experiment, variant, job.seed, &job.dataset.digest);
+    if spec.id != job.expect_id {
+        return Err(WorkerError::Refused(format!(
+            "{config}: the configuration changed since the plan was made (id {} != {}); refusing to run (rerun replicate)",
+            spec.short_id(),
+            store::id::short(job.expect_id)
+        )));
+    }
+    Ok(spec)
+}
+
+/// What `note` hears when another process took the trial over and recorded it.
+fn taken_over(spec: &TrialSpec) -> String {
+    format!(
+        "{}: taken over by another process, which recorded it; nothing to do",
+        spec.short_id()
+    )
+}
+
+/// Publishes the recorded trial; one that the claim's taker recorded meanwhile is done,
+/// not failed.
+fn publish(
+    job: &WorkerJob,
+    spec: &TrialSpec,
+    claim: Claim,
+    note: &mut dyn FnMut(String),
+) -> Result<WorkerEnd, WorkerError> {
+    match claim.publish() {
+        Ok(_) => Ok(WorkerEnd::Recorded),
+        // Taken over and recorded by the taker meanwhile: the trial is done, not failed.
+        Err(StoreError::ClaimLost { .. }) if job.store.is_done(&spec.id) => {
+            note(taken_over(spec));
+            Ok(WorkerEnd::Skipped)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Releases the claim of the trial stopped on request (it resumes later), unless the
+/// claim was lost: then the trial is done by the taker, or this worker was thought dead.
+fn release(
+    job: &WorkerJob,
+    spec: &TrialSpec,
+    claim: Claim,
+    note: &mut dyn FnMut(String),
+) -> Result<WorkerEnd, WorkerError> {
+    let lost = claim.lost();
+    claim.release();
+    if lost && job.store.is_done(&spec.id) {
+        note(taken_over(spec));
+        return Ok(WorkerEnd::Skipped);
+    }
+    if lost {
+        return Err(WorkerError::ClaimTaken(spec.short_id().to_string()));
+    }
+    Ok(WorkerEnd::Stopped {
+        warned: job.warned.load(Ordering::Relaxed),
+        trial: spec.short_id().to_string(),
+    })
 }
 
 /// Polls the store's stop request for `experiment` twice a second and raises `stop`; a

@@ -34,7 +34,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Seeds per variant needed to detect a difference of D accuracy points, with the
     /// config's multiple-comparison correction, from the sd in the store (noncentral t).
-    Plan(PlanArgs),
+    /// (Called `plan` before 2026-12; the old name still works.)
+    #[command(alias = "plan")]
+    Seeds(SeedsArgs),
     /// Results for other tools: `export csv` writes one tidy row per trial and epoch,
     /// `export tensorboard` TensorBoard runs.
     Export {
@@ -390,9 +392,9 @@ pub struct ReportArgs {
     pub seeds: Option<u32>,
 }
 
-/// `harness plan`.
+/// `harness seeds`.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct SeedsArgs {
     /// Experiment file (configs/*.ron).
     pub config: PathBuf,
     /// The difference to detect, in accuracy points (e.g. 0.5).
@@ -407,8 +409,8 @@ pub struct PlanArgs {
     /// Family-wise significance level, split over the comparisons with the baseline.
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
-    /// The sd (accuracy points) to plan with, instead of the one the store observed
-    /// (default: the store's; 0.3 when it has no usable trials). The plan says which.
+    /// The sd (accuracy points) to compute with, instead of the one the store observed
+    /// (default: the store's; 0.3 when it has no usable trials). The answer says which.
     #[arg(long)]
     pub assume_sd: Option<f64>,
 }

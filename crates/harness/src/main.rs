@@ -9,10 +9,10 @@ mod common;
 mod data_cmd;
 mod onnx_cmd;
 mod parity_cmd;
-mod plan_cmd;
 mod replicate_cmd;
 mod report_cmd;
 mod reproduce_cmd;
+mod seeds_cmd;
 mod slurm_cmd;
 mod tensorboard_cmd;
 mod train_cmd;
@@ -41,9 +41,9 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {}", terminal::errors::one_line(err.as_ref()));
             if err.downcast_ref::<common::UsageError>().is_some() {
-                ExitCode::from(experiment::exit::USAGE)
+                ExitCode::from(contract::exit::USAGE)
             } else {
-                ExitCode::from(experiment::exit::FAILURE)
+                ExitCode::from(contract::exit::FAILURE)
             }
         }
     }
@@ -69,7 +69,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Status(args) => slurm_cmd::status(args),
         cli::Command::Cancel(args) => slurm_cmd::cancel(args),
         cli::Command::Report(args) => report_cmd::run(args),
-        cli::Command::Plan(args) => plan_cmd::run(args),
+        cli::Command::Seeds(args) => seeds_cmd::run(args),
         cli::Command::Export { command } => match command {
             cli::ExportCommand::Csv {
                 configs,

@@ -9,7 +9,7 @@
 use crate::cli::{ReplicateArgs, WorkerArgs};
 use crate::common;
 use anyhow::Context;
-use experiment::replicate::{self, Executor, Planned, Request, SlurmOptions};
+use experiment::replicate::{self, Executor, LoadedExperiment, Request, SlurmOptions};
 use experiment::worker_process as worker;
 use std::process::ExitCode;
 use store::Store;
@@ -17,9 +17,9 @@ use terminal::reporter::TerminalReporter;
 use terminal::signals;
 
 pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
-    let mut experiments: Vec<Planned> = Vec::new();
+    let mut experiments: Vec<LoadedExperiment> = Vec::new();
     for path in &args.configs {
-        experiments.push(Planned {
+        experiments.push(LoadedExperiment {
             path: path.clone(),
             experiment: common::experiment(path, &args.run.sets, args.seeds)?,
         });

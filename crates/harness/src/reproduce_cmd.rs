@@ -3,7 +3,7 @@
 use crate::cli::{DeviceChoice, ReproduceArgs};
 use crate::common;
 use anyhow::{Context, anyhow, bail};
-use experiment::exit;
+use contract::exit;
 use experiment::replicate::DataSource;
 use experiment::reproduce;
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use crate::cli::TrainArgs;
 use crate::common;
 use anyhow::Context;
 use contract::Status;
-use experiment::exit;
+use contract::exit;
 use experiment::train_one::{Target, Trained, train_one};
 use spec::plan::TrialSpec;
 use std::path::Path;

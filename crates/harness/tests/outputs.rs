@@ -39,7 +39,7 @@ fn printing_commands(ws: &Workspace) -> Vec<Vec<String>> {
         vec!["status", "--runs", &results],
         vec!["models"],
         vec![
-            "plan",
+            "seeds",
             "configs/optimizer.ron",
             "--detect",
             "0.3",

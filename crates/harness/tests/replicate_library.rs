@@ -7,7 +7,7 @@ mod util;
 
 use experiment::executor::{Control, Report};
 use experiment::replicate::{
-    self, DataSource, Jobs, Outcome, Planned, ReplicateError, Reporter, Request,
+    self, DataSource, Jobs, LoadedExperiment, Outcome, ReplicateError, Reporter, Request,
 };
 use spec::Experiment;
 use spec::cost::Calibrating;
@@ -56,7 +56,12 @@ fn smoke(ws: &Workspace) -> (std::path::PathBuf, Experiment) {
     (path, e)
 }
 
-fn request(ws: &Workspace, experiments: Vec<Planned>, jobs: Jobs, threads: Option<i32>) -> Request {
+fn request(
+    ws: &Workspace,
+    experiments: Vec<LoadedExperiment>,
+    jobs: Jobs,
+    threads: Option<i32>,
+) -> Request {
     Request {
         executor: experiment::replicate::Executor::Local,
         experiments,
@@ -85,7 +90,7 @@ fn request(ws: &Workspace, experiments: Vec<Planned>, jobs: Jobs, threads: Optio
 fn a_small_experiment_replicates_through_the_library() {
     let ws = Workspace::new();
     let (path, e) = smoke(&ws);
-    let planned = vec![Planned {
+    let planned = vec![LoadedExperiment {
         path,
         experiment: e.clone(),
     }];
@@ -144,7 +149,7 @@ fn conflicting_flags_are_refused_before_anything_is_loaded() {
     let ws = Workspace::new();
     let (path, e) = smoke(&ws);
     let one = || {
-        vec![Planned {
+        vec![LoadedExperiment {
             path: path.clone(),
             experiment: e.clone(),
         }]

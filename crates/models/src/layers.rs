@@ -1,7 +1,7 @@
-//! The layer plan of each architecture, computed without building tensors:
+//! The layer list of each architecture, computed without building tensors:
 //! parameter counts, the markdown layer table and the study's published counts.
 //!
-//! [`crate::Net::new`] builds its layers from the same plan, so the analytic
+//! [`crate::Net::new`] builds its layers from the same list, so the analytic
 //! counts here and the variables in a `VarStore` cannot drift apart (a test
 //! checks that they agree).
 
@@ -278,7 +278,7 @@ pub fn published_configs() -> Vec<ModelConfig> {
 
 /// `harness models`: a markdown table of each published configuration's parameter count,
 /// ours beside the study's; with `layers`, each architecture's [`layer_table`] after it.
-/// The counts are the layer plan's, which `Net::new` builds from (a test checks both agree).
+/// The counts are the layer list's, which `Net::new` builds from (a test checks both agree).
 pub fn parameter_table(layers: bool) -> String {
     let mut out = String::from(
         "| architecture | channels | kernel | batch norm | parameters (ours) | study |\n|---|---|---|---|---|---|\n",

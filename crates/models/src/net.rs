@@ -1,4 +1,4 @@
-//! The network itself: a tch module built from the layer plan in [`crate::layers`].
+//! The network itself: a tch module built from the layer list in [`crate::layers`].
 
 use std::fmt;
 

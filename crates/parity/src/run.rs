@@ -24,7 +24,7 @@
 use crate::{
     ArchParity, Conditions, Curve, ParityError, REFERENCE_FORMAT, ReferenceRun, ReferenceSettings,
 };
-use experiment::replicate::{self, DataSource, Jobs, Planned, Reporter, Request};
+use experiment::replicate::{self, DataSource, Jobs, LoadedExperiment, Reporter, Request};
 use spec::config::Experiment;
 use spec::overrides::Override;
 use std::collections::VecDeque;
@@ -377,7 +377,7 @@ fn run_ours(
     let reports = dir.join("replicate");
     let replicate = Request {
         executor: experiment::replicate::Executor::Local,
-        experiments: vec![Planned {
+        experiments: vec![LoadedExperiment {
             path: request.config.clone(),
             experiment: request.experiment.clone(),
         }],

@@ -205,7 +205,7 @@ pub fn store_wide<'a>(
 
 /// `runs/<experiment>/latency.json`.
 pub fn path(experiment_dir: &Path) -> PathBuf {
-    experiment_dir.join("latency.json")
+    experiment_dir.join(contract::layout::LATENCY)
 }
 
 /// The kept measurements by network key (empty if none or a bad copy; see [`file`] for

@@ -86,7 +86,7 @@ pub fn text(s: &SampleSize, experiment: &str) -> String {
         )
     };
     format!(
-        "plan for `{experiment}`: detect a difference of {} accuracy points with power {} at family-wise α {}\n\
+        "seeds for `{experiment}`: detect a difference of {} accuracy points with power {} at family-wise α {}\n\
          - {sd_line}\n\
          - {} comparison(s) against the baseline: α per comparison {:.4} (Bonferroni = Holm's worst case)\n\
          - effect size {:.3} sd; two-sided two-sample t-test (noncentral t)\n\

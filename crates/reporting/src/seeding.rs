@@ -17,9 +17,6 @@ use statistics as stats;
 use std::path::{Path, PathBuf};
 use store::{StoreError, write_atomic};
 
-/// The file name of the decision record in an experiment's store folder.
-pub const FILE: &str = "seeding.json";
-
 /// Errors of the seeding rule and its record.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedingError {
@@ -127,7 +124,7 @@ pub fn decide(
 
 /// `runs/<experiment>/seeding.json` for the experiment folder `experiment_dir`.
 pub fn path(experiment_dir: &Path) -> PathBuf {
-    experiment_dir.join(FILE)
+    experiment_dir.join(contract::layout::SEEDING)
 }
 
 /// Writes the decision atomically into `experiment_dir`.

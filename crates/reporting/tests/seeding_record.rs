@@ -27,7 +27,7 @@ fn seeding_decision_round_trips_and_reports() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names, vec![seeding::FILE.to_string()]);
+    assert_eq!(names, vec![contract::layout::SEEDING.to_string()]);
     let line = seeding::report_line(Some(&d), 3);
     assert!(
         line.starts_with("n decided by Stein's two-stage rule (pilot n0=3, W=0.5, 95% interval)"),
@@ -42,7 +42,7 @@ fn seeding_decision_round_trips_and_reports() {
 #[test]
 fn unreadable_seeding_record_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(seeding::FILE), "{not json").unwrap();
+    std::fs::write(dir.path().join(contract::layout::SEEDING), "{not json").unwrap();
     let err = seeding::read(dir.path()).unwrap_err();
     assert!(matches!(err, SeedingError::BadRecord { .. }));
     assert!(err.to_string().contains("seeding.json"), "{err}");
@@ -60,6 +60,6 @@ fn unreadable_seeding_record_names_the_file() {
     };
     let mut v = serde_json::to_value(&d).unwrap();
     v["extra"] = serde_json::json!(1);
-    std::fs::write(dir.path().join(seeding::FILE), v.to_string()).unwrap();
+    std::fs::write(dir.path().join(contract::layout::SEEDING), v.to_string()).unwrap();
     assert!(seeding::read(dir.path()).is_err());
 }

@@ -452,7 +452,7 @@ pub fn estimate_error(estimated_s: f64, actual_s: f64) -> String {
 
 /// `runs/<name>/estimate.json`.
 pub fn kept_path(experiment_dir: &Path) -> PathBuf {
-    experiment_dir.join("estimate.json")
+    experiment_dir.join(contract::layout::ESTIMATE)
 }
 
 /// Writes `kept` atomically.

@@ -9,7 +9,7 @@
 //! - [`errors`]: the one line a command's error is printed as.
 //! - [`signals`]: how `replicate`, its workers, `train` and `reproduce` stop when asked to.
 //!
-//! The exit codes these commands end with are `experiment::exit`.
+//! The exit codes these commands end with are `contract::exit`.
 
 pub mod bars;
 pub mod errors;

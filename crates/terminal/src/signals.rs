@@ -1,5 +1,5 @@
 //! Signals: how `replicate`, its workers, `train` and `reproduce` stop when asked to (the
-//! exit codes that say how a command ended are `experiment::exit`).
+//! exit codes that say how a command ended are `contract::exit`).
 //!
 //! | who | signal | what happens |
 //! |---|---|---|
@@ -73,7 +73,7 @@ pub fn watch_foreground(stop: Arc<Stop>) -> std::io::Result<()> {
     std::thread::spawn(move || {
         for _ in signals.forever() {
             if stop.now.swap(true, Ordering::Relaxed) {
-                std::process::exit(i32::from(experiment::exit::STOPPED));
+                std::process::exit(i32::from(contract::exit::STOPPED));
             }
         }
     });

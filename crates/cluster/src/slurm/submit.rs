@@ -120,8 +120,8 @@ impl ExperimentStanding {
     }
 }
 
-/// A submission, planned: each experiment's standing, the union's tasks and the script.
-pub struct SubmitPlan {
+/// A submission prepared: each experiment's standing, the union's tasks and the script.
+pub struct PreparedArray {
     /// Per experiment file, in the order given.
     pub experiments: Vec<ExperimentStanding>,
     /// The union's tasks to submit, each trial once.
@@ -132,7 +132,7 @@ pub struct SubmitPlan {
     pub slurm_dir: PathBuf,
 }
 
-impl SubmitPlan {
+impl PreparedArray {
     /// What `replicate --slurm` says before submitting: each experiment's [`lines`]
     /// (`shown`: the files as the user gave them, in order), the union's count when there
     /// are several, and "nothing to submit" when no task is left.
@@ -172,12 +172,12 @@ pub struct Submitted {
 impl Submitted {
     /// What `replicate --slurm` says once submitted: the job, its tasks and throttle, the
     /// script, and where the tasks log and how to follow them (`shown`: the files as given).
-    pub fn lines(&self, plan: &SubmitPlan, throttle: usize, shown: &[PathBuf]) -> Vec<String> {
+    pub fn lines(&self, array: &PreparedArray, throttle: usize, shown: &[PathBuf]) -> Vec<String> {
         vec![
             format!(
                 "submitted job array {} ({} task(s), at most {throttle} at once); script {}",
                 self.job,
-                plan.tasks.len(),
+                array.tasks.len(),
                 self.script.display()
             ),
             format!(
@@ -216,7 +216,7 @@ fn job_name(experiments: &[(PathBuf, Experiment)]) -> String {
 
 /// Plans the union of the request's experiments against the store and Slurm's queue (in
 /// a dry run an unreachable Slurm counts as an empty queue).
-pub fn prepare(request: &SubmitRequest) -> Result<SubmitPlan, SlurmError> {
+pub fn prepare(request: &SubmitRequest) -> Result<PreparedArray, SlurmError> {
     let store = request.store;
     if request.experiments.is_empty() {
         return Err(SlurmError::BadFile {
@@ -299,7 +299,7 @@ pub fn prepare(request: &SubmitRequest) -> Result<SubmitPlan, SlurmError> {
         slurm_dir: &slurm_dir,
         worker: &request.worker.words(),
     });
-    Ok(SubmitPlan {
+    Ok(PreparedArray {
         experiments,
         tasks,
         script,
@@ -307,9 +307,9 @@ pub fn prepare(request: &SubmitRequest) -> Result<SubmitPlan, SlurmError> {
     })
 }
 
-/// Submits a plan's tasks (it must have some) as one array and keeps the submission, with
+/// Submits a prepared array's tasks (it must have some) as one array and keeps the submission, with
 /// each experiment's share of the tasks, in every experiment's `.slurm/` folder.
-pub fn submit(request: &SubmitRequest, planned: &SubmitPlan) -> Result<Submitted, SlurmError> {
+pub fn submit(request: &SubmitRequest, prepared: &PreparedArray) -> Result<Submitted, SlurmError> {
     let store = request.store;
     let io = |path: &Path, source| {
         SlurmError::Store(StoreError::Io {
@@ -318,24 +318,24 @@ pub fn submit(request: &SubmitRequest, planned: &SubmitPlan) -> Result<Submitted
         })
     };
     if request.retry_failed {
-        for t in &planned.tasks {
-            for e in &planned.experiments {
+        for t in &prepared.tasks {
+            for e in &prepared.experiments {
                 clear_attempts(&store.experiment_dir(&e.name), &t.id);
             }
         }
     }
-    let logs = planned.slurm_dir.join("logs");
+    let logs = prepared.slurm_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| io(&logs, e))?;
-    let pending = planned
+    let pending = prepared
         .slurm_dir
         .join(format!("submit.{}.sh", std::process::id()));
-    write_atomic(&pending, planned.script.as_bytes())?;
+    write_atomic(&pending, prepared.script.as_bytes())?;
     let job = sbatch(&pending)?;
-    let kept = planned.slurm_dir.join(format!("{job}.sh"));
+    let kept = prepared.slurm_dir.join(format!("{job}.sh"));
     std::fs::rename(&pending, &kept).map_err(|e| io(&kept, e))?;
     let submitted = store::provenance::unix_seconds();
-    for (i, e) in planned.experiments.iter().enumerate() {
-        let mine: Vec<Task> = planned
+    for (i, e) in prepared.experiments.iter().enumerate() {
+        let mine: Vec<Task> = prepared
             .tasks
             .iter()
             .filter(|t| e.trials.iter().any(|(p, _)| p.spec.id == t.id))
@@ -387,13 +387,13 @@ mod tests {
             seed: 0,
             id: "ab".repeat(32),
         };
-        let mut plan = SubmitPlan {
+        let mut array = PreparedArray {
             experiments: vec![standing("a"), standing("b")],
             tasks: vec![task],
             script: String::new(),
             slurm_dir: "/runs/a/.slurm".into(),
         };
-        let lines = plan.lines(&shown, 3);
+        let lines = array.lines(&shown, 3);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
             lines[0].starts_with("a (configs/a.ron): 0 trials:"),
@@ -416,16 +416,16 @@ mod tests {
             logs: "/runs/a/.slurm/42_<task>.log".into(),
         };
         assert_eq!(
-            done.lines(&plan, 2, &shown),
+            done.lines(&array, 2, &shown),
             [
                 "submitted job array 42 (1 task(s), at most 2 at once); script /runs/a/.slurm/42.sh",
                 "each task logs to /runs/a/.slurm/42_<task>.log; follow with `harness status configs/a.ron configs/b.ron` or `harness tui`",
             ]
         );
 
-        plan.experiments.truncate(1);
-        plan.tasks.clear();
-        let lines = plan.lines(&shown[..1], 3);
+        array.experiments.truncate(1);
+        array.tasks.clear();
+        let lines = array.lines(&shown[..1], 3);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(lines[1], "nothing to submit");
     }

@@ -1,6 +1,6 @@
 //! The quiet latency phase: each distinct network timed once, when nothing else runs.
 
-use super::{Planned, Reporter};
+use super::{LoadedExperiment, Reporter};
 use crate::quiet_latency;
 use data::FashionMnist;
 use reporting::latency_file::network_key;
@@ -15,12 +15,12 @@ use tch::Device;
 /// show it. Variants `left_out` says were not run (`--max-trial-time`) are not timed
 /// either: a network too slow to train here may take hours for 300 timed passes.
 pub fn quiet_latency_phase(
-    experiments: &[Planned],
+    experiments: &[LoadedExperiment],
     store: &Store,
     dataset: &FashionMnist,
     device: Device,
     reporter: &mut dyn Reporter,
-    left_out: &dyn Fn(&Planned, &Variant) -> bool,
+    left_out: &dyn Fn(&LoadedExperiment, &Variant) -> bool,
 ) -> Result<(), store::StoreError> {
     let label = trainer::device_label(device);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;

@@ -40,9 +40,9 @@ use stein::sequential;
 use store::Store;
 use tch::Device;
 
-/// One experiment of the plan and the file it came from.
+/// An experiment loaded from its file (with the command line's overrides and seeds), and that file.
 #[derive(Clone, Debug)]
-pub struct Planned {
+pub struct LoadedExperiment {
     /// The experiment file.
     pub path: PathBuf,
     /// The experiment, with the command line's overrides and seeds.
@@ -118,7 +118,7 @@ pub struct Request {
     /// Where the trials run.
     pub executor: Executor,
     /// The experiments, planned together.
-    pub experiments: Vec<Planned>,
+    pub experiments: Vec<LoadedExperiment>,
     /// The `--set` overrides they were loaded with (Stein's second stage reloads them).
     pub overrides: Vec<Override>,
     /// The `--set` texts, handed to every worker as given.
@@ -198,7 +198,7 @@ pub enum Outcome {
     Incomplete {
         /// Trials that failed.
         failed: usize,
-        /// Planned trials not recorded.
+        /// LoadedExperiment trials not recorded.
         missing: usize,
         /// Whether a stop was asked for (the dashboard's stop key, a first Ctrl-C).
         stop_requested: bool,
@@ -213,7 +213,7 @@ pub enum Outcome {
     Signalled {
         /// The signal's name.
         signal: String,
-        /// Planned trials not recorded.
+        /// LoadedExperiment trials not recorded.
         missing: usize,
     },
 }
@@ -231,13 +231,15 @@ impl Outcome {
     /// a stop request ended the run early (rerun to resume), 1 when trials failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Outcome::DryRun | Outcome::Complete | Outcome::Submitted { .. } => crate::exit::SUCCESS,
+            Outcome::DryRun | Outcome::Complete | Outcome::Submitted { .. } => {
+                contract::exit::SUCCESS
+            }
             Outcome::Signalled { .. }
             | Outcome::Incomplete {
                 stop_requested: true,
                 ..
-            } => crate::exit::STOPPED,
-            Outcome::Incomplete { .. } => crate::exit::FAILURE,
+            } => contract::exit::STOPPED,
+            Outcome::Incomplete { .. } => contract::exit::FAILURE,
         }
     }
 }
@@ -410,19 +412,19 @@ mod tests {
 
     #[test]
     fn exit_codes_say_done_stopped_or_failed() {
-        assert_eq!(Outcome::Complete.exit_code(), crate::exit::SUCCESS);
-        assert_eq!(Outcome::DryRun.exit_code(), crate::exit::SUCCESS);
+        assert_eq!(Outcome::Complete.exit_code(), contract::exit::SUCCESS);
+        assert_eq!(Outcome::DryRun.exit_code(), contract::exit::SUCCESS);
         let signalled = Outcome::Signalled {
             signal: "SIGTERM".into(),
             missing: 2,
         };
-        assert_eq!(signalled.exit_code(), crate::exit::STOPPED);
+        assert_eq!(signalled.exit_code(), contract::exit::STOPPED);
         let incomplete = |stop_requested| Outcome::Incomplete {
             failed: 0,
             missing: 1,
             stop_requested,
         };
-        assert_eq!(incomplete(true).exit_code(), crate::exit::STOPPED);
-        assert_eq!(incomplete(false).exit_code(), crate::exit::FAILURE);
+        assert_eq!(incomplete(true).exit_code(), contract::exit::STOPPED);
+        assert_eq!(incomplete(false).exit_code(), contract::exit::FAILURE);
     }
 }

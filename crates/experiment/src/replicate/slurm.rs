@@ -87,25 +87,25 @@ pub(super) fn submit(
         worker: &worker,
         dry_run: request.dry_run,
     };
-    let planned = slurm::prepare(&submission)?;
+    let prepared = slurm::prepare(&submission)?;
     let shown: Vec<PathBuf> = request.experiments.iter().map(|p| p.path.clone()).collect();
-    for line in planned.lines(&shown, settings.max_tries) {
+    for line in prepared.lines(&shown, settings.max_tries) {
         reporter.line(&line);
     }
     if request.dry_run {
-        if !planned.tasks.is_empty() {
+        if !prepared.tasks.is_empty() {
             reporter.line(&format!(
                 "sbatch script (not submitted):\n{}",
-                planned.script
+                prepared.script
             ));
         }
         return Ok(Outcome::DryRun);
     }
-    if planned.tasks.is_empty() {
+    if prepared.tasks.is_empty() {
         return Ok(Outcome::Submitted { job: None });
     }
-    let done = slurm::submit(&submission, &planned)?;
-    for line in done.lines(&planned, throttle, &shown) {
+    let done = slurm::submit(&submission, &prepared)?;
+    for line in done.lines(&prepared, throttle, &shown) {
         reporter.line(&line);
     }
     Ok(Outcome::Submitted {

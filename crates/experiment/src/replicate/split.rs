@@ -3,7 +3,7 @@
 use super::{Jobs, ReplicateError, Reporter, Request, set_threads};
 use crate::cost;
 use data::FashionMnist;
-use spec::cost::Calibrating;
+use spec::cost::{Calibrating, Estimate, Missing};
 use spec::plan::PlannedTrial;
 use std::time::Duration;
 use store::TrialState;
@@ -17,117 +17,143 @@ pub(super) fn split_and_estimate(
     planned: &[PlannedTrial],
     dataset: &FashionMnist,
     reporter: &mut dyn Reporter,
-) -> Result<(usize, i32, Option<spec::cost::Estimate>), ReplicateError> {
-    let device = request.device;
-    let pending = planned.iter().any(|t| t.state != TrialState::Done);
-    // The calibration's progress and the plan's lines both go to the reporter; the
-    // closure below borrows it only while `cost::estimate` runs.
-    macro_rules! calibrating {
-        () => {
-            &mut |c: Calibrating<'_>| reporter.calibrating(&c)
-        };
-    }
-    let jobs = match request.jobs {
-        Jobs::Count(n) => n,
-        Jobs::Auto => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if device != Device::Cpu {
-                // Parallel jobs share one GPU, which a one-job calibration cannot model.
-                reporter.line("--jobs auto: on a GPU, 1 job (jobs would share the device)");
-                let threads = set_threads(None, 1)?;
-                let e = cost::estimate(
-                    planned,
-                    dataset,
-                    device,
-                    1,
-                    threads,
-                    spec::cost::Missing::Calibrate,
-                    calibrating!(),
-                );
-                return Ok((1, threads, e.ok().filter(|_| pending)));
-            }
-            // The first split (1 job on every core) is calibrated fully; the others only
-            // on the workloads that make up a quarter of its time, the rest scaled (see
-            // `spec::cost::Missing::Scale`). Splits are compared on the trials that
-            // `--max-trial-time` keeps.
-            let limit = request.max_trial_time.map(|d| d.as_secs_f64());
-            let mut best: Option<(usize, i32, spec::cost::Estimate)> = None;
-            let mut reference: Option<spec::cost::Estimate> = None;
-            let mut seen = Vec::new();
-            for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
-                let threads = (cores / j) as i32;
-                let missing = match &reference {
-                    None => spec::cost::Missing::Calibrate,
-                    Some(r) => spec::cost::Missing::Scale {
-                        reference: r,
-                        share: 0.25,
-                        limit,
-                    },
-                };
-                match cost::estimate(
-                    planned,
-                    dataset,
-                    device,
-                    j,
-                    threads,
-                    missing,
-                    calibrating!(),
-                ) {
-                    Ok(e) => {
-                        let wall = e.wall_within(limit);
-                        seen.push(format!(
-                            "{j} x {threads}: {}",
-                            progress::format::human(wall)
-                        ));
-                        if best
-                            .as_ref()
-                            .is_none_or(|(_, _, b)| wall < b.wall_within(limit))
-                        {
-                            best = Some((j, threads, e.clone()));
-                        }
-                        if reference.is_none() {
-                            reference = Some(e);
-                        }
-                    }
-                    Err(e) => reporter.line(&format!("warning: --jobs auto: {j} x {threads}: {e}")),
-                }
-            }
-            let Some((j, threads, e)) = best else {
-                reporter.line("warning: --jobs auto: no split could be calibrated; 1 job");
-                let threads = set_threads(None, 1)?;
-                return Ok((1, threads, None));
-            };
-            reporter.line(&format!(
-                "--jobs auto: estimated wall time per split (jobs x threads): {}; picked {j} x {threads}",
-                seen.join(", ")
-            ));
-            set_threads(Some(threads), j)?;
-            return Ok((j, threads, pending.then_some(e)));
-        }
-    };
-    let threads = set_threads(request.threads, jobs)?;
-    if !pending {
-        return Ok((jobs, threads, None));
-    }
-    match cost::estimate(
+) -> Result<(usize, i32, Option<Estimate>), ReplicateError> {
+    let trials = Trials {
         planned,
         dataset,
-        device,
-        jobs,
-        threads,
-        spec::cost::Missing::Calibrate,
-        calibrating!(),
-    ) {
-        Ok(e) => Ok((jobs, threads, Some(e))),
-        Err(e) => {
-            reporter.line(&format!("warning: no estimate: {e}"));
-            Ok((jobs, threads, None))
+        device: request.device,
+        pending: planned.iter().any(|t| t.state != TrialState::Done),
+    };
+    match request.jobs {
+        Jobs::Count(jobs) => trials.given_split(jobs, request.threads, reporter),
+        Jobs::Auto if trials.device != Device::Cpu => trials.one_job_on_the_gpu(reporter),
+        Jobs::Auto => trials.fastest_split(request.max_trial_time, reporter),
+    }
+}
+
+/// The plan's trials to split and estimate, and where they run.
+struct Trials<'a> {
+    planned: &'a [PlannedTrial],
+    dataset: &'a FashionMnist,
+    device: Device,
+    /// Whether any trial is still to run.
+    pending: bool,
+}
+
+impl Trials<'_> {
+    /// [`cost::estimate`] of the trials with `jobs` x `threads`, the calibration's
+    /// progress to `reporter`.
+    fn estimate(
+        &self,
+        jobs: usize,
+        threads: i32,
+        missing: Missing<'_>,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Estimate, cost::CostError> {
+        cost::estimate(
+            self.planned,
+            self.dataset,
+            self.device,
+            jobs,
+            threads,
+            missing,
+            &mut |c: Calibrating<'_>| reporter.calibrating(&c),
+        )
+    }
+
+    /// `--jobs N`: `threads` (or the cores shared) per job, and the estimate.
+    fn given_split(
+        &self,
+        jobs: usize,
+        threads: Option<i32>,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(usize, i32, Option<Estimate>), ReplicateError> {
+        let threads = set_threads(threads, jobs)?;
+        if !self.pending {
+            return Ok((jobs, threads, None));
         }
+        match self.estimate(jobs, threads, Missing::Calibrate, reporter) {
+            Ok(e) => Ok((jobs, threads, Some(e))),
+            Err(e) => {
+                reporter.line(&format!("warning: no estimate: {e}"));
+                Ok((jobs, threads, None))
+            }
+        }
+    }
+
+    /// `--jobs auto` on a GPU: 1 job, since parallel jobs share one GPU, which a one-job
+    /// calibration cannot model.
+    fn one_job_on_the_gpu(
+        &self,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(usize, i32, Option<Estimate>), ReplicateError> {
+        reporter.line("--jobs auto: on a GPU, 1 job (jobs would share the device)");
+        let threads = set_threads(None, 1)?;
+        let e = self.estimate(1, threads, Missing::Calibrate, reporter);
+        Ok((1, threads, e.ok().filter(|_| self.pending)))
+    }
+
+    /// `--jobs auto` on the CPU: each split of the cores into jobs x threads estimated,
+    /// the fastest picked. The first split (1 job on every core) is calibrated fully; the
+    /// others only on the workloads that make up a quarter of its time, the rest scaled
+    /// (see `spec::cost::Missing::Scale`). Splits are compared on the trials that
+    /// `--max-trial-time` keeps.
+    fn fastest_split(
+        &self,
+        max_trial_time: Option<Duration>,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(usize, i32, Option<Estimate>), ReplicateError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limit = max_trial_time.map(|d| d.as_secs_f64());
+        let mut best: Option<(usize, i32, Estimate)> = None;
+        let mut reference: Option<Estimate> = None;
+        let mut seen = Vec::new();
+        for j in (1..=cores).filter(|j| cores.is_multiple_of(*j)) {
+            let threads = (cores / j) as i32;
+            let missing = match &reference {
+                None => Missing::Calibrate,
+                Some(r) => Missing::Scale {
+                    reference: r,
+                    share: 0.25,
+                    limit,
+                },
+            };
+            match self.estimate(j, threads, missing, reporter) {
+                Ok(e) => {
+                    let wall = e.wall_within(limit);
+                    seen.push(format!(
+                        "{j} x {threads}: {}",
+                        progress::format::human(wall)
+                    ));
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, _, b)| wall < b.wall_within(limit))
+                    {
+                        best = Some((j, threads, e.clone()));
+                    }
+                    if reference.is_none() {
+                        reference = Some(e);
+                    }
+                }
+                Err(e) => reporter.line(&format!("warning: --jobs auto: {j} x {threads}: {e}")),
+            }
+        }
+        let Some((j, threads, e)) = best else {
+            reporter.line("warning: --jobs auto: no split could be calibrated; 1 job");
+            let threads = set_threads(None, 1)?;
+            return Ok((1, threads, None));
+        };
+        reporter.line(&format!(
+            "--jobs auto: estimated wall time per split (jobs x threads): {}; picked {j} x {threads}",
+            seen.join(", ")
+        ));
+        set_threads(Some(threads), j)?;
+        Ok((j, threads, self.pending.then_some(e)))
     }
 }
 
 /// `estimated 3h 20m on cpu, 1 job x 2 threads (...)`.
-pub(super) fn estimate_line(e: &spec::cost::Estimate, device: &str) -> String {
+pub(super) fn estimate_line(e: &Estimate, device: &str) -> String {
     let per: Vec<String> = e
         .per_architecture
         .iter()

@@ -1,7 +1,7 @@
-//! The exit codes of the `harness` process (documented in the README), and which outcome
-//! gives which: [`crate::replicate::Outcome::exit_code`] and
-//! [`crate::worker_process::WorkerEnd::exit_code`] are the rules, the binary only returns
-//! them.
+//! The exit codes of the `harness` process, the one place they are defined (documented in
+//! docs/usage.md). Which outcome gives which is decided by `experiment::replicate::Outcome::
+//! exit_code` and `experiment::worker_process::WorkerEnd::exit_code`; the binary only returns
+//! them, and the Slurm executor (`cluster::slurm::task_failed`) reads a worker's code back.
 
 /// Everything asked for was done.
 pub const SUCCESS: u8 = 0;
