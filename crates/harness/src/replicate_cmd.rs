@@ -25,6 +25,18 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let jobs = args.jobs;
+    // The flags are checked against each other before the device, the store or the
+    // dataset is touched, and before anything is submitted: a bad combination is a bad
+    // command line (exit 2), for a local run and for --slurm alike.
+    replicate::check_flags(
+        args.slurm,
+        experiments.len(),
+        jobs,
+        args.run.threads,
+        args.halfwidth,
+    )
+    .map_err(|e| anyhow::Error::new(common::UsageError(e.to_string())))?;
+    // A submission trains nothing here: its workers resolve --device on their nodes.
     let executor = if args.slurm {
         Executor::Slurm(SlurmOptions {
             max_tries: args.max_tries,
@@ -33,23 +45,9 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
             retry_failed: args.retry_failed,
         })
     } else {
-        Executor::Local
-    };
-    // The flags are checked against each other before the device, the store or the
-    // dataset is touched, and before anything is submitted: a bad combination is a bad
-    // command line (exit 2), for a local run and for --slurm alike.
-    replicate::check_flags(
-        &executor,
-        experiments.len(),
-        jobs,
-        args.run.threads,
-        args.halfwidth,
-    )
-    .map_err(|e| anyhow::Error::new(common::UsageError(e.to_string())))?;
-    // A submission trains nothing here: its workers resolve --device on their nodes.
-    let device = match executor {
-        Executor::Local => args.run.device.resolve()?,
-        Executor::Slurm(_) => tch::Device::Cpu,
+        Executor::Local {
+            device: args.run.device.resolve()?,
+        }
     };
     let store = common::store(&args.runs)?;
     let request = Request {
@@ -58,7 +56,6 @@ pub fn run(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
         overrides: common::overrides(&args.run.sets)?,
         sets: args.run.sets.clone(),
         store,
-        device,
         device_arg: args.run.device.to_string(),
         jobs,
         threads: args.run.threads,

@@ -63,12 +63,13 @@ fn request(
     threads: Option<i32>,
 ) -> Request {
     Request {
-        executor: experiment::replicate::Executor::Local,
+        executor: experiment::replicate::Executor::Local {
+            device: tch::Device::Cpu,
+        },
         experiments,
         overrides: Vec::new(),
         sets: Vec::new(),
         store: Store::new(ws.join("runs")),
-        device: tch::Device::Cpu,
         device_arg: "cpu".into(),
         jobs,
         threads,

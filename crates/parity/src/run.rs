@@ -376,7 +376,9 @@ fn run_ours(
     // named there does not exist, so no README is touched.
     let reports = dir.join("replicate");
     let replicate = Request {
-        executor: experiment::replicate::Executor::Local,
+        executor: experiment::replicate::Executor::Local {
+            device: tch::Device::Cpu,
+        },
         experiments: vec![LoadedExperiment {
             path: request.config.clone(),
             experiment: request.experiment.clone(),
@@ -384,7 +386,6 @@ fn run_ours(
         overrides: request.overrides.clone(),
         sets: request.sets.clone(),
         store: request.store.clone(),
-        device: tch::Device::Cpu,
         device_arg: "cpu".into(),
         jobs: Jobs::Count(1),
         threads: Some(request.threads),

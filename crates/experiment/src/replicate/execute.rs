@@ -7,7 +7,7 @@
 
 use super::split::{estimate_line, split_and_estimate};
 use super::{
-    LoadedExperiment, NO_VERIFY, Outcome, ReplicateError, Reporter, Request, quiet_latency_phase,
+    LoadedExperiment, Local, NO_VERIFY, Outcome, ReplicateError, Reporter, quiet_latency_phase,
 };
 use crate::cost;
 use crate::executor::{Scheduler, Tally};
@@ -26,7 +26,7 @@ use store::TrialState;
 /// Plans the union of `experiments` (the trials `keep` accepts; a trial they share once),
 /// runs what is missing, writes each experiment's report.
 pub(super) fn execute(
-    request: &Request,
+    request: &Local<'_>,
     experiments: &[LoadedExperiment],
     keep: &dyn Fn(&PlannedTrial) -> bool,
     reporter: &mut dyn Reporter,
@@ -89,7 +89,7 @@ pub(super) fn execute(
 
 /// The state one local run threads through its steps.
 struct Run<'a> {
-    request: &'a Request,
+    request: &'a Local<'a>,
     experiments: &'a [LoadedExperiment],
     keep: &'a dyn Fn(&PlannedTrial) -> bool,
     /// The experiments' names, in order.
@@ -110,7 +110,7 @@ impl Run<'_> {
     /// Refuses a bad seeding decision (dry runs too), readies the store (not for a dry run)
     /// and loads the dataset.
     fn prepare(
-        request: &Request,
+        request: &Local<'_>,
         experiments: &[LoadedExperiment],
         reporter: &mut dyn Reporter,
     ) -> Result<FashionMnist, ReplicateError> {

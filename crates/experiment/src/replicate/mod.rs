@@ -106,8 +106,12 @@ impl DataSource {
 /// Where the trials of a request run.
 #[derive(Clone, Debug)]
 pub enum Executor {
-    /// On this machine: `--jobs` `harness worker` processes at a time, each its trial.
-    Local,
+    /// On this machine, on `device` (resolved by the caller): `--jobs` `harness worker`
+    /// processes at a time, each its trial.
+    Local {
+        /// The device the trials run on.
+        device: Device,
+    },
     /// As one Slurm job array (`--slurm`), `--jobs` tasks at a time; [`run`] returns once
     /// it is submitted.
     Slurm(SlurmOptions),
@@ -125,11 +129,7 @@ pub struct Request {
     pub sets: Vec<String>,
     /// The run store (opened and migrated by the caller).
     pub store: Store,
-    /// The device this machine's trials run on (resolved by the caller for
-    /// [`Executor::Local`]; a Slurm submission trains nothing here, its workers resolve
-    /// `device_arg` on their nodes, and the caller passes `Device::Cpu`).
-    pub device: Device,
-    /// `--device` as given, handed to every worker.
+    /// `--device` as given, handed to every worker (a Slurm task resolves it on its node).
     pub device_arg: String,
     /// `--jobs`.
     pub jobs: Jobs,
@@ -184,6 +184,21 @@ fn absolute(path: &Path) -> Result<PathBuf, ReplicateError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A request on this machine's executor, with the device its trials run on (the steps of
+/// `execute`, `split` and `stein` read the request's fields through it).
+struct Local<'a> {
+    request: &'a Request,
+    device: Device,
+}
+
+impl std::ops::Deref for Local<'_> {
+    type Target = Request;
+
+    fn deref(&self) -> &Request {
+        self.request
+    }
 }
 
 /// How a run of the plan ended (errors aside).
@@ -317,9 +332,9 @@ pub trait Reporter {
 }
 
 /// Checks the request's flags against each other before anything is loaded or submitted,
-/// for both executors.
+/// for both executors (`slurm`: the Slurm executor's own flags too).
 pub fn check_flags(
-    executor: &Executor,
+    slurm: bool,
     experiments: usize,
     jobs: Jobs,
     threads: Option<i32>,
@@ -347,16 +362,16 @@ pub fn check_flags(
             "--halfwidth takes one experiment file at a time".into(),
         ));
     }
-    match executor {
-        Executor::Local => Ok(()),
-        Executor::Slurm(_) => slurm::check_flags(jobs, halfwidth),
+    if slurm {
+        slurm::check_flags(jobs, halfwidth)?;
     }
+    Ok(())
 }
 
 /// Runs the plan `request` describes.
 pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, ReplicateError> {
     check_flags(
-        &request.executor,
+        matches!(request.executor, Executor::Slurm(_)),
         request.experiments.len(),
         request.jobs,
         request.threads,
@@ -377,8 +392,16 @@ pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, Re
     }
     match (&request.executor, request.halfwidth) {
         (Executor::Slurm(options), _) => slurm::submit(request, options, reporter),
-        (Executor::Local, Some(w)) => sequential(request, &request.experiments[0], w, reporter),
-        (Executor::Local, None) => execute(request, &request.experiments, &|_| true, reporter),
+        (Executor::Local { device }, halfwidth) => {
+            let local = Local {
+                request,
+                device: *device,
+            };
+            match halfwidth {
+                Some(w) => sequential(&local, &request.experiments[0], w, reporter),
+                None => execute(&local, &request.experiments, &|_| true, reporter),
+            }
+        }
     }
 }
 

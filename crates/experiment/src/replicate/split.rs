@@ -1,6 +1,6 @@
 //! The jobs × threads split (`--jobs N` or `auto`) and the plan's estimate.
 
-use super::{Jobs, ReplicateError, Reporter, Request, set_threads};
+use super::{Jobs, Local, ReplicateError, Reporter, set_threads};
 use crate::cost;
 use data::FashionMnist;
 use spec::cost::{Calibrating, Estimate, Missing};
@@ -13,7 +13,7 @@ use tch::Device;
 /// and the estimate of the plan's pending trials (`None` when nothing is pending or the
 /// calibration failed, which is said and does not stop the run).
 pub(super) fn split_and_estimate(
-    request: &Request,
+    request: &Local<'_>,
     planned: &[PlannedTrial],
     dataset: &FashionMnist,
     reporter: &mut dyn Reporter,

@@ -1,6 +1,6 @@
 //! Stein's two stages: the pilot, the decision kept in the store, the extra seeds.
 
-use super::{LoadedExperiment, Outcome, ReplicateError, Reporter, Request, execute};
+use super::{LoadedExperiment, Local, Outcome, ReplicateError, Reporter, execute};
 use reporting::seeding::{self, SeedingDecision};
 use spec::plan::PlannedTrial;
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use std::path::Path;
 /// The decision is written before any extra seed runs and is reused (never re-decided) by
 /// later runs, so adding seeds can never depend on the results after the pilot.
 pub(super) fn sequential(
-    request: &Request,
+    request: &Local<'_>,
     planned: &LoadedExperiment,
     halfwidth: f64,
     reporter: &mut dyn Reporter,
@@ -39,7 +39,7 @@ pub(super) fn sequential(
 /// size `n0`, `halfwidth` and alpha; said.
 fn check_kept(
     kept: SeedingDecision,
-    request: &Request,
+    request: &Local<'_>,
     halfwidth: f64,
     dir: &Path,
     n0: usize,
@@ -64,7 +64,7 @@ fn check_kept(
 /// Runs the pilot, then decides by Stein's rule and keeps the decision in `dir` (a dry
 /// run only says it); breaks with the pilot's outcome when it is incomplete.
 fn decide_after_pilot(
-    request: &Request,
+    request: &Local<'_>,
     planned: &LoadedExperiment,
     halfwidth: f64,
     dir: &Path,
@@ -100,7 +100,7 @@ type PilotAccuracies = Vec<(String, Vec<f64>)>;
 /// Each variant's final accuracies over the pilot's seeds, in seed order, from the store;
 /// refused when a pilot seed has none (`None`, said, in a dry run: nothing to decide yet).
 fn pilot_accuracies(
-    request: &Request,
+    request: &Local<'_>,
     planned: &LoadedExperiment,
     reporter: &mut dyn Reporter,
 ) -> Result<Option<PilotAccuracies>, ReplicateError> {
@@ -146,7 +146,7 @@ fn pilot_accuracies(
 /// The second stage: the experiment reloaded with the largest decided `N` seeds, each
 /// variant running its first `N` (those of the pilot are done).
 fn run_extra_seeds(
-    request: &Request,
+    request: &Local<'_>,
     planned: &LoadedExperiment,
     decision: &SeedingDecision,
     n0: usize,
