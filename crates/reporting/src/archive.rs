@@ -8,6 +8,13 @@
 //! from the copy is byte-identical to one from the source. Each trial lands with one
 //! rename (a half-copied trial never shows), and a trial the target holds with the same
 //! record already is left alone.
+//!
+//! One folder per experiment holds one copy of each side file, so records of another
+//! protocol (other `--set`s, e.g. the bf16 study beside the fp32 one in `results/`) must not
+//! replace the target's: a side file is written where the target has none; an
+//! `estimate.json` replaces the target's only when both record the same settings and seeds
+//! (the same protocol run again); any other differing side file is kept and said in a
+//! warning, so the target's reports stay what they were.
 
 use contract::layout::{CONFIG, EVENTS, LOG, METRICS, SUMMARY, TRIAL_START};
 use spec::config::Experiment;
@@ -47,6 +54,18 @@ fn side_files(experiment_dir: &Path) -> [PathBuf; 3] {
         crate::latency_file::path(experiment_dir),
         crate::seeding::path(experiment_dir),
     ]
+}
+
+/// Whether the target's differing side file `dst` may be replaced: only an `estimate.json`
+/// whose settings and seeds equal the source's (the same protocol run again).
+fn same_protocol(src_dir: &Path, dst_dir: &Path, dst: &Path) -> bool {
+    if dst != spec::cost::kept_path(dst_dir) {
+        return false;
+    }
+    match (spec::cost::kept(src_dir), spec::cost::kept(dst_dir)) {
+        (Some(a), Some(b)) => a.sets == b.sets && a.seeds == b.seeds,
+        _ => false,
+    }
 }
 
 /// Copies the records of `experiments` (as [`Store::records_for`] finds them in `from`)
@@ -107,9 +126,20 @@ pub fn export(
             let Ok(bytes) = std::fs::read(src) else {
                 continue;
             };
-            if std::fs::read(&dst).ok().as_deref() != Some(bytes.as_slice()) {
-                write_atomic(&dst, &bytes)?;
-                done.side_files.push(dst);
+            match std::fs::read(&dst).ok() {
+                Some(held) if held == bytes => {}
+                Some(_) if !same_protocol(&src_dir, &dst_dir, &dst) => {
+                    done.warnings.push(format!(
+                        "{}: kept (it records another run of `{}` than {} does: other settings or seeds; one copy per experiment folder)",
+                        dst.display(),
+                        experiment.name,
+                        src.display()
+                    ));
+                }
+                _ => {
+                    write_atomic(&dst, &bytes)?;
+                    done.side_files.push(dst);
+                }
             }
         }
     }
