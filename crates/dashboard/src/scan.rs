@@ -427,7 +427,7 @@ fn scan_work(
                 return None;
             }
             match store.holder(&id) {
-                lease::Status::Held(holder) => {
+                lease::LeaseState::Held(holder) => {
                     if let Some(job) = holder.and_then(|h| h.job) {
                         jobs.insert(id.clone(), job);
                     }

@@ -32,4 +32,4 @@ pub mod trial_run;
 pub mod worker_process;
 
 #[cfg(feature = "torch")]
-pub use trial_run::{Outcome, run_trial};
+pub use trial_run::{TrialEnd, run_trial};

@@ -223,8 +223,8 @@ pub fn retrain(
         let _ = std::fs::remove_dir_all(work);
     }
     Ok(match outcome? {
-        crate::Outcome::Stopped => None,
-        crate::Outcome::Recorded(fresh) => Some(compare(record, &fresh)),
+        crate::TrialEnd::Stopped => None,
+        crate::TrialEnd::Recorded(fresh) => Some(compare(record, &fresh)),
     })
 }
 

@@ -3,7 +3,7 @@
 //! folder the user names (trained in a hidden `.<name>.partial` sibling and renamed to
 //! it only once recorded, so the folder is never half a trial).
 
-use crate::trial_run::{Outcome, RunError, run_trial};
+use crate::trial_run::{RunError, TrialEnd, run_trial};
 use contract::Event;
 use data::FashionMnist;
 use spec::plan::TrialSpec;
@@ -86,7 +86,7 @@ pub fn train_one(
                 source,
             })?;
             match run_trial(spec, dataset, device, &work, stop, on_event)? {
-                Outcome::Recorded(record) => {
+                TrialEnd::Recorded(record) => {
                     std::fs::rename(&work, out).map_err(|source| TrainOneError::Io {
                         what: "publishing the trial as",
                         path: out.to_path_buf(),
@@ -94,7 +94,7 @@ pub fn train_one(
                     })?;
                     Ok(Trained::Recorded(record, out.to_path_buf()))
                 }
-                Outcome::Stopped => Ok(Trained::Stopped),
+                TrialEnd::Stopped => Ok(Trained::Stopped),
             }
         }
         Target::Store(store) => {
@@ -110,8 +110,8 @@ pub fn train_one(
                 warn(&warning.to_string());
             }
             match run_trial(spec, dataset, device, claim.work_dir(), stop, on_event)? {
-                Outcome::Recorded(record) => Ok(Trained::Recorded(record, claim.publish()?)),
-                Outcome::Stopped => {
+                TrialEnd::Recorded(record) => Ok(Trained::Recorded(record, claim.publish()?)),
+                TrialEnd::Stopped => {
                     claim.release();
                     Ok(Trained::Stopped)
                 }

@@ -79,7 +79,7 @@ pub enum RunError {
 
 /// How a trial run ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum TrialEnd {
     /// Finished or diverged: the folder is complete, with its record.
     Recorded(Box<TrialRecord>),
     /// Stopped on request: the folder is incomplete and must not be published.
@@ -433,7 +433,7 @@ pub fn run_trial(
     dir: &Path,
     stop: &Stop,
     on_event: &mut dyn FnMut(&Event),
-) -> Result<Outcome, RunError> {
+) -> Result<TrialEnd, RunError> {
     let blame = Blame {
         id: spec.short_id().to_string(),
     };
@@ -442,13 +442,13 @@ pub fn run_trial(
     let result = train_into(spec, dataset, device, dir, stop, attempt, on_event)
         .map_err(|e| blame.train(e))?;
     if result.status == Status::Stopped {
-        return Ok(Outcome::Stopped);
+        return Ok(TrialEnd::Stopped);
     }
     write_plots(dir, &result).map_err(|e| blame.plot(e))?;
     let record = trial_record(spec, dataset, device, &result, started_at);
     let json = serde_json::to_string_pretty(&record).expect("records serialise");
     write_atomic(&dir.join(SUMMARY), json.as_bytes()).map_err(|e| blame.store(e))?;
-    Ok(Outcome::Recorded(Box::new(record)))
+    Ok(TrialEnd::Recorded(Box::new(record)))
 }
 
 /// Creates `dir`, decides this attempt ([`prepare_attempt`]), and writes `trial.json`,

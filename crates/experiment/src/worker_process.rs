@@ -141,8 +141,8 @@ pub fn run(
         on_event,
     )?;
     match outcome {
-        trial_run::Outcome::Recorded(_) => publish(job, &spec, claim, note),
-        trial_run::Outcome::Stopped => release(job, &spec, claim, note),
+        trial_run::TrialEnd::Recorded(_) => publish(job, &spec, claim, note),
+        trial_run::TrialEnd::Stopped => release(job, &spec, claim, note),
     }
 }
 

@@ -10,7 +10,7 @@
 //! machine are deterministic.
 
 use contract::Event;
-use experiment::trial_run::{Outcome, run_trial};
+use experiment::trial_run::{TrialEnd, run_trial};
 use serde_json::Value;
 use spec::StudyValues;
 use spec::Variant;
@@ -115,7 +115,7 @@ fn child_process_entry_point() {
         },
     )
     .unwrap_or_else(|e| panic!("CHILD trial failed: {e}"));
-    assert!(matches!(outcome, Outcome::Recorded(_)));
+    assert!(matches!(outcome, TrialEnd::Recorded(_)));
 }
 
 fn child(dir: &Path, seed: u64, pause: Option<u32>) -> Child {

@@ -56,8 +56,8 @@ pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
 }
 
 /// Where the dataset comes from, as the run options say.
-pub fn data_source(opts: &RunOpts) -> experiment::replicate::DataSource {
-    experiment::replicate::DataSource {
+pub fn data_source(opts: &RunOpts) -> experiment::replicate::DataOptions {
+    experiment::replicate::DataOptions {
         dir: opts.data_dir.clone(),
         verify: !opts.no_verify,
     }

@@ -4,7 +4,7 @@ use crate::cli::{DeviceChoice, ReproduceArgs};
 use crate::common;
 use anyhow::{Context, anyhow, bail};
 use contract::exit;
-use experiment::replicate::DataSource;
+use experiment::replicate::DataOptions;
 use experiment::reproduce;
 use std::process::ExitCode;
 use terminal::bars::Printer;
@@ -39,7 +39,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
     let threads = common::set_threads(Some(args.threads.unwrap_or(record.provenance.threads)), 1)?;
     let stop = std::sync::Arc::new(trainer::Stop::new());
     signals::watch_foreground(stop.clone()).context("installing signal handlers")?;
-    let dataset = DataSource::verified(args.data_dir.clone()).load()?;
+    let dataset = DataOptions::verified(args.data_dir.clone()).load()?;
     let spec = reproduce::prepare(&record, &dataset)?;
     let work = reproduce::work_dir(&record, args.keep.as_deref());
     let mut printer = Printer::new();

@@ -4,7 +4,7 @@
 use crate::cli::{CancelArgs, StatusArgs};
 use crate::common;
 use cluster::slurm;
-use experiment::replicate::DataSource;
+use experiment::replicate::DataOptions;
 use std::process::ExitCode;
 use std::time::Duration;
 use store::Store;
@@ -32,7 +32,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let max_tries = slurm::max_tries(args.max_tries, experiment.slurm.max_tries)?;
         let digest = match &digest {
             Some(d) => d,
-            None => digest.insert(DataSource::verified(args.data_dir.clone()).load()?.digest),
+            None => digest.insert(DataOptions::verified(args.data_dir.clone()).load()?.digest),
         };
         for line in slurm::status(&store, &experiment, digest, max_tries)?.report(&experiment.name)
         {

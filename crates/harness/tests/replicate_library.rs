@@ -7,7 +7,7 @@ mod util;
 
 use experiment::executor::{Control, Report};
 use experiment::replicate::{
-    self, DataSource, Jobs, LoadedExperiment, Outcome, ReplicateError, Reporter, Request,
+    self, DataOptions, Jobs, LoadedExperiment, Outcome, ReplicateError, Reporter, Request,
 };
 use spec::Experiment;
 use spec::cost::Calibrating;
@@ -77,7 +77,7 @@ fn request(
         halfwidth: None,
         alpha: 0.05,
         dry_run: false,
-        data: DataSource {
+        data: DataOptions {
             dir: None,
             verify: true,
         },

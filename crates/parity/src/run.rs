@@ -24,7 +24,7 @@
 use crate::{
     ArchParity, Conditions, Curve, ParityError, REFERENCE_FORMAT, ReferenceRun, ReferenceSettings,
 };
-use experiment::replicate::{self, DataSource, Jobs, LoadedExperiment, Reporter, Request};
+use experiment::replicate::{self, DataOptions, Jobs, LoadedExperiment, Reporter, Request};
 use spec::config::Experiment;
 use spec::overrides::Override;
 use std::collections::VecDeque;
@@ -393,7 +393,7 @@ fn run_ours(
         halfwidth: None,
         alpha: statistics::ALPHA,
         dry_run: false,
-        data: DataSource {
+        data: DataOptions {
             dir: Some(request.data_dir.clone()),
             verify: true,
         },

@@ -61,7 +61,7 @@ use contract::claim::Holder;
 
 /// What a lease path holds right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
+pub enum LeaseState {
     /// No lease.
     Free,
     /// A live holder (`None` if the file is being written or unreadable but fresh).
@@ -207,10 +207,10 @@ fn open_nofollow(path: &Path) -> std::io::Result<File> {
 
 /// The state of the lease at `path`. Errors only when the path cannot be read (a symlink
 /// stands there, permissions).
-pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
+pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<LeaseState> {
     let mut file = match open_nofollow(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::Free),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LeaseState::Free),
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
@@ -225,7 +225,7 @@ pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .unwrap_or_default();
     if let Some(why) = holder.as_ref().and_then(dead_here) {
-        return Ok(Status::Stale(holder, why));
+        return Ok(LeaseState::Stale(holder, why));
     }
     let stale_after = holder.as_ref().map_or(stale_after, |h| {
         stale_after.max(Duration::from_secs(h.stale_s))
@@ -236,9 +236,9 @@ pub fn status(path: &Path, stale_after: Duration) -> std::io::Result<Status> {
             age.as_secs(),
             stale_after.as_secs()
         );
-        return Ok(Status::Stale(holder, why));
+        return Ok(LeaseState::Stale(holder, why));
     }
-    Ok(Status::Held(holder))
+    Ok(LeaseState::Held(holder))
 }
 
 /// A lease this process holds; its heartbeat runs until it is released or dropped.
@@ -290,15 +290,15 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
     }
     let (stale, why) = match status(path, stale_after)? {
         // Released between our create and our look: try once more.
-        Status::Free => {
+        LeaseState::Free => {
             return match create(path, &me) {
                 Ok(_) => Ok(Acquired::Ours(Lease::start(path, &me, stale_after), None)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Acquired::Taken),
                 Err(e) => Err(e),
             };
         }
-        Status::Held(_) => return Ok(Acquired::Taken),
-        Status::Stale(holder, why) => (holder, why),
+        LeaseState::Held(_) => return Ok(Acquired::Taken),
+        LeaseState::Stale(holder, why) => (holder, why),
     };
     let breaker = break_path(path);
     match create(&breaker, &me) {
@@ -306,7 +306,7 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // A taker that crashed mid-takeover leaves `.break`: clear it once it is
             // stale, and only that one (never a newer taker's).
-            if let Ok(Status::Stale(Some(dead), _)) = status(&breaker, stale_after) {
+            if let Ok(LeaseState::Stale(Some(dead), _)) = status(&breaker, stale_after) {
                 remove_if_holder(&breaker, &dead.nonce);
             }
             return Ok(Acquired::Taken);
@@ -316,16 +316,16 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
     let result = (|| {
         // Still the same stale holder? (It may have been released and re-taken.)
         match (status(path, stale_after)?, &stale) {
-            (Status::Stale(Some(now), _), Some(then)) if now.nonce == then.nonce => {
+            (LeaseState::Stale(Some(now), _), Some(then)) if now.nonce == then.nonce => {
                 if !remove_if_holder(path, &then.nonce) {
                     return Ok(Acquired::Taken);
                 }
             }
             // Unreadable and stale: only its age speaks; remove it as it is.
-            (Status::Stale(None, _), None) => {
+            (LeaseState::Stale(None, _), None) => {
                 let _ = std::fs::remove_file(path);
             }
-            (Status::Free, _) => {}
+            (LeaseState::Free, _) => {}
             _ => return Ok(Acquired::Taken),
         }
         match create(path, &me) {
@@ -345,8 +345,8 @@ pub fn acquire(path: &Path, stale_after: Duration) -> std::io::Result<Acquired> 
 /// that holder's file (see the module docs). Returns whether it removed it.
 pub fn remove_stale(path: &Path, stale_after: Duration) -> bool {
     match status(path, stale_after) {
-        Ok(Status::Stale(Some(dead), _)) => remove_if_holder(path, &dead.nonce),
-        Ok(Status::Stale(None, _)) => std::fs::remove_file(path).is_ok(),
+        Ok(LeaseState::Stale(Some(dead), _)) => remove_if_holder(path, &dead.nonce),
+        Ok(LeaseState::Stale(None, _)) => std::fs::remove_file(path).is_ok(),
         _ => false,
     }
 }
@@ -487,7 +487,7 @@ mod tests {
         ));
         assert!(matches!(
             status(&path, DEFAULT_STALE_AFTER).unwrap(),
-            Status::Held(Some(_))
+            LeaseState::Held(Some(_))
         ));
         assert!(!lease.lost());
         drop(lease);
@@ -497,7 +497,7 @@ mod tests {
         let mut dead = me();
         dead.pid = u32::MAX - 1;
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
-        let Status::Stale(_, why) = status(&path, DEFAULT_STALE_AFTER).unwrap() else {
+        let LeaseState::Stale(_, why) = status(&path, DEFAULT_STALE_AFTER).unwrap() else {
             panic!("dead holder")
         };
         assert!(why.contains("is gone"), "{why}");
@@ -520,7 +520,7 @@ mod tests {
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
         assert!(matches!(
             status(&path, DEFAULT_STALE_AFTER).unwrap(),
-            Status::Held(_)
+            LeaseState::Held(_)
         ));
         // Silent for 5 s: stale for an observer with 1 s only if the holder said 1 s.
         let old = SystemTime::now() - Duration::from_secs(5);
@@ -536,11 +536,14 @@ mod tests {
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
         age(&path);
         let short = Duration::from_secs(1);
-        assert!(matches!(status(&path, short).unwrap(), Status::Held(_)));
+        assert!(matches!(status(&path, short).unwrap(), LeaseState::Held(_)));
         other.stale_s = 1;
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
         age(&path);
-        assert!(matches!(status(&path, short).unwrap(), Status::Stale(..)));
+        assert!(matches!(
+            status(&path, short).unwrap(),
+            LeaseState::Stale(..)
+        ));
         assert!(remove_stale(&path, short));
         assert!(!path.exists());
     }
@@ -570,7 +573,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1500));
         assert!(matches!(
             status(&path, short).unwrap(),
-            Status::Held(Some(_))
+            LeaseState::Held(Some(_))
         ));
         // Someone replaces it (we were thought dead): the holder learns it lost.
         std::fs::remove_file(&path).unwrap();

@@ -335,7 +335,7 @@ impl Store {
             return TrialState::Done;
         }
         match lease::status(&self.lock_path(id), lease::stale_after()) {
-            Ok(lease::Status::Held(_)) => TrialState::Running,
+            Ok(lease::LeaseState::Held(_)) => TrialState::Running,
             _ => TrialState::Pending,
         }
     }
@@ -349,7 +349,12 @@ impl Store {
         entries
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(LEASE_SUFFIX))
-            .filter(|e| matches!(lease::status(&e.path(), stale), Ok(lease::Status::Held(_))))
+            .filter(|e| {
+                matches!(
+                    lease::status(&e.path(), stale),
+                    Ok(lease::LeaseState::Held(_))
+                )
+            })
             .count()
     }
 
@@ -375,7 +380,7 @@ impl Store {
                 // A claim file set aside to be checked by a process killed right then.
                 matches!(
                     lease::status(&path, stale),
-                    Ok(lease::Status::Stale(..) | lease::Status::Free)
+                    Ok(lease::LeaseState::Stale(..) | lease::LeaseState::Free)
                 ) && std::fs::remove_file(&path).is_ok()
             } else if let Some(id) = name.strip_suffix(".lock.break") {
                 !id.is_empty() && lease::remove_stale(&path, stale)
@@ -392,8 +397,8 @@ impl Store {
     }
 
     /// Who holds the claim of a trial that is not done, if anyone (live or stale).
-    pub fn holder(&self, id: &str) -> lease::Status {
-        lease::status(&self.lock_path(id), lease::stale_after()).unwrap_or(lease::Status::Free)
+    pub fn holder(&self, id: &str) -> lease::LeaseState {
+        lease::status(&self.lock_path(id), lease::stale_after()).unwrap_or(lease::LeaseState::Free)
     }
 
     /// Takes the lease of trial (or folder) `name` if nobody holds it, or its holder is

@@ -93,7 +93,9 @@ impl Store {
                     continue;
                 }
                 let old_lock = old_work.join(format!("{id}{LEASE_SUFFIX}"));
-                if let Ok(lease::Status::Held(_)) = lease::status(&old_lock, lease::stale_after()) {
+                if let Ok(lease::LeaseState::Held(_)) =
+                    lease::status(&old_lock, lease::stale_after())
+                {
                     done.left.push((
                         child.path(),
                         "a running process of an older version holds it".into(),

@@ -128,7 +128,7 @@ pub fn status(
                 status.label()
             ));
             status
-        } else if let lease::Status::Held(holder) = store.holder(id) {
+        } else if let lease::LeaseState::Held(holder) = store.holder(id) {
             let by = holder.map_or_else(String::new, |h| {
                 format!(
                     " by pid {} on {}{}",

@@ -78,19 +78,20 @@ impl std::str::FromStr for Jobs {
 pub const NO_VERIFY: &str =
     "--no-verify: the SHA-256 of the data files is NOT checked; results may come from altered data";
 
-/// Where the dataset comes from.
+/// Where the dataset comes from and whether it is checked: `--data-dir` and `--no-verify`
+/// (the folder they lead to is `data::DataSource`).
 #[derive(Clone, Debug, Default)]
-pub struct DataSource {
+pub struct DataOptions {
     /// `--data-dir`, else the usual places ([`data::locate`]).
     pub dir: Option<PathBuf>,
     /// Whether the files' SHA-256 digests are checked (not with `--no-verify`).
     pub verify: bool,
 }
 
-impl DataSource {
+impl DataOptions {
     /// The dataset in `dir` (else the usual places), its digests checked.
-    pub fn verified(dir: Option<PathBuf>) -> DataSource {
-        DataSource { dir, verify: true }
+    pub fn verified(dir: Option<PathBuf>) -> DataOptions {
+        DataOptions { dir, verify: true }
     }
 
     /// Finds and loads the dataset.
@@ -144,7 +145,7 @@ pub struct Request {
     /// `--dry-run`: plan, estimate and say; write nothing to the store.
     pub dry_run: bool,
     /// The dataset.
-    pub data: DataSource,
+    pub data: DataOptions,
     /// Where reports go.
     pub reports: PathBuf,
     /// The README whose sections are updated.
