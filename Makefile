@@ -128,8 +128,10 @@ test:
 	$(CARGO) test --workspace --doc
 	python3 bench/test_compare.py
 
-# The default finishes in under 15 minutes on 2 cores: the two architectures without
-# augmentation, 5 alternating pairs of 2,048-image epochs, the reference at 0 and 2 workers.
+# The default finishes in about 15 minutes on 2 cores: the two architectures without
+# augmentation, 5 alternating pairs of 2,048-image epochs, the reference at 0 and 2 workers,
+# and on a CPU with native bf16 (avx512_bf16 or amx_bf16) the bf16 rows (ours bf16 vs ours
+# fp32 vs PyTorch's CPU autocast; `BENCH_ARGS='... --precisions fp32'` leaves them out).
 # `make bench-full` adds the augmented variants, 4,096-image epochs and 1 worker (~45 min).
 BENCH_ARGS ?= --variants conv2,conv4 --pairs 5 --train-limit 2048 --workers 0,2
 

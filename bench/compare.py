@@ -69,18 +69,43 @@ def busy_seconds():
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_child(cmd, label):
+def parse_json_lines(text_lines):
+    lines = []
+    for line in text_lines:
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return lines
+
+
+def run_child(cmd, label, stop=None):
     """Runs cmd to completion; returns (json lines, stderr text, peak RSS in MiB, wall s).
     The child is reaped with os.wait4 so its ru_maxrss (and that of any descendants it
     waited for, such as DataLoader workers: the largest one, not the sum) is exact. The CPU
     time other processes used meanwhile (the machine's busy time minus the child's own user
     and system time, which wait4 also gives) goes into OTHERS: a load check that does not
-    count the bench's own work, as the load average does."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    count the bench's own work, as the load average does.
+
+    `stop(json_lines)`, where given, is asked after every JSON line: once it returns true the
+    child has printed all the bench needs and gets SIGTERM (our bf16 epoch runs: what follows
+    their epochs is a latency measurement the bench does not use); its exit by that signal
+    counts as success."""
+    with tempfile.TemporaryFile() as err:
         busy_before = busy_seconds()
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+        stopped = False
         try:
+            raw = []
+            for line in proc.stdout:
+                raw.append(line.decode("utf-8", "replace"))
+                if stop is not None and not stopped and raw[-1].lstrip().startswith("{") and stop(parse_json_lines(raw)):
+                    proc.terminate()
+                    stopped = True
+            proc.stdout.close()
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
             proc.kill()
@@ -93,22 +118,16 @@ def run_child(cmd, label):
         if others > OTHERS_LIMIT:
             log(f"warning: other processes used {others:.2f} cores while `{label}` ran")
         proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
         err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
+    if stopped:
+        # `harness bench-epoch` keeps its scratch trial in $TMPDIR/harness-bench-<pid> and
+        # removes it as it ends; a stopped run leaves it behind.
+        shutil.rmtree(os.path.join(tempfile.gettempdir(), f"harness-bench-{proc.pid}"), ignore_errors=True)
+    if proc.returncode != 0 and not (stopped and proc.returncode == -15):
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise ChildFailed(f"{label} exited with {proc.returncode}: {' '.join(cmd)}\n{tail}")
-    lines = []
-    for line in stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return lines, stderr, usage.ru_maxrss / 1024.0, wall
+    return parse_json_lines(raw), stderr, usage.ru_maxrss / 1024.0, wall
 
 
 def timed_epochs(lines, label, expect_images):
@@ -142,7 +161,9 @@ class Bench:
         self.a = args
         self.harness = os.path.join(ROOT, args.harness)
         self.py = sys.executable
-        self.epoch = {}  # (variant, side) -> [per-pair seconds]; side: ours_full, ours_compute, ref_w{n}
+        # (variant, side) -> [per-pair seconds]; side: ours_full, ours_compute, ref_w{n} (fp32), and
+        # with bf16 rows ours_bf16 (full data path) and ref_bf16_w{n} (PyTorch's CPU autocast)
+        self.epoch = {}
         self.latency = {}  # (arch, side) -> [latency dicts]; side: ours, ref
         self.rss = {}  # (arch, side) -> [MiB]
         self.params = {}  # arch -> reference parameter count
@@ -153,17 +174,24 @@ class Bench:
         table.setdefault(key, []).append(value)
 
     # ours
-    def ours_epoch(self, variant, mode):
+    def ours_epoch(self, variant, mode, precision="fp32"):
         cmd = [self.harness, "bench-epoch", self.a.config, "--variant", variant,
                "--set", f"data.train_limit={self.a.train_limit}", "--mode", mode,
                "--repeats", str(self.a.repeats), "--threads", str(self.a.threads)]
-        label = f"ours {variant} {mode}"
-        lines, _, _, _ = run_child(cmd, label)
+        stop = None
+        if precision != "fp32":
+            cmd += ["--set", f"precision={precision}"]
+            # Only the epochs: the latency measurement that follows them is the fp32 run's.
+            timed = self.a.repeats
+            stop = lambda lines: sum(1 for l in lines if l.get("kind") == "epoch" and not l.get("warmup")) >= timed  # noqa: E731
+        label = f"ours {variant} {mode}" + ("" if precision == "fp32" else f" {precision}")
+        lines, _, _, _ = run_child(cmd, label, stop=stop)
         seconds = timed_epochs(lines, label, self.a.train_limit)
         for line in lines:
-            if line.get("kind") == "start" and line.get("forward_flops"):
+            if line.get("kind") == "start" and line.get("forward_flops") and precision == "fp32":
                 self.flops[variant] = line["forward_flops"]
-        self.add(self.epoch, (variant, "ours_full" if mode == "full" else "ours_compute"), seconds)
+        side = "ours_full" if mode == "full" else "ours_compute"
+        self.add(self.epoch, (variant, side if precision == "fp32" else f"ours_{precision}"), seconds)
         return lines, seconds
 
     def ours_trial(self, variant):
@@ -188,15 +216,15 @@ class Bench:
             cmd += ["--data-dir", self.a.data_dir]
         return cmd + extra
 
-    def ref_epoch(self, variant, workers):
+    def ref_epoch(self, variant, workers, precision="fp32"):
         cmd = self.ref_cmd(variant, ["--mode", "epochs", "--epochs", str(self.a.repeats),
                                      "--train-limit", str(self.a.train_limit), "--test-limit", "0",
-                                     "--num-workers", str(workers)])
-        label = f"reference {variant} workers={workers}"
+                                     "--num-workers", str(workers), "--precision", precision])
+        label = f"reference {variant} workers={workers}" + ("" if precision == "fp32" else f" {precision}")
         lines, stderr, _, _ = run_child(cmd, label)
         self.params[VARIANTS[variant]["arch"]] = ref_params(stderr)
         seconds = timed_epochs(lines, label, self.a.train_limit)
-        self.add(self.epoch, (variant, f"ref_w{workers}"), seconds)
+        self.add(self.epoch, (variant, f"ref_w{workers}" if precision == "fp32" else f"ref_{precision}_w{workers}"), seconds)
         return seconds
 
     def ref_latency(self, variant):
@@ -233,6 +261,13 @@ class Bench:
             jobs = []
             if ours:
                 jobs.append(("ours_full", None))
+            if "bf16" in getattr(self.a, "precisions", ["fp32"]):
+                # Beside our fp32 run: our bf16 epoch, then PyTorch's autocast epoch (reversed on
+                # odd pairs with the rest, so neither side always runs first).
+                if ours:
+                    jobs.append(("ours_bf16", None))
+                bw = self.a.bf16_workers
+                jobs += [("ref_bf16", w) for w in bw[p % len(bw):] + bw[:p % len(bw)]]
             if latency_variant[VARIANTS[v]["arch"]] == v:
                 jobs.append(("ref_latency", None))
             jobs += [("ref", w) for w in workers]
@@ -247,6 +282,12 @@ class Bench:
                     parts.append(f"ours {s:.3f}s")
                     if latency_variant[VARIANTS[v]["arch"]] == v:
                         self.add(self.latency, (VARIANTS[v]["arch"], "ours"), latency_of(lines, f"ours {v}"))
+                elif kind == "ours_bf16":
+                    _, s = self.ours_epoch(v, "full", "bf16")
+                    parts.append(f"ours bf16 {s:.3f}s")
+                elif kind == "ref_bf16":
+                    s = self.ref_epoch(v, w, "bf16")
+                    parts.append(f"ref bf16 w={w} {s:.3f}s")
                 elif kind == "ours_compute":
                     _, s = self.ours_epoch(v, "compute-only")
                     parts.append(f"ours compute-only {s:.3f}s")
@@ -290,16 +331,22 @@ def ratio_cell(ref, ours, higher_is_worse=True):
     return f"**{statistics.median(per_pair):.2f}×** ({min(per_pair):.2f}–{max(per_pair):.2f})"
 
 
-def cpu_identity(cpuinfo_text):
-    """The CPU a section is measured on: the model name, with the family, model and vector ISA.
-
-    The name alone does not tell CPUs apart on cloud machines (every EPYC generation reports
-    "AMD EPYC"), and a Zen 3 (AVX2) and a Zen 4 (AVX-512) differ by a quarter in peak GFLOP/s."""
+def cpu_fields(cpuinfo_text):
+    """The first value of every `key : value` line of /proc/cpuinfo (that is, of processor 0)."""
     fields = {}
     for line in cpuinfo_text.splitlines():
         if ":" in line:
             key, value = (x.strip() for x in line.split(":", 1))
             fields.setdefault(key, value)
+    return fields
+
+
+def cpu_identity(cpuinfo_text):
+    """The CPU a section is measured on: the model name, with the family, model and vector ISA.
+
+    The name alone does not tell CPUs apart on cloud machines (every EPYC generation reports
+    "AMD EPYC"), and a Zen 3 (AVX2) and a Zen 4 (AVX-512) differ by a quarter in peak GFLOP/s."""
+    fields = cpu_fields(cpuinfo_text)
     name = fields.get("model name", "unknown")
     flags = fields.get("flags", "").split()
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
@@ -311,12 +358,167 @@ def cpu_identity(cpuinfo_text):
     return f"{name} ({', '.join(details)})" if details else name
 
 
-def machine_info(args):
+MAX_FREQ_FILE = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
+
+
+def _int(text, default=None):
+    try:
+        return int(text, 0) if text.strip().lower().startswith("0x") else int(text)
+    except (AttributeError, ValueError):
+        return default
+
+
+def isa_peak(cpuinfo_text, threads, max_freq_khz=None):
+    """The CPU's peak from its instruction set: cores x clock x fp32 lanes per vector x 2 (an
+    FMA is two FLOPs) x vector FMA units per core, and a bf16 peak where the CPU has native
+    bf16. A dict (see the keys below; the report prints `rule`, `clock_source` and
+    `cores_note` as the assumptions), or None where /proc/cpuinfo says too little (no clock,
+    or no FMA vectors: the report then prints no ISA peak).
+
+    `threads` is the bench's thread count, one per usable logical CPU; where /proc/cpuinfo
+    shows SMT (`siblings` > `cpu cores`), two logical CPUs share one core's FMA units, so
+    the cores are threads x cpu cores / siblings. The clock is `max_freq_khz` (cpufreq's
+    `cpuinfo_max_freq`, the highest boost clock) where given, else the `cpu MHz` line (what
+    a VM reports: often the nominal clock, below the boost the cores run at).
+
+    Lanes: avx512f -> 16 fp32 lanes per vector, avx2 + fma -> 8. FMA units per core, counted
+    in vectors of that width (the one documented rule; vendor_id, cpu family and model, never
+    the model name, which cloud VMs make "AMD EPYC" for every generation):
+      - AMD family 25 with AVX-512 (Zen 4): 1; it executes a 512-bit FMA as two 256-bit
+        halves on its two 256-bit FMA pipes, so 32 fp32 FLOPs per cycle, like Zen 3's AVX2;
+      - AMD family 23 below model 0x30 (Zen, Zen+): 1; two 128-bit pipes run a 256-bit FMA
+        in halves;
+      - every other AVX2 or AVX-512 core: 2. Zen 2 and Zen 3 (two 256-bit pipes), Zen 5
+        (family 26: two 512-bit pipes on server and desktop parts; mobile Zen 5 has 256-bit
+        ones and is over-counted 2x), Intel cores from Haswell on (two 256-bit FMA units) and
+        Intel AVX-512 Xeons with two 512-bit FMA units (Gold and Platinum; the Silver and
+        Bronze parts with one are over-counted 2x).
+    bf16: `amx_bf16` -> 1024 FLOPs per cycle per core (AMX's TDPBF16PS: 16 x 16 x 32 multiply-
+    adds in 16 cycles); `avx512_bf16` -> 2x the fp32 FLOPs per cycle (VDPBF16PS: 32 bf16 pairs
+    multiplied and added into 16 fp32 lanes per 512-bit instruction, twice an fp32 FMA's
+    work, at the FMA's issue rate)."""
+    fields = cpu_fields(cpuinfo_text)
+    flags = set(fields.get("flags", "").split())
+    vendor = fields.get("vendor_id", "unknown")
+    family = _int(fields.get("cpu family", ""))
+    model = _int(fields.get("model", ""))
+    if max_freq_khz:
+        ghz, clock_source = max_freq_khz / 1e6, f"cpufreq's cpuinfo_max_freq ({max_freq_khz} kHz)"
+    else:
+        try:
+            mhz = float(fields.get("cpu MHz", ""))
+        except ValueError:
+            return None
+        ghz = mhz / 1e3
+        clock_source = (f"the `cpu MHz` line of /proc/cpuinfo ({mhz:.0f} MHz; no {MAX_FREQ_FILE}: in a VM "
+                        "usually the nominal clock, which boost can exceed)")
+    if ghz <= 0:
+        return None
+    if "avx512f" in flags:
+        isa, lanes = "AVX-512", 16
+    elif "avx2" in flags and "fma" in flags:
+        isa, lanes = "AVX2 + FMA", 8
+    else:
+        return None
+    width = lanes * 32
+    if vendor == "AuthenticAMD" and family == 25 and lanes == 16:
+        units = 1
+        rule = ("AMD family 25 with AVX-512 (Zen 4) executes a 512-bit FMA as two 256-bit halves on its two "
+                "256-bit FMA pipes: 1 512-bit FMA per cycle")
+    elif vendor == "AuthenticAMD" and family == 23 and model is not None and model < 0x30:
+        units = 1
+        rule = "AMD family 23 below model 0x30 (Zen, Zen+) runs a 256-bit FMA as two 128-bit halves: 1 per cycle"
+    elif vendor == "AuthenticAMD":
+        units = 2
+        rule = (f"AMD family {family} with {isa}: 2 {width}-bit FMA pipes per core (Zen 2/3: 256-bit; Zen 5, "
+                "family 26: 512-bit on server and desktop parts, mobile ones have half)")
+    elif vendor == "GenuineIntel":
+        units = 2
+        rule = (f"Intel with {isa}: 2 {width}-bit FMA units per core"
+                + (" (Xeon Gold/Platinum and later; parts with one 512-bit unit have half)" if lanes == 16 else ""))
+    else:
+        units = 2
+        rule = f"vendor {vendor}: 2 {width}-bit FMA units per core assumed"
+    fp32_per_cycle = lanes * 2 * units
+    logical = max(1, threads)
+    siblings, physical = _int(fields.get("siblings", "")), _int(fields.get("cpu cores", ""))
+    if siblings and physical and siblings > physical:
+        cores = logical * physical / siblings
+        cores_note = (f"{logical} threads on logical CPUs with SMT ({siblings} siblings per {physical} cores): "
+                      f"{cores:g} cores' FMA units")
+    else:
+        cores = float(logical)
+        cores_note = f"{logical} threads, one per usable logical CPU, counted as {logical} cores (no SMT shown)"
+    bf16 = None
+    if "amx_bf16" in flags:
+        bf16 = {"via": "amx_bf16", "flops_per_cycle": 1024,
+                "rule": "AMX (amx_bf16): TDPBF16PS, 1024 bf16 FLOPs per cycle per core"}
+    elif "avx512_bf16" in flags and lanes == 16:
+        bf16 = {"via": "avx512_bf16", "flops_per_cycle": 2 * fp32_per_cycle,
+                "rule": "avx512_bf16: VDPBF16PS, 32 bf16 pairs per 512-bit instruction, 2x an fp32 FMA's FLOPs"}
+    if bf16:
+        bf16["gflops"] = cores * ghz * bf16["flops_per_cycle"]
+    return {"vendor": vendor, "family": family, "model": model, "isa": isa, "lanes": lanes, "fma_units": units,
+            "rule": rule, "clock_ghz": ghz, "clock_source": clock_source, "cores": cores, "cores_note": cores_note,
+            "fp32_flops_per_cycle": fp32_per_cycle, "fp32_gflops": cores * ghz * fp32_per_cycle, "bf16": bf16}
+
+
+def read_max_freq_khz(path=MAX_FREQ_FILE):
+    try:
+        with open(path) as f:
+            return int(f.read().strip()) or None
+    except (OSError, ValueError):
+        return None
+
+
+PRECISIONS = ("fp32", "bf16")
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16(cpuinfo_text):
+    """The flags of /proc/cpuinfo that give this CPU native bf16 arithmetic (may be empty)."""
+    flags = set(cpu_fields(cpuinfo_text).get("flags", "").split())
+    return [f for f in NATIVE_BF16_FLAGS if f in flags]
+
+
+def parse_precisions(value, cpuinfo_text):
+    """`--precisions`: (list of precisions, the line that says why), or ValueError.
+
+    "auto" (the default) is fp32 and bf16 where /proc/cpuinfo shows avx512_bf16 or amx_bf16,
+    else fp32 alone. fp32 is always measured: the bf16 rows are judged against it."""
+    native = native_bf16(cpuinfo_text)
+    if value.strip() == "auto":
+        if native:
+            return ["fp32", "bf16"], f"bf16 rows measured: /proc/cpuinfo shows {' and '.join(native)} (native bf16)"
+        return ["fp32"], ("bf16 rows left out: /proc/cpuinfo shows neither avx512_bf16 nor amx_bf16, so libtorch "
+                          "would emulate bf16 and the rows would say nothing about bf16 kernels "
+                          "(`--precisions fp32,bf16` measures them anyway)")
+    asked = [x.strip() for x in value.split(",") if x.strip()]
+    bad = [x for x in asked if x not in PRECISIONS]
+    if bad or not asked:
+        raise ValueError(f"unknown {bad}; a comma list of {', '.join(PRECISIONS)}, or auto")
+    if "fp32" not in asked:
+        raise ValueError("fp32 is always measured (the bf16 rows are judged against it): fp32 or fp32,bf16")
+    chosen = [p for p in PRECISIONS if p in asked]
+    if "bf16" not in chosen:
+        return chosen, "bf16 rows left out: `--precisions fp32`"
+    if native:
+        return chosen, f"bf16 rows measured (`--precisions`): /proc/cpuinfo shows {' and '.join(native)} (native bf16)"
+    return chosen, ("bf16 rows measured as asked (`--precisions`), but /proc/cpuinfo shows neither avx512_bf16 nor "
+                    "amx_bf16: libtorch emulates bf16 here")
+
+
+def read_cpuinfo():
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = cpu_identity(f.read())
+            return f.read()
     except OSError:
-        cpu = "unknown"
+        return ""
+
+
+def machine_info(args):
+    cpuinfo = read_cpuinfo()
+    cpu = cpu_identity(cpuinfo)
     # Asked of a child, never imported here: a child's ru_maxrss includes the peak of the
     # memory it was forked from (the kernel records the old mm's high-water mark at exec),
     # so a parent holding torch would put a ~600 MiB floor under every peak-RSS figure.
@@ -341,12 +543,31 @@ def machine_info(args):
         "python": platform.python_version(),
         "harness": harness_version,
         "kernel": platform.release(),
+        # The instruction set's peaks for the roofline (None where /proc/cpuinfo says too little).
+        "isa_peak": isa_peak(cpuinfo, args.threads, read_max_freq_khz()),
     }
 
 
-def best_workers(bench, variant, workers):
-    meds = {w: statistics.median(bench.epoch[(variant, f"ref_w{w}")]) for w in workers if bench.epoch.get((variant, f"ref_w{w}"))}
+def best_workers(bench, variant, workers, side="ref_w"):
+    """The reference's fastest num_workers (by median epoch) among `workers`, and every median;
+    `side` "ref_bf16_w" looks at its autocast bf16 epochs."""
+    meds = {w: statistics.median(bench.epoch[(variant, f"{side}{w}")]) for w in workers if bench.epoch.get((variant, f"{side}{w}"))}
     return (min(meds, key=meds.get) if meds else None), meds
+
+
+def bf16_ratios(bench, variant, bf16_workers):
+    """The bf16 rows' per-pair ratios on `variant` (above 1: ours bf16 is faster):
+      vs_fp32: our fp32 epoch / our bf16 epoch (what bf16 gains us);
+      vs_ref: PyTorch's autocast bf16 epoch (at its best num_workers among `bf16_workers`) / ours bf16;
+      ref_self: PyTorch's fp32 epoch / its autocast epoch at that num_workers (what autocast
+        gains PyTorch; empty where the fp32 reference did not run with those workers);
+    and ref_workers, that num_workers (None when no autocast epoch was measured)."""
+    mine = bench.epoch.get((variant, "ours_bf16"), [])
+    bw, _ = best_workers(bench, variant, bf16_workers, "ref_bf16_w")
+    ref = bench.epoch.get((variant, f"ref_bf16_w{bw}"), []) if bw is not None else []
+    ref_fp32 = bench.epoch.get((variant, f"ref_w{bw}"), []) if bw is not None else []
+    return {"vs_fp32": per_pair(bench.epoch.get((variant, "ours_full"), []), mine),
+            "vs_ref": per_pair(ref, mine), "ref_self": per_pair(ref_fp32, ref), "ref_workers": bw}
 
 
 # The targets of the performance issues (#15 raised conv4 to 1.25x, conv2_aug to 2x and conv4
@@ -368,9 +589,13 @@ TARGETS = [
     ("latency eval batch vs ONNX Runtime", "conv2", "ort_eval", 1.0),
     ("latency batch 1 vs ONNX Runtime", "conv4", "ort1", 1.0),
     ("latency eval batch vs ONNX Runtime", "conv4", "ort_eval", 1.0),
+    # bf16 (#37 §3), on CPUs with native bf16 (avx512_bf16 or AMX): our bf16 epoch against our
+    # own fp32 epoch and against PyTorch's CPU autocast, both measured in the same pairs.
+    ("bf16 epoch vs our fp32 epoch", "conv4", "bf16_fp32", 1.7),
+    ("bf16 epoch vs PyTorch CPU autocast bf16", "conv4", "bf16_ref", 1.25),
     # Training throughput (3 x forward FLOPs per image) as a share of the matrix-multiply peak.
-    ("training share of the fp32 peak", "conv2", "roofline", 55.0),
-    ("training share of the fp32 peak", "conv4", "roofline", 78.0),
+    ("training share of the fp32 sgemm peak", "conv2", "roofline", 55.0),
+    ("training share of the fp32 sgemm peak", "conv4", "roofline", 78.0),
     ("peak RSS of a short trial", "conv2", "rss", 2.0),
     ("peak RSS of a short trial", "conv4", "rss", 2.0),
     ("data-path overhead", "conv2", "overhead", 3.0),
@@ -391,18 +616,31 @@ def engine_medians(ref_latencies, engine, key, stat="median_ms"):
     return [x["engines"][engine][key][stat] for x in ref_latencies if engine in x.get("engines", {})]
 
 
-def training_gflops(bench, a, variant):
-    """Per pair, our training GFLOP/s on `variant`: images/s x 3 x forward FLOPs."""
+def training_gflops(bench, a, variant, side="ours_full"):
+    """Per pair, our training GFLOP/s on `variant`: images/s x 3 x forward FLOPs (`side`
+    "ours_bf16": of the bf16 epochs, the same FLOPs done in bf16)."""
     flops = getattr(bench, "flops", {}).get(variant)
     if not flops:
         return []
-    return [a.train_limit / s * 3.0 * flops / 1e9 for s in bench.epoch.get((variant, "ours_full"), []) if s > 0]
+    return [a.train_limit / s * 3.0 * flops / 1e9 for s in bench.epoch.get((variant, side), []) if s > 0]
 
 
-def roofline_shares(bench, a, variant):
-    """Per pair, our training GFLOP/s on `variant` as a percentage of that pair's peak."""
+def roofline_shares(bench, a, variant, side="ours_full"):
+    """Per pair, our training GFLOP/s on `variant` as a percentage of that pair's measured
+    matrix-multiply (sgemm) peak."""
     peaks = getattr(bench, "peak", [])
-    return [100.0 * g / p for g, p in zip(training_gflops(bench, a, variant), peaks) if p > 0]
+    return [100.0 * g / p for g, p in zip(training_gflops(bench, a, variant, side), peaks) if p > 0]
+
+
+def isa_shares(bench, a, variant, isa, side="ours_full"):
+    """Per pair, our training GFLOP/s on `variant` as a percentage of the ISA peak (`isa` from
+    isa_peak; the bf16 one for side "ours_bf16"); empty where that peak is unknown."""
+    if not isa:
+        return []
+    peak = isa["fp32_gflops"] if side != "ours_bf16" else (isa.get("bf16") or {}).get("gflops")
+    if not peak:
+        return []
+    return [100.0 * g / peak for g in training_gflops(bench, a, variant, side)]
 
 
 def target_rows(bench, a):
@@ -427,7 +665,9 @@ def target_rows(bench, a):
             rows.append((what, name, f"≥ {threshold:.0f} %", f"{med:.0f} % ({min(shares):.0f} … {max(shares):.0f})",
                          med >= threshold))
             continue
-        if kind == "epoch":
+        if kind in ("bf16_fp32", "bf16_ref"):
+            ratios = bf16_ratios(bench, name, getattr(a, "bf16_workers", [0]))["vs_fp32" if kind == "bf16_fp32" else "vs_ref"]
+        elif kind == "epoch":
             if name not in a.variants:
                 continue
             bw, _ = best_workers(bench, name, a.workers)
@@ -558,6 +798,8 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
              if max(loads) > limit else ""))
     w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
       f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
+    if getattr(a, "precision_note", None):
+        w(f"- precisions: {', '.join(getattr(a, 'precisions', ['fp32']))}; {a.precision_note}")
     for note in getattr(a, "notes", []):
         w(f"- note: {note}")
     w("")
@@ -587,6 +829,10 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
         cells = " | ".join(f"{meds[x]:.3f}" if x in meds else "—" for x in a.workers)
         w(f"| {v} | {mmm(mine)} | {ips} | {mmm(ref)} | {bw} | {ratio_cell(ref, mine)} | {cells} |")
     w("")
+
+    if any(bench.epoch.get((v, "ours_bf16")) or any(k == (v, f"ref_bf16_w{x}") for k in bench.epoch
+                                                    for x in getattr(a, "bf16_workers", [0])) for v in a.variants):
+        render_bf16(bench, a, w)
 
     w("### 2. Inference latency")
     w("")
@@ -638,7 +884,11 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
                 w(row)
     w("")
 
-    if getattr(bench, "peak", None) and getattr(bench, "flops", None):
+    isa = info.get("isa_peak")
+    if getattr(bench, "peak", None) and getattr(bench, "flops", None) and isa:
+        render_roofline(bench, a, isa, w)
+    elif getattr(bench, "peak", None) and getattr(bench, "flops", None):
+        # Sections measured before the ISA peak (#37) keep their table as it was.
         w("### 2b. Roofline: training against the machine's fp32 peak")
         w("")
         stat = "the fastest" if getattr(a, "peak_stat", "median") == "best" else "the median"
@@ -700,6 +950,91 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
     return "\n".join(out)
 
 
+def render_bf16(bench, a, w):
+    """Section 1b: our bf16 epoch against our fp32 epoch and PyTorch's CPU autocast."""
+    bw_all = getattr(a, "bf16_workers", [0])
+    w("### 1b. bf16 training epoch")
+    w("")
+    w("Our trainer with `--set precision=bf16` (mixed precision as PyTorch's autocast does it: convolutions and")
+    w("the classifier in bf16, batch norm, the loss, the weights and Adam in fp32) against our fp32 epoch of the")
+    w("same pair (section 1) and against PyTorch's CPU autocast (the reference's `--precision bf16`:")
+    w("`torch.autocast(\"cpu\", dtype=torch.bfloat16)` around the forward pass and the loss) with DataLoader")
+    w(f"`num_workers` {', '.join(map(str, bw_all))} (the best shown), measured in the same alternating pairs (our bf16 run, then the")
+    w("reference's, reversed on odd pairs). Our bf16 runs stop after their epochs: the latency measurement that")
+    w("follows belongs to the fp32 run. Seconds min / median / max over the pairs; images/s from the median; ratios")
+    w("are the median of the per-pair ratios (range), above 1 = ours bf16 is faster.")
+    w("")
+    w("| variant | ours fp32 (s) | ours bf16 (s) | ours bf16 img/s | PyTorch autocast bf16 (s) | autocast img/s "
+      "| best num_workers | ours bf16 vs ours fp32 | ours bf16 vs autocast | autocast vs PyTorch fp32 |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for v in a.variants:
+        r = bf16_ratios(bench, v, bw_all)
+        mine = bench.epoch.get((v, "ours_bf16"), [])
+        ref = bench.epoch.get((v, f"ref_bf16_w{r['ref_workers']}"), []) if r["ref_workers"] is not None else []
+        if not mine and not ref:
+            continue
+        cell = lambda xs: (f"**{statistics.median(xs):.2f}×** ({min(xs):.2f}–{max(xs):.2f})" if xs else "—")  # noqa: E731
+        ips = lambda xs: f"{a.train_limit / statistics.median(xs):,.0f}" if xs else "—"  # noqa: E731
+        w(f"| {v} | {mmm(bench.epoch.get((v, 'ours_full'), []))} | {mmm(mine)} | {ips(mine)} | {mmm(ref)} | {ips(ref)} "
+          f"| {'—' if r['ref_workers'] is None else r['ref_workers']} | {cell(r['vs_fp32'])} | {cell(r['vs_ref'])} "
+          f"| {cell(r['ref_self'])} |")
+    w("")
+    judged = [(what, name, thr) for what, name, kind, thr in TARGETS if kind.startswith("bf16_")]
+    w("Targets on a CPU with native bf16: " + "; ".join(f"{name} {what} ≥ {thr:g}×" for what, name, thr in judged)
+      + " (the Targets table above says whether this run met them).")
+    w("")
+
+
+def render_roofline(bench, a, isa, w):
+    """Section 2b with the ISA peak (runs since #37): each row's share of the measured sgemm
+    peak (the old column) and of the ISA peak of its precision."""
+    w("### 2b. Roofline: training against the machine's peaks")
+    w("")
+    stat = "the fastest" if getattr(a, "peak_stat", "median") == "best" else "the median"
+    w(f"Two denominators. **sgemm**: a 2048×2048 fp32 matrix multiply in the same libtorch with the same threads, timed at")
+    w(f"the start of every pair ({stat} of 15 calls): MKL's, which on AMD CPUs does not take its fastest paths, so oneDNN's")
+    w("convolutions can beat it and the share can pass 100 %. **ISA**: what the instruction set allows, cores × clock ×")
+    w("fp32 lanes per vector × 2 (an FMA is two FLOPs) × vector FMA units per core, from `/proc/cpuinfo`:")
+    w("")
+    w(f"- cores: {isa['cores_note']}")
+    w(f"- clock: {isa['clock_ghz']:.3f} GHz, from {isa['clock_source']}")
+    w(f"- lanes: {isa['lanes']} fp32 per {isa['lanes'] * 32}-bit vector ({isa['isa']}); FMA units: {isa['fma_units']} "
+      f"({isa['rule']}); {isa['fp32_flops_per_cycle']} fp32 FLOPs per cycle per core")
+    w(f"- **fp32 ISA peak: {isa['fp32_gflops']:.1f} GFLOP/s**")
+    if isa.get("bf16"):
+        b = isa["bf16"]
+        w(f"- **bf16 ISA peak: {b['gflops']:.1f} GFLOP/s** ({b['rule']}: {b['flops_per_cycle']} FLOPs per cycle per core)")
+    else:
+        w("- bf16 ISA peak: none (neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo)")
+    sgemm = statistics.median(bench.peak) if bench.peak else None
+    if sgemm and sgemm > isa["fp32_gflops"]:
+        implied = sgemm / (isa["cores"] * isa["fp32_flops_per_cycle"])
+        w(f"- the measured sgemm ({sgemm:.1f} GFLOP/s, median) exceeds the fp32 ISA peak: under the rule above it "
+          f"implies a clock of at least {implied:.2f} GHz, above the {isa['clock_ghz']:.2f} GHz used, so the cores run "
+          "faster than that clock (boost) and every share of the ISA peak below reads high by at least "
+          f"{implied / isa['clock_ghz']:.2f}×")
+    w("")
+    w("Training GFLOP/s: our full-epoch images/s × 3 × the network's forward FLOPs per image (`models::forward_flops`:")
+    w("multiply-adds of the convolutions and the classifier, ×2; the backward pass counted as two more forward passes);")
+    w("bf16 rows count the same FLOPs. Each row's ISA share is against the peak of its precision. Min / median / max")
+    w("over the pairs.")
+    w("")
+    w("| variant | precision | forward MFLOP/image | ours images/s | training GFLOP/s | sgemm peak GFLOP/s "
+      "| share of sgemm peak | ISA peak GFLOP/s | share of ISA peak |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for v in a.variants:
+        for side, precision in (("ours_full", "fp32"), ("ours_bf16", "bf16")):
+            g = training_gflops(bench, a, v, side)
+            if not g:
+                continue
+            ips = [a.train_limit / s for s in bench.epoch.get((v, side), []) if s > 0]
+            peak = isa["fp32_gflops"] if precision == "fp32" else (isa.get("bf16") or {}).get("gflops")
+            w(f"| {v} | {precision} | {bench.flops[v] / 1e6:.1f} | {mmm(ips, '{:.0f}')} | {mmm(g, '{:.1f}')} | "
+              f"{mmm(bench.peak, '{:.1f}')} | {mmm(roofline_shares(bench, a, v, side), '{:.0f} %')} | "
+              f"{'—' if not peak else f'{peak:.1f}'} | {mmm(isa_shares(bench, a, v, isa, side), '{:.0f} %')} |")
+    w("")
+
+
 def write_atomic(path, text):
     path = os.path.join(ROOT, path) if not os.path.isabs(path) else path
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -728,7 +1063,7 @@ def raw_results(bench, a, info, started, finished, load_before, load_after, load
             "load_before": load_before, "load_after": load_after, "load_max": load_max,
             "others": others, "epoch": table(bench.epoch),
             "latency": table(bench.latency), "rss": table(bench.rss), "params": bench.params,
-            "peak": bench.peak, "flops": bench.flops, "notes": []}
+            "peak": bench.peak, "flops": bench.flops, "notes": list(getattr(a, "note", None) or [])}
 
 
 def from_raw(raw):
@@ -748,8 +1083,10 @@ def from_raw(raw):
 README_BEGIN, README_END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
 
-def readme_block(runs, out):
-    """The README summary: the targets table of every CPU in `runs`, each with its date and machine."""
+def readme_block(runs, out, readme=None):
+    """The README summary: the targets table of every CPU in `runs`, each with its date and machine.
+    The link to the full report is relative to the README's folder (`readme`, repository-relative)."""
+    link = os.path.relpath(out, os.path.dirname(readme)) if readme and not os.path.isabs(out) else out
     lines = [README_BEGIN]
     for cpu in sorted(runs):
         raw = runs[cpu]
@@ -758,7 +1095,7 @@ def readme_block(runs, out):
         busy = busy_note(raw)
         lines += [f"**{cpu}**: measured {raw['started']} (UTC), {info['usable_cores']} cores, `{info['harness']}`, "
                   f"{a.threads} threads, {a.pairs} alternating pairs, {a.train_limit:,}-image epochs, reference at its "
-                  f"best `num_workers` of {a.workers}{busy} (full tables: [{out}](" + out + "#" + anchor(cpu) + ")):",
+                  f"best `num_workers` of {a.workers}{busy} (full tables: [{out}](" + link + "#" + anchor(cpu) + ")):",
                   ""]
         lines += render_targets(bench, a)
         lines.append("")
@@ -801,7 +1138,17 @@ def parse_args(argv):
     p.add_argument("--reference-only", action="store_true", help="run only the reference half (ours is not needed)")
     p.add_argument("--rss-only", action="store_true",
                    help="measure only the peak RSS of the short trials (section 3); writes reports/performance-rss.md")
-    p.add_argument("--harness", default="target/release/harness", help="our binary, relative to the repository root")
+    p.add_argument("--harness", default=os.environ.get("BENCH_HARNESS", "target/release/harness"),
+                   help="our binary, absolute or relative to the repository root (default: $BENCH_HARNESS, else "
+                        "target/release/harness); a copy outside target/ keeps a rebuild from replacing it mid-run")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line for the report's machine list, e.g. what else ran on the machine (repeatable)")
+    p.add_argument("--precisions", default="auto",
+                   help="fp32, or fp32,bf16 to add the bf16 rows (ours bf16 vs ours fp32 vs PyTorch's CPU autocast); "
+                        "default auto: fp32,bf16 where /proc/cpuinfo shows avx512_bf16 or amx_bf16, else fp32")
+    p.add_argument("--bf16-workers", default="0",
+                   help="DataLoader num_workers of the reference's autocast bf16 epochs (comma list; default 0, the "
+                        "fp32 reference's best count in every run recorded on 2 cores)")
     p.add_argument("--config", default="configs/bench.ron")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder for the reference (default: its own search)")
     p.add_argument("--out", default=None,
@@ -833,6 +1180,14 @@ def parse_args(argv):
         p.error("--workers: comma list of integers")
     if not a.workers or min(a.workers) < 0:
         p.error("--workers: at least one count, each >= 0")
+    try:
+        a.bf16_workers = parse_workers(a.bf16_workers)
+    except ValueError as e:
+        p.error(f"--bf16-workers: {e}")
+    try:
+        a.precisions, a.precision_note = parse_precisions(a.precisions, read_cpuinfo())
+    except ValueError as e:
+        p.error(f"--precisions: {e}")
     a.variants = [v.strip() for v in a.variants.split(",") if v.strip()]
     bad = [v for v in a.variants if v not in VARIANTS]
     if bad or not a.variants:
@@ -845,6 +1200,17 @@ def parse_args(argv):
     if a.pairs < 5 and not a.quick:
         log(f"note: {a.pairs} pairs; the report's min/median/max are meant to cover at least 5")
     return a
+
+
+def parse_workers(text):
+    """A comma list of DataLoader num_workers (each >= 0, at least one), or ValueError."""
+    try:
+        workers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError("comma list of integers") from None
+    if not workers or min(workers) < 0:
+        raise ValueError("at least one count, each >= 0")
+    return workers
 
 
 def check_harness(a):
@@ -870,6 +1236,7 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     log(f"{a.pairs} pairs × {', '.join(a.variants)}; {a.train_limit} training images; threads {a.threads}; "
         f"reference workers {a.workers}; load {load_before:.2f}")
+    log(f"precisions {', '.join(a.precisions)}: {a.precision_note}")
     busy_before, t_before = busy_seconds(), time.perf_counter()
     time.sleep(2.0)
     others_now = (busy_seconds() - busy_before) / (time.perf_counter() - t_before)
@@ -928,7 +1295,7 @@ def publish(runs, a):
     rel = os.path.relpath(path, ROOT)
     log(f"wrote {path if rel.startswith('..') else rel}")
     if a.readme and not a.quick and not a.reference_only and not getattr(a, "rss_only", False):
-        if splice_readme(a.readme, readme_block(runs, a.out)):
+        if splice_readme(a.readme, readme_block(runs, a.out, a.readme)):
             log(f"updated the performance summary in {a.readme}")
         else:
             log(f"{a.readme} has no {README_BEGIN} ... {README_END} markers; summary not written")
