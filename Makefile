@@ -50,19 +50,21 @@ study-cpu: build
 	$(HARNESS) replicate $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL)
 	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_CPU_SETS) --out results
 
-# The same nine tables at the bf16 point (configs/study-cpu-bf16.args; about 6 hours of 2
+# The same nine tables at the bf16 point (configs/study-cpu-bf16.args; about 7 hours of 2
 # cores with native bf16), as one plan, run from a copy of the binary so a rebuild cannot
-# replace it mid-run; records copied into results/ as the run ends (rerun to resume).
+# replace it mid-run. Its records live in their own store, results-cpu-bf16/ (one store per
+# protocol, as results-h200/ per GPU): in results/ they would be "other settings" of the fp32
+# tables' variants and change those reports with every trial. Rerun to resume.
 STUDY_BF16_SETS := $(shell grep -v '^\#' configs/study-cpu-bf16.args)
 
 study-cpu-bf16: build
-	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results --out runs
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results-cpu-bf16 --out runs
 	cp $(HARNESS) runs/harness-study
 	runs/harness-study replicate $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --device cpu --jobs auto --max-trial-time $(STUDY_MAX_TRIAL) --reports runs/reports-bf16 --readme /dev/null
-	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --out results
+	$(HARNESS) export records $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --out results-cpu-bf16
 
 study-report-bf16: build
-	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results --reports reports/cpu-bf16 --readme /dev/null
+	$(HARNESS) report $(STUDY_CONFIGS) $(STUDY_BF16_SETS) --runs results-cpu-bf16 --reports reports/cpu-bf16 --readme /dev/null
 
 # Copies the study's finished records from runs/ into results/ (no checkpoints, no plots).
 study-records: build
