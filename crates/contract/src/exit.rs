@@ -1,5 +1,5 @@
 //! The exit codes of the `harness` process, the one place they are defined (documented in
-//! docs/usage.md). Which outcome gives which is decided by `experiment::replicate::Outcome::
+//! docs/store.md). Which outcome gives which is decided by `experiment::replicate::Outcome::
 //! exit_code` and `experiment::worker_process::WorkerEnd::exit_code`; the binary only returns
 //! them, and the Slurm executor (`cluster::slurm::task_failed`) reads a worker's code back.
 

@@ -444,14 +444,25 @@ pub fn describe(c: &Comparison) -> String {
             progress::format::short_id(&s.git_commit)
         ));
     }
-    if c.recorded.device_name != c.reproduced.device_name {
+    let (recorded, here) = (&c.recorded.device_name, &c.reproduced.device_name);
+    if is_cpu_name_of_old_record(recorded, here) {
+        out.push_str("  the record names its CPU without family and model (records before commit ea76517 of 2026-12-06), so another CPU generation sold under the same name (a cloud VM's \"AMD EPYC\") cannot be told from this one: oneDNN picks other kernels there, so the last digits differ; compare on the recording machine for a bit-for-bit check\n");
+    } else if recorded != here {
         out.push_str("  the machines differ: oneDNN and MKL pick other kernels on another CPU, so the last digits differ there; compare on the recording machine for a bit-for-bit check\n");
     } else if c.recorded.threads != c.reproduced.threads {
         out.push_str("  the thread counts differ: some kernels sum in another order with other thread counts; rerun with --threads set to the recorded count\n");
-    } else if !c.recorded.device_name.contains("family ") && c.recorded.device.starts_with("cpu") {
-        out.push_str("  the record names its CPU without family and model (records before 2026-12-06), so another CPU generation sold under the same name (a cloud VM's \"AMD EPYC\") cannot be told from this one: oneDNN picks other kernels there, so the last digits differ; compare on the recording machine for a bit-for-bit check\n");
     }
     out
+}
+
+/// Whether `recorded` is a CPU name of a record older than the family and model (plain
+/// "AMD EPYC") that `here` names with them (`AMD EPYC (family 25, model 17)`): the same CPU
+/// or another generation, which the record cannot tell.
+fn is_cpu_name_of_old_record(recorded: &str, here: &str) -> bool {
+    !recorded.contains("(family ")
+        && here
+            .split_once(" (family ")
+            .is_some_and(|(name, _)| name == recorded)
 }
 
 #[cfg(test)]
@@ -515,6 +526,30 @@ mod tests {
         let text = describe(&c);
         assert!(text.contains("differs from epoch 2"), "{text}");
         assert!(text.contains("test_loss"), "{text}");
+    }
+
+    /// A record older than the CPU's family and model, reproduced on a CPU of the same name:
+    /// the account says the two cannot be told apart (not that the machines differ); a
+    /// record naming another CPU says the machines differ.
+    #[test]
+    fn an_old_record_on_a_cpu_of_the_same_name_says_it_cannot_tell_them_apart() {
+        let r = record();
+        let mut old = r.clone();
+        old.provenance.device_name = "AMD EPYC".into();
+        old.epochs[0].test_loss += 0.01;
+        let mut here = r.clone();
+        here.provenance.device_name = "AMD EPYC (family 25, model 17)".into();
+        let text = describe(&compare(&old, &here));
+        assert!(text.contains("cannot be told from this one"), "{text}");
+        assert!(!text.contains("the machines differ"), "{text}");
+        let mut other = here.clone();
+        other.provenance.device_name = "Intel(R) Xeon(R) (family 6, model 143)".into();
+        let text = describe(&compare(&old, &other));
+        assert!(text.contains("the machines differ"), "{text}");
+        assert!(!is_cpu_name_of_old_record(
+            "AMD EPYC (family 26, model 2)",
+            "AMD EPYC (family 25, model 17)"
+        ));
     }
 
     #[test]

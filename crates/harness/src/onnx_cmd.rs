@@ -18,10 +18,11 @@ pub fn run(args: OnnxArgs) -> anyhow::Result<ExitCode> {
         CheckpointArg::Last => Weights::Last,
         CheckpointArg::Best => Weights::Best,
     };
-    let checkpoints = args
-        .checkpoints
-        .clone()
-        .unwrap_or_else(|| store.trial_dir(&record.id).join("ckpt"));
+    let checkpoints = args.checkpoints.clone().unwrap_or_else(|| {
+        store
+            .trial_dir(&record.id)
+            .join(contract::layout::CHECKPOINTS)
+    });
     // The record's thread count, so the check sums as the trial did.
     common::set_threads(Some(record.provenance.threads.max(1)), 1)?;
     let dataset = common::dataset(&RunOpts {

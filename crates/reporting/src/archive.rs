@@ -9,16 +9,17 @@
 //! rename (a half-copied trial never shows), and a trial the target holds with the same
 //! record already is left alone.
 //!
-//! One folder per experiment holds one copy of each side file, so records of another
-//! protocol (other `--set`s, e.g. the bf16 study beside the fp32 one in `results/`) must not
-//! replace the target's: a side file is written where the target has none; an
-//! `estimate.json` replaces the target's only when both record the same settings and seeds
-//! (the same protocol run again); any other differing side file is kept and said in a
-//! warning, so the target's reports stay what they were.
+//! One folder per experiment holds one copy of each side file, so those of a run of another
+//! protocol (other `--set`s or seeds) must not replace the target's: the folder's
+//! `estimate.json`, which records the run's settings and seeds, decides for all of them.
+//! The source's side files are written where the target has no estimate, an unreadable one
+//! (said), or one of the same settings and seeds; otherwise the target's differing side files
+//! are kept and said in a warning, so its reports stay what they were.
 
 use contract::layout::{CONFIG, EVENTS, LOG, METRICS, SUMMARY, TRIAL_START};
 use spec::config::Experiment;
 use std::path::{Path, PathBuf};
+use store::side_file::SideFile;
 use store::{Store, StoreError, write_atomic};
 
 /// The files of a trial folder that a record needs (no checkpoints, no plots).
@@ -56,15 +57,22 @@ fn side_files(experiment_dir: &Path) -> [PathBuf; 3] {
     ]
 }
 
-/// Whether the target's differing side file `dst` may be replaced: only an `estimate.json`
-/// whose settings and seeds equal the source's (the same protocol run again).
-fn same_protocol(src_dir: &Path, dst_dir: &Path, dst: &Path) -> bool {
-    if dst != spec::cost::kept_path(dst_dir) {
-        return false;
-    }
-    match (spec::cost::kept(src_dir), spec::cost::kept(dst_dir)) {
-        (Some(a), Some(b)) => a.sets == b.sets && a.seeds == b.seeds,
-        _ => false,
+/// Whether the target folder's side files may be replaced by the source's, decided once per
+/// experiment folder from `estimate.json`, which records the run's settings and seeds: yes
+/// when the target has none, or an unreadable one (said in `warnings`), or one of the same
+/// settings and seeds as the source's (the same protocol run again); no otherwise.
+fn may_replace(src_dir: &Path, dst_dir: &Path, warnings: &mut Vec<String>) -> bool {
+    match spec::cost::kept_file(dst_dir) {
+        SideFile::Absent => true,
+        SideFile::Bad { path, problem } => {
+            warnings.push(format!(
+                "{}: {problem}; replaced with the source's side files",
+                path.display()
+            ));
+            true
+        }
+        SideFile::Good(held) => spec::cost::kept(src_dir)
+            .is_some_and(|ours| ours.sets == held.sets && ours.seeds == held.seeds),
     }
 }
 
@@ -122,25 +130,28 @@ pub fn export(
             from.experiment_dir(&experiment.name),
             to.experiment_dir(&experiment.name),
         );
+        let replace = may_replace(&src_dir, &dst_dir, &mut done.warnings);
+        let mut kept = Vec::new();
         for (src, dst) in side_files(&src_dir).iter().zip(side_files(&dst_dir)) {
             let Ok(bytes) = std::fs::read(src) else {
                 continue;
             };
             match std::fs::read(&dst).ok() {
                 Some(held) if held == bytes => {}
-                Some(_) if !same_protocol(&src_dir, &dst_dir, &dst) => {
-                    done.warnings.push(format!(
-                        "{}: kept (it records another run of `{}` than {} does: other settings or seeds; one copy per experiment folder)",
-                        dst.display(),
-                        experiment.name,
-                        src.display()
-                    ));
-                }
+                Some(_) if !replace => kept.push(dst.display().to_string()),
                 _ => {
                     write_atomic(&dst, &bytes)?;
                     done.side_files.push(dst);
                 }
             }
+        }
+        if !kept.is_empty() {
+            done.warnings.push(format!(
+                "{}: kept (they record another run of `{}` than {} does: other settings or seeds; one copy per experiment folder)",
+                kept.join(", "),
+                experiment.name,
+                src_dir.display()
+            ));
         }
     }
     Ok(done)

@@ -1,4 +1,4 @@
-//! The sample size of an experiment (`harness plan`): its records selected as the report
+//! The sample size of an experiment (`harness seeds`): its records selected as the report
 //! selects them, the seeds per variant computed by [`statistics::sample_size`], and the
 //! result in words.
 

@@ -48,22 +48,42 @@ fn side_files_of_another_protocol_are_kept_and_said_those_of_the_same_are_replac
     assert!(done.side_files.is_empty(), "{:?}", done.side_files);
     assert_eq!(held(ESTIMATE), estimate_before);
     assert_eq!(held(LATENCY), latency_before);
+    assert_eq!(done.warnings.len(), 1, "{:?}", done.warnings);
     for name in [ESTIMATE, LATENCY] {
         assert!(
-            done.warnings
-                .iter()
-                .any(|w| w.contains(name) && w.contains("kept") && w.contains("another run")),
+            done.warnings[0].contains(name)
+                && done.warnings[0].contains("kept")
+                && done.warnings[0].contains("another run"),
             "{name}: {:?}",
             done.warnings
         );
     }
 
-    // The same protocol run again: its estimate replaces the target's.
+    // The same protocol run again: its estimate and latency replace the target's.
     keep(&src, &kept(&["epochs=9"], 120.0)).unwrap();
     let again = export(&from, std::slice::from_ref(&experiment), &to).unwrap();
     assert_eq!(again.unchanged, 1);
-    assert_eq!(again.side_files, vec![dst.join(ESTIMATE)]);
+    assert_eq!(
+        again.side_files,
+        vec![dst.join(ESTIMATE), dst.join(LATENCY)]
+    );
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
     assert_eq!(spec::cost::kept(&dst).unwrap().estimated_s, 120.0);
+    assert_eq!(held(LATENCY), "{\"source\": true}");
+
+    // An unreadable estimate in the target is replaced, and said.
+    std::fs::write(dst.join(ESTIMATE), "{ not json").unwrap();
+    std::fs::write(dst.join(LATENCY), "{\"target\": true}").unwrap();
+    let repaired = export(&from, std::slice::from_ref(&experiment), &to).unwrap();
+    assert_eq!(repaired.side_files.len(), 2, "{:?}", repaired.side_files);
+    assert!(
+        repaired
+            .warnings
+            .iter()
+            .any(|w| w.contains(ESTIMATE) && w.contains("replaced")),
+        "{:?}",
+        repaired.warnings
+    );
 
     // A target with no side files gets the source's.
     let empty = Store::new(dir.path().join("fresh"));

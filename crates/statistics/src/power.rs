@@ -2,7 +2,7 @@
 //! minimum detectable effect at a given number of seeds ([`mde`], pooled, for planning),
 //! that of the Welch test a report's verdict uses ([`welch_mde`]), and the
 //! seeds needed to detect a given difference ([`seeds_needed`]). The sample-size
-//! plan of an experiment (`harness plan`) applies them in the `experiment` crate.
+//! sample size of an experiment (`harness seeds`, [`crate::sample_size`]) applies them.
 //!
 //! The test is the two-sided pooled-variance t-test with `n_a + n_b - 2`
 //! degrees of freedom. With a true difference `Δ` and a common standard

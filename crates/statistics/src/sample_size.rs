@@ -5,7 +5,7 @@
 
 use crate::power::{mde, normal_approx_n, pooled_sd, power, seeds_needed};
 
-/// The standard deviation (accuracy points) `harness plan` assumes when the
+/// The standard deviation (accuracy points) `harness seeds` assumes when the
 /// store has no variant with two finished trials: seed-to-seed spread of a
 /// small CNN's final Fashion-MNIST test accuracy is typically 0.1-0.3
 /// points; the larger value gives the safer (larger) plan.

@@ -235,7 +235,7 @@ impl Store {
         self.layout().experiment_dir(experiment)
     }
 
-    /// `runs/trials`: the store of trials every experiment shares.
+    /// `runs/trials`: the folder of the trials every experiment shares.
     pub fn trials_dir(&self) -> PathBuf {
         self.layout().trials_dir()
     }

@@ -137,7 +137,7 @@ impl Store {
         };
         let result = if occupied && !work {
             let note = format!(
-                "a copy of {}, which the store holds already (set aside when the store was moved into the store)",
+                "a copy of {}, which the store holds already (set aside when an older store's runs/<experiment>/ folders were moved into the shared trials folder)",
                 to.display()
             );
             self.quarantine(from, &note).map(|moved| {

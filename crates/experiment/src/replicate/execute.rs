@@ -19,7 +19,7 @@ use spec::TrialSpec;
 use spec::cost::{Estimate, Skipped};
 use spec::plan::{PlannedTrial, Union, counts, plan, union};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use store::TrialState;
 
@@ -350,11 +350,13 @@ impl Run<'_> {
         reporter: &mut dyn Reporter,
     ) -> Result<Tally, ReplicateError> {
         let request = self.request;
-        let paths: HashMap<&str, &Path> = self
+        // Every path a worker gets is made absolute once, before any worker starts.
+        let paths: HashMap<&str, PathBuf> = self
             .experiments
             .iter()
-            .map(|p| (p.experiment.name.as_str(), p.path.as_path()))
-            .collect();
+            .map(|p| Ok((p.experiment.name.as_str(), super::absolute(&p.path)?)))
+            .collect::<Result<_, ReplicateError>>()?;
+        let base = request.worker(None, Some(threads), None)?;
         let scheduler = Scheduler::new().with_estimates(
             estimate
                 .map(|e| e.per_trial.clone().into_iter().collect())
@@ -364,17 +366,15 @@ impl Run<'_> {
             .running(scheduler.control())
             .map_err(ReplicateError::Signals)?;
         let worker = |spec: &TrialSpec| {
-            let trial = WorkerTrial {
-                config: paths[spec.experiment.as_str()].to_path_buf(),
+            let mut invocation = base.clone();
+            invocation.trial = Some(WorkerTrial {
+                config: paths[spec.experiment.as_str()].clone(),
                 experiment: spec.experiment.clone(),
                 variant: spec.variant.name.clone(),
                 seed: spec.seed,
                 id: spec.id.clone(),
-            };
-            request
-                .worker(Some(trial), Some(threads), None)
-                .map(|w| w.command())
-                .map_err(std::io::Error::other)
+            });
+            Ok(invocation.command())
         };
         let tally = scheduler.run(
             &request.store,

@@ -214,7 +214,7 @@ pub enum Outcome {
     Incomplete {
         /// Trials that failed.
         failed: usize,
-        /// LoadedExperiment trials not recorded.
+        /// Planned trials not recorded.
         missing: usize,
         /// Whether a stop was asked for (the dashboard's stop key, a first Ctrl-C).
         stop_requested: bool,
@@ -229,13 +229,14 @@ pub enum Outcome {
     Signalled {
         /// The signal's name.
         signal: String,
-        /// LoadedExperiment trials not recorded.
+        /// Planned trials not recorded.
         missing: usize,
     },
 }
 
 impl Outcome {
-    /// Whether every planned trial is recorded (or nothing was to be run).
+    /// Whether the run did what was asked: every planned trial recorded, nothing to run (a
+    /// dry run), or the array handed to Slurm.
     pub fn is_success(&self) -> bool {
         matches!(
             self,
@@ -243,7 +244,7 @@ impl Outcome {
         )
     }
 
-    /// The process's exit code: 0 when every planned trial is recorded, 4 when a signal or
+    /// The process's exit code: 0 when every planned trial is recorded (or a dry run, or an array handed to Slurm), 4 when a signal or
     /// a stop request ended the run early (rerun to resume), 1 when trials failed.
     pub fn exit_code(&self) -> u8 {
         match self {

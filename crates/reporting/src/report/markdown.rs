@@ -234,7 +234,7 @@ pub fn render(experiment: &Experiment, records: &[TrialRecord], extras: &Extras)
          P(> {base}) is the probability that a random seed of the variant beats a random seed of the baseline \
          (Mann-Whitney U / (n₁·n₂), ties count ½; 0.5 = no tendency), with the exact two-sided Mann-Whitney p. {PROB_NOTE}. \
          MDE is the smallest difference (accuracy points) the verdict's own test could detect at this row's n: Welch's two-sided t-test at α = {MDE_ALPHA}/m for the m comparisons of the family (Holm's worst case), \
-         with this row's Welch standard error and degrees of freedom (from the observed sds), power {MDE_POWER}, noncentral t; so no row shows |Δ| ≥ MDE beside \"no detectable difference\" (`harness plan` plans with the pooled t, as the sds are not yet known). \
+         with this row's Welch standard error and degrees of freedom (from the observed sds), power {MDE_POWER}, noncentral t; so no row shows |Δ| ≥ MDE beside \"no detectable difference\" (`harness seeds` computes with the pooled t, as the sds are not yet known). \
          Training loss is the sum of the mean batch losses over the last epoch (the study's column). \
          Latency is the forward time of one image and of one evaluation batch (eval mode, no grad): \
          measured after training with nothing else of the plan running, once per network, as the median of {} rounds \

@@ -151,7 +151,7 @@ pub const PROB_NOTE: &str = "No interval is printed for P(>): the percentile boo
 
 /// Family-wise significance level of the minimum detectable effect: each comparison is
 /// judged at `MDE_ALPHA / m` for a family of `m` comparisons with the baseline (Holm's
-/// first step, the bound the strongest comparison must pass; `harness plan` uses the same).
+/// first step, the bound the strongest comparison must pass; `harness seeds` uses the same).
 pub const MDE_ALPHA: f64 = 0.05;
 /// Power of the minimum detectable effect.
 pub const MDE_POWER: f64 = 0.8;
