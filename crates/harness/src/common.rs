@@ -46,12 +46,8 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
 /// store first (what moved, and what could not, is said on stderr).
 pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
     let store = store::Store::new(runs);
-    let migration = store.migrate().with_context(|| {
-        format!(
-            "moving older trials of {} into its shared trials folder",
-            runs.display()
-        )
-    })?;
+    let what = || format!("moving older trials of {} into its trials/", runs.display());
+    let migration = store.migrate().with_context(what)?;
     for line in migration.lines(runs, &store.trials_dir()) {
         eprintln!("{line}");
     }
