@@ -2,8 +2,9 @@
 //!
 //! The main path: `spec` (experiment file + `--set` overrides → the plan of variants ×
 //! seeds, each with a `store::id`) → [`replicate`] (the workflow: estimate, split, run,
-//! report) → [`executor`] or `cluster::slurm` (one `harness worker` per trial, its command
-//! line `cluster::worker`, its process side [`worker_process`]) →
+//! report) → [`executor`] on this machine, or `cluster::slurm` through the Slurm executor of
+//! [`replicate`] (one `harness worker` per trial, its command line `cluster::worker`, its
+//! process side [`worker_process`]) →
 //! [`trial_run`] (the trainer, writing a trial folder) → `store` (one folder per trial,
 //! published atomically) → `statistics` and `reporting`.
 //!

@@ -1,7 +1,9 @@
 //! `harness`: trains, replicates with seeds, reports and watches Fashion-MNIST
-//! experiments. A thin layer over the library crates: argument parsing, terminal output
-//! and process management live here; everything else is in `data`, `models`,
-//! `augmentation`, `trainer`, `experiment` and `dashboard`.
+//! experiments. A thin layer over the library crates: clap's definitions (`cli`) and one
+//! `*_cmd` module per command that parses, calls one library workflow
+//! (`experiment::replicate::run` for local and Slurm runs, `reporting`, `parity`,
+//! `dashboard`, ...) and prints. The terminal's own side (bars, signals, the one-line
+//! error) is the `terminal` crate.
 
 mod bench_cmd;
 mod cli;

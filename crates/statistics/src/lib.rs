@@ -9,9 +9,13 @@
 //! With several variants compared against one baseline, [`holm`] adjusts the
 //! p-values for the number of comparisons; [`prob_improvement`] gives the
 //! probability that a random seed of one variant beats a random seed of the
-//! other (with a seeded bootstrap interval, [`bootstrap_prob_ci`]); and
-//! [`sd_ci`] gives a chi-square interval for a standard deviation. Power, the
-//! minimum detectable effect and sample sizes are in [`crate::power`].
+//! other, with its exact two-sided Mann-Whitney p ([`mann_whitney_exact_p`]; a
+//! seeded bootstrap interval, [`bootstrap_prob_ci`], is kept for comparison but no
+//! report prints it: its coverage fails at a few seeds); [`sd_ci`] gives a
+//! chi-square interval for a standard deviation; [`band`] the per-epoch mean ± sd
+//! of several runs. Power, the minimum detectable effect and the Welch MDE are in
+//! [`crate::power`], the seeds an experiment needs in [`crate::sample_size`],
+//! Stein's two-stage rule in [`crate::stein`].
 //!
 //! All functions take finite values only. A NaN or infinite input is a bug in
 //! the caller (a diverged run should be recorded as such, not averaged), so
