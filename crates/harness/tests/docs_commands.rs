@@ -94,20 +94,6 @@ fn shown() -> Vec<Shown> {
     out
 }
 
-/// Copies a folder tree (the committed store).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The command line as run here, by the rules of the module's comment.
 fn as_run(shown: &Shown, trained: Option<&str>) -> String {
     let text = shown.text.clone();
@@ -155,8 +141,8 @@ fn every_harness_command_the_docs_show_runs() {
         all.len()
     );
     let ws = Workspace::new();
-    copy_tree(&repo().join("results"), &ws.join("runs"));
-    copy_tree(&repo().join("results"), &ws.join("results"));
+    util::copy_tree(&repo().join("results"), &ws.join("runs"));
+    util::copy_tree(&repo().join("results"), &ws.join("results"));
     // A calibration cache of its own, with the torch venv (parity's Python) linked in.
     let cache = tempfile::tempdir().unwrap();
     let venv = std::env::var_os("XDG_CACHE_HOME")

@@ -312,7 +312,7 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
 #[test]
 fn the_committed_study_opens_as_run_in_the_dashboard() {
     let ws = Workspace::new();
-    copy_tree(
+    util::copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results"),
         &ws.join("results"),
     );
@@ -606,18 +606,4 @@ fn the_dashboard_exits_when_its_terminal_goes_away_or_on_sigterm() {
         plan_done(s) == Some((4, 4)) && has_statistics(s, "base") && has_statistics(s, "flip")
     });
     tmux.keys("tui", "q");
-}
-
-/// Copies a folder tree (the committed store).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
