@@ -17,3 +17,8 @@ pub mod sample_size;
 pub mod seeding;
 pub mod selection;
 pub mod tensorboard_export;
+
+/// `1 thread`, `2 threads`: a thread count as the reports print it.
+pub(crate) fn threads(n: i32) -> String {
+    format!("{n} thread{}", if n == 1 { "" } else { "s" })
+}

@@ -84,11 +84,11 @@ pub fn write_all(
                 )
             };
             Some(format!(
-                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} threads on {}), took {} ({})",
+                "Wall time of the last run{whole}: estimated {} before it started ({} trial(s), {} job(s) x {} on {}), took {} ({})",
                 progress::format::human(std::time::Duration::from_secs_f64(k.estimated_s)),
                 k.trials,
                 k.jobs,
-                k.threads,
+                crate::threads(k.threads),
                 k.device,
                 progress::format::human(std::time::Duration::from_secs_f64(actual)),
                 spec::cost::estimate_error(k.estimated_s, actual)

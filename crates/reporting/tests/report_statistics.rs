@@ -162,6 +162,11 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
         "{full}"
     );
     assert!(full.contains("corrected for 3 comparisons"), "{full}");
+    // The P(>) cell names its exact p once: `1.00 (p=0.029)`, never `(p=p=0.029)`.
+    assert!(full.contains("| 1.00 (p=0.029) |"), "{full}");
+    assert!(!full.contains("p=p="), "{full}");
+    // One thread is "1 thread".
+    assert!(full.contains("- Device: cpu (test, 1 thread)\n"), "{full}");
     assert!(full.contains("higher (Holm p"), "{full}");
     assert!(full.contains("could detect ≥ "), "{full}");
     assert!(full.contains("## Spread across seeds"), "{full}");

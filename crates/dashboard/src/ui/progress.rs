@@ -131,12 +131,13 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
     let live = app.focused_live().map(|l| &l.progress);
     let device = live
         .and_then(|p| p.start.as_ref())
-        .map(|s| format!(" · {}, {} threads", s.device, s.threads))
+        .map(|s| format!(" · {}, {}", s.device, threads(s.threads)))
         .or_else(|| {
             record.map(|r| {
                 format!(
-                    " · {}, {} threads",
-                    r.provenance.device, r.provenance.threads
+                    " · {}, {}",
+                    r.provenance.device,
+                    threads(r.provenance.threads)
                 )
             })
         })
@@ -246,4 +247,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     Paragraph::new(lines).block(block).render(area, buf);
+}
+
+/// `1 thread`, `2 threads`.
+fn threads(n: i32) -> String {
+    format!("{n} thread{}", if n == 1 { "" } else { "s" })
 }

@@ -66,8 +66,10 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         out,
         "- Device: {}",
         join_set(all.iter().map(|r| format!(
-            "{} ({}, {} threads)",
-            r.provenance.device, r.provenance.device_name, r.provenance.threads
+            "{} ({}, {})",
+            r.provenance.device,
+            r.provenance.device_name,
+            crate::threads(r.provenance.threads)
         )))
     );
     let _ = writeln!(

@@ -154,7 +154,7 @@ pub(crate) fn prob_cell(p: &Option<ProbImprovement>, with_ci: bool) -> String {
     match p {
         None => "—".into(),
         Some(p) => match p.exact_p {
-            Some(exact) if with_ci => format!("{:.2} (p={})", p.p, stats::format_p(exact)),
+            Some(exact) if with_ci => format!("{:.2} ({})", p.p, stats::format_p(exact)),
             _ => format!("{:.2}", p.p),
         },
     }
