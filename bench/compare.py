@@ -796,8 +796,12 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
           + (f" (highest at the start of a pair: {load_max:.2f})" if load_max is not None else "")
           + (f"  ⚠ above {LOAD_PER_CORE_LIMIT} per core ({limit:.1f}): other work was running, figures are noisy"
              if max(loads) > limit else ""))
-    w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
-      f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
+    if getattr(a, "rss_only", False):
+        w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
+          "peak RSS only: no epoch is timed (the trial's subset is in section 3)")
+    else:
+        w(f"- {a.pairs} alternating pairs (even pairs ours first, odd pairs reference first); "
+          f"train subset {a.train_limit:,} images, batch 256; {a.repeats} timed epoch(s) per run after 1 warm-up")
     if getattr(a, "precision_note", None):
         w(f"- precisions: {', '.join(getattr(a, 'precisions', ['fp32']))}; {a.precision_note}")
     for note in getattr(a, "notes", []):
@@ -896,6 +900,8 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
         w(f"the start of every pair ({stat} of 15 calls). Training GFLOP/s: our full-epoch images/s × 3 × the network's")
         w("forward FLOPs per image (`models::forward_flops`: multiply-adds of the convolutions and the classifier, ×2;")
         w("the backward pass counted as two more forward passes). Min / median / max over the pairs.")
+        w("The peak is MKL's sgemm, which on AMD CPUs does not take its fastest paths, so oneDNN's convolutions can")
+        w("beat it and the share can pass 100 %.")
         w("")
         w("| variant | forward MFLOP/image | ours images/s | training GFLOP/s | peak GFLOP/s | share of peak |")
         w("|---|---|---|---|---|---|")
@@ -944,8 +950,9 @@ def render(bench, args, info, started, finished, load_before, load_after, load_m
     w("`bench/reference/train_reference.py`: PIL images through `transforms.Compose`, `DataLoader(shuffle=True,")
     w("pin_memory=False)`, Adam lr 0.01, CrossEntropyLoss, StepLR(10, 0.1); `_aug` variants use")
     w("RandomHorizontalFlip(0.5), RandomAffine(translate=(0.1, 0.1)), RandomErasing(0.5, value=0) before Normalize.")
-    w("Parameter counts of the reference models: "
-      + ", ".join(f"{arch} {n:,}" for arch, n in bench.params.items() if n) + ".")
+    counts = ", ".join(f"{arch} {n:,}" for arch, n in bench.params.items() if n)
+    if counts:
+        w(f"Parameter counts of the reference models: {counts}.")
     w("")
     return "\n".join(out)
 

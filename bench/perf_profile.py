@@ -3,7 +3,7 @@
 on each (one warm-up and one timed epoch of the same subset), then the share of samples per
 group of code, the page faults (`perf stat`) and the timed epoch.
 
-Three runs of the same conv4 trial, one after the other:
+Three runs of the same trial (--variant, conv4 by default), one after the other:
   ours                 target/release/harness bench-epoch --mode full
   ours, pages returned the same with MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0, i.e. jemalloc
                        hands freed pages back to the kernel at once, as glibc malloc does for
@@ -36,6 +36,10 @@ GROUPS = [
     ("C library (malloc, memcpy)", re.compile(r"libc\.so|libm\.so|ld-linux")),
     ("our binary (harness, jemalloc)", re.compile(r"harness")),
 ]
+
+# The largest activations at batch 256 in fp32 (256 x C x H x W x 4 bytes; shapes in
+# docs/models.md): conv2 [32, 28, 28] and [64, 14, 14], conv4 [32, 28, 28] and [64, 28, 28].
+ACTIVATION_MB = {"conv2": "13-26", "conv4": "25-51"}
 
 
 def run(cmd, env=None):
@@ -101,6 +105,16 @@ def main(argv=None):
             profile("reference (num_workers=0)", ref, {}, tmp),
         ]
     names = [name for name, _ in GROUPS] + ["other"]
+    ours_faults, ref_faults = runs[0]["faults"], runs[2]["faults"]
+    if ours_faults and ref_faults and ref_faults >= 2 * ours_faults:
+        faults = (f"takes about 1/{round(ref_faults / ours_faults)} of the reference's page faults "
+                  f"({ours_faults:,} against {ref_faults:,})")
+    elif ours_faults is not None and ref_faults is not None:
+        faults = f"takes {ours_faults:,} page faults against the reference's {ref_faults:,}"
+    else:
+        faults = "keeps its page faults down"
+    activation = (f"; a {arch} activation at batch 256 is {ACTIVATION_MB[arch]} MB"
+                  if arch in ACTIVATION_MB else "")
     out = [
         "# Profile: where a training epoch's CPU time goes",
         "",
@@ -124,8 +138,8 @@ def main(argv=None):
         "mostly page faults: a buffer freed after one batch and allocated again for the next costs fresh,",
         "zeroed pages whenever the allocator hands it back to the system in between. The middle column does",
         "that for every freed block, so it is the worst case; glibc malloc, under the reference, does it for",
-        "blocks above its mmap threshold (at most 32 MiB; a conv4 activation at batch 256 is 25-51 MB). Ours",
-        "keeps freed pages (jemalloc, decay off) and takes a hundredth of the reference's page faults.",
+        f"blocks above its mmap threshold (at most 32 MiB{activation}). Ours",
+        f"keeps freed pages (jemalloc, decay off) and {faults}.",
         "",
     ]
     path = os.path.join(ROOT, a.out)

@@ -37,6 +37,9 @@ pub struct TaskArgs {
     pub reports: PathBuf,
     /// `--set` overrides, passed on as they were given.
     pub sets: Vec<String>,
+    /// `replicate`'s `--max-trial-time` (`1800s`): the limit of the store's last run where it
+    /// left variants out, so that a replicate started here leaves out the same ones.
+    pub max_trial_time: Option<String>,
 }
 
 /// Starts tasks as child processes.

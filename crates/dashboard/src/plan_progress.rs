@@ -14,8 +14,11 @@ use store::TrialStatus;
 pub struct PlanProgress {
     /// Trials with a result (finished or diverged).
     pub recorded: usize,
-    /// Trials in the grid.
+    /// Trials in the plan: the grid's, less those left out as too slow for the machine.
     pub total: usize,
+    /// Unstarted trials of variants left out as too slow (see
+    /// [`ExperimentState::left_out`]).
+    pub left_out: usize,
     /// Trials running now.
     pub running: usize,
     /// Trials still to run (pending or left over).
@@ -81,6 +84,8 @@ pub fn plan_progress<'p>(
             TrialStatus::Done | TrialStatus::Diverged => {
                 spent_s += e.record(&cell.id).map_or(0.0, |r| r.wall_time_s);
             }
+            // Left out as too slow for the machine: not part of what is left to run.
+            TrialStatus::Pending if e.is_left_out(cell) => {}
             TrialStatus::Pending | TrialStatus::Queued | TrialStatus::Failed => {
                 let epochs = e.experiment.variants[cell.variant].trial.epochs;
                 let own = pace_of(&e.pooled_records(cell.variant)).map(|p| p.trial_s(epochs));
@@ -104,7 +109,8 @@ pub fn plan_progress<'p>(
     let counts = e.counts;
     PlanProgress {
         recorded: counts.recorded(),
-        total: counts.total(),
+        total: counts.total() - counts.left_out,
+        left_out: counts.left_out,
         running: counts.running,
         to_run: counts.pending + counts.failed,
         spent_s,

@@ -48,6 +48,9 @@ pub struct Counts {
     pub running: usize,
     /// Still to run.
     pub pending: usize,
+    /// Not started, of variants the store's last run left out as too slow for its machine
+    /// (see [`ExperimentState::left_out`]): not counted as still to run.
+    pub left_out: usize,
     /// Left incomplete by a failed or killed run.
     pub failed: usize,
     /// Diverged.
@@ -55,11 +58,12 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counts of `cells`.
-    pub fn of(cells: &[Cell]) -> Self {
+    /// Counts of `cells`; `left_out` says which unstarted ones were left out.
+    pub fn of(cells: &[Cell], left_out: impl Fn(&Cell) -> bool) -> Self {
         let mut c = Counts::default();
         for cell in cells {
             match cell.state {
+                TrialStatus::Pending if left_out(cell) => c.left_out += 1,
                 TrialStatus::Pending | TrialStatus::Queued => c.pending += 1,
                 TrialStatus::Running => c.running += 1,
                 TrialStatus::Done => c.done += 1,
@@ -72,7 +76,7 @@ impl Counts {
 
     /// All trials of the grid.
     pub fn total(&self) -> usize {
-        self.done + self.running + self.pending + self.failed + self.diverged
+        self.done + self.running + self.pending + self.left_out + self.failed + self.diverged
     }
 
     /// Trials with a result (finished or diverged).
@@ -104,6 +108,11 @@ pub struct ExperimentState {
     /// `spec::cost::cached_trial_seconds`); `None` where there is none.
     pub calibrated_s: Vec<Option<f64>>,
     calibrated_at: Option<std::time::Instant>,
+    /// The variants the store's last run of this protocol left out because one trial was
+    /// estimated over its `--max-trial-time` (`estimate.json`'s `skipped`, as the report
+    /// reads it): their unstarted trials show as "not run on this machine", the report's
+    /// words, and a replicate started from the dashboard passes the same limit.
+    pub left_out: Vec<spec::cost::Skipped>,
     dataset_digest: String,
     by_id: HashMap<String, usize>,
     planned: HashMap<String, (usize, u64)>,
@@ -138,6 +147,7 @@ impl ExperimentState {
             pooled,
             calibrated_s: Vec::new(),
             calibrated_at: None,
+            left_out: Vec::new(),
             dataset_digest: dataset_digest.to_string(),
             by_id: HashMap::new(),
             planned: HashMap::new(),
@@ -150,6 +160,46 @@ impl ExperimentState {
         };
         state.rebuild_cells();
         state
+    }
+
+    /// Marks the variants `skipped` names as left out (see [`ExperimentState::left_out`]).
+    pub fn set_left_out(&mut self, skipped: Vec<spec::cost::Skipped>) {
+        self.left_out = skipped;
+        self.apply_left_out();
+        self.rebuild_cells();
+    }
+
+    /// Why variant `variant`'s unstarted trials are not run here, in the report's words.
+    pub fn not_run(&self, variant: usize) -> Option<String> {
+        let name = &self.experiment.variants.get(variant)?.name;
+        self.left_out
+            .iter()
+            .find(|s| &s.variant == name)
+            .map(reporting::publish::not_run_words)
+    }
+
+    /// Whether `cell` is an unstarted trial of a left-out variant.
+    pub fn is_left_out(&self, cell: &Cell) -> bool {
+        cell.state == TrialStatus::Pending && self.not_run(cell.variant).is_some()
+    }
+
+    /// The `--max-trial-time` of the run that left variants out, for a replicate started
+    /// from the dashboard (`1800s`).
+    pub fn max_trial_time(&self) -> Option<String> {
+        let limit = self.left_out.first()?.limit_s;
+        Some(format!("{}s", limit.round()))
+    }
+
+    /// A left-out variant with no trials gets the report's words instead of "no trials".
+    fn apply_left_out(&mut self) {
+        for v in 0..self.stats.len() {
+            if self.stats[v].n == "0"
+                && !self.stats[v].baseline
+                && let Some(words) = self.not_run(v)
+            {
+                self.stats[v].verdict = words;
+            }
+        }
     }
 
     /// The record with this id.
@@ -228,6 +278,7 @@ impl ExperimentState {
             let (stats, pooled) = rows(&self.experiment, &self.records);
             self.stats = stats;
             self.pooled = pooled;
+            self.apply_left_out();
         }
         let before = std::mem::take(&mut self.cells);
         self.rebuild_cells();
@@ -402,7 +453,7 @@ impl ExperimentState {
             }
         }
         self.seeds = seeds;
-        self.counts = Counts::of(&cells);
+        self.counts = Counts::of(&cells, |c| self.is_left_out(c));
         self.cells = cells;
     }
 }
@@ -518,6 +569,7 @@ mod tests {
                 done: 1,
                 running: 1,
                 pending: 0,
+                left_out: 0,
                 failed: 1,
                 diverged: 1
             }

@@ -127,9 +127,12 @@ impl Entry {
         let mut sets: Vec<String> = overrides.iter().map(ToString::to_string).collect();
         let mut protocol_from_store = false;
         let mut state = spec::config::load(&path, overrides).map_err(|e| e.to_string());
+        let kept = state
+            .as_ref()
+            .ok()
+            .and_then(|e| spec::cost::kept(&store.experiment_dir(&e.name)));
         if overrides.is_empty()
-            && let Ok(e) = &state
-            && let Some(kept) = spec::cost::kept(&store.experiment_dir(&e.name))
+            && let (Ok(e), Some(kept)) = (&state, &kept)
             && (!kept.sets.is_empty() || kept.seeds.is_some_and(|n| n as usize != e.seeds.len()))
         {
             let recorded: Vec<Override> = kept
@@ -146,12 +149,20 @@ impl Entry {
                 state = Ok(again);
             }
         }
+        let state = state.map(|e| {
+            let mut state = Box::new(ExperimentState::new(e, digest));
+            // The variants that run left out, where the trials shown are that run's.
+            if let Some(kept) = kept.filter(|k| k.sets == sets) {
+                state.set_left_out(kept.skipped);
+            }
+            state
+        });
         Entry {
             key: canonical(&path),
             path,
             modified,
             pinned,
-            state: state.map(|e| Box::new(ExperimentState::new(e, digest))),
+            state,
             sets,
             protocol_from_store,
         }
@@ -356,6 +367,76 @@ mod tests {
     use super::*;
     use contract::Event;
     use fixtures as fixture;
+
+    /// Variants the store's last run left out as too slow (`estimate.json`'s `skipped`)
+    /// show as "not run on this machine", in the report's words: not as still to run, not
+    /// in the plan's time left, and a replicate started here passes the same limit.
+    #[test]
+    fn variants_the_last_run_left_out_show_as_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, e) = fixture::experiment(dir.path());
+        let store = Store::new(dir.path().join("runs"));
+        let kept = spec::cost::Kept {
+            estimated_s: 100.0,
+            trials: 2,
+            jobs: 1,
+            threads: 1,
+            device: "cpu".into(),
+            actual_s: Some(90.0),
+            plan: Vec::new(),
+            skipped: vec![spec::cost::Skipped {
+                variant: "flip".into(),
+                trials: 2,
+                seconds_each: 5400.0,
+                limit_s: 1800.0,
+            }],
+            sets: Vec::new(),
+            seeds: None,
+        };
+        spec::cost::keep(&store.experiment_dir(&e.name), &kept).unwrap();
+        fixture::write_record(&store, &fixture::record(&e, "base", 0, &[70.0, 80.0])).unwrap();
+        let mut watcher = Watcher::new(store.clone(), std::slice::from_ref(&path), None);
+        watcher.poll(Instant::now());
+        let state = watcher.experiment(0).unwrap();
+        let words = "not run on this machine (estimated 1h 30m per trial, over the 30m 0s limit)";
+        assert_eq!(state.not_run(1).as_deref(), Some(words));
+        assert_eq!(state.not_run(0), None);
+        assert_eq!(
+            (
+                state.counts.done,
+                state.counts.pending,
+                state.counts.left_out
+            ),
+            (1, 1, 2)
+        );
+        assert_eq!(state.counts.total(), 4);
+        assert!(state.is_left_out(state.cell(1, 0).unwrap()));
+        assert!(!state.is_left_out(state.cell(0, 1).unwrap()));
+        assert_eq!(state.stats[1].verdict, words, "the report's verdict");
+        assert_eq!(state.max_trial_time().as_deref(), Some("1800s"));
+        let plan = crate::plan_progress::plan_progress(state, &|_| None);
+        assert_eq!(
+            (plan.to_run, plan.total, plan.left_out),
+            (1, 2, 2),
+            "base seed 1 is left to run; flip's two are not in the plan"
+        );
+
+        // A trial of the variant that did run (an earlier run without the limit): the
+        // verdict is the statistics' again, its other seed still left out.
+        fixture::write_record(&store, &fixture::record(&e, "flip", 0, &[70.0, 81.0])).unwrap();
+        watcher.rescan_soon();
+        watcher.poll(Instant::now() + Duration::from_secs(2));
+        let state = watcher.experiment(0).unwrap();
+        assert_eq!((state.counts.done, state.counts.left_out), (2, 1));
+        assert_ne!(state.stats[1].verdict, words);
+
+        // Other settings than that run's: its notes do not apply.
+        let other = Watcher::new(store, &[path], None)
+            .with_overrides(vec![Override::parse("epochs=1").unwrap()]);
+        let state = other.experiment(0).unwrap();
+        assert_eq!(state.counts.left_out, 0);
+        assert_eq!(state.max_trial_time(), None);
+    }
 
     #[test]
     fn follows_running_trials_by_appended_bytes() {

@@ -17,7 +17,7 @@ struct ExeLauncher {
 }
 
 impl ExeLauncher {
-    /// `harness <task> CONFIG --runs RUNS --reports REPORTS [--set S]...`.
+    /// `harness <task> CONFIG --runs RUNS --reports REPORTS [--set S]... [--max-trial-time T]`.
     fn command(&self, task: &Task, args: &TaskArgs) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.arg(task.name())
@@ -28,6 +28,9 @@ impl ExeLauncher {
             .arg(&args.reports);
         for set in &args.sets {
             cmd.arg("--set").arg(set);
+        }
+        if let (Task::Replicate, Some(limit)) = (task, &args.max_trial_time) {
+            cmd.arg("--max-trial-time").arg(limit);
         }
         cmd
     }
@@ -81,6 +84,7 @@ mod tests {
             runs: "/tmp/runs".into(),
             reports: "reports".into(),
             sets: vec!["epochs=1".into()],
+            max_trial_time: Some("1800s".into()),
         };
         let cmd = launcher.command(&Task::Replicate, &args);
         assert_eq!(cmd.get_program(), "/bin/harness");
@@ -88,8 +92,7 @@ mod tests {
             .get_args()
             .map(|a| a.to_string_lossy().to_string())
             .collect();
-        let expected =
-            "replicate configs/smoke.ron --runs /tmp/runs --reports reports --set epochs=1";
+        let expected = "replicate configs/smoke.ron --runs /tmp/runs --reports reports --set epochs=1 --max-trial-time 1800s";
         assert_eq!(argv.join(" "), expected);
         // The harness's own parser reads it back.
         use clap::Parser;
@@ -103,6 +106,7 @@ mod tests {
                 assert_eq!(r.runs, PathBuf::from("/tmp/runs"));
                 assert_eq!(r.reports, PathBuf::from("reports"));
                 assert_eq!(r.run.sets, ["epochs=1"]);
+                assert_eq!(r.max_trial_time, Some(std::time::Duration::from_secs(1800)));
             }
             other => panic!("not a replicate: {other:?}"),
         }

@@ -60,7 +60,8 @@ impl Point {
     }
 }
 
-fn schedule_words(schedule: &Schedule, epochs: u32) -> String {
+/// A schedule in words over `epochs` epochs: `x0.1 after epoch 3, 6`.
+pub(crate) fn schedule_words(schedule: &Schedule, epochs: u32) -> String {
     match schedule {
         Schedule::Step { every, gamma } => {
             let drops: Vec<String> = (1..)
@@ -74,7 +75,8 @@ fn schedule_words(schedule: &Schedule, epochs: u32) -> String {
                 format!("x{gamma} after epoch {}", drops.join(", "))
             }
         }
-        other => format!("{other:?}"),
+        Schedule::Exponential { gamma } => format!("x{gamma} after every epoch"),
+        Schedule::Constant => "constant".into(),
     }
 }
 

@@ -99,19 +99,8 @@ pub fn write_all(
     let not_run = kept
         .map(|k| k.skipped)
         .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            let each = std::time::Duration::from_secs_f64(s.seconds_each);
-            let limit = std::time::Duration::from_secs_f64(s.limit_s);
-            (
-                s.variant,
-                format!(
-                    "not run on this machine (estimated {} per trial, over the {} limit)",
-                    progress::format::human(each),
-                    progress::format::human(limit)
-                ),
-            )
-        })
+        .iter()
+        .map(|s| (s.variant.clone(), not_run_words(s)))
         .collect();
     let extras = Extras {
         seeding,
@@ -123,6 +112,18 @@ pub fn write_all(
     let section = readme_section(experiment, &records, &extras);
     files.extend(splice_into_readme(readme, &experiment.name, &section)?);
     Ok(Published { files, warnings })
+}
+
+/// What a report shows instead of a verdict for a variant the last run left out as too slow
+/// for its machine (`--max-trial-time`); the dashboard shows the same words.
+pub fn not_run_words(s: &spec::cost::Skipped) -> String {
+    let each = std::time::Duration::from_secs_f64(s.seconds_each);
+    let limit = std::time::Duration::from_secs_f64(s.limit_s);
+    format!(
+        "not run on this machine (estimated {} per trial, over the {} limit)",
+        progress::format::human(each),
+        progress::format::human(limit)
+    )
 }
 
 /// Replaces the README's `<!-- report:NAME -->` section (if it has the markers); returns

@@ -158,8 +158,8 @@ pub fn read(experiment_dir: &Path) -> Result<Option<SeedingDecision>, SeedingErr
         })
 }
 
-/// The report's line saying which rule decided `n`: Stein's (with its
-/// inputs) or the config's fixed `seeds`.
+/// The report's line saying which rule decided `n`: Stein's (with its inputs), or a count
+/// fixed in advance (the config's `seeds` or `--seeds N`: the report cannot tell which).
 pub fn report_line(decision: Option<&SeedingDecision>, seeds: usize) -> String {
     match decision {
         Some(d) => {
@@ -176,6 +176,6 @@ pub fn report_line(decision: Option<&SeedingDecision>, seeds: usize) -> String {
                 per.join("; ")
             )
         }
-        None => format!("n fixed by the config (seeds: {seeds})"),
+        None => format!("n fixed in advance at {seeds} per variant (not by Stein's rule)"),
     }
 }

@@ -172,11 +172,21 @@ fn holm_adjusts_the_verdicts_of_several_variants() {
     assert!(full.contains("## Spread across seeds"), "{full}");
     assert!(full.contains("| base | 4 | "), "{full}");
     assert!(
-        full.contains("- Seeds: n fixed by the config (seeds: 4)"),
+        full.contains("- Seeds: n fixed in advance at 4 per variant (not by Stein's rule)"),
         "{full}"
     );
     // Byte-identical from the same store.
     assert_eq!(full, report::render(&e, &recs, &report::Extras::default()));
+    // A variant whose trials come from two commits says so, counted in words.
+    let mut mixed = recs.clone();
+    mixed[0].provenance.git_commit = "fedcba9876543210".into();
+    let out = report::render(&e, &mixed, &report::Extras::default());
+    assert!(
+        out.contains(
+            "- Note: variant `base` pools trials from 1 device and 2 commits (same configuration)."
+        ),
+        "{out}"
+    );
 
     let readme = report::readme_section(&e, &recs, &report::Extras::default());
     assert!(
@@ -389,12 +399,17 @@ fn the_agreement_line_counts_the_comparisons_that_point_the_studys_way() {
     assert_eq!(a.against, ["same"]);
     assert_eq!(
         a.line(),
-        "agrees with the study in direction: 1 of 2 comparison(s) with the baseline (the other way: same)"
+        "agrees with the study in direction: 1 of 2 comparison(s) with the baseline (the other way: `same`)"
     );
     let full = report::render(&e, &recs, &report::Extras::default());
     assert!(
         full.contains("| +1.00 |"),
         "the study's Δ of big beside ours"
+    );
+    // The baseline's schedule beside the study's (1 epoch: no step is reached).
+    assert!(
+        full.contains(", the baseline's learning rate constant; the study: 60,000 × 30 (7,050 steps), x0.1 after epoch 10, 20. "),
+        "{full}"
     );
     assert!(
         full.contains("Agrees with the study in direction: 1 of 2"),

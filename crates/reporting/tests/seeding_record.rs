@@ -35,7 +35,7 @@ fn seeding_decision_round_trips_and_reports() {
     );
     assert_eq!(
         seeding::report_line(None, 5),
-        "n fixed by the config (seeds: 5)"
+        "n fixed in advance at 5 per variant (not by Stein's rule)"
     );
 }
 

@@ -100,11 +100,18 @@ impl App {
             .iter()
             .find(|e| e.name() == name)
             .map_or_else(|| self.sets.clone(), |e| e.sets.clone());
+        let max_trial_time = self
+            .watcher
+            .entries
+            .iter()
+            .find(|e| e.name() == name)
+            .and_then(|e| e.state.as_ref().ok()?.max_trial_time());
         let args = TaskArgs {
             config,
             runs: self.runs.clone(),
             reports: self.reports.clone(),
             sets,
+            max_trial_time,
         };
         let child = opened.and_then(|file| self.launcher.launch(&task, &args, file));
         match child {
@@ -209,7 +216,7 @@ impl App {
                 matches!(
                     c.state,
                     store::TrialStatus::Pending | store::TrialStatus::Failed
-                )
+                ) && !e.is_left_out(c)
             })
             .collect();
         let estimate = to_run

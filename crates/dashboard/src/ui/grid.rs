@@ -129,7 +129,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let mut cells = vec![Cell::from(name)];
             for &c in &cols {
                 let Some(cell) = e.cell(v, c) else { continue };
-                let text = cell_text(cell, e.record(&cell.id), app.watcher.live(&cell.id));
+                let text = if e.is_left_out(cell) {
+                    format!("{} not run", theme::LEFT_OUT)
+                } else {
+                    cell_text(cell, e.record(&cell.id), app.watcher.live(&cell.id))
+                };
                 let mut style = theme::state(cell.state);
                 if (v, c) == app.cursor {
                     style = style.patch(if app.focus == Focus::Grid {

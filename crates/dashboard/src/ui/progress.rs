@@ -186,6 +186,11 @@ fn trial_lines(app: &App, e: &ExperimentState, cell: &Cell, width: u16) -> Vec<L
             ));
             lines.push(Line::from("the next replicate redoes it (r)"));
         }
+        _ if e.is_left_out(cell) => {
+            let words = e.not_run(cell.variant).unwrap_or_default();
+            lines.push(Line::styled(words, theme::dim()));
+            lines.push(Line::from("a replicate started here (r) leaves it out too"));
+        }
         _ => {
             lines.push(Line::styled("pending", theme::dim()));
             lines.push(Line::from("r starts or resumes the replicate"));
@@ -206,11 +211,16 @@ fn plan_line(plan: &PlanProgress, width: u16) -> Line<'static> {
     } else {
         format!("idle, {eta} to run")
     };
+    let left_out = if plan.left_out > 0 {
+        format!(" · {} not run here", plan.left_out)
+    } else {
+        String::new()
+    };
     bar_line(
         "plan ",
         fraction,
         format!(
-            "{}/{} · {eta} · spent {}",
+            "{}/{}{left_out} · {eta} · spent {}",
             plan.recorded,
             plan.total,
             duration(plan.spent_s)

@@ -51,6 +51,9 @@ pub fn state(state: TrialStatus) -> Style {
     }
 }
 
+/// The symbol of an unstarted trial of a variant left out as too slow for the machine.
+pub const LEFT_OUT: &str = "–";
+
 /// A trial state's symbol.
 pub fn symbol(state: TrialStatus) -> &'static str {
     match state {

@@ -288,14 +288,17 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// `agrees with the study in direction: 6 of 8 comparisons (the other way: a, b)`.
+    /// `agrees with the study in direction: 6 of 8 comparisons (the other way: `a`, `b`)`;
+    /// the names in code marks, so that a variant called `0` or `no` does not read as a
+    /// count.
     pub fn line(&self) -> String {
         let mut line = format!(
             "agrees with the study in direction: {} of {} comparison(s) with the baseline",
             self.agree, self.compared
         );
         if !self.against.is_empty() {
-            line.push_str(&format!(" (the other way: {})", self.against.join(", ")));
+            let names: Vec<String> = self.against.iter().map(|n| format!("`{n}`")).collect();
+            line.push_str(&format!(" (the other way: {})", names.join(", ")));
         }
         line
     }
