@@ -13,6 +13,8 @@ pub trait Settings {
     /// `Err((field, message))` when the configuration is not valid, the field by its
     /// dotted path (e.g. `optimizer.lr`).
     fn check(&self) -> Result<(), (String, String)>;
+    /// The epochs the trial trains (a finished trial's record has exactly these).
+    fn epochs(&self) -> u32;
 }
 
 /// Version of the record format.
@@ -99,8 +101,10 @@ impl<C: Settings> TrialRecord<C> {
     /// Checks that this is a usable record of the trial folder named `folder`: the format
     /// version is [`RECORD_FORMAT`], `id` is 64 lowercase hex digits and equals the folder
     /// name, the configuration validates, the status is `finished` or `diverged`, a
-    /// finished trial has epochs and a finite final accuracy in \[0, 100\], and the wall
-    /// time is finite and not negative.
+    /// finished trial has its configuration's epochs, numbered from 1, each with a test
+    /// accuracy in \[0, 100\], its final accuracy is its last epoch's and its best the
+    /// highest of them, and the wall time is finite and not negative. (A record whose
+    /// numbers contradict each other was edited: it is never averaged.)
     pub fn validate(&self, folder: &str) -> Result<(), InvalidRecord> {
         if self.format != RECORD_FORMAT {
             return Err(InvalidRecord::new(
@@ -159,9 +163,59 @@ impl<C: Settings> TrialRecord<C> {
                             format!("must be a percentage in [0, 100], got {a}"),
                         ))
                     }
-                    Some(_) => Ok(()),
+                    Some(a) => self.check_epochs(a),
                 }
             }
+        }
+    }
+}
+
+impl<C: Settings> TrialRecord<C> {
+    /// The epochs of a finished trial against its configuration, final and best accuracy.
+    fn check_epochs(&self, final_accuracy: f64) -> Result<(), InvalidRecord> {
+        let planned = self.config.epochs();
+        if self.epochs.len() != planned as usize {
+            return Err(InvalidRecord::new(
+                "epochs",
+                format!(
+                    "a finished trial of {planned} epoch(s) has {} recorded",
+                    self.epochs.len()
+                ),
+            ));
+        }
+        for (i, e) in self.epochs.iter().enumerate() {
+            if e.epoch as usize != i + 1 {
+                return Err(InvalidRecord::new(
+                    "epochs",
+                    format!("entry {} is numbered epoch {}", i + 1, e.epoch),
+                ));
+            }
+            let a = e.test_accuracy;
+            if !(a.is_finite() && (0.0..=100.0).contains(&a)) {
+                return Err(InvalidRecord::new(
+                    format!("epochs[{i}].test_accuracy"),
+                    format!("must be a percentage in [0, 100], got {a}"),
+                ));
+            }
+        }
+        let last = self.epochs.last().map_or(f64::NAN, |e| e.test_accuracy);
+        if final_accuracy != last {
+            return Err(InvalidRecord::new(
+                "final_accuracy",
+                format!("{final_accuracy} is not the last epoch's test accuracy {last}"),
+            ));
+        }
+        let best = self
+            .epochs
+            .iter()
+            .map(|e| e.test_accuracy)
+            .fold(f64::NEG_INFINITY, f64::max);
+        match self.best_accuracy {
+            Some(b) if b != best => Err(InvalidRecord::new(
+                "best_accuracy",
+                format!("{b} is not the highest epoch's test accuracy {best}"),
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -49,6 +49,7 @@ pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>,
         .find(|t| t.variant.name == experiment.baseline);
     let base_finished = base_trials.map_or(0, |t| t.finished.len());
     let base_diverged = base_trials.is_some_and(|t| !t.diverged.is_empty());
+    let base_differs = base_trials.is_some_and(|t| t.settings_differ);
     let rows = selected
         .iter()
         .zip(&stats)
@@ -76,6 +77,17 @@ pub fn rows(experiment: &Experiment, records: &[TrialRecord]) -> (Vec<StatsRow>,
                     String::new(),
                     String::new(),
                     String::new(),
+                ),
+                // Other settings than the file's (⚠): not compared, as in the report.
+                _ if !t.finished.is_empty() && (t.settings_differ || base_differs) => (
+                    MISSING.into(),
+                    MISSING.into(),
+                    MISSING.into(),
+                    if t.settings_differ {
+                        report::SETTINGS_DIFFER.into()
+                    } else {
+                        report::BASELINE_SETTINGS_DIFFER.into()
+                    },
                 ),
                 _ if t.finished.is_empty() && !t.diverged.is_empty() => (
                     MISSING.into(),

@@ -37,7 +37,9 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
         other => anyhow::Error::new(other),
     })?;
     if let Some(n) = seeds {
-        experiment.set_seed_count(n).map_err(anyhow::Error::msg)?;
+        experiment
+            .set_seed_count(n)
+            .map_err(|e| anyhow::Error::new(UsageError(e)))?;
     }
     Ok(experiment)
 }
@@ -70,6 +72,15 @@ pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
     Ok(data_source(opts).load()?)
 }
 
+/// [`store`] for commands that only read one: a mistyped `--runs` is refused, and so is an
+/// `--out` inside the store, before anything is written.
+pub fn existing_store(runs: &Path, out: Option<&Path>) -> anyhow::Result<store::Store> {
+    let store = store(runs)?;
+    store.check_exists()?;
+    out.map(|out| store.refuse_output_inside(out)).transpose()?;
+    Ok(store)
+}
+
 /// `configs` if any were given, else every `configs/*.ron`, sorted.
 pub fn configs_or_all(configs: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
     if !configs.is_empty() {
@@ -94,8 +105,9 @@ pub fn exported_records(
     sets: &[String],
     seeds: Option<u32>,
     naming: reporting::selection::Naming,
+    out: Option<&Path>,
 ) -> anyhow::Result<Vec<store::record::TrialRecord>> {
-    let store = store(runs)?;
+    let store = existing_store(runs, out)?;
     let experiments = configs
         .iter()
         .map(|c| experiment(c, sets, seeds))

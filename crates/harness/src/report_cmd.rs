@@ -37,18 +37,21 @@ pub fn write_all(
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = common::store(&args.runs)?;
-    let configs = common::configs_or_all(&args.configs)?;
+    let store = common::existing_store(&args.runs, None)?;
+    let experiments = common::configs_or_all(&args.configs)?
+        .iter()
+        .map(|path| common::experiment(path, &args.sets, args.seeds))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    spec::config::check_distinct_names(&experiments).map_err(anyhow::Error::msg)?;
     // Every file first, then what was written: a reader that closes standard output
     // early (`harness report | head -1`) cannot cut the work short.
     let mut written = Vec::new();
     let mut wrote_any = false;
-    for path in &configs {
-        let experiment = common::experiment(path, &args.sets, args.seeds)?;
-        if args.configs.is_empty() && records(&store, &experiment)?.is_empty() {
+    for experiment in &experiments {
+        if args.configs.is_empty() && records(&store, experiment)?.is_empty() {
             continue;
         }
-        written.extend(write_all(&experiment, &store, &args.reports, &args.readme)?);
+        written.extend(write_all(experiment, &store, &args.reports, &args.readme)?);
         wrote_any = true;
     }
     for file in &written {
@@ -70,24 +73,18 @@ pub fn export_records(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let from = common::store(runs)?;
+    let from = common::existing_store(runs, Some(out))?;
     let experiments = configs
         .iter()
         .map(|c| common::experiment(c, sets, seeds))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    spec::config::check_distinct_names(&experiments).map_err(anyhow::Error::msg)?;
     let to = store::Store::new(out);
     let done = reporting::archive::export(&from, &experiments, &to)?;
     for warning in &done.warnings {
         eprintln!("warning: {warning}");
     }
-    println!(
-        "{}: {} trial(s) copied, {} replaced, {} unchanged; {} side file(s) written",
-        out.display(),
-        done.copied.len(),
-        done.replaced.len(),
-        done.unchanged,
-        done.side_files.len()
-    );
+    println!("{}", done.summary(out));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -98,7 +95,7 @@ pub fn export_csv(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let all = common::exported_records(configs, runs, sets, seeds, Naming::AsRecorded)?;
+    let all = common::exported_records(configs, runs, sets, seeds, Naming::AsRecorded, out)?;
     let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {

@@ -11,15 +11,8 @@ use store::Store;
 
 /// `harness status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = common::store(&args.runs)?;
+    let store = common::existing_store(&args.runs, None)?;
     let all = args.configs.is_empty();
-    if !store.trials_dir().is_dir() {
-        anyhow::bail!(
-            "{}: not a run store (it has no {}/ folder; a store is what `harness replicate` writes, e.g. runs/ or results/)",
-            args.runs.display(),
-            contract::layout::TRIALS
-        );
-    }
     let mut digest = None;
     let mut shown = 0;
     for path in common::configs_or_all(&args.configs)? {

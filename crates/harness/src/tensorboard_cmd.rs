@@ -15,7 +15,8 @@ pub fn run(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let records = common::exported_records(configs, runs, sets, seeds, Naming::PerVariant)?;
+    let records =
+        common::exported_records(configs, runs, sets, seeds, Naming::PerVariant, Some(out))?;
     if records.is_empty() {
         println!("no trials to export in {}", runs.display());
         return Ok(ExitCode::SUCCESS);

@@ -230,6 +230,31 @@ fn status_on_a_folder_that_is_not_a_store_says_so() {
     assert!(err.contains("not-a-store: not a run store"), "{err}");
     let out = ws.run(&["status", "--runs", "missing"]);
     assert_eq!(out.status.code(), Some(1));
+    // A mistyped --runs never rewrites the README's tables as "no trial recorded yet".
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
+    let readme = std::fs::read(ws.join("README.md")).unwrap();
+    for args in [
+        &["report", "configs/dropout.ron", "--runs", "reslts"][..],
+        &["export", "csv", "--runs", "reslts"][..],
+        &[
+            "export",
+            "records",
+            "configs/dropout.ron",
+            "--runs",
+            "reslts",
+            "--out",
+            "copy",
+        ][..],
+    ] {
+        let out = ws.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("reslts: not a run store"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(ws.join("README.md")).unwrap(), readme);
+    assert!(!ws.join("reports/dropout.md").exists());
+    assert!(!ws.join("copy").exists());
 }
 
 #[test]
@@ -311,4 +336,174 @@ fn slurm_only_flag_conflicts_are_refused_with_exit_2_before_any_submission() {
             "{args:?}: the store is untouched"
         );
     }
+}
+
+/// `--readme` that is not a regular file: a device is never read (`/dev/zero` would be read
+/// without end), a folder is refused before any report is written.
+#[test]
+fn a_readme_that_is_a_device_is_not_read_and_a_folder_is_refused() {
+    let ws = Workspace::new();
+    let results = results();
+    let results = results.to_str().unwrap();
+    let reports = ws.join("out");
+    let reports = reports.to_str().unwrap();
+    for device in ["/dev/zero", "/dev/null"] {
+        let out = ws.run(&[
+            "report",
+            "configs/dropout.ron",
+            "--runs",
+            results,
+            "--reports",
+            reports,
+            "--readme",
+            device,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{device}: {err}");
+    }
+    std::fs::remove_dir_all(ws.join("out")).unwrap();
+    std::fs::create_dir_all(ws.join("a-folder")).unwrap();
+    let out = ws.run(&[
+        "report",
+        "configs/dropout.ron",
+        "--runs",
+        results,
+        "--reports",
+        reports,
+        "--readme",
+        "a-folder",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a directory"), "{err}");
+    assert!(
+        !ws.join("out").exists(),
+        "refused before any report is written"
+    );
+}
+
+/// An export never writes into the store it reads: `--out` inside `--runs` (a record's
+/// file, the store itself, its `trials/`) is refused before anything is written.
+#[test]
+fn exports_refuse_an_output_inside_the_store_they_read() {
+    let ws = Workspace::new();
+    util::copy_tree(&results(), &ws.join("store"));
+    let snapshot = |dir: &Path| {
+        let mut files = util::files_under(dir);
+        files.sort();
+        files
+            .into_iter()
+            .map(|f| (std::fs::read(&f).unwrap(), f))
+            .collect::<Vec<_>>()
+    };
+    let before = snapshot(&ws.join("store"));
+    let record = std::fs::read_dir(ws.join("store/trials"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("summary.json").is_file())
+        .unwrap()
+        .join("summary.json");
+    let record = record.to_str().unwrap();
+    for args in [
+        &["export", "csv", "--runs", "store", "--out", record][..],
+        &[
+            "export",
+            "csv",
+            "--runs",
+            "store",
+            "--out",
+            "store/new/dir/x.csv",
+        ][..],
+        &[
+            "export",
+            "tensorboard",
+            "configs/dropout.ron",
+            "--runs",
+            "store",
+            "--out",
+            "store",
+        ][..],
+        &[
+            "export",
+            "records",
+            "configs/dropout.ron",
+            "--runs",
+            "store",
+            "--out",
+            "store/trials",
+        ][..],
+    ] {
+        let out = ws.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("inside the run store store"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(
+        snapshot(&ws.join("store")) == before,
+        "the store is untouched"
+    );
+    // Beside the store is fine.
+    ws.ok(&["export", "csv", "--runs", "store", "--out", "store.csv"]);
+}
+
+/// Two files that name one experiment would share its report, README section and store
+/// folder: `report` and `export records` refuse them, as `replicate` does.
+#[test]
+fn two_files_naming_one_experiment_are_refused() {
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(ws.join("configs/dropout.ron")).unwrap();
+    std::fs::write(ws.join("copy.ron"), text.replace("Dropout", "Impostor")).unwrap();
+    let results = results();
+    let results = results.to_str().unwrap();
+    for args in [
+        &[
+            "report",
+            "configs/dropout.ron",
+            "copy.ron",
+            "--runs",
+            results,
+            "--reports",
+            "out",
+        ][..],
+        &[
+            "export",
+            "records",
+            "configs/dropout.ron",
+            "copy.ron",
+            "--runs",
+            results,
+            "--out",
+            "out",
+        ][..],
+    ] {
+        let out = ws.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("configs/dropout.ron and copy.ron both name the experiment `dropout`"),
+            "{args:?}: {err}"
+        );
+        assert!(!ws.join("out").exists(), "nothing written");
+    }
+}
+
+/// `--seeds 0` is a malformed command line: exit 2, as `--jobs 0` and a bad `--set`.
+#[test]
+fn seeds_zero_is_a_usage_error() {
+    let ws = Workspace::new();
+    let results = results();
+    let out = ws.run(&[
+        "report",
+        "configs/dropout.ron",
+        "--runs",
+        results.to_str().unwrap(),
+        "--seeds",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--seeds 0: must be in 1..=1000"), "{err}");
 }

@@ -41,6 +41,20 @@ pub struct Exported {
     pub warnings: Vec<String>,
 }
 
+impl Exported {
+    /// `results: 1 trial(s) copied, 0 replaced, 6 unchanged; 9 side file(s) written`.
+    pub fn summary(&self, out: &Path) -> String {
+        format!(
+            "{}: {} trial(s) copied, {} replaced, {} unchanged; {} side file(s) written",
+            out.display(),
+            self.copied.len(),
+            self.replaced.len(),
+            self.unchanged,
+            self.side_files.len()
+        )
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),

@@ -40,9 +40,19 @@ pub fn write_all(
     reports: &Path,
     readme: &Path,
 ) -> Result<Published, PublishError> {
+    // A README that cannot be one (a folder, a block device) is refused before any work.
+    store::atomic::output_target(readme)?;
     let found = store.records_for(&experiment.membership())?;
     let mut warnings = found.warnings();
     let records = found.records;
+    for t in crate::report::select(experiment, &records) {
+        if t.settings_differ {
+            warnings.push(format!(
+                "{}: `{}` has no trials with the file's exact settings in this store; the report shows other settings (⚠), not compared with the baseline (pass the --set/--seeds its trials were run with)",
+                experiment.name, t.variant.name
+            ));
+        }
+    }
     if experiment.report == spec::ReportKind::Frontier {
         let mut files = crate::frontier::write(experiment, &records, reports)?;
         let section = crate::frontier::readme_section(experiment, &records);
@@ -133,8 +143,20 @@ fn splice_into_readme(
     name: &str,
     section: &str,
 ) -> Result<Option<PathBuf>, StoreError> {
-    let Ok(text) = std::fs::read_to_string(readme) else {
+    // Only a regular file can hold the markers: a device (`/dev/null`, `/dev/zero`) or a
+    // FIFO is never read (it could be endless or block); a missing README is left alone.
+    let store::atomic::OutputTarget::Replace(_) = store::atomic::output_target(readme)? else {
         return Ok(None);
+    };
+    let text = match std::fs::read_to_string(readme) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: readme.to_path_buf(),
+                source,
+            });
+        }
     };
     let Some(updated) = splice_readme(&text, name, section) else {
         return Ok(None);

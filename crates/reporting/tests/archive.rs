@@ -29,7 +29,7 @@ fn side_files_of_another_protocol_are_kept_and_said_those_of_the_same_are_replac
         Store::new(dir.path().join("runs")),
         Store::new(dir.path().join("results")),
     );
-    let record = fixtures::record(&experiment, &experiment.variants[0].name, 0, &[80.0]);
+    let record = fixtures::record(&experiment, &experiment.variants[0].name, 0, &[70.0, 80.0]);
     fixtures::write_record(&from, &record).unwrap();
     let (src, dst) = (
         from.experiment_dir(&experiment.name),

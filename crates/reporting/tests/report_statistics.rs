@@ -416,3 +416,53 @@ fn the_agreement_line_counts_the_comparisons_that_point_the_studys_way() {
         "{full}"
     );
 }
+
+/// A row whose trials have other settings than the file's (⚠, shown because the store has
+/// none with the exact ones) is not compared: its Δ would mix the variant's effect with the
+/// settings'. When it is the baseline, no row is compared.
+#[test]
+fn rows_with_other_settings_are_shown_but_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = experiment(dir.path());
+    let other = |mut r: TrialRecord| {
+        r.config.epochs += 1;
+        r.config_digest = id::config_digest(&r.config);
+        r.id = id::trial_id(&r.config, r.seed, &r.dataset_digest);
+        r
+    };
+    let mut recs = records(
+        &e,
+        &[
+            ("base", &[90.0, 90.3, 89.8, 90.1]),
+            ("big", &[91.0, 91.3, 90.9, 91.2]),
+            ("same", &[90.1, 90.0, 89.9, 90.3]),
+        ],
+    );
+    for r in recs.iter_mut().filter(|r| r.variant == "big") {
+        *r = other(r.clone());
+    }
+    let selected = report::select(&e, &recs);
+    let stats = report::statistics(&e, &selected);
+    assert!(selected[1].settings_differ && !selected[2].settings_differ);
+    assert_eq!(stats[1].adjusted, None, "big is not compared");
+    assert!(stats[2].adjusted.is_some(), "same is");
+    let full = report::render(&e, &recs, &report::Extras::default());
+    let row = full.lines().find(|l| l.starts_with("| big ⚠ |")).unwrap();
+    assert!(row.contains(report::SETTINGS_DIFFER), "{row}");
+    let readme = report::readme_section(&e, &recs, &report::Extras::default());
+    assert!(
+        readme.contains("\n⚠: the store has no trials of this row"),
+        "{readme}"
+    );
+
+    // The baseline with other settings: no comparison at all.
+    for r in recs.iter_mut().filter(|r| r.variant == "base") {
+        *r = other(r.clone());
+    }
+    let selected = report::select(&e, &recs);
+    let stats = report::statistics(&e, &selected);
+    assert!(stats.iter().all(|s| s.adjusted.is_none()));
+    let full = report::render(&e, &recs, &report::Extras::default());
+    let row = full.lines().find(|l| l.starts_with("| same |")).unwrap();
+    assert!(row.contains(report::BASELINE_SETTINGS_DIFFER), "{row}");
+}

@@ -229,6 +229,26 @@ pub enum ConfigError {
     },
 }
 
+/// Refuses two files that name the same experiment: their reports, README sections and
+/// store folders would be one (the second silently replacing the first).
+pub fn check_distinct_names<'a>(
+    experiments: impl IntoIterator<Item = &'a Experiment>,
+) -> Result<(), String> {
+    let mut seen: Vec<&Experiment> = Vec::new();
+    for e in experiments {
+        if let Some(other) = seen.iter().find(|o| o.name == e.name) {
+            return Err(format!(
+                "{} and {} both name the experiment `{}`; each experiment needs its own name",
+                other.path.display(),
+                e.path.display(),
+                e.name
+            ));
+        }
+        seen.push(e);
+    }
+    Ok(())
+}
+
 /// Loads and validates an experiment file, applying `overrides` (from `--set`) to its base
 /// before the variants' own overrides.
 pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment, ConfigError> {

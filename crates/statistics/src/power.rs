@@ -200,6 +200,8 @@ pub fn welch_mde(se: f64, df: f64, alpha: f64, target_power: f64) -> Option<f64>
 /// `None` for a non-positive or non-finite effect, out-of-range `alpha` or
 /// `target_power`, or more than a million.
 pub fn seeds_needed(effect: f64, alpha: f64, target_power: f64) -> Option<usize> {
+    /// Past this many seeds per side the answer is "more than a million".
+    const MAX_SEEDS: usize = 1_000_000;
     if !(effect.is_finite()
         && effect > 0.0
         && alpha > 0.0
@@ -209,14 +211,18 @@ pub fn seeds_needed(effect: f64, alpha: f64, target_power: f64) -> Option<usize>
     {
         return None;
     }
-    // Start from the normal approximation and walk to the exact answer.
+    // Start from the normal approximation and walk to the exact answer. The t-test needs at
+    // least as many seeds as the approximation says, so past the cap there is no walk.
     let mut n = normal_approx_n(effect, alpha, target_power)?.max(2);
+    if n > MAX_SEEDS {
+        return None;
+    }
     while n > 2 && power(effect, (n - 1) as f64, (n - 1) as f64, alpha) >= target_power {
         n -= 1;
     }
     while power(effect, n as f64, n as f64, alpha) < target_power {
         n += 1;
-        if n > 1_000_000 {
+        if n > MAX_SEEDS {
             return None;
         }
     }

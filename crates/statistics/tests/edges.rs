@@ -107,6 +107,14 @@ fn absurd_values_never_panic() {
     assert!(power::nct_cdf(1e308, 5.0, 1e308).is_finite());
     assert!(power::seeds_needed(1e308, 0.05, 0.8).is_some());
     assert!(power::seeds_needed(1e-308, 0.05, 0.8).is_none());
+    // Past a million seeds the answer is None at once (0.002 sd walked millions of steps),
+    // and never a count over the cap.
+    assert_eq!(power::seeds_needed(0.002, 0.05, 0.8), None);
+    assert_eq!(power::seeds_needed(0.002, 0.05 / 3.0, 0.8), None);
+    for effect in [0.0035, 0.0039, 0.004, 0.0041] {
+        let n = power::seeds_needed(effect, 0.05, 0.8);
+        assert!(n.is_none_or(|n| n <= 1_000_000), "{effect}: {n:?}");
+    }
 }
 
 #[test]

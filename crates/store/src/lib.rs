@@ -91,6 +91,7 @@
 //! no libtorch: the dashboard, the reports and the executors share it.
 
 pub mod atomic;
+mod checks;
 pub mod crash;
 pub mod error;
 pub mod id;

@@ -26,7 +26,7 @@ const DIGEST: &str = "test-dataset-digest";
 const CONFIG_RON: &str = r#"(
     model: (architecture: conv2, channels: 4, kernel_size: 3, batch_norm: true, dropout: 0.2),
     optimizer: (name: adam, lr: 0.01),
-    epochs: 2,
+    epochs: 1,
     batch_size: 64,
     eval_batch_size: 128,
     data: (train_limit: Some(512), test_limit: Some(256)),
@@ -812,7 +812,7 @@ fn an_experiments_records_are_its_settings_from_any_experiment() {
     shared.variant = "their name".into();
     publish(&store, &shared);
     let mut foreign = record(1, 81.0);
-    foreign.config.epochs = 3;
+    foreign.config.batch_size = 32;
     foreign.config_digest = id::config_digest(&foreign.config);
     foreign.id = id::trial_id(&foreign.config, 1, DIGEST);
     foreign.experiment = "other".into();
@@ -905,4 +905,40 @@ fn work_on_another_filesystem_is_refused_before_training() {
         stdout.contains("CROSS-DEVICE-OK"),
         "the child ran: {stdout}\n{stderr}"
     );
+}
+
+/// A finished record whose numbers contradict each other was edited: its final accuracy
+/// is not its last epoch's, it has fewer epochs than its configuration, its epochs are
+/// misnumbered, an epoch's accuracy is not a percentage, or its best is not the highest.
+/// It is quarantined with the field named, never averaged.
+#[test]
+fn a_record_whose_numbers_contradict_each_other_is_quarantined() {
+    type Edit = fn(&mut TrialRecord);
+    let edits: [(&str, Edit); 5] = [
+        ("final_accuracy", |r| r.final_accuracy = Some(99.5)),
+        ("a finished trial of 2 epoch(s) has 1 recorded", |r| {
+            r.config.epochs = 2
+        }),
+        ("entry 1 is numbered epoch 3", |r| r.epochs[0].epoch = 3),
+        ("epochs[0].test_accuracy", |r| {
+            r.epochs[0].test_accuracy = f64::NAN
+        }),
+        ("best_accuracy", |r| r.best_accuracy = Some(90.0)),
+    ];
+    for (field, edit) in edits {
+        let good = record(0, 80.0);
+        assert!(good.validate(&good.id).is_ok());
+        let mut bad = good.clone();
+        edit(&mut bad);
+        let err = bad.validate(&bad.id).unwrap_err().to_string();
+        assert!(err.contains(field), "{field}: {err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("runs"));
+        plant(&store, &bad.id, &json(&bad));
+        let found = store.records_for(&membership()).unwrap();
+        assert!(found.records.is_empty(), "{field}: never averaged");
+        assert_eq!(found.quarantined.len(), 1, "{field}");
+        assert!(found.quarantined[0].reason.contains(field), "{found:?}");
+    }
 }

@@ -230,6 +230,10 @@ impl ValidTrial {
 
 /// A record's configuration is valid when [`TrialConfig::validate`] accepts it.
 impl contract::Settings for TrialConfig {
+    fn epochs(&self) -> u32 {
+        self.epochs
+    }
+
     fn check(&self) -> Result<(), (String, String)> {
         self.clone()
             .validate()

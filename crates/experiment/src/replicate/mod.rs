@@ -379,19 +379,8 @@ pub fn run(request: &Request, reporter: &mut dyn Reporter) -> Result<Outcome, Re
         request.threads,
         request.halfwidth,
     )?;
-    for (i, p) in request.experiments.iter().enumerate() {
-        if let Some(other) = request.experiments[..i]
-            .iter()
-            .find(|o| o.experiment.name == p.experiment.name)
-        {
-            return Err(ReplicateError::Request(format!(
-                "{} and {} both name the experiment `{}`; each experiment needs its own name",
-                other.path.display(),
-                p.path.display(),
-                p.experiment.name
-            )));
-        }
-    }
+    spec::config::check_distinct_names(request.experiments.iter().map(|p| &p.experiment))
+        .map_err(ReplicateError::Request)?;
     match (&request.executor, request.halfwidth) {
         (Executor::Slurm(options), _) => slurm::submit(request, options, reporter),
         (Executor::Local { device }, halfwidth) => {

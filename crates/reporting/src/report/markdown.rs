@@ -161,7 +161,7 @@ pub fn conditions(experiment: &Experiment, selected: &[VariantTrials]) -> String
         if t.settings_differ {
             let _ = writeln!(
                 out,
-                "- ⚠ `{}`: no trials with the file's exact settings; showing the largest group in the store.",
+                "- ⚠ `{}`: no trials with the file's exact settings; showing the largest group in the store, not compared with the baseline (pass the `--set`/`--seeds` its trials were run with).",
                 t.variant.name
             );
         }
@@ -437,8 +437,11 @@ pub fn readme_section(experiment: &Experiment, records: &[TrialRecord], extras: 
             table_with(experiment, &selected, &stats, Columns::Readme)
         );
     }
-    let protocol = protocol_line(experiment, &selected, &stats)
+    let mut protocol = protocol_line(experiment, &selected, &stats)
         .map_or_else(String::new, |l| format!("\n{l}\n"));
+    if selected.iter().any(|t| t.settings_differ) {
+        protocol.push_str("\n⚠: the store has no trials of this row with the file's exact settings; it shows other settings, not compared (see the full report).\n");
+    }
     format!(
         "*{}*: {} trials, {} epochs, {} training images, on {}. Full report: [reports/{}.md](reports/{}.md).\n\n{}{protocol}",
         experiment.title,

@@ -226,6 +226,12 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
         .find(|t| t.variant.name == experiment.baseline)
         .map(accuracies)
         .unwrap_or_default();
+    // A row that shows other settings than the file's (⚠) is not compared: its difference
+    // would mix the variant's effect with the settings'.
+    let baseline_differs = selected
+        .iter()
+        .find(|t| t.variant.name == experiment.baseline)
+        .is_some_and(|b| b.settings_differ);
     let family = selected.len().saturating_sub(1).max(1);
     let mde_alpha = MDE_ALPHA / family as f64;
     let mut out: Vec<VariantStats> = selected
@@ -243,19 +249,21 @@ pub fn statistics(experiment: &Experiment, selected: &[VariantTrials]) -> Vec<Va
             };
             let is_baseline = t.variant.name == experiment.baseline;
             let accuracy = stats::summarize(&acc);
-            let (versus_baseline, prob_improvement, mde) = if is_baseline {
-                (None, None, None)
-            } else {
-                let prob = stats::prob_improvement(&baseline, &acc).map(|p| ProbImprovement {
-                    p,
-                    exact_p: stats::mann_whitney_exact_p(&baseline, &acc),
-                });
-                // The verdict's own test: Welch's standard error and degrees of freedom,
-                // at Holm's worst case α/m.
-                let welch = stats::welch(&baseline, &acc);
-                let mde = welch.and_then(|c| power::welch_mde(c.se, c.df, mde_alpha, MDE_POWER));
-                (welch, prob, mde)
-            };
+            let (versus_baseline, prob_improvement, mde) =
+                if is_baseline || t.settings_differ || baseline_differs {
+                    (None, None, None)
+                } else {
+                    let prob = stats::prob_improvement(&baseline, &acc).map(|p| ProbImprovement {
+                        p,
+                        exact_p: stats::mann_whitney_exact_p(&baseline, &acc),
+                    });
+                    // The verdict's own test: Welch's standard error and degrees of freedom,
+                    // at Holm's worst case α/m.
+                    let welch = stats::welch(&baseline, &acc);
+                    let mde =
+                        welch.and_then(|c| power::welch_mde(c.se, c.df, mde_alpha, MDE_POWER));
+                    (welch, prob, mde)
+                };
             VariantStats {
                 baseline: is_baseline,
                 sd_ci: accuracy.and_then(|a| stats::sd_ci(a.std, a.n, 0.95)),

@@ -49,6 +49,12 @@ pub fn table(
     table_with(experiment, selected, stats, Columns::Full)
 }
 
+/// The verdict of a row whose trials have other settings than the file's (⚠).
+pub const SETTINGS_DIFFER: &str = "no comparison: other settings than the file's (⚠)";
+/// The verdict of every row when the baseline's trials have other settings (⚠).
+pub const BASELINE_SETTINGS_DIFFER: &str =
+    "no comparison: the baseline's trials have other settings than the file's (⚠)";
+
 /// The verdict cell of one variant, in plain words: the Holm-adjusted verdict, with the
 /// minimum detectable effect when no difference was detected; or why no test was made.
 pub fn verdict_cell(
@@ -74,6 +80,12 @@ pub fn verdict_cell(
         } else {
             "no comparison: every trial diverged".into()
         };
+    }
+    if t.settings_differ {
+        return SETTINGS_DIFFER.into();
+    }
+    if baseline.is_some_and(|b| b.settings_differ) {
+        return BASELINE_SETTINGS_DIFFER.into();
     }
     if n_a == 0 {
         return match baseline {
