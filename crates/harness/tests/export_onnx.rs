@@ -250,6 +250,15 @@ fn onnx_runtime_gives_our_logits_classes_and_recorded_accuracy_for_every_archite
     let wrong = tampered["epochs"][last]["test_accuracy"].as_f64().unwrap() - 1.0;
     tampered["epochs"][last]["test_accuracy"] = serde_json::json!(wrong);
     tampered["final_accuracy"] = serde_json::json!(wrong);
+    // Kept consistent in itself (its best the highest epoch), so that the store accepts
+    // it and the weights are what refuses it.
+    let best = tampered["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["test_accuracy"].as_f64().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    tampered["best_accuracy"] = serde_json::json!(best);
     std::fs::write(&summary_file, tampered.to_string()).unwrap();
     let refused = ws.join("refused.onnx");
     let out = ws.run(&[
