@@ -107,11 +107,11 @@ pub fn exported_records(
     naming: reporting::selection::Naming,
     out: Option<&Path>,
 ) -> anyhow::Result<Vec<store::record::TrialRecord>> {
-    let store = existing_store(runs, out)?;
     let experiments = configs
         .iter()
         .map(|c| experiment(c, sets, seeds))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = existing_store(runs, out)?;
     let (records, warnings) = reporting::selection::records(&store, &experiments, naming)?;
     for warning in warnings {
         eprintln!("warning: {warning}");
