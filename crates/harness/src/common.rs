@@ -104,7 +104,6 @@ pub fn exported_records(
     runs: &Path,
     sets: &[String],
     seeds: Option<u32>,
-    naming: reporting::selection::Naming,
     out: Option<&Path>,
 ) -> anyhow::Result<Vec<store::record::TrialRecord>> {
     let experiments = configs
@@ -112,7 +111,7 @@ pub fn exported_records(
         .map(|c| experiment(c, sets, seeds))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = existing_store(runs, out)?;
-    let (records, warnings) = reporting::selection::records(&store, &experiments, naming)?;
+    let (records, warnings) = reporting::selection::records(&store, &experiments)?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }

@@ -3,7 +3,6 @@
 use crate::cli::{ModelsArgs, ReportArgs};
 use crate::common;
 use anyhow::Context;
-use reporting::selection::Naming;
 use spec::Experiment;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,8 +62,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `harness export csv`: the records of the experiments (every trial of the store when no
-/// config is given), as one tidy CSV; a trial shared by several experiments is one row.
 /// `harness export records`.
 pub fn export_records(
     configs: &[PathBuf],
@@ -88,6 +85,8 @@ pub fn export_records(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `harness export csv`: the records of the experiments, named as those files name them
+/// (every trial of the store, as recorded, when no config is given), as one tidy CSV.
 pub fn export_csv(
     configs: &[PathBuf],
     runs: &Path,
@@ -95,12 +94,16 @@ pub fn export_csv(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let all = common::exported_records(configs, runs, sets, seeds, Naming::AsRecorded, out)?;
+    let all = common::exported_records(configs, runs, sets, seeds, out)?;
     let text = reporting::csv_export::csv(&all);
     match out {
         Some(path) => {
             store::write_output(path, text.as_bytes())?;
-            eprintln!("wrote {} ({} trials)", path.display(), all.len());
+            eprintln!(
+                "wrote {} ({})",
+                path.display(),
+                reporting::csv_export::rows_words(&all)
+            );
         }
         None => {
             use std::io::Write;

@@ -2,7 +2,6 @@
 //! [`reporting::tensorboard_export`]), with what was left out of the means said.
 
 use crate::common;
-use reporting::selection::Naming;
 use reporting::tensorboard_export;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,8 +14,7 @@ pub fn run(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let records =
-        common::exported_records(configs, runs, sets, seeds, Naming::PerVariant, Some(out))?;
+    let records = common::exported_records(configs, runs, sets, seeds, Some(out))?;
     if records.is_empty() {
         println!("no trials to export in {}", runs.display());
         return Ok(ExitCode::SUCCESS);

@@ -96,6 +96,24 @@ fn json<T: serde::Serialize>(x: &T) -> Value {
     serde_json::to_value(x).expect("records serialise")
 }
 
+/// What an export of `records` holds, in words: "9 trials", or "9 trials, 3 of them listed
+/// under several experiments" when a shared trial (the baseline) is listed once per
+/// experiment.
+pub fn rows_words(records: &[TrialRecord]) -> String {
+    let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in records {
+        *listed.entry(record.id.as_str()).or_default() += 1;
+    }
+    let shared = listed.values().filter(|&&n| n > 1).count();
+    let trials = listed.len();
+    let noun = if trials == 1 { "trial" } else { "trials" };
+    if shared == 0 {
+        format!("{trials} {noun}")
+    } else {
+        format!("{trials} {noun}, {shared} of them listed under several experiments")
+    }
+}
+
 /// The CSV text of `records` (header line included; `\n` line ends).
 pub fn csv(records: &[TrialRecord]) -> String {
     let configs: Vec<BTreeMap<String, String>> = records

@@ -169,7 +169,13 @@ fn set_path(root: &mut Value, path: &str, text: &str) -> Result<(), String> {
             return Err(format!("`{walked}` has no fields"));
         };
         if !map.contains_key(*segment) {
-            let known: Vec<&str> = map.keys().map(String::as_str).collect();
+            let mut known: Vec<&str> = map.keys().map(String::as_str).collect();
+            if walked.is_empty() {
+                // Left out of the serialised trial at their defaults, but settable by name.
+                known.extend(["fix", "precision"]);
+                known.sort_unstable();
+                known.dedup();
+            }
             let place = if walked.is_empty() {
                 "the trial".to_string()
             } else {
@@ -374,6 +380,13 @@ mod tests {
             err.message.contains("unknown field `dropuot` in `model`"),
             "{err}"
         );
+        // The top level lists every settable field, those left out at their defaults too.
+        let err = apply(&["precison=bf16"]).unwrap_err();
+        let known = err.message.split("(known: ").nth(1).expect("a known list");
+        let known: Vec<&str> = known.trim_end_matches(')').split(", ").collect();
+        for field in ["epochs", "fix", "model", "precision", "schedule"] {
+            assert!(known.contains(&field), "{field}: {err}");
+        }
         let err = apply(&["epochs=many"]).unwrap_err();
         assert!(err.message.contains("whole number"), "{err}");
         let err = apply(&["epochs=1.5"]).unwrap_err();
