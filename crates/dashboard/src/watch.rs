@@ -132,22 +132,12 @@ impl Entry {
             .ok()
             .and_then(|e| spec::cost::kept(&store.experiment_dir(&e.name)));
         if overrides.is_empty()
-            && let (Ok(e), Some(kept)) = (&state, &kept)
-            && (!kept.sets.is_empty() || kept.seeds.is_some_and(|n| n as usize != e.seeds.len()))
+            && let Ok(e) = &state
+            && let Some(last) = spec::last_run::last_run(e, &store.experiment_dir(&e.name))
         {
-            let recorded: Vec<Override> = kept
-                .sets
-                .iter()
-                .filter_map(|s| Override::parse(s).ok())
-                .collect();
-            if let Ok(mut again) = spec::config::load(&path, &recorded) {
-                if let Some(n) = kept.seeds {
-                    let _ = again.set_seed_count(n);
-                }
-                sets = kept.sets.clone();
-                protocol_from_store = true;
-                state = Ok(again);
-            }
+            sets = last.sets;
+            protocol_from_store = true;
+            state = Ok(last.experiment);
         }
         let state = state.map(|e| {
             let mut state = Box::new(ExperimentState::new(e, digest));

@@ -5,7 +5,7 @@ use anyhow::Context;
 use data::FashionMnist;
 use spec::Experiment;
 use spec::Override;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Sets libtorch's intra-op threads (default: all cores / `jobs`).
 pub fn set_threads(threads: Option<i32>, jobs: usize) -> anyhow::Result<i32> {
@@ -44,6 +44,37 @@ pub fn experiment(path: &Path, sets: &[String], seeds: Option<u32>) -> anyhow::R
     Ok(experiment)
 }
 
+/// The experiments of `paths` and the existing store `runs` they are read from, for
+/// commands that only read one: config errors first, then a mistyped `--runs` (no
+/// `trials/`), then an `--out` inside the store, before anything is written. With no
+/// `--set` and no `--seeds` on the command line, each is taken at the settings of the
+/// store's last run of it, as the dashboard shows it ([`spec::last_run`]; said on stderr).
+pub fn reading(
+    paths: &[PathBuf],
+    (sets, seeds): (&[String], Option<u32>),
+    runs: &Path,
+    out: Option<&Path>,
+) -> anyhow::Result<(Vec<Experiment>, store::Store)> {
+    let experiments = paths
+        .iter()
+        .map(|path| experiment(path, sets, seeds))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    spec::config::check_distinct_names(&experiments).map_err(anyhow::Error::msg)?;
+    let store = store(runs)?;
+    store.check_exists()?;
+    out.map(|out| store.refuse_output_inside(out)).transpose()?;
+    let given = !sets.is_empty() || seeds.is_some();
+    let mut adopted = Vec::new();
+    let experiments = experiments.into_iter().map(|e| {
+        let (e, arguments) = spec::last_run::or_file(e, given, |name| store.experiment_dir(name));
+        adopted.extend(arguments.map(|a| (e.name.clone(), a)));
+        e
+    });
+    let experiments = experiments.collect();
+    eprint!("{}", spec::last_run::notes(&adopted));
+    Ok((experiments, store))
+}
+
 /// The run store at `runs`, with trials of the older per-experiment layout moved into the
 /// store first (what moved, and what could not, is said on stderr).
 pub fn store(runs: &Path) -> anyhow::Result<store::Store> {
@@ -72,45 +103,24 @@ pub fn dataset(opts: &RunOpts) -> anyhow::Result<FashionMnist> {
     Ok(data_source(opts).load()?)
 }
 
-/// [`store`] for commands that only read one: a mistyped `--runs` is refused, and so is an
-/// `--out` inside the store, before anything is written.
-pub fn existing_store(runs: &Path, out: Option<&Path>) -> anyhow::Result<store::Store> {
-    let store = store(runs)?;
-    store.check_exists()?;
-    out.map(|out| store.refuse_output_inside(out)).transpose()?;
-    Ok(store)
-}
-
 /// `configs` if any were given, else every `configs/*.ron`, sorted.
-pub fn configs_or_all(configs: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+pub fn configs_or_all(configs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     if !configs.is_empty() {
         return Ok(configs.to_vec());
     }
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("configs").context("reading configs/")? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "ron") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
+    spec::config::experiment_files(Path::new("configs")).context("reading configs/")
 }
 
 /// The records an export takes from store `runs` (`reporting::selection`: every record, or
 /// those of the experiment files `configs`), its warnings printed.
 pub fn exported_records(
-    configs: &[std::path::PathBuf],
+    configs: &[PathBuf],
     runs: &Path,
     sets: &[String],
     seeds: Option<u32>,
     out: Option<&Path>,
 ) -> anyhow::Result<Vec<store::record::TrialRecord>> {
-    let experiments = configs
-        .iter()
-        .map(|c| experiment(c, sets, seeds))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = existing_store(runs, out)?;
+    let (experiments, store) = reading(configs, (sets, seeds), runs, out)?;
     let (records, warnings) = reporting::selection::records(&store, &experiments)?;
     for warning in warnings {
         eprintln!("warning: {warning}");

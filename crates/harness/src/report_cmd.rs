@@ -36,12 +36,9 @@ pub fn write_all(
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let experiments = common::configs_or_all(&args.configs)?
-        .iter()
-        .map(|path| common::experiment(path, &args.sets, args.seeds))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    spec::config::check_distinct_names(&experiments).map_err(anyhow::Error::msg)?;
-    let store = common::existing_store(&args.runs, None)?;
+    let configs = common::configs_or_all(&args.configs)?;
+    let (experiments, store) =
+        common::reading(&configs, (&args.sets, args.seeds), &args.runs, None)?;
     // Every file first, then what was written: a reader that closes standard output
     // early (`harness report | head -1`) cannot cut the work short.
     let mut written = Vec::new();
@@ -70,12 +67,7 @@ pub fn export_records(
     sets: &[String],
     seeds: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let experiments = configs
-        .iter()
-        .map(|c| common::experiment(c, sets, seeds))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    spec::config::check_distinct_names(&experiments).map_err(anyhow::Error::msg)?;
-    let from = common::existing_store(runs, Some(out))?;
+    let (experiments, from) = common::reading(configs, (sets, seeds), runs, Some(out))?;
     let to = store::Store::new(out);
     let done = reporting::archive::export(&from, &experiments, &to)?;
     for warning in &done.warnings {

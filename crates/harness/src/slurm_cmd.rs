@@ -11,12 +11,13 @@ use store::Store;
 
 /// `harness status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = common::existing_store(&args.runs, None)?;
+    let configs = common::configs_or_all(&args.configs)?;
+    let (experiments, store) =
+        common::reading(&configs, (&args.sets, args.seeds), &args.runs, None)?;
     let all = args.configs.is_empty();
     let mut digest = None;
     let mut shown = 0;
-    for path in common::configs_or_all(&args.configs)? {
-        let experiment = common::experiment(&path, &args.sets, args.seeds)?;
+    for experiment in experiments {
         let exp_dir = store.experiment_dir(&experiment.name);
         if all && !exp_dir.exists() {
             continue;

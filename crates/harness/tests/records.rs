@@ -361,6 +361,69 @@ fn the_committed_reports_are_what_the_committed_records_give() {
     );
 }
 
+/// Commands that read a store, given no `--set` or `--seeds`, take each experiment at the
+/// settings of the store's last run of it (as the dashboard does) and say so: `report`
+/// writes the committed study's reports byte for byte, `status` counts its trials as done
+/// and the CSV export holds them. Settings on the command line are the command line's.
+#[test]
+fn without_settings_the_store_commands_read_at_the_last_runs_settings() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ws = Workspace::new();
+    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
+    let results = repo.join("results");
+    let results = results.to_str().unwrap();
+    let note = "note: dropout, kernel: read at the settings of this store's last run of each \
+                (no --set or --seeds given): --seeds 3 --set data.train_limit=10000 --set \
+                data.test_limit=10000 --set epochs=9 --set 'schedule=Step(every: 3, gamma: 0.1)'\n";
+    let stderr = |out: &std::process::Output| {
+        assert!(out.status.success(), "{}", text(out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let both = ["configs/dropout.ron", "configs/kernel.ron"];
+    let out = ws.run(&[&["report"][..], &both, &["--runs", results]].concat());
+    assert_eq!(stderr(&out), note);
+    for file in ["dropout.md", "dropout.png", "kernel.md", "kernel.png"] {
+        let file = format!("reports/{file}");
+        assert!(
+            std::fs::read(ws.join(&file)).unwrap() == std::fs::read(repo.join(&file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert!(
+        std::fs::read(ws.join("README.md")).unwrap()
+            == std::fs::read(repo.join("README.md")).unwrap()
+    );
+
+    let out = ws.run(&[&["status"][..], &both, &["--runs", results]].concat());
+    assert_eq!(stderr(&out), note);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("dropout: 9 trials: 9 done,"), "{said}");
+    assert!(said.contains("kernel: 9 trials: 9 done,"), "{said}");
+
+    let csv = ws.run(&["export", "csv", "configs/dropout.ron", "--runs", results]);
+    assert!(stderr(&csv).starts_with("note: dropout: read at the settings"));
+    let ids: std::collections::BTreeSet<&str> = std::str::from_utf8(&csv.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 9, "{ids:?}");
+
+    // Settings given: the file's 5 seeds at its own protocol, which this store never ran.
+    let out = ws.run(&[
+        "status",
+        "configs/dropout.ron",
+        "--seeds",
+        "5",
+        "--runs",
+        results,
+    ]);
+    assert_eq!(stderr(&out), "");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("dropout: 15 trials: 0 done,"), "{said}");
+}
+
 /// A finished trial's `config.ron` and `trial.json` repeat what its record holds: a
 /// garbage or missing copy is named in a warning and rewritten from the record (the bad
 /// copy kept as `<name>.bad`), and the report is unchanged. Before, they were ignored

@@ -259,6 +259,19 @@ pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment, ConfigErr
     parse(path, &text, overrides)
 }
 
+/// The experiment files (`*.ron`) directly in `dir`, sorted.
+pub fn experiment_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// Most seeds one experiment may ask for.
 pub const MAX_SEEDS: u32 = 1000;
 
