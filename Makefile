@@ -159,9 +159,11 @@ parity: build
 # Parity at the study's CPU protocol (configs/parity-study.ron): our side's trials are the
 # study's own 2 conv and 4 conv trials (same ids), copied from results/ first, so only the
 # missing ones train; PyTorch's side trains 3 seeds each, 1 thread like the study's jobs
-# -> reports/parity.md. About 40 minutes on 2 cores when the study's trials are there.
+# -> reports/parity.md, and the trials' own table -> reports/parity-study.md. About 40
+# minutes on 2 cores when the study's trials are there.
 parity-study: build
 	@scripts/setup.sh --bench
 	$(HARNESS) export records configs/parity-study.ron --runs results --out runs
 	$(HARNESS) parity --config configs/parity-study.ron --threads 1 --archs 'conv2,conv4,conv2 bf16,conv4 bf16'
 	$(HARNESS) export records configs/parity-study.ron --out results
+	$(HARNESS) report configs/parity-study.ron --runs results

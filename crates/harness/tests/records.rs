@@ -255,7 +255,12 @@ fn exported_records_regenerate_byte_identical_reports_without_checkpoints() {
 /// The arguments of `configs/study-cpu.args` as the Makefile's shell passes them: one per
 /// line, `#` lines skipped, single quotes removed.
 fn study_args(repo: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(repo.join("configs/study-cpu.args")).unwrap();
+    args_file(repo, "configs/study-cpu.args")
+}
+
+/// The arguments of an `.args` file (see `study_args`).
+fn args_file(repo: &Path, file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo.join(file)).unwrap();
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -267,6 +272,19 @@ fn study_args(repo: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The nine tables of the study.
+const STUDY: [&str; 9] = [
+    "architectures",
+    "augmentation",
+    "batchnorm",
+    "channels",
+    "dropout",
+    "kernel",
+    "lr",
+    "optimizer",
+    "scheduler",
+];
+
 /// `make study-report protocol-report examples-report` on a fresh clone leave `git status`
 /// clean: the committed reports, plots and README sections are exactly what the committed
 /// records in `results/` give, without training.
@@ -277,17 +295,6 @@ fn the_committed_reports_are_what_the_committed_records_give() {
     std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
     let results = repo.join("results");
     let results = results.to_str().unwrap();
-    const STUDY: [&str; 9] = [
-        "architectures",
-        "augmentation",
-        "batchnorm",
-        "channels",
-        "dropout",
-        "kernel",
-        "lr",
-        "optimizer",
-        "scheduler",
-    ];
     let mut args: Vec<String> = vec!["report".into()];
     args.extend(STUDY.iter().map(|s| format!("configs/{s}.ron")));
     args.extend(study_args(&repo));
@@ -364,7 +371,8 @@ fn the_committed_reports_are_what_the_committed_records_give() {
 /// Commands that read a store, given no `--set` or `--seeds`, take each experiment at the
 /// settings of the store's last run of it (as the dashboard does) and say so: `report`
 /// writes the committed study's reports byte for byte, `status` counts its trials as done
-/// and the CSV export holds them. Settings on the command line are the command line's.
+/// and the CSV export holds them; with no config, `report` writes every committed report of
+/// the store and nothing else. Settings on the command line are the command line's.
 #[test]
 fn without_settings_the_store_commands_read_at_the_last_runs_settings() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -422,6 +430,27 @@ fn without_settings_the_store_commands_read_at_the_last_runs_settings() {
     assert_eq!(stderr(&out), "");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("dropout: 15 trials: 0 done,"), "{said}");
+
+    // No config at all: every experiment the store holds, each at its last run's settings,
+    // gives exactly the committed reports and README; nothing uncommitted is written.
+    let ws = Workspace::new();
+    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
+    ws.ok(&["report", "--runs", results]);
+    let written = files_under(&ws.join("reports"));
+    assert_eq!(written.len(), 26, "{written:?}");
+    for file in written {
+        let name = Path::new(&file).strip_prefix(ws.join("reports")).unwrap();
+        let committed = repo.join("reports").join(name);
+        assert!(
+            std::fs::read(&file).ok() == std::fs::read(&committed).ok(),
+            "reports/{}: not what the committed one holds",
+            name.display()
+        );
+    }
+    assert!(
+        std::fs::read(ws.join("README.md")).unwrap()
+            == std::fs::read(repo.join("README.md")).unwrap()
+    );
 }
 
 /// A finished trial's `config.ron` and `trial.json` repeat what its record holds: a
