@@ -29,8 +29,8 @@ pub fn write_all(
     readme: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let published = reporting::publish::write_all(experiment, store, reports, readme)?;
-    for w in &published.warnings {
-        eprintln!("warning: {w}");
+    for line in published.lines() {
+        eprintln!("{line}");
     }
     Ok(published.files)
 }

@@ -285,40 +285,78 @@ const STUDY: [&str; 9] = [
     "scheduler",
 ];
 
-/// `make study-report protocol-report examples-report` on a fresh clone leave `git status`
-/// clean: the committed reports, plots and README sections are exactly what the committed
-/// records in `results/` give, without training.
+/// A workspace with the committed README and the committed stores (linked where the
+/// README's section markers name them: `runs=results`, `runs=results-cpu-bf16`).
+fn committed_workspace(repo: &Path) -> Workspace {
+    let ws = Workspace::new();
+    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
+    for store in ["results", "results-cpu-bf16", "results-h200"] {
+        std::os::unix::fs::symlink(repo.join(store), ws.join(store)).unwrap();
+    }
+    ws
+}
+
+/// `make study-report study-report-bf16 protocol-report examples-report study-gpu-report`
+/// on a fresh clone leave `git status` clean: the committed reports, plots and README
+/// sections are exactly what the committed records give, without training. Each README
+/// section is filled only from the store its marker names: the fp32 tables' report leaves
+/// the bf16 sections as they are, and says so.
 #[test]
 fn the_committed_reports_are_what_the_committed_records_give() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ws = Workspace::new();
-    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
-    let results = repo.join("results");
-    let results = results.to_str().unwrap();
+    let ws = committed_workspace(&repo);
     let mut args: Vec<String> = vec!["report".into()];
     args.extend(STUDY.iter().map(|s| format!("configs/{s}.ron")));
     args.extend(study_args(&repo));
-    args.extend(["--runs".into(), results.into()]);
+    args.extend(["--runs".into(), "results".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ws.ok(&args);
-    ws.ok(&["report", "configs/protocol.ron", "--runs", results]);
+    let out = ws.run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("left as it is").count(), 9, "{said}");
+    assert!(
+        said.contains("note: README.md: its `architectures` section shows the records of `results-cpu-bf16` (its marker says `runs=results-cpu-bf16`), not those of results; left as it is\n"),
+        "{said}"
+    );
+    assert!(
+        std::fs::read(ws.join("README.md")).unwrap()
+            == std::fs::read(repo.join("README.md")).unwrap(),
+        "the fp32 tables' report changed the README's bf16 sections"
+    );
+    // `make study-report-bf16`: the nine tables at the bf16 point, into reports/cpu-bf16/
+    // and the README.
+    let mut args: Vec<String> = vec!["report".into()];
+    args.extend(STUDY.iter().map(|s| format!("configs/{s}.ron")));
+    args.extend(args_file(&repo, "configs/study-cpu-bf16.args"));
+    args.extend(
+        [
+            "--runs",
+            "results-cpu-bf16",
+            "--reports",
+            "reports/cpu-bf16",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ws.ok(&args);
+    assert!(out.contains("wrote README.md"), "{out}");
+    ws.ok(&["report", "configs/protocol.ron", "--runs", "results"]);
     ws.ok(&[
         "report",
         "configs/quickstart.ron",
         "configs/variance.ron",
         "--runs",
-        results,
+        "results",
     ]);
     // `make study-gpu-report`: the architectures table at the study's own protocol, from
     // the H200's records.
-    let gpu = repo.join("results-h200");
     ws.ok(&[
         "report",
         "configs/architectures.ron",
         "--seeds",
         "3",
         "--runs",
-        gpu.to_str().unwrap(),
+        "results-h200",
         "--reports",
         "reports/h200",
         "--readme",
@@ -342,29 +380,41 @@ fn the_committed_reports_are_what_the_committed_records_give() {
             .to_string();
         line.split('|').rev().nth(2).unwrap().trim().to_string()
     };
-    let baseline = latency_of("architectures", "4 conv");
-    for (report, row) in [("dropout", "0"), ("dropout", "0.2"), ("dropout", "0.5")] {
-        assert_eq!(latency_of(report, row), baseline, "{report} {row}");
+    for prefix in ["", "cpu-bf16/"] {
+        let baseline = latency_of(&format!("{prefix}architectures"), "4 conv");
+        for row in ["0", "0.2", "0.5"] {
+            let report = format!("{prefix}dropout");
+            assert_eq!(latency_of(&report, row), baseline, "{report} {row}");
+        }
     }
+    let bf16 = std::fs::read_to_string(ws.join("reports/cpu-bf16/architectures.md")).unwrap();
+    assert!(bf16.contains("\n- Precision: bf16 "), "{bf16}");
     let mut compared = 0;
+    let bf16_names: Vec<String> = STUDY.iter().map(|s| format!("cpu-bf16/{s}")).collect();
     for name in STUDY
         .iter()
-        .chain(&["protocol", "quickstart", "variance", "h200/architectures"])
+        .map(|s| s.to_string())
+        .chain(bf16_names)
+        .chain(["protocol", "quickstart", "variance", "h200/architectures"].map(String::from))
     {
         for ext in ["md", "png"] {
             let file = format!("reports/{name}.{ext}");
             assert!(
                 std::fs::read(ws.join(&file)).unwrap() == std::fs::read(repo.join(&file)).unwrap(),
-                "{file} differs from what `make study-report protocol-report examples-report study-gpu-report` writes: run them and commit"
+                "{file} differs from what `make study-report study-report-bf16 protocol-report examples-report study-gpu-report` writes: run them and commit"
             );
             compared += 1;
         }
     }
-    assert_eq!(compared, 26);
+    assert_eq!(compared, 44);
+    let readme = std::fs::read_to_string(ws.join("README.md")).unwrap();
     assert!(
-        std::fs::read(ws.join("README.md")).unwrap()
-            == std::fs::read(repo.join("README.md")).unwrap(),
-        "README.md's generated sections differ from `make study-report`'s: run it and commit"
+        readme == std::fs::read_to_string(repo.join("README.md")).unwrap(),
+        "README.md's generated sections differ from `make study-report-bf16 protocol-report examples-report`'s: run them and commit"
+    );
+    assert!(
+        readme.contains(", on cpu in bf16 mixed precision. Full report: [reports/cpu-bf16/architectures.md](reports/cpu-bf16/architectures.md)."),
+        "{readme}"
     );
 }
 
@@ -389,7 +439,18 @@ fn without_settings_the_store_commands_read_at_the_last_runs_settings() {
     };
     let both = ["configs/dropout.ron", "configs/kernel.ron"];
     let out = ws.run(&[&["report"][..], &both, &["--runs", results]].concat());
-    assert_eq!(stderr(&out), note);
+    let said = stderr(&out);
+    assert!(said.starts_with(note), "{said}");
+    // The README's study sections show the bf16 store's records: left as they are.
+    for name in ["dropout", "kernel"] {
+        assert!(
+            said.contains(&format!(
+                "note: README.md: its `{name}` section shows the records of `results-cpu-bf16`"
+            )),
+            "{said}"
+        );
+    }
+    assert_eq!(said.lines().count(), 3, "{said}");
     for file in ["dropout.md", "dropout.png", "kernel.md", "kernel.png"] {
         let file = format!("reports/{file}");
         assert!(
@@ -432,10 +493,11 @@ fn without_settings_the_store_commands_read_at_the_last_runs_settings() {
     assert!(said.contains("dropout: 15 trials: 0 done,"), "{said}");
 
     // No config at all: every experiment the store holds, each at its last run's settings,
-    // gives exactly the committed reports and README; nothing uncommitted is written.
-    let ws = Workspace::new();
-    std::fs::copy(repo.join("README.md"), ws.join("README.md")).unwrap();
-    ws.ok(&["report", "--runs", results]);
+    // gives exactly the committed reports and README (its sections of `results` rewritten
+    // alike, the others left alone); nothing uncommitted is written.
+    let ws = committed_workspace(&repo);
+    let out = ws.ok(&["report", "--runs", "results"]);
+    assert!(out.contains("wrote README.md"), "{out}");
     let written = files_under(&ws.join("reports"));
     assert_eq!(written.len(), 26, "{written:?}");
     for file in written {

@@ -306,9 +306,10 @@ fn the_dashboard_follows_a_replicate_and_restores_the_terminal() {
     assert_eq!(ws.finished_trials("smoke").len(), 4);
 }
 
-/// The committed store opens as it is: the study's architectures table, given no `--set`,
+/// The committed stores open as they are: the study's architectures table, given no `--set`,
 /// loads with the protocol its run recorded (`results/architectures/estimate.json`), so its
-/// 12 trials show as done at 9 epochs, and `r` says there is nothing to train.
+/// 12 trials show as done at 9 epochs, and `r` says there is nothing to train; the bf16
+/// store (`results-cpu-bf16`, the README's tables) shows its 12 trials done at 12 epochs.
 #[test]
 fn the_committed_study_opens_as_run_in_the_dashboard() {
     let ws = Workspace::new();
@@ -334,6 +335,24 @@ fn the_committed_study_opens_as_run_in_the_dashboard() {
     tmux.wait_for("tui", "the note that nothing is left to train", |s| {
         s.contains("all 12 trials of architectures are done")
     });
+    tmux.keys("tui", "q");
+    drop(tmux);
+
+    // The README's study tables: the bf16 store opens at its own protocol (12 epochs, bf16).
+    util::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results-cpu-bf16"),
+        &ws.join("results-cpu-bf16"),
+    );
+    let tmux = Tmux::start(ws.path());
+    tmux.wait_for("tui", "the shell prompt", |s| s.contains('$'));
+    tmux.type_line("tui", &format!("alias harness={harness}"));
+    tmux.type_line("tui", "harness tui --runs results-cpu-bf16");
+    let screen = tmux.wait_for("tui", "the bf16 architectures table, all done", |s| {
+        plan_done(s) == Some((12, 12))
+    });
+    eprintln!("--- the committed bf16 study:\n{screen}");
+    assert!(screen.contains("4 conv [bf16]"), "{screen}");
+    assert!(screen.contains("12 epochs in"), "{screen}");
     tmux.keys("tui", "q");
 }
 

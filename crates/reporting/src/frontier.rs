@@ -193,14 +193,19 @@ fn thousands(n: usize) -> String {
     progress::format::thousands(n as i64)
 }
 
-/// The README's section: the table and a link to the full report.
-pub fn readme_section(experiment: &Experiment, records: &[TrialRecord]) -> String {
+/// The README's section: the table and a link to the full report in `report_dir` (as
+/// [`crate::report::report_link`] takes it).
+pub fn readme_section(
+    experiment: &Experiment,
+    records: &[TrialRecord],
+    report_dir: Option<&str>,
+) -> String {
     format!(
-        "*{}*: {} trial(s). Full report with the plot and how minutes are measured: [reports/{name}.md](reports/{name}.md).\n\n{}",
+        "*{}*: {} trial(s). Full report with the plot and how minutes are measured: [{link}]({link}).\n\n{}",
         experiment.title,
         records.len(),
         table(records),
-        name = experiment.name
+        link = crate::report::report_link(report_dir, &experiment.name)
     )
 }
 

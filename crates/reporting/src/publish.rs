@@ -16,6 +16,18 @@ pub struct Published {
     pub files: Vec<PathBuf>,
     /// One line each.
     pub warnings: Vec<String>,
+    /// What was left alone, and why (a README section that shows another store): one
+    /// line each.
+    pub notes: Vec<String>,
+}
+
+impl Published {
+    /// The warnings and notes as the commands print them, one line each (`warning: ...`,
+    /// `note: ...`).
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        let warnings = self.warnings.iter().map(|w| format!("warning: {w}"));
+        warnings.chain(self.notes.iter().map(|n| format!("note: {n}")))
+    }
 }
 
 /// Errors of [`write_all`].
@@ -33,7 +45,8 @@ pub enum PublishError {
 }
 
 /// Writes the report of `experiment` and updates its README section (if the README has
-/// the markers). Returns what was written.
+/// the markers, and they name no other store than `store`; see
+/// [`crate::report::readme_marker`]). Returns what was written.
 pub fn write_all(
     experiment: &Experiment,
     store: &Store,
@@ -53,11 +66,19 @@ pub fn write_all(
             ));
         }
     }
+    let mut said = Vec::new();
     if experiment.report == spec::ReportKind::Frontier {
         let mut files = crate::frontier::write(experiment, &records, reports)?;
-        let section = crate::frontier::readme_section(experiment, &records);
-        files.extend(splice_into_readme(readme, &experiment.name, &section)?);
-        return Ok(Published { files, warnings });
+        // The links are made once the folder exists (it resolves, links and all).
+        let dir = report_dir(reports, readme);
+        let section = crate::frontier::readme_section(experiment, &records, Some(&dir));
+        let target = (readme, store.root(), experiment.name.as_str());
+        files.extend(splice_into_readme(target, &section, &mut said)?);
+        return Ok(Published {
+            files,
+            warnings,
+            notes: said,
+        });
     }
     let seeding = crate::seeding::read(&store.experiment_dir(&experiment.name))?;
     let dir = store.experiment_dir(&experiment.name);
@@ -112,16 +133,61 @@ pub fn write_all(
         .iter()
         .map(|s| (s.variant.clone(), not_run_words(s)))
         .collect();
-    let extras = Extras {
+    let mut extras = Extras {
         seeding,
         notes,
         quiet_latency,
         not_run,
+        report_dir: None,
     };
     let mut files = vec![write_report(experiment, &records, &extras, reports)?];
+    extras.report_dir = Some(report_dir(reports, readme));
     let section = readme_section(experiment, &records, &extras);
-    files.extend(splice_into_readme(readme, &experiment.name, &section)?);
-    Ok(Published { files, warnings })
+    let target = (readme, store.root(), experiment.name.as_str());
+    files.extend(splice_into_readme(target, &section, &mut said)?);
+    Ok(Published {
+        files,
+        warnings,
+        notes: said,
+    })
+}
+
+/// The folder of the README (`.` for a bare file name).
+fn folder_of(readme: &Path) -> &Path {
+    readme
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `reports` as the README's links name it: relative to the README's folder
+/// (`reports/cpu-bf16`, `../reports` for a README in `docs/`), or as given where either does
+/// not resolve.
+fn report_dir(reports: &Path, readme: &Path) -> String {
+    let relative = match (reports.canonicalize(), folder_of(readme).canonicalize()) {
+        (Ok(reports), Ok(base)) => {
+            let common = reports
+                .components()
+                .zip(base.components())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let up = base.components().count() - common;
+            let mut path: PathBuf = std::iter::repeat_n("..", up).collect();
+            path.extend(reports.components().skip(common));
+            path
+        }
+        _ => reports.to_path_buf(),
+    };
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+/// Whether two paths name one folder (both exist and resolve alike).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// What a report shows instead of a verdict for a variant the last run left out as too slow
@@ -136,12 +202,13 @@ pub fn not_run_words(s: &spec::cost::Skipped) -> String {
     )
 }
 
-/// Replaces the README's `<!-- report:NAME -->` section (if it has the markers); returns
-/// the README's path when it has them.
+/// Replaces the README's `<!-- report:NAME -->` section (if it has the markers and they
+/// name no store other than `store`); returns the README's path when it was spliced. A
+/// section that shows another store's records is left as it is, and `notes` says so.
 fn splice_into_readme(
-    readme: &Path,
-    name: &str,
+    (readme, store, name): (&Path, &Path, &str),
     section: &str,
+    notes: &mut Vec<String>,
 ) -> Result<Option<PathBuf>, StoreError> {
     // Only a regular file can hold the markers: a device (`/dev/null`, `/dev/zero`) or a
     // FIFO is never read (it could be endless or block); a missing README is left alone.
@@ -158,6 +225,16 @@ fn splice_into_readme(
             });
         }
     };
+    if let Some(runs) = crate::report::readme_marker(&text, name).and_then(|m| m.runs)
+        && !same_folder(&folder_of(readme).join(&runs), store)
+    {
+        notes.push(format!(
+            "{}: its `{name}` section shows the records of `{runs}` (its marker says `runs={runs}`), not those of {}; left as it is",
+            readme.display(),
+            store.display()
+        ));
+        return Ok(None);
+    }
     let Some(updated) = splice_readme(&text, name, section) else {
         return Ok(None);
     };
@@ -165,4 +242,34 @@ fn splice_into_readme(
         store::write_output(readme, updated.as_bytes())?;
     }
     Ok(Some(readme.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_links_its_reports_relative_to_its_own_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["docs", "reports/cpu-bf16"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let readme = root.join("README.md");
+        assert_eq!(report_dir(&root.join("reports"), &readme), "reports");
+        assert_eq!(
+            report_dir(&root.join("reports/cpu-bf16"), &readme),
+            "reports/cpu-bf16"
+        );
+        assert_eq!(
+            report_dir(&root.join("reports"), &root.join("docs/README.md")),
+            "../reports"
+        );
+        assert_eq!(report_dir(root, &readme), "");
+        // A folder that does not resolve is named as given.
+        assert_eq!(
+            report_dir(Path::new("no/such/folder"), &readme),
+            "no/such/folder"
+        );
+    }
 }

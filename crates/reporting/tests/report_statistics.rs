@@ -466,3 +466,44 @@ fn rows_with_other_settings_are_shown_but_not_compared() {
     let row = full.lines().find(|l| l.starts_with("| same |")).unwrap();
     assert!(row.contains(report::BASELINE_SETTINGS_DIFFER), "{row}");
 }
+
+/// The README's section says the precision of its trials beside the device (fp32 sections
+/// read as before), and links its full report in the folder it was written to.
+#[test]
+fn the_readme_section_names_a_lower_precision_and_links_its_reports_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let fp32_experiment = experiment(dir.path());
+    let e = &fp32_experiment;
+    let fp32: Vec<TrialRecord> = (0..2).map(|s| record(e, "base", s, 80.0)).collect();
+    let readme = report::readme_section(e, &fp32, &report::Extras::default());
+    assert!(
+        readme.contains(", on cpu. Full report: [reports/multi.md](reports/multi.md)."),
+        "{readme}"
+    );
+
+    let path = dir.path().join("bf16.ron");
+    std::fs::write(
+        &path,
+        RON.replace("epochs: 1,", "epochs: 1,\n        precision: bf16,"),
+    )
+    .unwrap();
+    let e = spec::config::load(&path, &[]).unwrap();
+    let bf16: Vec<TrialRecord> = (0..2).map(|s| record(&e, "base", s, 80.0)).collect();
+    let extras = report::Extras {
+        report_dir: Some("reports/cpu-bf16".into()),
+        ..Default::default()
+    };
+    let readme = report::readme_section(&e, &bf16, &extras);
+    assert!(
+        readme.contains(", on cpu in bf16 mixed precision. Full report: [reports/cpu-bf16/multi.md](reports/cpu-bf16/multi.md)."),
+        "{readme}"
+    );
+    // A row shown at other settings (fp32, no bf16 trial of it) makes the section mixed.
+    let mut mixed = bf16;
+    mixed.push(record(&fp32_experiment, "big", 0, 81.0));
+    let readme = report::readme_section(&e, &mixed, &report::Extras::default());
+    assert!(
+        readme.contains(", on cpu partly in bf16 mixed precision (the rest fp32)."),
+        "{readme}"
+    );
+}

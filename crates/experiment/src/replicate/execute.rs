@@ -481,6 +481,9 @@ impl Run<'_> {
             for w in &published.warnings {
                 reporter.warning(w);
             }
+            for n in &published.notes {
+                reporter.line(&format!("note: {n}"));
+            }
             for file in published.files {
                 reporter.line(&format!("wrote {}", file.display()));
             }

@@ -396,14 +396,62 @@ pub fn write_report(
     Ok(md)
 }
 
-/// Replaces the text between `<!-- report:<name> -->` and `<!-- /report:<name> -->` in
-/// `readme` with `body`. Returns `None` when the markers are absent.
+/// The opening marker of a README section: `<!-- report:NAME -->`, which the report of any
+/// store fills, or `<!-- report:NAME runs=STORE -->`, which only the report of the store at
+/// `STORE` (a path relative to the README's folder) fills, so that the committed tables stay
+/// those of their committed records whatever store a later `harness report` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// Where the section's records are (`runs=`), if the marker names it.
+    pub runs: Option<String>,
+    /// The byte just past the marker's `-->`.
+    end: usize,
+}
+
+/// The opening marker of section `name` in `readme`, if it has one (`<!-- report:lr -->`
+/// is not `<!-- report:lr2 -->`'s); a marker with words other than `runs=STORE` is none.
+pub fn readme_marker(readme: &str, name: &str) -> Option<Marker> {
+    let open = format!("<!-- report:{name}");
+    readme.match_indices(&open).find_map(|(at, _)| {
+        let rest = &readme[at + open.len()..];
+        let close = rest.find("-->")?;
+        let inner = &rest[..close];
+        if !inner.is_empty() && !inner.starts_with(' ') {
+            return None;
+        }
+        let runs = match inner.trim() {
+            "" => None,
+            words => Some(
+                words
+                    .strip_prefix("runs=")
+                    .filter(|r| !r.is_empty() && !r.contains(char::is_whitespace))?
+                    .to_string(),
+            ),
+        };
+        Some(Marker {
+            runs,
+            end: at + open.len() + close + "-->".len(),
+        })
+    })
+}
+
+/// Replaces the text between section `name`'s opening marker (see [`readme_marker`]) and
+/// `<!-- /report:<name> -->` in `readme` with `body`. Returns `None` when the markers are
+/// absent.
 pub fn splice_readme(readme: &str, name: &str, body: &str) -> Option<String> {
-    let open = format!("<!-- report:{name} -->");
     let close = format!("<!-- /report:{name} -->");
-    let start = readme.find(&open)? + open.len();
+    let start = readme_marker(readme, name)?.end;
     let end = start + readme[start..].find(&close)?;
     Some(format!("{}\n{}{}", &readme[..start], body, &readme[end..]))
+}
+
+/// The README's link to report `name` in `dir` (relative to the README's folder;
+/// `reports` when `None`).
+pub fn report_link(dir: Option<&str>, name: &str) -> String {
+    match dir.unwrap_or("reports").trim_end_matches('/') {
+        "" | "." => format!("{name}.md"),
+        dir => format!("{dir}/{name}.md"),
+    }
 }
 
 /// What goes into the README for an experiment: a short conditions line and the table.
@@ -422,18 +470,26 @@ pub fn readme_section(experiment: &Experiment, records: &[TrialRecord], extras: 
             .train_limit
             .map_or("60000".to_string(), |n| n.to_string())
     }));
-    let devices = join_set(all.iter().map(|r| r.provenance.device.clone()));
+    let mut devices = join_set(all.iter().map(|r| r.provenance.device.clone()));
+    let lower = all.iter().filter(|r| !r.config.precision.is_fp32());
+    let lower = join_set(lower.map(|r| r.config.precision.name()));
+    if !all.is_empty() && all.iter().all(|r| !r.config.precision.is_fp32()) {
+        devices.push_str(&format!(" in {lower} mixed precision"));
+    } else if all.iter().any(|r| !r.config.precision.is_fp32()) {
+        devices.push_str(&format!(
+            " partly in {lower} mixed precision (the rest fp32)"
+        ));
+    }
+    let link = report_link(extras.report_dir.as_deref(), &experiment.name);
     if all.is_empty() {
         let base = experiment.baseline_variant().trial.config();
         return format!(
-            "*{}*: no trial recorded yet (planned: {} epochs, {} training images). Full report: [reports/{}.md](reports/{}.md).\n\n{}",
+            "*{}*: no trial recorded yet (planned: {} epochs, {} training images). Full report: [{link}]({link}).\n\n{}",
             experiment.title,
             base.epochs,
             base.data
                 .train_limit
                 .map_or("60000".to_string(), |n| n.to_string()),
-            experiment.name,
-            experiment.name,
             table_with(experiment, &selected, &stats, Columns::Readme)
         );
     }
@@ -443,14 +499,12 @@ pub fn readme_section(experiment: &Experiment, records: &[TrialRecord], extras: 
         protocol.push_str("\n⚠: the store has no trials of this row with the file's exact settings; it shows other settings, not compared (see the full report).\n");
     }
     format!(
-        "*{}*: {} trials, {} epochs, {} training images, on {}. Full report: [reports/{}.md](reports/{}.md).\n\n{}{protocol}",
+        "*{}*: {} trials, {} epochs, {} training images, on {}. Full report: [{link}]({link}).\n\n{}{protocol}",
         experiment.title,
         all.len(),
         epochs,
         train,
         devices,
-        experiment.name,
-        experiment.name,
         table_with(experiment, &selected, &stats, Columns::Readme)
     )
 }

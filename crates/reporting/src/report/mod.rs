@@ -105,6 +105,9 @@ pub struct Extras {
     /// Variants the last run left out as too slow for the machine, and the words to show
     /// instead of a verdict (e.g. "not run on this machine (estimated 4h 10m per trial)").
     pub not_run: BTreeMap<String, String>,
+    /// The folder of the reports as seen from the README's (its "Full report" links);
+    /// `reports` when `None`.
+    pub report_dir: Option<String>,
 }
 
 pub(crate) fn select_with<'a>(
@@ -322,5 +325,37 @@ mod tests {
             "idempotent"
         );
         assert!(splice_readme(readme, "y", "z").is_none());
+    }
+
+    #[test]
+    fn a_marker_may_name_its_store_and_names_are_whole() {
+        let readme = "<!-- report:lr2 -->\n<!-- /report:lr2 -->\n<!-- report:lr runs=results-cpu-bf16 -->\nold\n<!-- /report:lr -->\n";
+        assert_eq!(
+            readme_marker(readme, "lr").unwrap().runs.as_deref(),
+            Some("results-cpu-bf16")
+        );
+        assert_eq!(readme_marker(readme, "lr2").unwrap().runs, None);
+        let out = splice_readme(readme, "lr", "new\n").unwrap();
+        assert!(
+            out.ends_with("<!-- report:lr runs=results-cpu-bf16 -->\nnew\n<!-- /report:lr -->\n"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("<!-- report:lr2 -->\n<!-- /report:lr2 -->\n"),
+            "{out}"
+        );
+        for bad in [
+            "<!-- report:x runs= -->",
+            "<!-- report:x other -->",
+            "<!-- report:xy -->",
+        ] {
+            assert_eq!(readme_marker(bad, "x"), None, "{bad}");
+        }
+        assert_eq!(report_link(None, "lr"), "reports/lr.md");
+        assert_eq!(
+            report_link(Some("reports/cpu-bf16/"), "lr"),
+            "reports/cpu-bf16/lr.md"
+        );
+        assert_eq!(report_link(Some("."), "lr"), "lr.md");
     }
 }
